@@ -1,0 +1,142 @@
+"""Personal data in an append-only store: split, seal, shred.
+
+The spec names three kinds of personal data: ``respondent_ref``, the
+respondent's demographics (special category data) and ``comment``. Before an
+event is written, they are taken out of its payload and sealed with a key of
+that respondent's own (AES-256-GCM). The stored payload keeps only:
+
+* ``subject`` — a random surrogate id for the respondent, so responses still
+  count per respondent (``respondents`` in coverage) after erasure, without
+  any way back to the reference;
+* ``sealed`` — the ciphertext of the personal fields.
+
+Keys live in the store's index database, looked up by an HMAC of the
+reference (the reference itself is never written in clear). Erasure deletes
+the key (crypto-shredding): every sealed field of that respondent, in every
+cycle and every segment, becomes unrecoverable while the segments stay
+untouched. The row keeps the HMAC and the surrogate as a tombstone, so a
+late-arriving event of an erased respondent is stored without its personal
+data and still counts as the same anonymous respondent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+# event_type -> (personal fields of the payload, field holding the respondent_ref)
+PERSONAL_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "consultation.response_received": (("respondent", "comment"), "respondent.respondent_ref"),
+    "respondent.erasure_requested": (("respondent_ref",), "respondent_ref"),
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS respondent_keys (
+    ref_digest BLOB PRIMARY KEY,      -- HMAC-SHA256(pepper, respondent_ref)
+    subject    TEXT NOT NULL UNIQUE,  -- random surrogate written beside the sealed fields
+    key        BLOB,                  -- AES-256 key; NULL once erased
+    erased_at  TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class SealedPayload:
+    payload: dict[str, Any]  # the payload with the personal fields removed
+    subject: str | None
+    sealed: str | None  # base64(nonce || ciphertext) of the personal fields, or None
+
+
+def respondent_ref_of(event_type: str, payload: dict[str, Any]) -> str | None:
+    if event_type not in PERSONAL_FIELDS:
+        return None
+    value: Any = payload
+    for part in PERSONAL_FIELDS[event_type][1].split("."):
+        value = value[part]
+    return value
+
+
+class Vault:
+    """Per-respondent keys kept in the store's SQLite index (same transactions as appends)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        db.executescript(SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE key = 'pepper'").fetchone()
+        if row is None:
+            pepper = os.urandom(32).hex()
+            db.execute("INSERT INTO meta (key, value) VALUES ('pepper', ?)", (pepper,))
+            db.commit()
+        else:
+            pepper = row[0]
+        self._pepper = bytes.fromhex(pepper)
+
+    def _digest(self, respondent_ref: str) -> bytes:
+        return hmac.new(self._pepper, respondent_ref.encode(), hashlib.sha256).digest()
+
+    def seal(self, event_type: str, payload: dict[str, Any]) -> SealedPayload:
+        """Split the personal fields out of ``payload`` and encrypt them with the respondent's key.
+
+        Must run inside the caller's transaction: a new key is inserted, not committed.
+        """
+        respondent_ref = respondent_ref_of(event_type, payload)
+        if respondent_ref is None:
+            return SealedPayload(payload, None, None)
+        fields = PERSONAL_FIELDS[event_type][0]
+        personal = {name: payload[name] for name in fields if name in payload}
+        clear = {name: value for name, value in payload.items() if name not in fields}
+        subject, key = self._key_for(respondent_ref)
+        if key is None:  # already erased: keep nothing personal
+            return SealedPayload(clear, subject, None)
+        nonce = os.urandom(12)
+        ciphertext = AESGCM(key).encrypt(nonce, json.dumps(personal).encode(), subject.encode())
+        return SealedPayload(clear, subject, base64.b64encode(nonce + ciphertext).decode())
+
+    def _key_for(self, respondent_ref: str) -> tuple[str, bytes | None]:
+        digest = self._digest(respondent_ref)
+        row = self._db.execute("SELECT subject, key FROM respondent_keys WHERE ref_digest = ?", (digest,)).fetchone()
+        if row is not None:
+            return row[0], row[1]
+        subject, key = f"s-{uuid.uuid4()}", AESGCM.generate_key(bit_length=256)
+        self._db.execute(
+            "INSERT INTO respondent_keys (ref_digest, subject, key) VALUES (?, ?, ?)", (digest, subject, key)
+        )
+        return subject, key
+
+    def erase(self, respondent_ref: str, erased_at: str) -> None:
+        """Shred the respondent's key (inside the caller's transaction)."""
+        subject, _ = self._key_for(respondent_ref)
+        self._db.execute(
+            "UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE subject = ?", (erased_at, subject)
+        )
+
+    def unseal(self, subject: str | None, sealed: str | None) -> dict[str, Any] | None:
+        """The personal fields, or None when there are none or the respondent was erased."""
+        if subject is None or sealed is None:
+            return None
+        row = self._db.execute("SELECT key FROM respondent_keys WHERE subject = ?", (subject,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        blob = base64.b64decode(sealed)
+        return json.loads(AESGCM(row[0]).decrypt(blob[:12], blob[12:], subject.encode()))
+
+    def keys_by_subject(self) -> dict[str, bytes]:
+        """Every live key, for bulk unsealing in a projection build."""
+        return dict(self._db.execute("SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL"))
+
+
+def unseal_with(keys: dict[str, bytes], subject: str | None, sealed: str | None) -> dict[str, Any] | None:
+    """Unseal with a preloaded key map (see ``Vault.keys_by_subject``)."""
+    if subject is None or sealed is None or subject not in keys:
+        return None
+    blob = base64.b64decode(sealed)
+    return json.loads(AESGCM(keys[subject]).decrypt(blob[:12], blob[12:], subject.encode()))

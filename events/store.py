@@ -1,0 +1,352 @@
+"""The event store: the append-only system of record, and the dead letters beside it.
+
+Layout under the store directory::
+
+    store.sqlite          the index: committed segments, every event_id with its
+                          body digest, per-respondent keys, dead letters
+    segments/*.jsonl      immutable segments, one per appended batch
+    writer.lock           held (flock) by the one process allowed to append
+
+One append is one transaction:
+
+1. duplicates and conflicts are found through the index (``event_id`` is the
+   idempotency key; the same id with another body is a conflict);
+2. the new events' personal data are sealed (see ``events.personal_data``);
+3. the segment is written to a temporary file, fsynced and renamed;
+4. the segment row, the new ids, the dead letters and any key shredding are
+   committed in one SQLite transaction. That commit is the moment the batch
+   exists.
+
+A crash before step 4 leaves an orphan segment file that the next writer
+deletes; a crash after it leaves a complete batch. Readers never see half a
+batch. Segments are never rewritten: retractions are events, and erasure
+deletes keys, not bytes of segments.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from events.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
+from events.upcasting import upcast
+from events.validation import Accepted, Rejected
+
+MAX_DEAD_LETTER_BYTES = 64 * 1024  # an oversized line is kept truncated, with the reason saying so
+
+SCHEMA = """
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    file           TEXT PRIMARY KEY,
+    first_position INTEGER NOT NULL,
+    last_position  INTEGER NOT NULL,
+    events         INTEGER NOT NULL,
+    committed_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_ids (
+    event_id    TEXT PRIMARY KEY,
+    body_sha256 TEXT NOT NULL,
+    position    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    origin      TEXT NOT NULL,   -- file:line, or topic/partition@offset
+    reasons     TEXT NOT NULL,   -- JSON array, one reason per broken rule
+    raw         BLOB             -- the bytes as received; NULL once redacted by an erasure
+);
+"""
+
+
+class StoreLocked(RuntimeError):
+    """Another process holds the writer lock."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One raw event as it arrived, with the validator's verdict."""
+
+    raw: bytes
+    origin: str
+    verdict: Accepted | Rejected
+
+
+@dataclass
+class BatchOutcome:
+    accepted: list[str] = field(default_factory=list)  # event ids
+    duplicates: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (origin, reasons)
+    high_water_mark: int = 0
+
+    def add(self, other: BatchOutcome) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
+
+
+@dataclass(frozen=True)
+class Segment:
+    path: Path
+    first_position: int
+    last_position: int
+    events: int
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class EventStore:
+    """Open with ``writer=True`` to append (exclusive), or without to read (any number)."""
+
+    def __init__(self, root: Path, *, writer: bool = False, holder: str = "planning") -> None:
+        self.root = Path(root)
+        self.segments_dir = self.root / "segments"
+        self.segments_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = None
+        if writer:
+            self._lock_file = self._take_writer_lock(holder)
+        self._db = sqlite3.connect(self.root / "store.sqlite", isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA secure_delete = ON")  # shredded keys and redacted dead letters are zeroed
+        if writer:
+            self._db.executescript(SCHEMA)
+            self.vault = Vault(self._db)
+            self._remove_orphan_segments()
+        else:
+            self.vault = Vault(self._db) if self._has_schema() else None
+
+    # --- locking ---------------------------------------------------------------
+
+    def _take_writer_lock(self, holder: str):
+        lock_file = open(self.root / "writer.lock", "a+")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.seek(0)
+            current = lock_file.read().strip() or "another process"
+            lock_file.close()
+            raise StoreLocked(f"the event store at {self.root} is being written by {current}") from None
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"{holder} (pid {os.getpid()})\n")
+        lock_file.flush()
+        return lock_file
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _has_schema(self) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
+
+    def _remove_orphan_segments(self) -> None:
+        """Delete segment files that no commit refers to: left by a crash mid-append."""
+        committed = {row[0] for row in self._db.execute("SELECT file FROM segments")}
+        for path in self.segments_dir.iterdir():
+            if path.name not in committed:
+                path.unlink()
+
+    # --- appending -------------------------------------------------------------
+
+    def append(self, batch: Sequence[Received], recorded_at: datetime | None = None) -> BatchOutcome:
+        """Append a batch: accepted events, duplicates dropped, rejects and conflicts dead-lettered."""
+        if self._lock_file is None:
+            raise RuntimeError("this EventStore was opened read-only")
+        recorded_at_text = iso(recorded_at or utc_now())
+        outcome = BatchOutcome()
+        dead: list[tuple[str, tuple[str, ...], bytes]] = []
+        fresh: list[Accepted] = []
+
+        known = self._known_digests([r.verdict.event_id for r in batch if isinstance(r.verdict, Accepted)])
+        for item in batch:
+            verdict = item.verdict
+            if isinstance(verdict, Rejected):
+                dead.append((item.origin, verdict.reasons, item.raw))
+                continue
+            stored_digest = known.get(verdict.event_id)
+            if stored_digest == verdict.body_sha256:
+                outcome.duplicates.append(verdict.event_id)
+            elif stored_digest is not None:
+                reason = f"event_id: {verdict.event_id} is already stored with a different body (the original is kept)"
+                dead.append((item.origin, (reason,), item.raw))
+            else:
+                known[verdict.event_id] = verdict.body_sha256
+                fresh.append(verdict)
+
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            position = self.high_water_mark()
+            records = []
+            for event in fresh:
+                position += 1
+                records.append(self._record(event, position, recorded_at_text))
+            if records:
+                self._write_segment(records)
+            for origin, reasons, raw in dead:
+                self._db.execute(
+                    "INSERT INTO dead_letters (received_at, origin, reasons, raw) VALUES (?, ?, ?, ?)",
+                    (recorded_at_text, origin, json.dumps(list(reasons)), _truncate(raw)),
+                )
+                outcome.rejected.append((origin, reasons))
+            erased = [e for e in fresh if e.event_type == "respondent.erasure_requested"]
+            for event in erased:
+                self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        if erased:  # push the zeroed pages out of the WAL into the main file
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        outcome.accepted = [e.event_id for e in fresh]
+        outcome.high_water_mark = position
+        return outcome
+
+    def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
+        known: dict[str, str] = {}
+        unique = list(dict.fromkeys(event_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(
+                self._db.execute(f"SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({marks})", chunk)
+            )
+        return known
+
+    def _record(self, event: Accepted, position: int, recorded_at: str) -> dict[str, Any]:
+        body = event.body
+        sealed = self.vault.seal(event.event_type, body["payload"])
+        self._db.execute(
+            "INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)",
+            (event.event_id, event.body_sha256, position),
+        )
+        return {
+            "position": position,
+            "recorded_at": recorded_at,
+            "event_id": event.event_id,
+            "event_type": body["event_type"],
+            "schema_version": body["schema_version"],
+            "occurred_at": body["occurred_at"],
+            "source": body["source"],
+            "cycle": body["cycle"],
+            "payload": sealed.payload,
+            "subject": sealed.subject,
+            "sealed": sealed.sealed,
+        }
+
+    def _write_segment(self, records: list[dict[str, Any]]) -> None:
+        first, last = records[0]["position"], records[-1]["position"]
+        name = f"{first:012d}-{last:012d}.jsonl"
+        temporary = self.segments_dir / f".{name}.tmp"
+        with open(temporary, "w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+                out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.segments_dir / name)
+        _fsync_dir(self.segments_dir)
+        self._db.execute(
+            "INSERT INTO segments (file, first_position, last_position, events, committed_at) VALUES (?, ?, ?, ?, ?)",
+            (name, first, last, len(records), iso(utc_now())),
+        )
+
+    def _erase(self, respondent_ref: str, erased_at: str) -> None:
+        """Shred the respondent's key and redact dead letters that carry the reference."""
+        self.vault.erase(respondent_ref, erased_at)
+        needle = json.dumps(respondent_ref).encode()  # the reference as a JSON string, quotes included
+        self._db.execute("UPDATE dead_letters SET raw = NULL WHERE instr(raw, ?) > 0", (needle,))
+
+    # --- reading ---------------------------------------------------------------
+
+    def high_water_mark(self) -> int:
+        """The position of the last committed event (0 for an empty store)."""
+        if not self._has_schema():
+            return 0
+        return self._db.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
+
+    def segments(self, after: int = 0, upto: int | None = None) -> list[Segment]:
+        """Committed segments holding positions in (after, upto]."""
+        if not self._has_schema():
+            return []
+        upto = self.high_water_mark() if upto is None else upto
+        rows = self._db.execute(
+            "SELECT file, first_position, last_position, events FROM segments"
+            " WHERE last_position > ? AND first_position <= ? ORDER BY first_position",
+            (after, upto),
+        )
+        return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+
+    def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Stored records as written (personal data sealed), in position order."""
+        for segment in self.segments(after):
+            with open(segment.path, encoding="utf-8") as lines:
+                for line in lines:
+                    record = json.loads(line)
+                    if record["position"] > after:
+                        yield record
+
+    def events(self, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Events as their senders sent them (upcast to the current version), plus
+        ``position`` and ``recorded_at``. Personal fields of erased respondents are absent."""
+        keys = self.vault.keys_by_subject() if self.vault else {}
+        for record in self.records(after):
+            payload = dict(record["payload"])
+            personal = unseal_with(keys, record["subject"], record["sealed"])
+            if personal:
+                payload.update(personal)
+            body = {name: record[name] for name in ("event_id", "event_type", "schema_version", "occurred_at", "source", "cycle")}
+            event = upcast({**body, "payload": payload})
+            yield {**event, "position": record["position"], "recorded_at": record["recorded_at"]}
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        if not self._has_schema():
+            return []
+        rows = self._db.execute("SELECT received_at, origin, reasons, raw FROM dead_letters ORDER BY id")
+        return [
+            {"received_at": at, "origin": origin, "reasons": json.loads(reasons), "raw": raw}
+            for at, origin, reasons, raw in rows
+        ]
+
+    def counts(self) -> dict[str, int]:
+        if not self._has_schema():
+            return {"events": 0, "dead_letters": 0}
+        events = self._db.execute("SELECT count(*) FROM event_ids").fetchone()[0]
+        dead = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        return {"events": events, "dead_letters": dead}
+
+
+def _truncate(raw: bytes) -> bytes:
+    return raw if len(raw) <= MAX_DEAD_LETTER_BYTES else raw[:MAX_DEAD_LETTER_BYTES]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["EventStore", "Received", "BatchOutcome", "StoreLocked", "Segment", "PERSONAL_FIELDS", "respondent_ref_of"]

@@ -1,0 +1,119 @@
+"""Validate one raw event (a JSON Lines line or a Kafka message value).
+
+The same function serves `planning ingest`, the stream worker and the
+emitter, so a sender, a file and a topic meet exactly the same contract.
+A rejection carries one reason per broken rule, each naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from events.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, AnyEvent, Envelope
+from events.upcasting import upcast
+
+MAX_EVENT_BYTES = 1024 * 1024  # an event is a few KB; a comment is at most 10,000 characters
+
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A valid event: the parsed body as sent (after upcasting) and its model."""
+
+    event_id: str
+    body: dict[str, Any]
+    body_sha256: str
+    model: Envelope
+
+    @property
+    def event_type(self) -> str:
+        return self.model.event_type
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reasons: tuple[str, ...]
+
+
+def body_digest(body: dict[str, Any]) -> str:
+    """Digest of the canonical form: key order and whitespace do not make a different body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_line(raw: bytes, received_at: datetime | None = None) -> Accepted | Rejected:
+    """Check one event against the contract.
+
+    ``received_at`` is the receiving clock used for the "not in the future" rule.
+    """
+    received_at = received_at or datetime.now(timezone.utc)
+    if len(raw) > MAX_EVENT_BYTES:
+        return Rejected((f"line: {len(raw):,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",))
+    if not raw.strip():
+        return Rejected(("line: empty line, expected a JSON object",))
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return Rejected((f"line: not valid JSON ({error})",))
+    if not isinstance(body, dict):
+        return Rejected((f"line: expected a JSON object, got {_json_kind(body)}",))
+
+    version = body.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > CURRENT_SCHEMA_VERSION:
+        return Rejected((f"schema_version: {version} is newer than this pipeline understands ({CURRENT_SCHEMA_VERSION})",))
+    upcast_body = upcast(body)
+    document = raw if upcast_body is body else json.dumps(upcast_body).encode()
+    try:
+        model = _ADAPTER.validate_json(document, strict=True, context={"received_at": received_at})
+    except ValidationError as error:
+        return Rejected(tuple(_reasons(error, body)))
+
+    event_id = str(model.event_id)
+    canonical_body = {**body, "event_id": event_id}
+    return Accepted(event_id=event_id, body=canonical_body, body_sha256=body_digest(canonical_body), model=model)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null", int: "a number", float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _reasons(error: ValidationError, body: dict[str, Any]) -> list[str]:
+    reasons = []
+    for detail in error.errors(include_url=False):
+        loc = list(detail["loc"])
+        if loc and loc[0] in EVENT_TYPES:  # the discriminated union's tag is not a field
+            loc = loc[1:]
+        kind = detail["type"]
+        if kind == "union_tag_invalid":
+            reasons.append(f"event_type: {body.get('event_type')!r} is not an event type")
+        elif kind == "union_tag_not_found":
+            reasons.append("event_type: is required")
+        elif kind == "missing":
+            reasons.append(f"{field_path(loc)}: is required")
+        elif kind == "extra_forbidden":
+            reasons.append(f"{field_path(loc)}: is not a field of {body.get('event_type')} (unknown fields are rejected)")
+        else:
+            message = detail["msg"].removeprefix("Value error, ")
+            reasons.append(f"{field_path(loc)}: {message}")
+    return reasons
+
+
+def field_path(loc: list[Any]) -> str:
+    """('payload', 'themes', 2, 'theme') -> 'payload.themes[2].theme'."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == "[key]":
+            path += " (key)"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "event"
