@@ -1,0 +1,67 @@
+"""Asset checks that guard publication.
+
+Each check is blocking: when it fails, ``panel_snapshot`` does not run and
+readers keep the previous snapshot. Each check is a SQL query over the run's
+own panel file that returns the offending rows; the check passes when there
+are none.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.resources import PlanningHomeResource
+from projections.staging import connect
+
+
+@dataclass(frozen=True)
+class PanelCheck:
+    table: str
+    name: str
+    description: str
+    offending_rows: str  # SQL returning one row per violation
+
+
+PANEL_CHECKS: tuple[PanelCheck, ...] = (
+    PanelCheck(
+        "stage_status", "every_stage_present", "The eight stages of the timetable, each exactly once.",
+        "SELECT 'stages: ' || count(DISTINCT stage) || ' distinct of ' || count(*) FROM stage_status"
+        " HAVING count(DISTINCT stage) <> 8 OR count(*) <> 8",
+    ),
+    PanelCheck(
+        "consultation_coverage", "every_borough_present", "An 'all' row for each of the 32 boroughs.",
+        "SELECT 'boroughs with an all row: ' || count(*) FROM consultation_coverage WHERE channel = 'all'"
+        " HAVING count(DISTINCT borough) <> 32 OR count(*) <> 32",
+    ),
+    PanelCheck(
+        "cdrp_audits", "every_borough_present", "One row for each of the 32 boroughs, received or not.",
+        "SELECT 'boroughs: ' || count(*) FROM cdrp_audits HAVING count(DISTINCT borough) <> 32 OR count(*) <> 32",
+    ),
+)
+
+
+def run_dir(projections_dir: Path, run_id: str) -> Path:
+    """The build directory of a run (builds/<cycle>/<run_id>)."""
+    matches = list((projections_dir / "builds").glob(f"*/{run_id}"))
+    if len(matches) != 1:
+        raise RuntimeError(f"no build directory for run {run_id}")
+    return matches[0]
+
+
+def _check(spec: PanelCheck) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=spec.table, name=spec.name, description=spec.description, blocking=True)
+    def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
+        panel = run_dir(planning.home.projections, context.run.run_id) / "panel.duckdb"
+        with connect(panel) as db:
+            violations = [row[0] for row in db.execute(spec.offending_rows).fetchall()]
+        return dg.AssetCheckResult(
+            passed=not violations,
+            metadata={"violations": len(violations), "first": violations[0] if violations else ""},
+        )
+
+    return _run
+
+
+def panel_checks() -> list[dg.AssetChecksDefinition]:
+    return [_check(spec) for spec in PANEL_CHECKS]

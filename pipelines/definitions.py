@@ -1,0 +1,120 @@
+"""Dagster definitions: the event store, one asset per Panel table, checks, publication.
+
+Every projection asset is partitioned by cycle. A build of one cycle is one
+run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
+private file, each Panel table asset runs its SQL file into the run's panel
+file, the checks guard them (blocking), and ``panel_snapshot`` publishes the
+file for readers only when every check passed. Runs execute in one process:
+a DuckDB file has one writer, and it is this run.
+"""
+
+import dagster as dg
+
+from events.home import PlanningHome
+from events.store import EventStore
+from projections import build as projection_build
+from projections.snapshots import publish_cycle, publish_operations
+from projections.staging import Instants, stage_cycle
+from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
+from pipelines.checks import panel_checks
+from pipelines.resources import BuildConfig, PlanningHomeResource
+
+cycles = dg.DynamicPartitionsDefinition(name="cycle")
+
+
+event_store = dg.AssetSpec(
+    "event_store",
+    description="The append-only event store (system of record), written by `planning ingest` or the stream worker.",
+    group_name="store",
+    kinds={"sqlite", "file"},
+)
+
+
+@dg.asset(
+    partitions_def=cycles,
+    deps=[event_store],
+    group_name="store",
+    kinds={"duckdb"},
+    description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed: "
+    "the private input of one build, never published.",
+)
+def cycle_evidence(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    instants = Instants.parse(config.on, config.as_of)
+    build = planning.build(context.partition_key, context.run_id)
+    with EventStore(planning.home.store) as store:
+        counts = stage_cycle(store, build / "staging.duckdb", context.partition_key, instants)
+    return dg.MaterializeResult(
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts}
+    )
+
+
+def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=table.name,
+        partitions_def=cycles,
+        deps=[cycle_evidence],
+        group_name=table.group,
+        kinds={"duckdb"},
+        description=table.description,
+    )
+    def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+        rows = projection_build.build_table(planning.build(context.partition_key, context.run_id), table.name)
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return _table
+
+
+table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
+
+
+@dg.asset(
+    partitions_def=cycles,
+    deps=[t.key for t in table_assets],
+    group_name="publication",
+    kinds={"duckdb"},
+    description="Publishes the run's panel file as the cycle's current snapshot, once every blocking check passed.",
+)
+def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    build = planning.build(context.partition_key, context.run_id)
+    info = projection_build.read_build_info(build / "panel.duckdb")
+    info["run_id"] = context.run_id
+    publish_cycle(planning.home.projections, context.partition_key, build, info)
+    return dg.MaterializeResult(metadata={"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]})
+
+
+@dg.asset(
+    name=DEAD_LETTERS.name,
+    deps=[event_store],
+    group_name=DEAD_LETTERS.group,
+    kinds={"duckdb"},
+    description=DEAD_LETTERS.description + " For the data team; never in a Panel snapshot.",
+)
+def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    instants = Instants.parse(config.on, config.as_of)
+    build = planning.build("_operations", context.run_id)
+    with EventStore(planning.home.store) as store:
+        rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
+    publish_operations(planning.home.projections, build, {"as_of": instants.as_of.isoformat(), "run_id": context.run_id})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+build_cycle = dg.define_asset_job(
+    "build_cycle",
+    selection=dg.AssetSelection.assets(cycle_evidence, *table_assets, panel_snapshot),
+    partitions_def=cycles,
+    executor_def=dg.in_process_executor,
+    description="Build and publish one cycle's Panel tables at (on, as_of).",
+)
+build_operations = dg.define_asset_job(
+    "build_operations",
+    selection=dg.AssetSelection.assets(dead_letters),
+    executor_def=dg.in_process_executor,
+    description="Build the data team's dead-letter table.",
+)
+
+defs = dg.Definitions(
+    assets=[event_store, cycle_evidence, *table_assets, panel_snapshot, dead_letters],
+    asset_checks=panel_checks(),
+    jobs=[build_cycle, build_operations],
+    resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root))},
+)

@@ -1,0 +1,56 @@
+"""Build one cycle's Panel tables into a new DuckDB file, and the data team's dead letters.
+
+Each build writes files no reader has ever opened (``builds/<cycle>/<build_id>/``);
+``projections.snapshots.publish`` then makes them the current ones. So a
+build never takes a lock a reader holds, and a reader never sees half a build.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from events.store import EventStore
+from projections.sql_files import read_sql
+from projections.staging import connect
+
+
+def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:
+    path = projections_dir / "builds" / cycle / build_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_table(build: Path, name: str) -> int:
+    """Create one Panel table in ``build/panel.duckdb`` from its SQL file; returns its row count."""
+    with connect(build / "panel.duckdb") as db:
+        db.execute(f"ATTACH '{build / 'staging.duckdb'}' AS staging (READ_ONLY)")
+        db.execute("CREATE OR REPLACE TABLE build_info AS SELECT * FROM staging.build_info")
+        db.execute(f"CREATE OR REPLACE TABLE {name} AS\n{read_sql(name)}")
+        return db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+
+
+def build_dead_letters(store: EventStore, ops_file: Path, as_of: datetime) -> int:
+    """The dead_letters table (received_at, reason, raw) as known at ``as_of``."""
+    rows = [
+        (letter["received_at"], "; ".join(letter["reasons"]), None if letter["raw"] is None else letter["raw"].decode("utf-8", "replace"))
+        for letter in store.dead_letters()
+    ]
+    with connect(ops_file) as db:
+        db.execute("CREATE TABLE dead_letters (received_at TIMESTAMPTZ, reason VARCHAR, raw VARCHAR)")
+        db.executemany("INSERT INTO dead_letters VALUES (?::TIMESTAMPTZ, ?, ?)", rows)
+        db.execute("DELETE FROM dead_letters WHERE received_at > ?", [as_of])
+        db.execute("CREATE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS as_of, now() AS built_at", [as_of])
+        return db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+
+
+def read_build_info(panel_file: Path) -> dict[str, str]:
+    with connect(panel_file) as db:
+        columns = [c[0] for c in db.execute("SELECT * FROM build_info").description]
+        values = db.execute("SELECT * FROM build_info").fetchone()
+    return {c: (v.isoformat() if hasattr(v, "isoformat") else v) for c, v in zip(columns, values)}
+
+
+def describe(info: dict[str, object]) -> str:
+    return json.dumps(info, default=str)

@@ -1,0 +1,98 @@
+-- Staging: the cycle's evidence as known at (on, as_of), shaped for the
+-- Panel tables. Built once per build into staging.duckdb, never published.
+-- staging.store_events (every cycle, already cut at on/as_of) and the small
+-- reference tables build_info, boroughs and default_windows come first, from Python.
+
+-- Retractions that are themselves retracted do not count.
+CREATE TABLE retracted AS
+WITH retractions AS (
+    SELECT replace(lower(event_id), '-', '') AS event_key,
+           replace(lower(payload->>'target_event_id'), '-', '') AS target_key
+    FROM store_events
+    WHERE event_type = 'event.retracted'
+)
+SELECT target_key AS event_key FROM retractions
+WHERE event_key NOT IN (SELECT target_key FROM retractions);
+
+-- The cycle's events, retracted ones left out.
+CREATE TABLE events AS
+SELECT * FROM store_events
+WHERE cycle = (SELECT cycle FROM build_info)
+  AND replace(event_id, '-', '') NOT IN (SELECT event_key FROM retracted);
+
+CREATE TABLE responses AS
+SELECT event_id, position, occurred_at, recorded_at,
+       payload->>'borough' AS borough,
+       payload->>'channel' AS channel,
+       subject,  -- the respondent's surrogate: counts people without naming them
+       from_json(payload->'themes', '[{"rank":"INTEGER","theme":"VARCHAR"}]') AS themes
+FROM events
+WHERE event_type = 'consultation.response_received';
+
+CREATE TABLE audits AS
+SELECT event_id, position, occurred_at,
+       payload->>'borough' AS borough,
+       payload->>'audit_ref' AS audit_ref,
+       from_json(payload->'priorities', '[{"rank":"INTEGER","theme":"VARCHAR"}]') AS priorities
+FROM events
+WHERE event_type = 'cdrp.audit_submitted';
+
+-- A later audit for the same borough supersedes the earlier ones.
+CREATE TABLE latest_audits AS
+SELECT * EXCLUDE (recency) FROM (
+    SELECT *,
+           row_number() OVER (PARTITION BY borough ORDER BY occurred_at DESC, position DESC) AS recency,
+           count(*) OVER (PARTITION BY borough) AS submitted
+    FROM audits
+)
+WHERE recency = 1;
+
+-- The programme in force: a later approval supersedes an earlier one.
+CREATE TABLE programme AS
+SELECT (payload->>'default_min_responses')::BIGINT AS default_min_responses,
+       from_json(payload->'targets', '[{"borough":"VARCHAR","min_responses":"BIGINT"}]') AS targets
+FROM events
+WHERE event_type = 'programme.approved'
+ORDER BY occurred_at DESC, position DESC
+LIMIT 1;
+
+-- Every borough's target (its own, else the default; null with no programme)
+-- and its responses so far.
+CREATE TABLE borough_targets AS
+WITH own_targets AS (
+    SELECT t.borough, t.min_responses
+    FROM programme, unnest(programme.targets) AS u(t)
+),
+responses_by_borough AS (
+    SELECT borough, count(*) AS responses FROM responses GROUP BY borough
+)
+SELECT b.borough,
+       coalesce(o.min_responses, (SELECT default_min_responses FROM programme)) AS target,
+       coalesce(r.responses, 0) AS responses
+FROM boroughs AS b
+LEFT JOIN own_targets AS o USING (borough)
+LEFT JOIN responses_by_borough AS r USING (borough);
+
+-- Feedback: for each round and borough, whether and when it was first published there.
+CREATE TABLE feedback AS
+SELECT event_id, position, occurred_at,
+       (payload->>'round')::INTEGER AS round,
+       CASE WHEN json_type(payload->'boroughs') = 'VARCHAR' THEN (SELECT list(borough) FROM boroughs)
+            ELSE from_json(payload->'boroughs', '["VARCHAR"]') END AS boroughs,
+       coalesce(from_json(payload->'themes', '["VARCHAR"]'), []::VARCHAR[]) AS themes
+FROM events
+WHERE event_type = 'feedback.published';
+
+CREATE TABLE feedback_reach AS
+WITH reached AS (
+    SELECT f.round, u.borough, f.occurred_at, f.themes
+    FROM feedback AS f, unnest(f.boroughs) AS u(borough)
+)
+SELECT r.round, b.borough,
+       count(x.occurred_at) > 0 AS published,
+       min(x.occurred_at) AS first_published_at,
+       list_sort(list_distinct(flatten(list(x.themes) FILTER (WHERE x.themes IS NOT NULL)))) AS themes
+FROM (VALUES (1), (2)) AS r(round)
+CROSS JOIN boroughs AS b
+LEFT JOIN reached AS x ON x.round = r.round AND x.borough = b.borough
+GROUP BY r.round, b.borough;

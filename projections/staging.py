@@ -1,0 +1,115 @@
+"""Stage a cycle's events from the store into a private DuckDB file.
+
+The store's segments are read by DuckDB directly (``read_json``), cut at the
+build's two instants, and shaped by ``sql/_staging.sql``. The sealed personal
+data is not read: nothing personal reaches the staging file.
+
+The two instants (spec/projections.md):
+* ``on``: events whose ``occurred_at`` is after the end of that day (UTC) are left out;
+* ``as_of``: events whose ``recorded_at`` is later are left out. A bare date
+  means the end of that day (UTC): "what did the Panel know on 1 November".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from events.models import CURRENT_SCHEMA_VERSION
+from events.store import EventStore
+from events.vocabulary import BOROUGHS
+from projections.sql_files import run_sql_file
+from projections.timetable import default_windows
+
+STORE_COLUMNS = {
+    "position": "BIGINT",
+    "recorded_at": "TIMESTAMPTZ",
+    "event_id": "VARCHAR",
+    "event_type": "VARCHAR",
+    "schema_version": "INTEGER",
+    "occurred_at": "TIMESTAMPTZ",
+    "source": "VARCHAR",
+    "cycle": "VARCHAR",
+    "payload": "JSON",
+    "subject": "VARCHAR",
+}
+
+
+@dataclass(frozen=True)
+class Instants:
+    """The (on, as_of) a build is evaluated at."""
+
+    on: date
+    as_of: datetime
+
+    @property
+    def on_end(self) -> datetime:
+        return datetime.combine(self.on + timedelta(days=1), time(0), tzinfo=timezone.utc)
+
+    @classmethod
+    def parse(cls, on: str | None, as_of: str | None, now: datetime | None = None) -> Instants:
+        now = now or datetime.now(timezone.utc)
+        on_date = date.fromisoformat(on) if on else now.date()
+        return cls(on_date, parse_as_of(as_of) if as_of else now)
+
+
+def parse_as_of(text: str) -> datetime:
+    """ISO-8601 instant; a bare date is the end of that day, UTC; no offset means UTC."""
+    if len(text) == 10:
+        return datetime.combine(date.fromisoformat(text), time.max, tzinfo=timezone.utc)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that never reaches for the network (no extension downloads)."""
+    connection = duckdb.connect(str(path))
+    connection.execute("SET autoinstall_known_extensions = false")
+    return connection
+
+
+def stage_cycle(store: EventStore, staging_path: Path, cycle: str, instants: Instants) -> dict[str, int]:
+    """Build staging.duckdb for one cycle; returns counts for the build's metadata."""
+    position = store.high_water_mark()
+    files = [str(s.path) for s in store.segments(upto=position)]
+    with connect(staging_path) as db:
+        db.execute(
+            "CREATE TABLE build_info AS SELECT ?::VARCHAR AS cycle, ?::DATE AS on_date, ?::TIMESTAMPTZ AS on_end,"
+            " ?::TIMESTAMPTZ AS as_of, now() AS built_at, ?::BIGINT AS store_position",
+            [cycle, instants.on, instants.on_end, instants.as_of, position],
+        )
+        db.execute("CREATE TABLE boroughs AS SELECT unnest(?::VARCHAR[]) AS borough", [list(BOROUGHS)])
+        db.execute("CREATE TABLE default_windows (stage VARCHAR, stage_order INTEGER, opens_on DATE, due_on DATE)")
+        db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", default_windows(cycle))
+        columns = ", ".join(f"{name} {kind}" for name, kind in STORE_COLUMNS.items())
+        db.execute(f"CREATE TABLE store_events ({columns})")
+        if files:
+            db.execute(
+                "INSERT INTO store_events"
+                " SELECT * FROM read_json(?, format = 'newline_delimited', columns = ?)"
+                " WHERE occurred_at < ? AND recorded_at <= ?",
+                [files, STORE_COLUMNS, instants.on_end, instants.as_of],
+            )
+        versions = db.execute("SELECT DISTINCT schema_version FROM store_events").fetchall()
+        if any(v != CURRENT_SCHEMA_VERSION for (v,) in versions):
+            raise RuntimeError(f"the store holds schema versions {versions}; add their upcasting to staging")
+        run_sql_file(db, "_staging")
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    return {"store_position": position, "cycle_events": events}
+
+
+def cycles_in_store(store: EventStore) -> list[str]:
+    """Every cycle any stored event names, oldest first."""
+    files = [str(s.path) for s in store.segments()]
+    if not files:
+        return []
+    with duckdb.connect() as db:
+        db.execute("SET autoinstall_known_extensions = false")
+        rows = db.execute(
+            "SELECT DISTINCT cycle FROM read_json(?, format = 'newline_delimited', columns = {'cycle': 'VARCHAR'}) ORDER BY 1",
+            [files],
+        ).fetchall()
+    return [cycle for (cycle,) in rows]
