@@ -17,7 +17,9 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -258,9 +260,17 @@ class StageSignedOff(Contract):
     decision_ref: Text
 
 
+# "all", or a list of boroughs; the discriminator picks the branch so an error
+# names the field once (union branches are tagged "<…>", which error paths skip).
+BoroughsOrAll = Annotated[
+    Union[Annotated[Literal["all"], Tag("<all>")], Annotated[list[Borough], Field(min_length=1), Tag("<list>")]],
+    Discriminator(lambda value: "<all>" if isinstance(value, str) else "<list>"),
+]
+
+
 class FeedbackPublished(Contract):
     round: Literal[1, 2]
-    boroughs: Literal["all"] | Annotated[list[Borough], Field(min_length=1)]
+    boroughs: BoroughsOrAll
     themes: list[Theme] = Field(default_factory=list)
     summary: Annotated[str, Field(max_length=10_000)] | None = None
     url: Url | None = None

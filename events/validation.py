@@ -110,6 +110,8 @@ def field_path(loc: list[Any]) -> str:
     """('payload', 'themes', 2, 'theme') -> 'payload.themes[2].theme'."""
     path = ""
     for part in loc:
+        if isinstance(part, str) and part.startswith("<"):  # a tagged union branch, not a field
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         elif part == "[key]":

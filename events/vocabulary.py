@@ -10,6 +10,14 @@ from __future__ import annotations
 # its own police force and is rejected.
 CITY_OF_LONDON = "E09000001"
 BOROUGHS: tuple[str, ...] = tuple(f"E090000{n:02d}" for n in range(2, 34))
+BOROUGH_NAMES: dict[str, str] = dict(zip(BOROUGHS, (
+    "Barking and Dagenham", "Barnet", "Bexley", "Brent", "Bromley", "Camden", "Croydon",
+    "Ealing", "Enfield", "Greenwich", "Hackney", "Hammersmith and Fulham", "Haringey",
+    "Harrow", "Havering", "Hillingdon", "Hounslow", "Islington", "Kensington and Chelsea",
+    "Kingston upon Thames", "Lambeth", "Lewisham", "Merton", "Newham", "Redbridge",
+    "Richmond upon Thames", "Southwark", "Sutton", "Tower Hamlets", "Waltham Forest",
+    "Wandsworth", "Westminster",
+)))
 LONDON = "LONDON"  # pan-London scope, used in projections, never in events
 
 THEMES: tuple[str, ...] = (

@@ -1,0 +1,54 @@
+"""The stage dashboard: the timetable as a Panel member reads it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from events.home import PlanningHome
+from events.vocabulary import BOROUGH_NAMES
+from projections.snapshots import open_reader
+
+STATUS = {"signed_off": "signed off", "open": "open", "overdue": "OVERDUE", "upcoming": "upcoming"}
+
+
+def summarise_blockers(blockers: list[str]) -> str:
+    """'below_target:E09000003', 'below_target:E09000005' -> 'below target: Barnet, Bexley'."""
+    by_code: dict[str, list[str]] = defaultdict(list)
+    for blocker in blockers:
+        code, _, borough = blocker.partition(":")
+        by_code[code].append(BOROUGH_NAMES.get(borough, borough))
+    parts = []
+    for code, boroughs in by_code.items():
+        label = code.replace("_", " ")
+        named = [b for b in boroughs if b]
+        if not named:
+            parts.append(label)
+        elif len(named) <= 3:
+            parts.append(f"{label}: {', '.join(named)}")
+        else:
+            parts.append(f"{label}: {len(named)} boroughs")
+    return "; ".join(parts)
+
+
+def print_dashboard(home: PlanningHome, cycle: str) -> None:
+    db = open_reader(home.projections)
+    (on_date,) = db.execute("SELECT on_date FROM build_info WHERE cycle = ?", [cycle]).fetchone()
+    print(f"Policing plan cycle {cycle}: stage dashboard on {on_date:%d %B %Y}   [SYNTHETIC DATA]")
+    print(f"{'stage':<19} {'window':<27} {'status':<11} gate")
+    rows = db.execute(
+        "SELECT stage, opens_on, due_on, status, ready, blockers, signed_off_by FROM stage_status"
+        " WHERE cycle = ? ORDER BY opens_on", [cycle]
+    ).fetchall()
+    for stage, opens_on, due_on, status, ready, blockers, body in rows:
+        window = f"{opens_on:%d %b %Y} – {due_on:%d %b %Y}"
+        gate = "ready" if ready else "waiting on " + summarise_blockers(blockers)
+        if body:
+            gate += f" (signed off by {body.replace('_', ' ')})"
+        print(f"{stage:<19} {window:<27} {STATUS[status]:<11} {gate}")
+    responses, at_target, audits = db.execute(
+        "SELECT sum(responses), count(*) FILTER (WHERE responses >= target),"
+        " (SELECT count(*) FILTER (WHERE received) FROM cdrp_audits WHERE cycle = ?)"
+        " FROM consultation_coverage WHERE cycle = ? AND channel = 'all'", [cycle, cycle]
+    ).fetchone()
+    print(f"\nconsultation: {responses:,} responses; {at_target} of 32 boroughs at target; "
+          f"CDRP audits received from {audits} of 32 boroughs")
