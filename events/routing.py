@@ -1,0 +1,90 @@
+"""Which Kafka topic an event travels on, and under which key.
+
+The routing is part of the contract, so it lives in ``events/`` where both
+senders (``events.emitter``) and the pipeline (``pipelines.topics``, the
+stream worker) can import it; nothing here needs Kafka.
+
+One raw topic per event *family*: the families differ in volume, in who
+sends them, and above all in whether personal data travels on them, which
+decides how long the broker may keep them (see ``pipelines.topics``).
+
+The partition key is ``"{cycle}/{borough}"`` when the payload names a single
+borough, else ``"{cycle}"``. Kafka keeps order within a partition, so
+everything about one borough in one cycle (a CDRP audit and the audit that
+supersedes it, two profiles of the same borough) is read in the order it was
+sent, and process events of a cycle (opened, approved, signed off, adopted,
+published) are read in timetable order. Order *across* topics is not
+promised and nothing relies on it: the store orders by its own position and
+projections resolve supersession by ``occurred_at``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from events.models import EVENT_TYPES
+
+DEFAULT_PREFIX = "planning"
+PREFIX_ENV = "PLANNING_TOPIC_PREFIX"
+
+# family -> the event types it carries (every event type in exactly one family)
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "consultation": ("consultation.response_received",),
+    "survey": ("survey.response_recorded",),
+    "partnership": ("cdrp.audit_submitted", "borough.profile_recorded", "group.meeting_held"),
+    "timetable": (
+        "cycle.opened",
+        "programme.approved",
+        "stage.signed_off",
+        "feedback.published",
+        "priorities.adopted",
+        "plan.published",
+    ),
+    "corrections": ("event.retracted", "respondent.erasure_requested"),
+}
+DEAD_LETTER_FAMILY = "deadletters"
+
+_FAMILY_OF: dict[str, str] = {t: family for family, types in FAMILIES.items() for t in types}
+
+if set(_FAMILY_OF) != set(EVENT_TYPES):  # a new event type must be given a topic
+    raise RuntimeError(f"event types without a topic family: {sorted(set(EVENT_TYPES) - set(_FAMILY_OF))}")
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def topic_prefix(prefix: str | None = None) -> str:
+    """The namespace of the topics: ``planning`` unless ``$PLANNING_TOPIC_PREFIX`` says otherwise
+    (one cluster can then carry a test or staging pipeline beside the real one)."""
+    return prefix or os.environ.get(PREFIX_ENV) or DEFAULT_PREFIX
+
+
+def family_of(event_type: str) -> str:
+    try:
+        return _FAMILY_OF[event_type]
+    except KeyError:
+        raise UnknownEventType(f"event_type: {event_type!r} is not an event type") from None
+
+
+def topic_for(event_type: str, prefix: str | None = None) -> str:
+    """``consultation.response_received`` -> ``planning.consultation``."""
+    return f"{topic_prefix(prefix)}.{family_of(event_type)}"
+
+
+def raw_topics(prefix: str | None = None) -> list[str]:
+    """Every raw topic, in family order."""
+    return [f"{topic_prefix(prefix)}.{family}" for family in FAMILIES]
+
+
+def dead_letter_topic(prefix: str | None = None) -> str:
+    return f"{topic_prefix(prefix)}.{DEAD_LETTER_FAMILY}"
+
+
+def partition_key(event: dict[str, Any]) -> str:
+    """``"{cycle}/{borough}"`` when the payload has one borough, else ``"{cycle}"``."""
+    cycle = str(event.get("cycle", ""))
+    payload = event.get("payload")
+    borough = payload.get("borough") if isinstance(payload, dict) else None
+    return f"{cycle}/{borough}" if isinstance(borough, str) and borough else cycle
