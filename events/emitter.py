@@ -1,0 +1,222 @@
+"""The typed SDK for upstream Python systems: validate, then send to Kafka.
+
+    from events.emitter import Emitter, InvalidEvent
+
+    with Emitter("127.0.0.1:9092") as emitter:
+        emitter.emit({"event_id": ..., "event_type": "consultation.response_received", ...})
+        emitter.emit(ConsultationResponseReceivedEvent(...))   # a model from events.models
+    # leaving the block flushes: every event sent has been acknowledged by the broker
+
+An event is checked against the contract (``events.validation.validate_line``,
+the very function the stream worker and ``planning ingest`` use) *before* it
+is sent; a broken event raises :class:`InvalidEvent` naming every broken rule
+and field, and never reaches the broker. Valid events go to their family's
+topic under their partition key (``events.routing``).
+
+Delivery: kafka-python's ``KafkaProducer`` with ``enable_idempotence=True``
+and ``acks='all'`` set explicitly (kafka-python 3 treats a conflicting
+``acks`` differently across versions). Idempotence removes duplicates from
+the producer's own retries within one producer session; a resend after a
+restart, or the same event sent by two processes, is removed by the event
+store, whose idempotency key is ``event_id``. So resending after a failure is
+always safe: it is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pydantic import BaseModel
+
+from events.routing import partition_key, topic_for
+from events.validation import MAX_EVENT_BYTES, Accepted, validate_line
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+# An event is at most 1 MiB; the record around it (key, headers, batch overhead) needs a little more.
+MAX_REQUEST_BYTES = 2 * MAX_EVENT_BYTES
+
+
+class InvalidEvent(ValueError):
+    """The event breaks the contract; ``reasons`` has one entry per broken rule, each naming the field."""
+
+    def __init__(self, reasons: tuple[str, ...] | list[str], where: str = "event") -> None:
+        self.reasons = tuple(reasons)
+        self.where = where
+        super().__init__(f"{where} not sent, it breaks the event contract: " + "; ".join(self.reasons))
+
+
+class EmitFailed(RuntimeError):
+    """The broker did not acknowledge some events (after the producer's own retries)."""
+
+    def __init__(self, errors: list[BaseException]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} event(s) were not acknowledged by Kafka; first error: {errors[0]!r}")
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    number: int
+    reasons: tuple[str, ...]
+
+
+@dataclass
+class EmitReport:
+    """What ``emit_lines`` did with one file: valid lines sent, invalid lines reported, not sent."""
+
+    name: str
+    sent: int = 0
+    invalid: list[LineProblem] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return self.sent + len(self.invalid)
+
+
+class Emitter:
+    """Validate events and send them to their topics. Use as a context manager, or call ``close()``."""
+
+    def __init__(
+        self,
+        bootstrap: str = DEFAULT_BOOTSTRAP,
+        *,
+        topic_prefix: str | None = None,
+        client_id: str = "planning-emitter",
+        linger_ms: int = 5,
+        **producer_config: Any,
+    ) -> None:
+        from kafka import KafkaProducer
+
+        self.topic_prefix = topic_prefix
+        config: dict[str, Any] = {
+            "max_request_size": MAX_REQUEST_BYTES,
+            "batch_size": 256 * 1024,
+            **producer_config,
+            # not overridable: these two are what makes a send safe to retry
+            "enable_idempotence": True,
+            "acks": "all",
+        }
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, linger_ms=linger_ms, **config)
+        self._errors: list[BaseException] = []
+        self._errors_lock = threading.Lock()
+
+    # --- sending ---------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any] | BaseModel | bytes | str):
+        """Validate one event and send it; returns kafka-python's future of its ``RecordMetadata``.
+
+        Raises :class:`InvalidEvent` (nothing is sent) when the event breaks the contract.
+        """
+        raw = _serialize(event)
+        verdict = validate_line(raw)
+        if not isinstance(verdict, Accepted):
+            raise InvalidEvent(verdict.reasons, where=_name_of(event))
+        return self._send(raw, verdict)
+
+    def emit_lines(self, path: str | Path, *, stream: BinaryIO | None = None) -> EmitReport:
+        """Send every valid line of a JSON Lines file (``-``: stdin); invalid lines are reported, not sent.
+
+        The report lists each invalid line's number and reasons. Sends are
+        flushed before returning, so ``report.sent`` events have been acknowledged.
+        """
+        name = str(path)
+        report = EmitReport(name)
+        if stream is None and name == "-":
+            stream = sys.stdin.buffer
+        opened = None if stream is not None else open(Path(path), "rb")
+        try:
+            for number, raw, size in _read_lines(stream or opened):
+                if size > MAX_EVENT_BYTES:
+                    reasons: tuple[str, ...] = (
+                        f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",)
+                    report.invalid.append(LineProblem(number, reasons))
+                    continue
+                verdict = validate_line(raw)
+                if isinstance(verdict, Accepted):
+                    self._send(raw, verdict)
+                    report.sent += 1
+                else:
+                    report.invalid.append(LineProblem(number, verdict.reasons))
+        finally:
+            if opened is not None:
+                opened.close()
+        self.flush()
+        return report
+
+    def _send(self, raw: bytes, verdict: Accepted):
+        headers = [("event_type", verdict.event_type.encode()), ("event_id", verdict.event_id.encode())]
+        future = self._producer.send(
+            topic_for(verdict.event_type, self.topic_prefix),
+            value=raw,
+            key=partition_key(verdict.body).encode(),
+            headers=headers,
+        )
+        future.add_errback(self._record_error)
+        return future
+
+    def _record_error(self, error: BaseException) -> None:
+        with self._errors_lock:
+            self._errors.append(error)
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every event sent so far is acknowledged; raise :class:`EmitFailed` if any was not."""
+        self._producer.flush(timeout=timeout)
+        with self._errors_lock:
+            errors, self._errors = self._errors, []
+        if errors:
+            raise EmitFailed(errors)
+
+    def close(self, timeout: float | None = None) -> None:
+        try:
+            self.flush(timeout)
+        finally:
+            self._producer.close(timeout=timeout)
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:  # don't hide the original error behind a flush failure
+            try:
+                self.close()
+            except EmitFailed:
+                pass
+
+
+def _serialize(event: dict[str, Any] | BaseModel | bytes | str) -> bytes:
+    if isinstance(event, BaseModel):
+        return event.model_dump_json(exclude_unset=True).encode()
+    if isinstance(event, bytes):
+        return event
+    if isinstance(event, str):
+        return event.encode()
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _name_of(event: object) -> str:
+    event_id = getattr(event, "event_id", None) or (event.get("event_id") if isinstance(event, dict) else None)
+    return f"event {event_id}" if event_id else "event"
+
+
+def _read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, bytes without the terminator, size); an oversized line is drained, not held."""
+    number = 0
+    while chunk := stream.readline(limit + 1):
+        number += 1
+        head, size = chunk, len(chunk)
+        while not chunk.endswith(b"\n") and size > limit:
+            chunk = stream.readline(limit + 1)
+            if not chunk:
+                break
+            size += len(chunk)
+        raw = head.rstrip(b"\r\n")
+        yield number, raw, size - (len(head) - len(raw)) if size <= limit else size
