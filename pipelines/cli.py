@@ -91,11 +91,11 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
         return EXIT_FAILED
     with store:
         outcome = ingest_files(store, args.files, recorded_at=recorded_at)
-    print(f"accepted {len(outcome.accepted):,}  duplicate {len(outcome.duplicates):,}  rejected {len(outcome.rejected):,}")
-    for origin, reasons in outcome.rejected[:10]:
+    print(f"accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  rejected {outcome.rejected:,}")
+    for origin, reasons in outcome.examples:
         print(f"  rejected {origin}: {'; '.join(reasons)}", file=sys.stderr)
-    if len(outcome.rejected) > 10:
-        print(f"  … and {len(outcome.rejected) - 10:,} more: `planning deadletters`", file=sys.stderr)
+    if outcome.rejected > len(outcome.examples):
+        print(f"  … and {outcome.rejected - len(outcome.examples):,} more: `planning deadletters`", file=sys.stderr)
     return EXIT_REJECTED if outcome.rejected else EXIT_OK
 
 

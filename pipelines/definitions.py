@@ -40,7 +40,7 @@ event_store = dg.AssetSpec(
 )
 def cycle_evidence(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
-    build = planning.build(context.partition_key, context.run_id)
+    build = planning.build(context.partition_key, context.run.run_id)
     with EventStore(planning.home.store) as store:
         counts = stage_cycle(store, build / "staging.duckdb", context.partition_key, instants)
     return dg.MaterializeResult(
@@ -58,7 +58,7 @@ def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
         description=table.description,
     )
     def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
-        rows = projection_build.build_table(planning.build(context.partition_key, context.run_id), table.name)
+        rows = projection_build.build_table(planning.build(context.partition_key, context.run.run_id), table.name)
         return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
     return _table
@@ -75,9 +75,9 @@ table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
     description="Publishes the run's panel file as the cycle's current snapshot, once every blocking check passed.",
 )
 def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
-    build = planning.build(context.partition_key, context.run_id)
+    build = planning.build(context.partition_key, context.run.run_id)
     info = projection_build.read_build_info(build / "panel.duckdb")
-    info["run_id"] = context.run_id
+    info["run_id"] = context.run.run_id
     publish_cycle(planning.home.projections, context.partition_key, build, info)
     return dg.MaterializeResult(metadata={"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]})
 
@@ -91,10 +91,10 @@ def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeReso
 )
 def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
-    build = planning.build("_operations", context.run_id)
+    build = planning.build("_operations", context.run.run_id)
     with EventStore(planning.home.store) as store:
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
-    publish_operations(planning.home.projections, build, {"as_of": instants.as_of.isoformat(), "run_id": context.run_id})
+    publish_operations(planning.home.projections, build, {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id})
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
 

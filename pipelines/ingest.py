@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -28,6 +28,31 @@ class Line:
     number: int
     raw: bytes  # at most MAX_EVENT_BYTES + 1 bytes are kept of an oversized line
     size: int
+
+
+@dataclass
+class IngestSummary:
+    """Counts only, so memory does not grow with the number of lines."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    examples: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # the first rejections
+    high_water_mark: int = 0
+
+    def add(self, batch: BatchOutcome, keep_examples: int = 10) -> None:
+        self.accepted += len(batch.accepted)
+        self.duplicates += len(batch.duplicates)
+        self.rejected += len(batch.rejected)
+        self.examples += batch.rejected[: max(keep_examples - len(self.examples), 0)]
+        self.high_water_mark = max(self.high_water_mark, batch.high_water_mark)
+
+    def merge(self, other: IngestSummary) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.examples = (self.examples + other.examples)[:10]
+        self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
 
 
 def read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[Line]:
@@ -59,9 +84,9 @@ def ingest_stream(
     *,
     recorded_at: datetime | None = None,
     progress: TextIO | None = sys.stderr,
-) -> BatchOutcome:
+) -> IngestSummary:
     """Validate and append every line of one stream; returns what happened to them."""
-    total = BatchOutcome()
+    total = IngestSummary()
     batch: list[Received] = []
     started = time.monotonic()
     for line in read_lines(stream):
@@ -79,13 +104,13 @@ def ingest_stream(
 
 def ingest_files(
     store: EventStore, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr
-) -> BatchOutcome:
+) -> IngestSummary:
     """`-` reads standard input."""
-    total = BatchOutcome()
+    total = IngestSummary()
     for path in paths:
         if path == "-":
-            total.add(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
+            total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
         else:
             with open(Path(path), "rb") as stream:
-                total.add(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
+                total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
     return total

@@ -27,7 +27,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def write(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: TextIO = sys.stdout) -> None:
+def write(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if fmt == "json":
         json.dump([{c: plain(v) for c, v in zip(columns, row)} for row in rows], out, ensure_ascii=False)
         out.write("\n")

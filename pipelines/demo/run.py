@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 
 from events.home import PlanningHome
 from events.store import EventStore
@@ -25,15 +25,15 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
     cycle = cycle_for(day)
     demo_file = home.root / "demo" / f"synthetic-{cycle}.jsonl"
     demo_file.parent.mkdir(parents=True, exist_ok=True)
-    counts = write_demo_file(demo_file, day, seed=seed)
+    counts = write_demo_file(demo_file, day, seed=seed, not_after=datetime.now(timezone.utc))
     print(f"SYNTHETIC DATA: generated {sum(v for k, v in counts.items() if '.' in k):,} events "
           f"for cycles {cycle} and the one before, with {counts.get('bad_lines', 0)} deliberately bad lines "
           f"and {counts.get('duplicate_lines', 0)} re-sent duplicates")
 
     with EventStore(home.store, writer=True, holder="planning demo") as store:
         outcome = ingest_files(store, [str(demo_file)], progress=None)
-    print(f"ingested: accepted {len(outcome.accepted):,}  duplicate {len(outcome.duplicates):,}  "
-          f"rejected {len(outcome.rejected):,} (see `planning deadletters`)")
+    print(f"ingested: accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  "
+          f"rejected {outcome.rejected:,} (see `planning deadletters`)")
 
     try:
         builds = build(home, on=day.isoformat())
