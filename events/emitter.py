@@ -35,7 +35,7 @@ from typing import Any, BinaryIO
 from pydantic import BaseModel
 
 from events.routing import partition_key, topic_for
-from events.validation import MAX_EVENT_BYTES, Accepted, validate_line
+from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # An event is at most 1 MiB; the record around it (key, headers, batch overhead) needs a little more.
@@ -113,7 +113,7 @@ class Emitter:
         Raises :class:`InvalidEvent` (nothing is sent) when the event breaks the contract.
         """
         raw = _serialize(event)
-        verdict = validate_line(raw)
+        verdict = _validate(raw)
         if not isinstance(verdict, Accepted):
             raise InvalidEvent(verdict.reasons, where=_name_of(event))
         return self._send(raw, verdict)
@@ -136,7 +136,7 @@ class Emitter:
                         f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",)
                     report.invalid.append(LineProblem(number, reasons))
                     continue
-                verdict = validate_line(raw)
+                verdict = _validate(raw)
                 if isinstance(verdict, Accepted):
                     self._send(raw, verdict)
                     report.sent += 1
@@ -190,6 +190,14 @@ class Emitter:
                 self.close()
             except EmitFailed:
                 pass
+
+
+def _validate(raw: bytes) -> Accepted | Rejected:
+    """validate_line, made total: JSON nested too deep for the parser is refused, not raised."""
+    try:
+        return validate_line(raw)
+    except RecursionError:
+        return Rejected(("line: JSON nested too deeply to be an event",))
 
 
 def _serialize(event: dict[str, Any] | BaseModel | bytes | str) -> bytes:
