@@ -83,6 +83,8 @@ def _failure(result) -> str:
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
             error = event.event_specific_data.error
+            while error is not None and error.cause is not None:  # the root cause, not Dagster's wrapper
+                error = error.cause
             messages.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
             messages.append(f"check {event.event_specific_data.check_name} on {event.event_specific_data.asset_key.to_user_string()} failed")

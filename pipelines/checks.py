@@ -38,6 +38,37 @@ PANEL_CHECKS: tuple[PanelCheck, ...] = (
         "cdrp_audits", "every_borough_present", "One row for each of the 32 boroughs, received or not.",
         "SELECT 'boroughs: ' || count(*) FROM cdrp_audits HAVING count(DISTINCT borough) <> 32 OR count(*) <> 32",
     ),
+    PanelCheck(
+        "feedback_log", "every_borough_present", "Both rounds for each of the 32 boroughs.",
+        "SELECT 'round ' || round || ': ' || count(*) || ' boroughs' FROM (SELECT 1 AS round UNION ALL SELECT 2) AS r"
+        " LEFT JOIN feedback_log USING (round) GROUP BY round HAVING count(DISTINCT borough) <> 32",
+    ),
+    PanelCheck(
+        "inclusion", "every_scope_present", "Every group of every dimension for the 32 boroughs and LONDON.",
+        "SELECT 'cells: ' || count(*) FROM inclusion HAVING count(DISTINCT scope) <> 33 OR count(*) <> 33 * 16",
+    ),
+    PanelCheck(
+        "inclusion", "no_small_cell_shown", "No unsuppressed cell under 10 respondents (zero included).",
+        "SELECT scope || ' ' || dimension || '=' || \"group\" FROM inclusion WHERE NOT suppressed AND (respondents IS NULL OR respondents < 10)",
+    ),
+    PanelCheck(
+        "inclusion", "no_lone_suppressed_cell",
+        "No scope × dimension with exactly one suppressed cell (it could be recovered by subtraction).",
+        "SELECT scope || ' ' || dimension FROM inclusion GROUP BY scope, dimension HAVING count(*) FILTER (WHERE suppressed) = 1",
+    ),
+    PanelCheck(
+        "survey_indicators", "estimates_within_0_100", "Every shown estimate and interval lies within [0, 100], low ≤ estimate ≤ high.",
+        "SELECT wave || ' ' || scope || ' ' || indicator FROM survey_indicators WHERE NOT suppressed AND NOT"
+        " (ci_low BETWEEN 0 AND 100 AND ci_high BETWEEN 0 AND 100 AND ci_low <= weighted_pct AND weighted_pct <= ci_high)",
+    ),
+    PanelCheck(
+        "survey_indicators", "no_small_base_shown", "No estimate shown on fewer than 30 answers.",
+        "SELECT wave || ' ' || scope || ' ' || indicator FROM survey_indicators WHERE unweighted_n < 30 AND weighted_pct IS NOT NULL",
+    ),
+    PanelCheck(
+        "theme_ranking", "every_scope_present", "Every theme for the 32 boroughs and LONDON, ranked 1..21.",
+        "SELECT 'rows: ' || count(*) FROM theme_ranking HAVING count(*) <> 33 * 21 OR count(DISTINCT scope || '/' || rank) <> 33 * 21",
+    ),
 )
 
 

@@ -58,9 +58,7 @@ def _text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    text = str(value).replace("\n", " ")
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value).replace("\n", " ")
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 

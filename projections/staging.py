@@ -20,7 +20,8 @@ import duckdb
 
 from events.models import CURRENT_SCHEMA_VERSION
 from events.store import EventStore
-from events.vocabulary import BOROUGHS
+from events.personal_data import unseal_with
+from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
 
@@ -82,6 +83,12 @@ def stage_cycle(store: EventStore, staging_path: Path, cycle: str, instants: Ins
             [cycle, instants.on, instants.on_end, instants.as_of, position],
         )
         db.execute("CREATE TABLE boroughs AS SELECT unnest(?::VARCHAR[]) AS borough", [list(BOROUGHS)])
+        db.execute("CREATE TABLE themes AS SELECT unnest(?::VARCHAR[]) AS theme", [list(THEMES)])
+        db.execute("CREATE TABLE demographic_groups (dimension VARCHAR, group_name VARCHAR, group_order INTEGER)")
+        db.executemany(
+            "INSERT INTO demographic_groups VALUES (?, ?, ?)",
+            [(d, g, i) for d, groups in DEMOGRAPHIC_DIMENSIONS.items() for i, g in enumerate(groups)],
+        )
         db.execute("CREATE TABLE default_windows (stage VARCHAR, stage_order INTEGER, opens_on DATE, due_on DATE)")
         db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", default_windows(cycle))
         columns = ", ".join(f"{name} {kind}" for name, kind in STORE_COLUMNS.items())
@@ -97,8 +104,42 @@ def stage_cycle(store: EventStore, staging_path: Path, cycle: str, instants: Ins
         if any(v != CURRENT_SCHEMA_VERSION for (v,) in versions):
             raise RuntimeError(f"the store holds schema versions {versions}; add their upcasting to staging")
         run_sql_file(db, "_staging")
+        stage_demographics(db, store)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
     return {"store_position": position, "cycle_events": events}
+
+
+def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None:
+    """Unseal the demographics of the cycle's responses, for inclusion monitoring only.
+
+    Only the four demographic fields are kept (never the reference or the
+    comment), keyed by the respondent's surrogate, in the private staging
+    file that is deleted when the build is published. An erased respondent's
+    key is gone, so their demographics are simply not stated.
+    """
+    keys = store.vault.keys_by_subject() if store.vault else {}
+    sealed_rows = db.execute(
+        "SELECT r.event_id, r.subject, s.sealed FROM responses AS r"
+        " JOIN read_json(?, format = 'newline_delimited', columns = {'event_id': 'VARCHAR', 'sealed': 'VARCHAR'}) AS s"
+        " USING (event_id) WHERE s.sealed IS NOT NULL",
+        [[str(s.path) for s in store.segments()] or ["/dev/null"]],
+    ).fetchall() if keys else []
+    columns: dict[str, list] = {"event_id": [], "subject": [], **{d: [] for d in DEMOGRAPHIC_DIMENSIONS}}
+    for event_id, subject, sealed in sealed_rows:
+        personal = unseal_with(keys, subject, sealed)
+        if not personal:
+            continue
+        respondent = personal.get("respondent") or {}
+        columns["event_id"].append(event_id)
+        columns["subject"].append(subject)
+        for dimension in DEMOGRAPHIC_DIMENSIONS:
+            columns[dimension].append(respondent.get(dimension))
+    names = list(columns)
+    db.execute(
+        "CREATE TABLE response_demographics AS SELECT "
+        + ", ".join(f"unnest(${i + 1}::VARCHAR[]) AS {name}" for i, name in enumerate(names)),
+        [columns[n] for n in names],
+    )
 
 
 def cycles_in_store(store: EventStore) -> list[str]:

@@ -39,6 +39,36 @@ PANEL_TABLES: dict[str, PanelTable] = {
             "One row per cycle × borough (all 32): the latest CDRP audit, how many it superseded, its priorities.",
             "cycle, borough",
         ),
+        PanelTable(
+            "inclusion", "fieldwork",
+            "One row per cycle × scope × dimension × group: who responds against who lives there, small cells suppressed.",
+            "cycle, scope, list_position(['age_band', 'gender', 'ethnic_group', 'disability'], dimension), \"group\"",
+        ),
+        PanelTable(
+            "group_activity", "fieldwork",
+            "One row per cycle × consultative group: meetings, attendance, cost and cost per attendee.",
+            "cycle, group_id",
+        ),
+        PanelTable(
+            "survey_indicators", "analysis",
+            "One row per cycle × wave × scope × indicator: weighted PAS estimates with 95% intervals, small bases suppressed.",
+            "cycle, wave, scope, indicator",
+        ),
+        PanelTable(
+            "theme_ranking", "analysis",
+            "One row per cycle × scope × theme: consultation, survey and CDRP evidence combined and ranked.",
+            "cycle, scope, rank",
+        ),
+        PanelTable(
+            "feedback_log", "feedback",
+            "One row per cycle × round × borough (all 32): whether and when what we heard was fed back, and on which themes.",
+            "cycle, round, borough",
+        ),
+        PanelTable(
+            "priority_traceability", "publication",
+            "One row per adopted priority: the responses, survey weight and CDRP audits behind it, with their event ids.",
+            "cycle, scope = 'LONDON' DESC, scope, rank",
+        ),
     )
 }
 

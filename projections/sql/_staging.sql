@@ -96,3 +96,69 @@ FROM (VALUES (1), (2)) AS r(round)
 CROSS JOIN boroughs AS b
 LEFT JOIN reached AS x ON x.round = r.round AND x.borough = b.borough
 GROUP BY r.round, b.borough;
+
+-- Public Attitude Survey interviews: one row per interview × indicator answered.
+CREATE TABLE interviews AS
+SELECT event_id, position, occurred_at,
+       payload->>'wave' AS wave,
+       payload->>'borough' AS borough,
+       (payload->>'weight')::DOUBLE AS weight,
+       coalesce(from_json(payload->'priorities', '["VARCHAR"]'), []::VARCHAR[]) AS priorities,
+       coalesce(CAST(payload->'indicators' AS MAP(VARCHAR, BOOLEAN)), MAP()) AS indicators
+FROM events
+WHERE event_type = 'survey.response_recorded';
+
+CREATE TABLE indicator_answers AS
+SELECT i.event_id, i.wave, i.borough, i.weight, a.key AS indicator, a.value AS answer
+FROM interviews AS i, unnest(map_entries(i.indicators)) AS u(a);
+
+-- The borough profile in force: a later one for the same borough supersedes.
+CREATE TABLE latest_profiles AS
+SELECT borough, groups FROM (
+    SELECT payload->>'borough' AS borough,
+           payload->'groups' AS groups,
+           row_number() OVER (PARTITION BY payload->>'borough' ORDER BY occurred_at DESC, position DESC) AS recency
+    FROM events
+    WHERE event_type = 'borough.profile_recorded'
+)
+WHERE recency = 1;
+
+-- Population by borough × dimension × group, from the profiles in force.
+-- A group the profile leaves out of a dimension it does report counts as 0.
+CREATE TABLE profile_population AS
+WITH reported AS (
+    SELECT p.borough, d.dimension, CAST(p.groups->(d.dimension) AS MAP(VARCHAR, BIGINT)) AS counts
+    FROM latest_profiles AS p
+    CROSS JOIN (SELECT DISTINCT dimension FROM demographic_groups) AS d
+    WHERE json_type(p.groups->(d.dimension)) = 'OBJECT'
+)
+SELECT r.borough, g.dimension, g.group_name, coalesce(r.counts[g.group_name], 0) AS population
+FROM reported AS r
+JOIN demographic_groups AS g USING (dimension);
+
+CREATE TABLE meetings AS
+SELECT event_id, position, occurred_at,
+       payload->>'group_id' AS group_id,
+       payload->>'group_kind' AS group_kind,
+       payload->>'borough' AS borough,
+       (payload->>'attendance')::BIGINT AS attendance,
+       (payload->>'cost_gbp')::DOUBLE AS cost_gbp
+FROM events
+WHERE event_type = 'group.meeting_held';
+
+-- The adoption in force: a later priorities.adopted supersedes the earlier ones.
+CREATE TABLE adopted_priorities AS
+WITH latest AS (
+    SELECT payload FROM events
+    WHERE event_type = 'priorities.adopted'
+    ORDER BY occurred_at DESC, position DESC
+    LIMIT 1
+)
+SELECT p.rank, p.theme, p.scope
+FROM latest, unnest(from_json(latest.payload->'priorities', '[{"rank":"INTEGER","theme":"VARCHAR","scope":"VARCHAR"}]')) AS u(p);
+
+-- Every scope the Panel reads: the 32 boroughs and LONDON, and the boroughs each covers.
+CREATE TABLE scope_boroughs AS
+SELECT borough AS scope, borough FROM boroughs
+UNION ALL
+SELECT 'LONDON', borough FROM boroughs;
