@@ -8,7 +8,9 @@ dashboard. Everything it writes is labelled synthetic.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 from datetime import date, datetime, timezone
 
 from events.home import PlanningHome
@@ -23,15 +25,17 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
     started = time.monotonic()
     day = date.fromisoformat(today) if today else date.today()
     cycle = cycle_for(day)
-    demo_file = home.root / "demo" / f"synthetic-{cycle}.jsonl"
-    demo_file.parent.mkdir(parents=True, exist_ok=True)
-    counts = write_demo_file(demo_file, day, seed=seed, not_after=datetime.now(timezone.utc))
+    # The raw input carries (synthetic) personal data, so it is not kept under
+    # $PLANNING_HOME, where erasure could not reach it; the seed reproduces it.
+    with tempfile.TemporaryDirectory(prefix="planning-demo-") as scratch:
+        demo_file = Path(scratch) / f"synthetic-{cycle}.jsonl"
+        counts = write_demo_file(demo_file, day, seed=seed, not_after=datetime.now(timezone.utc))
+        with EventStore(home.store, writer=True, holder="planning demo") as store:
+            outcome = ingest_files(store, [str(demo_file)], progress=None)
     print(f"SYNTHETIC DATA: generated {sum(v for k, v in counts.items() if '.' in k):,} events "
           f"for cycles {cycle} and the one before, with {counts.get('bad_lines', 0)} deliberately bad lines "
           f"and {counts.get('duplicate_lines', 0)} re-sent duplicates")
 
-    with EventStore(home.store, writer=True, holder="planning demo") as store:
-        outcome = ingest_files(store, [str(demo_file)], progress=None)
     print(f"ingested: accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  "
           f"rejected {outcome.rejected:,} (see `planning deadletters`)")
 
@@ -44,7 +48,7 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
 
     print_dashboard(home, cycle)
     print(f"\nWhere things are (PLANNING_HOME={home.root}):")
-    print(f"  synthetic input   {demo_file}")
+    print(f"  synthetic input   regenerated from --seed {seed}; not kept, as it carries personal fields")
     print(f"  event store       {home.store}")
     print(f"  projections       {home.projections / 'published.json'} (read with `planning query TABLE`)")
     print(f"  Dagster history   {home.dagster} (browse with `planning ui`)")
