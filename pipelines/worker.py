@@ -72,7 +72,7 @@ import os
 import secrets
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,7 +150,7 @@ def _digest(raw: bytes | None) -> str | None:
 class StoreSink:
     """The event store, owned by one dedicated thread for the worker's lifetime.
 
-    ``write`` runs on that thread (``loop.run_in_executor(sink.executor, sink.write, batch)``).
+    ``submit(messages)`` runs ``write`` on that thread and returns its future.
     """
 
     def __init__(self, root: Path, holder: str = HOLDER) -> None:
@@ -168,6 +168,9 @@ class StoreSink:
 
     def high_water_mark(self) -> int:
         return self.executor.submit(lambda: self.store.high_water_mark()).result()
+
+    def submit(self, messages: list[Message]) -> Future[BatchResult]:
+        return self.executor.submit(self.write, messages)
 
     def write(self, messages: list[Message]) -> BatchResult:
         received_at = datetime.now(timezone.utc)
@@ -274,14 +277,13 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
 
     @app.agent(raw, name="store-events")
     async def store_events(stream):
-        loop = asyncio.get_running_loop()
         async for events in stream.noack_take(batch_size, within=BATCH_WITHIN):
             messages = [
                 Message(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                 for e in events
             ]
             try:
-                result = await loop.run_in_executor(sink.executor, sink.write, messages)
+                result = await asyncio.wrap_future(sink.submit(messages))
                 if result.dead:
                     await forward(result.dead)
             except asyncio.CancelledError:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from events.routing import partition_key, topic_for
+from events.routing import partition_key, raw_topics, topic_for
 from events.store import EventStore
 from pipelines.topics import ensure_topics
 from tests.conftest import PAYLOADS, make_event
@@ -56,6 +56,7 @@ class WorkerProcess:
     bootstrap: str
     prefix: str
     batch: int = 500
+    command: tuple[str, ...] = (sys.executable, "-m", "pipelines.cli")  # then `worker --bootstrap ...`
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
@@ -72,8 +73,7 @@ class WorkerProcess:
         self.logs.append(log)
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipelines.cli", "worker", "--bootstrap", self.bootstrap,
-                 "--batch", str(self.batch)],
+                [*self.command, "worker", "--bootstrap", self.bootstrap, "--batch", str(self.batch)],
                 cwd=REPO_ROOT, env=self.env(), stdout=out, stderr=subprocess.STDOUT)
         return self
 
@@ -164,6 +164,29 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | N
         return records
     finally:
         consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return {tp: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()}
+    finally:
+        admin.close()
+
+
+def end_offsets(bootstrap: str, prefix: str) -> dict[TopicPartition, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        partitions = [TopicPartition(t, p) for t in raw_topics(prefix) for p in consumer.partitions_for_topic(t)]
+        return consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+
+
+def committed_lag(bootstrap: str, prefix: str, group: str) -> int:
+    """Messages on the raw topics beyond the group's committed offsets."""
+    committed = committed_offsets(bootstrap, group)
+    return sum(end - max(committed.get(tp, 0), 0) for tp, end in end_offsets(bootstrap, prefix).items())
 
 
 def prepare_topics(bootstrap: str, prefix: str) -> None:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from events.emitter import Emitter
 from events.routing import dead_letter_topic, raw_topics, topic_for
@@ -20,6 +19,7 @@ from tests.conftest import make_event, write_jsonl
 from tests.stream_support import (
     REPO_ROOT,
     WorkerProcess,
+    committed_lag,
     dead_letters,
     new_prefix,
     prepare_topics,
@@ -43,20 +43,6 @@ def prefix(kafka_broker: Broker) -> str:
     prefix = new_prefix()
     prepare_topics(kafka_broker.bootstrap, prefix)
     return prefix
-
-
-def committed_lag(bootstrap: str, prefix: str, group: str) -> int:
-    """Messages on the raw topics beyond the group's committed offsets."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        committed = {tp: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()}
-        partitions = [TopicPartition(t, p) for t in raw_topics(prefix) for p in consumer.partitions_for_topic(t)]
-        ends = consumer.end_offsets(partitions)
-    finally:
-        admin.close()
-        consumer.close()
-    return sum(end - max(committed.get(tp, 0), 0) for tp, end in ends.items())
 
 
 def test_topics_are_created_idempotently_with_the_designed_retention(kafka_broker: Broker) -> None:
@@ -192,3 +178,29 @@ def test_poison_messages_never_stop_the_worker(kafka_broker: Broker, prefix: str
     assert len(oversized["raw"]) == 64 * 1024  # kept truncated
     forwarded = read_topic(bootstrap, dead_letter_topic(prefix))
     assert len({key for key, _ in forwarded}) == len(poison)
+
+
+def test_a_redelivered_reject_is_not_dead_lettered_twice_even_after_a_restart(tmp_path: Path) -> None:
+    """What the worker does when Kafka redelivers a batch it had already stored (no broker needed)."""
+    from pipelines.worker import Message, StoreSink
+
+    valid = json.dumps(make_event("plan.published")).encode()
+    batch = [Message("planning.timetable", 0, 7, valid), Message("planning.timetable", 0, 8, b"[]")]
+    sink = StoreSink(tmp_path / "store")
+    try:
+        first = sink.submit(batch).result()
+        again = sink.submit(batch).result()
+    finally:
+        sink.close()
+    restarted = StoreSink(tmp_path / "store")  # the dead letters already stored are recognised by origin
+    try:
+        after_restart = restarted.submit(batch).result()
+        recycled = restarted.submit([Message("planning.timetable", 0, 8, b"{}")]).result()  # same origin, other bytes
+    finally:
+        restarted.close()
+    assert (first.accepted, [d.redelivered for d in first.dead]) == (1, [False])
+    assert (again.accepted, again.duplicates, [d.redelivered for d in again.dead]) == (0, 1, [True])
+    assert (after_restart.duplicates, [d.redelivered for d in after_restart.dead]) == (1, [True])
+    assert after_restart.dead[0].reasons == first.dead[0].reasons  # forwarded again with the same reasons
+    assert [d.redelivered for d in recycled.dead] == [False]  # a recreated topic's new message is not skipped
+    assert store_counts(tmp_path / "store") == {"events": 1, "dead_letters": 2}
