@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS event_ids (
     body_sha256 TEXT NOT NULL,
     position    INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_cycles (   -- which cycles each segment touches
+    first_position INTEGER NOT NULL,
+    cycle          TEXT NOT NULL,
+    PRIMARY KEY (first_position, cycle)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -271,6 +276,10 @@ class EventStore:
             "INSERT INTO segments (file, first_position, last_position, events, committed_at) VALUES (?, ?, ?, ?, ?)",
             (name, first, last, len(records), iso(utc_now())),
         )
+        self._db.executemany(
+            "INSERT INTO segment_cycles (first_position, cycle) VALUES (?, ?)",
+            [(first, cycle) for cycle in sorted({r["cycle"] for r in records})],
+        )
 
     def _erase(self, respondent_ref: str, erased_at: str) -> None:
         """Shred the respondent's key and redact dead letters that carry the reference."""
@@ -297,6 +306,17 @@ class EventStore:
             (after, upto),
         )
         return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+
+    def cycles(self, after: int = 0) -> list[str]:
+        """Cycles named by events at positions after ``after`` (all cycles by default), oldest first."""
+        if not self._has_schema():
+            return []
+        rows = self._db.execute(
+            "SELECT DISTINCT c.cycle FROM segment_cycles AS c JOIN segments AS s USING (first_position)"
+            " WHERE s.last_position > ? ORDER BY c.cycle",
+            (after,),
+        )
+        return [cycle for (cycle,) in rows]
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Stored records as written (personal data sealed), in position order."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.dagster_instance import use_planning_dagster_home
-from projections.staging import cycles_in_store
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -29,7 +28,9 @@ class CycleBuild:
     rows: dict[str, int]
 
 
-def build(home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None) -> list[CycleBuild]:
+def build(
+    home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None, *, full: bool = False
+) -> list[CycleBuild]:
     """Materialize every Panel table of one cycle (or of every cycle in the store), then the dead letters."""
     use_planning_dagster_home(home)
     warnings.filterwarnings("ignore", module="dagster")
@@ -42,10 +43,11 @@ def build(home: PlanningHome, cycle: str | None = None, on: str | None = None, a
         targets = [cycle]
     else:
         with EventStore(home.store) as store:
-            targets = cycles_in_store(store)
+            targets = store.cycles()
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(cycle_partitions.name, [c for c in targets if not instance.has_dynamic_partition(cycle_partitions.name, c)])
     config = {"on": on, "as_of": as_of}
+    evidence_config = {**config, "full": full}
     # The home travels in the run's config, so the UI shows where each build wrote.
     resources = {"resources": {"planning": {"config": {"root": str(home.root)}}}}
     builds = []
@@ -53,12 +55,13 @@ def build(home: PlanningHome, cycle: str | None = None, on: str | None = None, a
         result = defs.resolve_job_def("build_cycle").execute_in_process(
             partition_key=target,
             instance=instance,
-            run_config={"ops": {"cycle_evidence": {"config": config}}, **resources, **QUIET},
+            run_config={"ops": {"cycle_evidence": {"config": evidence_config}}, **resources, **QUIET},
             raise_on_error=False,
         )
         if not result.success:
             raise BuildFailed(f"the build of {target} failed (run {result.run_id}): {_failure(result)}")
         builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+        evidence_config["full"] = False  # the cache is rebuilt once, by the first cycle's run
     result = defs.resolve_job_def("build_operations").execute_in_process(
         instance=instance, run_config={"ops": {"dead_letters": {"config": config}}, **resources, **QUIET}, raise_on_error=False
     )

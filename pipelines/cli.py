@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--cycle", help="one cycle (YYYY-YY); default: every cycle in the store")
     build.add_argument("--on", help="the date the timetable is read at (YYYY-MM-DD); default: today")
     build.add_argument("--as-of", dest="as_of", help="knowledge cutoff (ISO-8601; a date means its end); default: now")
+    build.add_argument("--full", action="store_true", help="rebuild the event cache from the store instead of adding what is new")
     build.set_defaults(run=_build)
 
     query = commands.add_parser("query", help="print one projection table from the latest build")
@@ -124,7 +125,7 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning build: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        builds = build(home, args.cycle, args.on, args.as_of)
+        builds = build(home, args.cycle, args.on, args.as_of, full=args.full)
     except BuildFailed as failure:
         print(f"planning build: {failure}", file=sys.stderr)
         return EXIT_FAILED

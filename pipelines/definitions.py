@@ -17,7 +17,8 @@ from projections.snapshots import publish_cycle, publish_operations
 from projections.staging import Instants, stage_cycle
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.checks import panel_checks
-from pipelines.resources import BuildConfig, PlanningHomeResource
+from pipelines.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
+from projections import event_cache
 
 cycles = dg.DynamicPartitionsDefinition(name="cycle")
 
@@ -38,13 +39,19 @@ event_store = dg.AssetSpec(
     description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed: "
     "the private input of one build, never published.",
 )
-def cycle_evidence(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build(context.partition_key, context.run.run_id)
-    with EventStore(planning.home.store) as store:
-        counts = stage_cycle(store, build / "staging.duckdb", context.partition_key, instants)
+    projections_dir = planning.home.projections
+    with EventStore(planning.home.store) as store, event_cache.cache_lock(projections_dir):
+        position = store.high_water_mark()
+        cache = event_cache.refresh(store, projections_dir, full=config.full, upto=position)
+        counts = stage_cycle(
+            store, build / "staging.duckdb", context.partition_key, instants,
+            cache=event_cache.cache_file(projections_dir), upto=position,
+        )
     return dg.MaterializeResult(
-        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts}
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts, **cache}
     )
 
 
@@ -101,7 +108,6 @@ def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, plannin
 build_cycle = dg.define_asset_job(
     "build_cycle",
     selection=dg.AssetSelection.assets(cycle_evidence, *table_assets, panel_snapshot),
-    partitions_def=cycles,
     executor_def=dg.in_process_executor,
     description="Build and publish one cycle's Panel tables at (on, as_of).",
 )

@@ -20,6 +20,10 @@ class BuildConfig(dg.Config):
     as_of: Optional[str] = None  # ISO-8601; a bare date is the end of that day
 
 
+class EvidenceConfig(BuildConfig):
+    full: bool = False  # rebuild the event cache from the store instead of appending what is new
+
+
 class PlanningHomeResource(dg.ConfigurableResource):
     root: str
 

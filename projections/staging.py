@@ -22,22 +22,9 @@ from events.models import CURRENT_SCHEMA_VERSION
 from events.store import EventStore
 from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
+from projections.event_cache import CACHE_COLUMNS, read_segments_sql
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
-
-STORE_COLUMNS = {
-    "position": "BIGINT",
-    "recorded_at": "TIMESTAMPTZ",
-    "event_id": "VARCHAR",
-    "event_type": "VARCHAR",
-    "schema_version": "INTEGER",
-    "occurred_at": "TIMESTAMPTZ",
-    "source": "VARCHAR",
-    "cycle": "VARCHAR",
-    "payload": "JSON",
-    "subject": "VARCHAR",
-}
-
 
 @dataclass(frozen=True)
 class Instants:
@@ -72,10 +59,12 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def stage_cycle(store: EventStore, staging_path: Path, cycle: str, instants: Instants) -> dict[str, int]:
-    """Build staging.duckdb for one cycle; returns counts for the build's metadata."""
-    position = store.high_water_mark()
-    files = [str(s.path) for s in store.segments(upto=position)]
+def stage_cycle(
+    store: EventStore, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None
+) -> dict[str, int]:
+    """Build staging.duckdb for one cycle, from the event cache (or, with no cache, straight
+    from the store's segments: the full rebuild). Returns counts for the build's metadata."""
+    position = store.high_water_mark() if upto is None else upto
     with connect(staging_path) as db:
         db.execute(
             "CREATE TABLE build_info AS SELECT ?::VARCHAR AS cycle, ?::DATE AS on_date, ?::TIMESTAMPTZ AS on_end,"
@@ -91,15 +80,23 @@ def stage_cycle(store: EventStore, staging_path: Path, cycle: str, instants: Ins
         )
         db.execute("CREATE TABLE default_windows (stage VARCHAR, stage_order INTEGER, opens_on DATE, due_on DATE)")
         db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", default_windows(cycle))
-        columns = ", ".join(f"{name} {kind}" for name, kind in STORE_COLUMNS.items())
+        columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
         db.execute(f"CREATE TABLE store_events ({columns})")
-        if files:
-            db.execute(
-                "INSERT INTO store_events"
-                " SELECT * FROM read_json(?, format = 'newline_delimited', columns = ?)"
-                " WHERE occurred_at < ? AND recorded_at <= ?",
-                [files, STORE_COLUMNS, instants.on_end, instants.as_of],
-            )
+        if cache is not None:
+            db.execute(f"ATTACH '{cache}' AS cache (READ_ONLY)")
+            source, parameters = "SELECT * FROM cache.store_events", []
+        else:
+            files = [str(s.path) for s in store.segments(upto=position)] or None
+            source, parameters = read_segments_sql(files) if files else ("SELECT * FROM store_events WHERE false", [])
+        # this cycle's events and every retraction (a retraction may name an event of any cycle)
+        db.execute(
+            f"INSERT INTO store_events SELECT * FROM ({source})"
+            " WHERE position <= ? AND occurred_at < ? AND recorded_at <= ? AND (cycle = ? OR event_type = 'event.retracted')"
+            " ORDER BY position",
+            [*parameters, position, instants.on_end, instants.as_of, cycle],
+        )
+        if cache is not None:
+            db.execute("DETACH cache")
         versions = db.execute("SELECT DISTINCT schema_version FROM store_events").fetchall()
         if any(v != CURRENT_SCHEMA_VERSION for (v,) in versions):
             raise RuntimeError(f"the store holds schema versions {versions}; add their upcasting to staging")
@@ -119,10 +116,8 @@ def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None
     """
     keys = store.vault.keys_by_subject() if store.vault else {}
     sealed_rows = db.execute(
-        "SELECT r.event_id, r.subject, s.sealed FROM responses AS r"
-        " JOIN read_json(?, format = 'newline_delimited', columns = {'event_id': 'VARCHAR', 'sealed': 'VARCHAR'}) AS s"
-        " USING (event_id) WHERE s.sealed IS NOT NULL",
-        [[str(s.path) for s in store.segments()] or ["/dev/null"]],
+        "SELECT r.event_id, r.subject, s.sealed FROM responses AS r JOIN store_events AS s USING (event_id)"
+        " WHERE s.sealed IS NOT NULL ORDER BY r.position"
     ).fetchall() if keys else []
     columns: dict[str, list] = {"event_id": [], "subject": [], **{d: [] for d in DEMOGRAPHIC_DIMENSIONS}}
     for event_id, subject, sealed in sealed_rows:
@@ -140,17 +135,3 @@ def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None
         + ", ".join(f"unnest(${i + 1}::VARCHAR[]) AS {name}" for i, name in enumerate(names)),
         [columns[n] for n in names],
     )
-
-
-def cycles_in_store(store: EventStore) -> list[str]:
-    """Every cycle any stored event names, oldest first."""
-    files = [str(s.path) for s in store.segments()]
-    if not files:
-        return []
-    with duckdb.connect() as db:
-        db.execute("SET autoinstall_known_extensions = false")
-        rows = db.execute(
-            "SELECT DISTINCT cycle FROM read_json(?, format = 'newline_delimited', columns = {'cycle': 'VARCHAR'}) ORDER BY 1",
-            [files],
-        ).fetchall()
-    return [cycle for (cycle,) in rows]

@@ -1,6 +1,6 @@
 -- Staging: the cycle's evidence as known at (on, as_of), shaped for the
 -- Panel tables. Built once per build into staging.duckdb, never published.
--- staging.store_events (every cycle, already cut at on/as_of) and the small
+-- staging.store_events (the cycle's events and every retraction, cut at on/as_of) and the small
 -- reference tables build_info, boroughs and default_windows come first, from Python.
 
 -- Retractions that are themselves retracted do not count.
@@ -14,9 +14,9 @@ WITH retractions AS (
 SELECT target_key AS event_key FROM retractions
 WHERE event_key NOT IN (SELECT target_key FROM retractions);
 
--- The cycle's events, retracted ones left out.
+-- The cycle's events, retracted ones left out (and the sealed personal data).
 CREATE TABLE events AS
-SELECT * FROM store_events
+SELECT * EXCLUDE (sealed) FROM store_events
 WHERE cycle = (SELECT cycle FROM build_info)
   AND replace(event_id, '-', '') NOT IN (SELECT event_key FROM retracted);
 

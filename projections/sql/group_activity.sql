@@ -8,7 +8,7 @@ WITH latest AS (
     FROM staging.meetings
 ),
 totals AS (
-    SELECT group_id, count(*) AS meetings, sum(attendance) AS attendance, sum(cost_gbp) AS cost_gbp
+    SELECT group_id, count(*) AS meetings, sum(attendance) AS attendance, fsum(cost_gbp) AS cost_gbp
     FROM staging.meetings
     GROUP BY group_id
 )

@@ -11,8 +11,8 @@ WITH answers AS (
 estimates AS (
     SELECT wave, scope, indicator,
            count(*) AS unweighted_n,
-           sum(weight * agrees) / sum(weight) AS p,
-           pow(sum(weight), 2) / sum(pow(weight, 2)) AS effective_n
+           fsum(weight * agrees) / fsum(weight) AS p,
+           pow(fsum(weight), 2) / fsum(pow(weight, 2)) AS effective_n
     FROM answers
     GROUP BY wave, scope, indicator
 ),

@@ -26,10 +26,10 @@ scoped_interviews AS (
     FROM staging.interviews AS i JOIN staging.scope_boroughs AS s USING (borough)
 ),
 survey_totals AS (
-    SELECT scope, sum(weight) AS weight FROM scoped_interviews GROUP BY scope
+    SELECT scope, fsum(weight) AS weight FROM scoped_interviews GROUP BY scope
 ),
 survey_mentions AS (
-    SELECT scope, u.theme, sum(weight) AS weight
+    SELECT scope, u.theme, fsum(weight) AS weight
     FROM scoped_interviews, unnest(priorities) AS u(theme)
     GROUP BY scope, u.theme
 ),
@@ -43,7 +43,7 @@ audited_boroughs AS (
     GROUP BY s.scope
 ),
 cdrp_totals AS (
-    SELECT s.scope, a.theme, sum(a.score) AS score
+    SELECT s.scope, a.theme, fsum(a.score) AS score
     FROM audit_scores AS a JOIN staging.scope_boroughs AS s USING (borough)
     GROUP BY s.scope, a.theme
 ),

@@ -1,0 +1,101 @@
+"""The build's event cache: the store's events already parsed into DuckDB.
+
+Parsing JSON segments is the expensive part of a build, so it is done once:
+each build appends only the segments committed since the cache's high-water
+mark (cost grows with the new events, not with the history), then stages its
+cycle from the cache. ``full=True`` (``planning build --full``) rebuilds the
+cache from the store alone, into a new file swapped in atomically.
+
+The cache holds what the segments hold: clear payloads, and personal data
+only as ciphertext whose keys erasure deletes. Only builds touch it, one at a
+time (a file lock), so there is never a second DuckDB writer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from events.store import EventStore
+
+CACHE_COLUMNS = {
+    "position": "BIGINT",
+    "recorded_at": "TIMESTAMPTZ",
+    "event_id": "VARCHAR",
+    "event_type": "VARCHAR",
+    "schema_version": "INTEGER",
+    "occurred_at": "TIMESTAMPTZ",
+    "source": "VARCHAR",
+    "cycle": "VARCHAR",
+    "payload": "JSON",
+    "subject": "VARCHAR",
+    "sealed": "VARCHAR",
+}
+
+
+def cache_file(projections_dir: Path) -> Path:
+    return projections_dir / "cache" / "events.duckdb"
+
+
+@contextmanager
+def cache_lock(projections_dir: Path) -> Iterator[None]:
+    path = cache_file(projections_dir).parent
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / "cache.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def read_segments_sql(files: list[str]) -> tuple[str, list]:
+    """A SELECT over segment files with the store's columns typed."""
+    return "SELECT * FROM read_json(?, format = 'newline_delimited', columns = ?)", [files, CACHE_COLUMNS]
+
+
+def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upto: int | None = None) -> dict[str, int]:
+    """Bring the cache up to ``upto`` (default: the store's high-water mark). Call under ``cache_lock``."""
+    upto = store.high_water_mark() if upto is None else upto
+    target = cache_file(projections_dir)
+    if full:
+        fresh = target.with_suffix(".rebuilding")
+        fresh.unlink(missing_ok=True)
+        added = _append(store, fresh, after=0, upto=upto)
+        os.replace(fresh, target)
+        Path(str(target) + ".wal").unlink(missing_ok=True)
+        return {"cache_position": upto, "cache_added": added, "cache_rebuilt": 1}
+    with _open(target) as db:
+        (cached,) = db.execute("SELECT position FROM cache_info").fetchone()
+    added = _append(store, target, after=cached, upto=upto) if upto > cached else 0
+    return {"cache_position": max(upto, cached), "cache_added": added, "cache_rebuilt": 0}
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    db = duckdb.connect(str(path))
+    db.execute("SET autoinstall_known_extensions = false")
+    columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
+    db.execute(f"CREATE TABLE IF NOT EXISTS store_events ({columns})")
+    db.execute("CREATE TABLE IF NOT EXISTS cache_info AS SELECT 0::BIGINT AS position")
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _append(store: EventStore, path: Path, after: int, upto: int) -> int:
+    files = [str(s.path) for s in store.segments(after=after, upto=upto)]
+    with _open(path) as db:
+        if not files:
+            db.execute("UPDATE cache_info SET position = ?", [upto])
+            return 0
+        select, parameters = read_segments_sql(files)
+        db.execute("BEGIN")
+        before = db.execute("SELECT count(*) FROM store_events").fetchone()[0]
+        db.execute(f"INSERT INTO store_events SELECT * FROM ({select}) WHERE position > ? AND position <= ?", [*parameters, after, upto])
+        db.execute("UPDATE cache_info SET position = ?", [upto])
+        db.execute("COMMIT")
+        return db.execute("SELECT count(*) FROM store_events").fetchone()[0] - before
