@@ -66,9 +66,15 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=20)
     dead.set_defaults(run=_deadletters)
 
+    ui = commands.add_parser("ui", help="open Dagster's UI on this PLANNING_HOME (dagster dev)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(run=_ui)
+
+    from pipelines.cli_panel import add_panel_commands
     from pipelines.cli_stream import add_stream_commands
 
     add_stream_commands(commands)
+    add_panel_commands(commands)
     return parser
 
 
@@ -194,6 +200,19 @@ def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"{letter['received_at']}  {letter['origin']}\n  why: {'; '.join(letter['reasons'])}\n  raw: {raw}")
     print(f"{len(letters):,} dead letter(s) in {home.store}")
     return EXIT_OK
+
+
+def _ui(args: argparse.Namespace, home: PlanningHome) -> int:
+    import os
+    import subprocess
+
+    from pipelines.dagster_instance import WORKSPACE, use_planning_dagster_home
+
+    use_planning_dagster_home(home)
+    os.environ["PLANNING_HOME"] = str(home.root)
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(args.port)]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home.dagster})")
+    return subprocess.call(command)
 
 
 # --- demo --------------------------------------------------------------------

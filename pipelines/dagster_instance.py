@@ -9,6 +9,7 @@ from pathlib import Path
 from events.home import PlanningHome
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
+WORKSPACE = TEMPLATE.with_name("workspace.yaml")
 FALLBACK = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 

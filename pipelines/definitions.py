@@ -16,6 +16,7 @@ from projections import build as projection_build
 from projections.snapshots import publish_cycle, publish_operations
 from projections.staging import Instants, stage_cycle
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
+from pipelines import automation, pack_assets
 from pipelines.checks import panel_checks
 from pipelines.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
 from projections import event_cache
@@ -119,8 +120,10 @@ build_operations = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[event_store, cycle_evidence, *table_assets, panel_snapshot, dead_letters],
+    assets=[event_store, cycle_evidence, *table_assets, panel_snapshot, dead_letters, *pack_assets.assets],
     asset_checks=panel_checks(),
-    jobs=[build_cycle, build_operations],
+    jobs=[build_cycle, build_operations, *automation.jobs, *pack_assets.jobs],
+    sensors=automation.sensors,
+    schedules=automation.schedules,
     resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root))},
 )
