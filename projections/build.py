@@ -7,7 +7,6 @@ build never takes a lock a reader holds, and a reader never sees half a build.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -52,6 +51,3 @@ def read_build_info(panel_file: Path) -> dict[str, str]:
         values = db.execute("SELECT * FROM build_info").fetchone()
     return {c: (v.isoformat() if hasattr(v, "isoformat") else v) for c, v in zip(columns, values)}
 
-
-def describe(info: dict[str, object]) -> str:
-    return json.dumps(info, default=str)
