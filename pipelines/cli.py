@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     sql = commands.add_parser("sql", help="read-only SQL over the latest published projections")
     sql.add_argument("statement", metavar="SQL")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--limit", type=int, default=10_000, help="at most this many rows (default 10,000); more is reported as truncated")
+    sql.add_argument("--timeout", type=float, default=10.0, help="stop the query after this many seconds (default 10)")
     sql.set_defaults(run=_sql)
 
     dead = commands.add_parser("deadletters", help="list rejected events with their reasons (data team)")
@@ -71,10 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     ui.set_defaults(run=_ui)
 
     from pipelines.cli_panel import add_panel_commands
+    from pipelines.cli_stack import add_stack_commands
     from pipelines.cli_stream import add_stream_commands
 
     add_stream_commands(commands)
     add_panel_commands(commands)
+    add_stack_commands(commands)
     return parser
 
 
@@ -175,11 +179,11 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
 
 def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines import output
-    from projections.panel_sql import PanelSqlError, run_panel_sql
+    from projections.panel_sql import PanelSqlError, run_panel_sql, truncation_note
     from projections.snapshots import NoSnapshot
 
     try:
-        columns, rows = run_panel_sql(home.projections, args.statement)
+        columns, rows, truncated = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
     except NoSnapshot as error:
         print(f"planning sql: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -187,6 +191,8 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning sql: {error}", file=sys.stderr)
         return EXIT_REJECTED
     output.write(columns, rows, args.format)
+    if truncated:
+        print(f"planning sql: {truncation_note(result, args.limit)}", file=sys.stderr)
     return EXIT_OK
 
 

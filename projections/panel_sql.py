@@ -1,30 +1,92 @@
 """`planning sql`: read-only SQL for the Panel's analysts, on the published snapshot.
 
-What makes it safe:
+What makes it safe, layer by layer:
+
 * the connection is in-memory, with the published panel files attached
   read-only and no access to files or the network afterwards
-  (``enable_external_access = false``, configuration locked);
-* only queries are run: anything that is not a SELECT is refused before it
-  runs, so nothing can change, even in memory;
-* the data team's dead letters and the event store are not attached at all.
+  (``enable_external_access = false``, configuration locked;
+  ``projections.snapshots.open_reader``);
+* one statement, and only a query: anything that is not a SELECT (COPY,
+  EXPORT, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE, INSERT, DROP, CALL…)
+  is refused before it runs, so nothing can change, even in memory;
+* the query's parse tree is checked before it runs: no table function but a
+  few harmless ones (so no ``read_csv``, ``read_text``, ``glob``, ``query``…,
+  even inside DuckDB's always-allowed temp directory), no function that reveals
+  settings or paths (``current_setting``, ``duckdb_settings``,
+  ``duckdb_databases``, ``pragma_database_list``…), no file name in place of a
+  table, and no ``dead_letters``;
+* the data team's dead letters and the event store are not attached at all;
+* a row limit (default 10,000: the rest is not fetched, and the caller is told
+  it was truncated) and a time limit (default 10 s: the query is interrupted
+  with ``interrupt()`` from a timer thread).
 """
 
 from __future__ import annotations
 
+import json
+import re
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
 from projections.snapshots import open_reader
+from projections.tables import DEAD_LETTERS
+
+DEFAULT_LIMIT = 10_000
+DEFAULT_TIMEOUT = 10.0
+
+# Table functions a Panel query may call: they make rows from their arguments,
+# or describe the Panel's own tables, and touch nothing else.
+ALLOWED_TABLE_FUNCTIONS = frozenset({
+    "range", "generate_series", "unnest",
+    "duckdb_tables", "duckdb_columns", "duckdb_views", "duckdb_schemas",
+    "duckdb_types", "duckdb_functions", "duckdb_keywords", "duckdb_constraints",
+})
+# Scalar functions that would tell a Panel member about the machine, not the data.
+DENIED_FUNCTIONS = frozenset({
+    "current_setting", "getenv", "json_execute_serialized_sql", "json_serialize_plan",
+    "which_secret", "version", "platform",
+})
+# System views that would show file paths, settings or logs.
+DENIED_RELATIONS = frozenset({"duckdb_databases", "duckdb_logs", "pragma_database_list", "pg_settings"})
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CATALOG = re.compile(r"^(cycle_[0-9]+|memory|temp|system)$")
 
 
 class PanelSqlError(ValueError):
     """The statement was refused or failed; nothing changed."""
 
 
-def run_panel_sql(projections_dir: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+class PanelSqlTimeout(PanelSqlError):
+    """The query ran past its time limit and was interrupted."""
+
+
+class PanelSqlResult(NamedTuple):
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool  # more rows existed than the limit; only the first ``limit`` were fetched
+
+
+def run_panel_sql(
+    projections_dir: Path, sql: str, *, limit: int = DEFAULT_LIMIT, timeout: float = DEFAULT_TIMEOUT
+) -> PanelSqlResult:
+    """Run one read-only query on the published snapshot, within ``limit`` rows and ``timeout`` seconds."""
+    if limit < 1:
+        raise PanelSqlError("--limit must be at least 1")
+    if timeout <= 0:
+        raise PanelSqlError("--timeout must be more than 0 seconds")
     db = open_reader(projections_dir)
+    try:
+        check_statement(db, sql)
+        return _run(db, sql, limit, timeout)
+    finally:
+        db.close()
+
+
+def check_statement(db: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but one SELECT that reads only the Panel's tables (raises PanelSqlError)."""
     try:
         statements = db.extract_statements(sql)
     except duckdb.Error as error:
@@ -34,8 +96,87 @@ def run_panel_sql(projections_dir: Path, sql: str) -> tuple[list[str], list[tupl
     if statements[0].type != duckdb.StatementType.SELECT:
         kind = statements[0].type.name
         raise PanelSqlError(f"only SELECT queries are allowed here; {kind} statements are refused (nothing was changed)")
+    (serialized,) = db.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    tree = json.loads(serialized)
+    if tree.get("error"):
+        raise PanelSqlError(f"this query cannot be checked, so it is not run: {tree.get('error_message', 'unknown form')}")
+    table_functions = {
+        name for (name,) in db.execute("SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'table'").fetchall()
+    }
+    for node in _nodes(tree):
+        _check_node(node, table_functions)
+
+
+def _nodes(tree: Any):
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_node(node: dict[str, Any], table_functions: set[str]) -> None:
+    kind = node.get("type")
+    if kind == "TABLE_FUNCTION":
+        name = str((node.get("function") or {}).get("function_name", "")).lower()
+        if name not in ALLOWED_TABLE_FUNCTIONS:
+            raise PanelSqlError(
+                f"{name}() is not available here: Panel SQL reads the published Panel tables only "
+                "(no files, settings, other databases or dynamic SQL)"
+            )
+    elif kind == "BASE_TABLE":
+        name = str(node.get("table_name", ""))
+        catalog = str(node.get("catalog_name", ""))
+        schema = str(node.get("schema_name", ""))
+        if name.lower() == DEAD_LETTERS.name or "operations" in (catalog.lower(), schema.lower()):
+            raise PanelSqlError("dead_letters is the data team's table (`planning deadletters`); Panel SQL cannot see it")
+        if not _IDENTIFIER.match(name):
+            raise PanelSqlError(f"{name!r} is not a Panel table: Panel SQL cannot read files")
+        if catalog and not _CATALOG.match(catalog):
+            raise PanelSqlError(f"{catalog}.{name} is not a Panel table")
+        lowered = name.lower()
+        if lowered in DENIED_RELATIONS or lowered.startswith("pragma_") or (
+            lowered in table_functions and lowered not in ALLOWED_TABLE_FUNCTIONS
+        ):
+            raise PanelSqlError(f"{name} is not available here: Panel SQL reads the published Panel tables only")
+    if node.get("class") == "FUNCTION" and str(node.get("function_name", "")).lower() in DENIED_FUNCTIONS:
+        raise PanelSqlError(f"{node['function_name']}() is not available here: it describes the machine, not the Panel's data")
+
+
+def _run(db: duckdb.DuckDBPyConnection, sql: str, limit: int, timeout: float) -> PanelSqlResult:
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        db.interrupt()
+
+    timer = threading.Timer(timeout, stop)
+    timer.daemon = True
+    timer.start()
     try:
         cursor = db.execute(sql)
-        return [d[0] for d in cursor.description], cursor.fetchall()
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchmany(limit + 1)  # the result streams: rows past the limit are never made
+    except duckdb.InterruptException:
+        raise PanelSqlTimeout(
+            f"the query was stopped after the time limit of {timeout:g} s (nothing was changed); "
+            "narrow it, or allow longer with --timeout SECONDS"
+        ) from None
     except duckdb.Error as error:
+        if expired.is_set():
+            raise PanelSqlTimeout(f"the query was stopped after the time limit of {timeout:g} s") from None
         raise PanelSqlError(str(error)) from None
+    finally:
+        timer.cancel()
+    truncated = len(rows) > limit
+    return PanelSqlResult(columns, rows[:limit], truncated)
+
+
+def truncation_note(result: PanelSqlResult, limit: int) -> str | None:
+    """What to tell the reader when only the first ``limit`` rows were fetched."""
+    if not result.truncated:
+        return None
+    return f"the result was truncated: showing the first {limit:,} rows only (raise it with --limit N)"
