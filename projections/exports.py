@@ -1,0 +1,396 @@
+"""`planning export`: a cycle's Panel tables as files others can open, with the columns explained.
+
+Every Panel table (``projections.tables.PANEL_TABLES``; never ``dead_letters``)
+of one cycle, read from the published snapshot through
+``projections.snapshots.open_reader``, is written as CSV, Parquet or one xlsx
+workbook, beside a ``README.md`` that documents every column. The column
+documentation below is the one place it is written down (from
+spec/projections.md); the briefing packs and the README read it from here.
+
+Formats:
+
+* ``csv``: one file per table, UTF-8, a header row; null is an empty field,
+  lists are JSON arrays, dates and times ISO-8601 (times in UTC), booleans
+  ``true``/``false``.
+* ``parquet``: one file per table with the snapshot's own column types
+  (lists stay lists), written by DuckDB's own ``COPY … (FORMAT parquet)`` from
+  a private in-memory database that holds only the exported rows.
+* ``xlsx``: one workbook, a ``README`` sheet (the build and every column's
+  meaning) and one sheet per table. Lists are joined with ``; ``; a list
+  longer than a spreadsheet cell can hold (32,767 characters, e.g. the evidence
+  ids of a priority) is written one item per row on its own sheet, and the cell
+  says where.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from projections.snapshots import open_reader
+from projections.tables import PANEL_TABLES
+
+FORMATS = ("csv", "parquet", "xlsx")
+XLSX_CELL_LIMIT = 32_767
+
+# table -> column -> meaning (spec/projections.md). Every Panel table, every column.
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "stage_status": {
+        "cycle": "The planning cycle, YYYY-YY, named after the plan year (plan 2027/28 is 2027-28).",
+        "stage": "Timetable stage: brief, programme_approval, fieldwork, analysis, feedback_1, priorities, feedback_2, publication.",
+        "opens_on": "First day of the stage's window (the default timetable, or cycle.opened's override).",
+        "due_on": "Last day of the stage's window.",
+        "status": "At the build's `on` date: signed_off if a sign-off is known, else upcoming before opens_on, overdue after due_on, else open.",
+        "ready": "True when the stage's gate holds (its blockers list is empty).",
+        "blockers": "The unmet parts of the gate, each a short code, with a borough code where one applies "
+                    "(cycle_not_opened, <stage>_not_signed_off, programme_not_approved, below_target:<borough>, "
+                    "audit_missing:<borough>, feedback_missing:<borough>, priorities_not_adopted, plan_not_published).",
+        "signed_off_by": "The body that signed the stage off (planning_panel, consultation_committee, csmb, authority); null if not signed off.",
+        "signed_off_at": "When the latest sign-off of the stage happened (UTC); null if not signed off.",
+    },
+    "consultation_coverage": {
+        "cycle": "The planning cycle.",
+        "borough": "ONS GSS code of the London borough (E09000002–E09000033).",
+        "channel": "Consultation channel, or `all` for the borough's total row.",
+        "responses": "Consultation responses received in the borough through the channel.",
+        "respondents": "Distinct respondents behind those responses.",
+        "target": "The programme's minimum responses for the borough (its own target, else the default); only on `all` rows; null before a programme is approved.",
+        "pct_of_target": "100 × responses / target, unrounded; only on `all` rows; null when the target is null or 0.",
+    },
+    "cdrp_audits": {
+        "cycle": "The planning cycle.",
+        "borough": "ONS GSS code of the borough; all 32 boroughs, received or not.",
+        "received": "True when a CDRP audit for the borough has been received this cycle.",
+        "audit_ref": "Reference of the latest audit; null when none is received.",
+        "superseded_count": "How many earlier (not retracted) audits of the borough this cycle the latest one superseded.",
+        "top_priorities": "The latest audit's priority themes in rank order; null when no audit is received.",
+    },
+    "inclusion": {
+        "cycle": "The planning cycle.",
+        "scope": "ONS GSS code of a borough, or LONDON for the 32 boroughs together.",
+        "dimension": "Demographic dimension: age_band, gender, ethnic_group or disability.",
+        "group": "A group of the dimension's vocabulary (e.g. 16-24, female, black, yes).",
+        "respondents": "Distinct consultation respondents in the group; null when suppressed.",
+        "share": "The group's share of respondents who stated this dimension (0–1); null when suppressed.",
+        "population_share": "The group's share of the population from the latest borough profile (0–1); null where the profile lacks the dimension.",
+        "representation_ratio": "share / population_share: below 1, the group is heard from less than its share of the population; null when suppressed.",
+        "suppressed": "True when the cell is withheld by disclosure control: fewer than 10 respondents (zero included), "
+                      "or the smallest other cell when exactly one cell of a scope × dimension would be suppressed.",
+    },
+    "group_activity": {
+        "cycle": "The planning cycle.",
+        "group_id": "Identifier of the consultative group or ward panel.",
+        "group_kind": "Kind of group (e.g. consultative_group, ward_panel).",
+        "borough": "ONS GSS code of the group's borough.",
+        "meetings": "Meetings held this cycle.",
+        "attendance": "Total attendance over those meetings.",
+        "cost_gbp": "Total cost of those meetings, in pounds.",
+        "cost_per_attendee": "cost_gbp / attendance, in pounds.",
+    },
+    "survey_indicators": {
+        "cycle": "The planning cycle.",
+        "wave": "Public Attitude Survey wave (e.g. 2026Q2).",
+        "scope": "ONS GSS code of a borough, or LONDON.",
+        "indicator": "Survey indicator: good_job, trust, listens, relied_on, treats_fairly, deals_with_matters, informed.",
+        "weighted_pct": "Weighted percentage answering yes, p = Σw·y / Σw over those answering (0–100); null when suppressed.",
+        "ci_low": "Lower end of the 95% interval, p − 1.96·√(p(1−p)/n_eff), clipped to 0 (0–100); null when suppressed.",
+        "ci_high": "Upper end of the 95% interval, clipped to 100; null when suppressed.",
+        "unweighted_n": "Interviews answering the indicator.",
+        "effective_n": "Effective sample size after weighting, (Σw)² / Σw².",
+        "suppressed": "True when unweighted_n < 30: the estimate and interval are withheld.",
+    },
+    "theme_ranking": {
+        "cycle": "The planning cycle.",
+        "scope": "ONS GSS code of a borough, or LONDON.",
+        "theme": "Theme of the controlled vocabulary (e.g. knife_crime); a row for every theme.",
+        "consultation_share": "Consultation responses in scope naming the theme / responses in scope (0–1).",
+        "survey_share": "Weighted share of PAS respondents in scope naming the theme as a priority (0–1).",
+        "cdrp_score": "(6 − rank) / 5 for a theme in the borough's latest CDRP audit, else 0; for LONDON the mean over boroughs whose audit is received.",
+        "combined_score": "Mean of the sources that have any data in scope.",
+        "rank": "1 = highest combined_score; ties broken by theme name.",
+    },
+    "feedback_log": {
+        "cycle": "The planning cycle.",
+        "round": "Feedback round: 1 (after the analysis) or 2 (after the priorities).",
+        "borough": "ONS GSS code of the borough; all 32 boroughs for each round.",
+        "published": "True when feedback of the round has been published to the borough.",
+        "first_published_at": "When feedback of the round first reached the borough (UTC); null if not yet.",
+        "themes": "Themes the round's feedback to the borough covered.",
+    },
+    "priority_traceability": {
+        "cycle": "The planning cycle.",
+        "rank": "Rank of the priority in the latest adoption.",
+        "theme": "The priority's theme.",
+        "scope": "LONDON, or the ONS GSS code of the borough the priority is for.",
+        "supporting_responses": "Consultation responses in scope naming the theme.",
+        "supporting_survey_weight": "Summed weight of the PAS interviews in scope naming the theme.",
+        "cdrp_boroughs": "Boroughs in scope whose latest CDRP audit ranks the theme.",
+        "evidence_event_ids": "The event ids of all those responses, interviews and audits: the evidence trail.",
+    },
+}
+BUILD_INFO_DOCS: dict[str, str] = {
+    "on_date": "`on`: the calendar date the timetable was read at; events after the end of that day (UTC) are left out.",
+    "as_of": "`as_of`: the knowledge cutoff; events recorded later are left out.",
+    "built_at": "When the build ran.",
+    "store_position": "How many events the store held when the build read it.",
+}
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class TableData:
+    name: str
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass
+class ExportResult:
+    cycle: str
+    format: str
+    directory: Path
+    files: list[Path] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def readme(self) -> Path:
+        return self.directory / "README.md"
+
+
+def read_cycle(projections_dir: Path, cycle: str) -> tuple[dict[str, Any], dict[str, TableData]]:
+    """The cycle's build_info and every Panel table, from the published snapshot."""
+    db = open_reader(projections_dir)
+    try:
+        info_cursor = db.execute("SELECT * FROM build_info WHERE cycle = ?", [cycle])
+        info_row = info_cursor.fetchone()
+        if info_row is None:
+            known = [r[0] for r in db.execute("SELECT cycle FROM build_info ORDER BY cycle").fetchall()]
+            raise ExportError(f"cycle {cycle} is not in the published snapshot (published: {', '.join(known) or 'none'})")
+        info = dict(zip([d[0] for d in info_cursor.description], info_row))
+        tables = {}
+        for name, table in PANEL_TABLES.items():
+            described = db.execute(f"DESCRIBE {name}").fetchall()
+            cursor = db.execute(f"SELECT * FROM {name} WHERE cycle = ? ORDER BY {table.order_by}", [cycle])
+            tables[name] = TableData(name, [c[0] for c in described], [c[1] for c in described], cursor.fetchall())
+        return info, tables
+    finally:
+        db.close()
+
+
+def export_cycle(projections_dir: Path, cycle: str, fmt: str, directory: Path) -> ExportResult:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    info, tables = read_cycle(projections_dir, cycle)
+    directory.mkdir(parents=True, exist_ok=True)
+    result = ExportResult(cycle, fmt, directory, rows={n: len(t.rows) for n, t in tables.items()})
+    if fmt == "csv":
+        result.files = [_write_csv(directory / f"{name}.csv", table) for name, table in tables.items()]
+    elif fmt == "parquet":
+        result.files = _write_parquet(directory, tables)
+    else:
+        result.files = [_write_xlsx(directory / f"panel-{cycle}.xlsx", cycle, info, tables)]
+    result.readme.write_text(readme_text(cycle, fmt, info, tables, result.files), encoding="utf-8")
+    return result
+
+
+# --- csv -------------------------------------------------------------------------
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _utc(value).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return json.dumps([_json_item(v) for v in value], ensure_ascii=False)
+    return str(value)
+
+
+def _json_item(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment
+
+
+def _write_csv(path: Path, table: TableData) -> Path:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(table.columns)
+        writer.writerows([_csv_value(v) for v in row] for row in table.rows)
+    temporary.replace(path)
+    return path
+
+
+# --- parquet -----------------------------------------------------------------------
+
+
+def _write_parquet(directory: Path, tables: dict[str, TableData]) -> list[Path]:
+    """A private in-memory DuckDB holds just these rows, and COPY writes them; the snapshot is never opened for writing."""
+    files = []
+    with duckdb.connect() as db:
+        db.execute("SET autoinstall_known_extensions = false")
+        db.execute("SET TimeZone = 'UTC'")
+        for name, table in tables.items():
+            columns = ", ".join(f'"{c}" {t}' for c, t in zip(table.columns, table.types))
+            db.execute(f'CREATE TABLE "{name}" ({columns})')
+            row_marks = "(" + ", ".join("?" for _ in table.columns) + ")"
+            for start in range(0, len(table.rows), 256):  # batches of rows per statement: executemany is slow
+                batch = table.rows[start:start + 256]
+                db.execute(
+                    f'INSERT INTO "{name}" VALUES ' + ", ".join(row_marks for _ in batch),
+                    [value for row in batch for value in row],
+                )
+            path = directory / f"{name}.parquet"
+            temporary = directory / f".{name}.parquet.tmp"
+            db.execute(f"COPY \"{name}\" TO '{_sql_string(temporary)}' (FORMAT parquet)")
+            temporary.replace(path)
+            files.append(path)
+    return files
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+# --- xlsx --------------------------------------------------------------------------
+
+
+def _xlsx_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _utc(value).replace(tzinfo=None)  # spreadsheets have no time zones: UTC, as the README sheet says
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(_json_item(v)) for v in value)
+    return value
+
+
+def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, TableData]) -> Path:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    bold = Font(bold=True)
+    book = Workbook()
+    about = book.active
+    about.title = "README"
+    about.append([f"Planning Panel tables for cycle {cycle}"])
+    about["A1"].font = Font(bold=True, size=14)
+    about.append([])
+    about.append(["Built at", "value", "meaning"])
+    for key, meaning in BUILD_INFO_DOCS.items():
+        about.append([key, _xlsx_value(info.get(key)), meaning])
+    about.append(["", "", "Times are UTC. Lists are joined with '; '. A blank cell is null."])
+    about.append([])
+    about.append(["table", "column", "type", "meaning"])
+    header_row = about.max_row
+    for cell in about[header_row]:
+        cell.font = bold
+    for cell in about[3]:
+        cell.font = bold
+    for name, table in tables.items():
+        for column, kind in zip(table.columns, table.types):
+            about.append([name, column, kind, COLUMN_DOCS[name][column]])
+    about.column_dimensions["A"].width = 24
+    about.column_dimensions["B"].width = 26
+    about.column_dimensions["C"].width = 26
+    about.column_dimensions["D"].width = 110
+    for row in about.iter_rows(min_row=header_row + 1):
+        row[3].alignment = Alignment(wrap_text=True, vertical="top")
+
+    for name, table in tables.items():
+        sheet = book.create_sheet(name[:31])
+        sheet.append(table.columns)
+        for cell in sheet[1]:
+            cell.font = bold
+        sheet.freeze_panes = "A2"
+        list_columns = [i for i, t in enumerate(table.types) if t.endswith("[]")]
+        overflow = {
+            i for i in list_columns
+            if any(row[i] is not None and len(_xlsx_value(row[i])) > XLSX_CELL_LIMIT for row in table.rows)
+        }
+        keys = [i for i, t in enumerate(table.types) if not t.endswith("[]")]
+        for row in table.rows:
+            values = []
+            for i, value in enumerate(row):
+                if i in overflow and value is not None:
+                    values.append(f"{len(value):,} items: see sheet '{table.columns[i][:31]}'")
+                else:
+                    values.append(_xlsx_value(value))
+            sheet.append(values)
+        for column_index, column in enumerate(table.columns, start=1):
+            sheet.column_dimensions[sheet.cell(1, column_index).column_letter].width = max(12, min(40, len(column) + 4))
+        for i in sorted(overflow):
+            long_sheet = book.create_sheet(table.columns[i][:31])
+            long_sheet.append([table.columns[k] for k in keys] + [table.columns[i]])
+            for cell in long_sheet[1]:
+                cell.font = bold
+            for row in table.rows:
+                for item in row[i] or []:
+                    long_sheet.append([_xlsx_value(row[k]) for k in keys] + [_xlsx_value(item)])
+    temporary = path.with_name(f".{path.name}.tmp")
+    book.save(temporary)
+    temporary.replace(path)
+    return path
+
+
+# --- README --------------------------------------------------------------------------
+
+
+def readme_text(cycle: str, fmt: str, info: dict[str, Any], tables: dict[str, TableData], files: list[Path]) -> str:
+    def show(value: Any) -> str:
+        return _csv_value(value) or "—"
+
+    lines = [
+        f"# Planning Panel tables, cycle {cycle}",
+        "",
+        f"Exported as {fmt} from the published snapshot of the policing-plan evidence pipeline.",
+        "Read with `planning query TABLE --cycle " + cycle + "`; these files are a copy, not the system of record.",
+        "",
+        "## Built at",
+        "",
+        "| | value | meaning |",
+        "| --- | --- | --- |",
+        *[f"| `{key}` | {show(info.get(key))} | {meaning} |" for key, meaning in BUILD_INFO_DOCS.items()],
+        "",
+        "## Files",
+        "",
+        *[f"- `{f.name}`" for f in files],
+        "",
+        "## Conventions",
+        "",
+        "- Every table carries `cycle`; `LONDON` rows aggregate the 32 boroughs; boroughs are ONS GSS codes.",
+        "- A null is " + {"csv": "an empty field", "parquet": "a Parquet null", "xlsx": "a blank cell"}[fmt] + ".",
+        "- Lists are " + {"csv": "JSON arrays", "parquet": "Parquet lists", "xlsx": "joined with `; ` (a list too long for a cell is on its own sheet, one item per row)"}[fmt] + ".",
+        "- Times are UTC; dates are ISO-8601 (YYYY-MM-DD).",
+        "- Small cells stay suppressed: a suppressed cell's numbers are null and `suppressed` is true. Do not try to recover them.",
+        "- The data team's dead letters are never exported with the Panel's tables.",
+        "",
+        "## Tables and their columns",
+    ]
+    for name, table in tables.items():
+        lines += [
+            "",
+            f"### `{name}` ({len(table.rows):,} rows)",
+            "",
+            PANEL_TABLES[name].description,
+            "",
+            "| column | type | meaning |",
+            "| --- | --- | --- |",
+            *[f"| `{c}` | {t} | {COLUMN_DOCS[name][c]} |" for c, t in zip(table.columns, table.types)],
+        ]
+    return "\n".join(lines) + "\n"
