@@ -1,0 +1,111 @@
+"""Briefing packs: one self-contained HTML file per stage of a cycle, and its PDF.
+
+``write_pack`` reads the published snapshot only (``projections.snapshots.open_reader``:
+never the event store, never the dead letters), builds the stage's sections
+(``content``), renders them as a committee paper (``document``, charts in
+``svg``) and prints the PDF with headless Chromium (``pdf``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from events.vocabulary import STAGES
+from projections.packs import content, document
+from projections.packs.content import PackError, Reader, current_stage, plan_title
+from projections.packs.labels import STAGE_WHAT, STATUS_LABELS, stage_label, stage_number, window
+from projections.snapshots import open_reader
+
+__all__ = ["PackError", "WrittenPack", "render_pack", "write_pack", "current_stage_of", "pack_dir"]
+
+
+@dataclass(frozen=True)
+class WrittenPack:
+    cycle: str
+    stage: str
+    on: date
+    as_of: datetime
+    html: Path
+    pdf: Path | None
+    pdf_error: str | None = None
+
+
+def pack_dir(packs_root: Path, cycle: str) -> Path:
+    return packs_root / cycle
+
+
+def _reader(projections_dir: Path, synthetic: bool) -> Reader:
+    return Reader(open_reader(projections_dir), synthetic)
+
+
+def _cycle(r: Reader, cycle: str | None) -> str:
+    published = r.cycles()
+    if cycle is None:
+        if not published:
+            raise PackError("no cycle is published yet: run `planning build` first")
+        return published[-1]
+    if cycle not in published:
+        raise PackError(f"cycle {cycle} is not in the published snapshot (published: {', '.join(published) or 'none'})")
+    return cycle
+
+
+def current_stage_of(projections_dir: Path, cycle: str) -> str:
+    r = _reader(projections_dir, False)
+    try:
+        return current_stage(r, _cycle(r, cycle))
+    finally:
+        r.db.close()
+
+
+def render_pack(projections_dir: Path, cycle: str | None, stage: str | None, *, synthetic: bool) -> tuple[str, str, str, date, datetime]:
+    """(html, cycle, stage, on, as_of) of the pack, from the published snapshot."""
+    r = _reader(projections_dir, synthetic)
+    try:
+        cycle = _cycle(r, cycle)
+        stage = stage or current_stage(r, cycle)
+        if stage not in STAGES:
+            raise PackError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+        on, as_of = content.as_of_of(r, cycle)
+        row = next((x for x in content.stage_rows(r, cycle) if x["stage"] == stage), None)
+        subtitle = f"Cycle {cycle} · stage {stage_number(stage)} of {len(STAGES)}: {stage_label(stage)} ({STAGE_WHAT[stage]})"
+        if row:
+            subtitle += f" · window {window(row['opens_on'], row['due_on'])} · {STATUS_LABELS[row['status']].lower()}"
+        pack = document.Pack(
+            title=f"{plan_title(cycle)}: {stage_label(stage)}",
+            subtitle=subtitle, cycle=cycle, stage=stage, on=on, as_of=as_of, synthetic=synthetic,
+            sections=content.sections_for(r, cycle, stage),
+            footer=f"{plan_title(cycle)} · {stage_label(stage)} briefing pack · on {on.isoformat()}"
+                   + (" · SYNTHETIC DATA" if synthetic else ""),
+        )
+        return document.render(pack), cycle, stage, on, as_of
+    finally:
+        r.db.close()
+
+
+def write_pack(
+    projections_dir: Path, cycle: str | None, stage: str | None, to: Path | None = None, *,
+    synthetic: bool, pdf: bool = True, packs_root: Path | None = None,
+) -> WrittenPack:
+    """Write ``<stage>.html`` (and ``<stage>.pdf``) into ``to`` (default ``packs_root/<cycle>``)."""
+    from projections.packs.pdf import ChromiumError, print_pdf
+
+    html, cycle, stage, on, as_of = render_pack(projections_dir, cycle, stage, synthetic=synthetic)
+    if to is None:
+        if packs_root is None:
+            raise PackError("say where to write the pack")
+        to = pack_dir(packs_root, cycle)
+    to.mkdir(parents=True, exist_ok=True)
+    html_path = to / f"{stage}.html"
+    temporary = to / f".{stage}.html.tmp"
+    temporary.write_text(html, encoding="utf-8")
+    os.replace(temporary, html_path)
+    pdf_path, error = None, None
+    if pdf:
+        try:
+            pdf_path = print_pdf(html_path, to / f"{stage}.pdf")
+        except ChromiumError as failure:
+            error = str(failure)
+    return WrittenPack(cycle, stage, on, as_of, html_path, pdf_path, error)
