@@ -52,5 +52,10 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
     print(f"  event store       {home.store}")
     print(f"  projections       {home.projections / 'published.json'} (read with `planning query TABLE`)")
     print(f"  Dagster history   {home.dagster} (browse with `planning ui`)")
+    from pipelines.pack_assets import write_current_pack
+
+    pack = write_current_pack(home, cycle, synthetic=True)  # the briefing pack of the stage the cycle is in
+    print(f"  briefing pack     {pack['html']} ({pack['stage']}; opens offline)")
+    print(f"                    {pack['pdf']}" if "pdf" in pack else f"                    no PDF: {pack.get('pdf_error')}")
     print(f"done in {time.monotonic() - started:.1f} s")
     return 0
