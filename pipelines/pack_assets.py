@@ -67,7 +67,6 @@ def briefing_pack(context: dg.AssetExecutionContext, config: PackConfig, plannin
 build_packs = dg.define_asset_job(
     "build_packs",
     selection=dg.AssetSelection.assets(briefing_pack),
-    partitions_def=cycles,
     executor_def=dg.in_process_executor,
     description="Write the briefing pack (HTML and PDF) of the stage each cycle is in, from the published snapshot.",
 )

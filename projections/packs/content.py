@@ -388,7 +388,7 @@ def inclusion(r: Reader, cycle: str) -> list[Section]:
                if not x["suppressed"] and x["representation_ratio"] is not None and x["representation_ratio"] < UNDER]
         hidden = [group_label(x["group"]) for x in members if x["suppressed"]]
         borough_rows.append([borough_name(code), Cell("; ".join(low) or "none", "bad" if low else "muted"),
-                             Cell(", ".join(hidden) or "none", "suppressed" if hidden else "muted")])
+                             Cell(", ".join(hidden) or "none", "suppressed-groups" if hidden else "muted")])
     blocks.append(Table(f"Groups each borough is not hearing from (ratio below {UNDER}), and its suppressed cells.",
                         [("Borough", ""), ("Under-represented (ratio)", ""), ("Suppressed (<10, no number shown)", "")],
                         borough_rows, p, "inclusion", compact=True))

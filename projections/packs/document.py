@@ -218,7 +218,10 @@ table.data th {{ text-align: left; border-bottom: 1.5px solid var(--ink); paddin
 table.data td {{ border-bottom: 1px solid var(--rule); padding: .8mm 1.5mm; vertical-align: top; }}
 table.data tbody tr:nth-child(even) td {{ background: #f7f8fa; }}
 table.data .num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+table.data th.num {{ white-space: normal; }}
+table.data.compact th, table.data.compact td {{ padding: .6mm 1mm; }}
 td.suppressed {{ color: var(--muted); font-style: italic; white-space: nowrap; }}
+td.suppressed-groups {{ color: var(--muted); font-style: italic; }}
 td.muted, .muted {{ color: var(--muted); }}
 td.strong {{ font-weight: bold; }}
 td.bad {{ color: #b3261e; font-weight: bold; }}
