@@ -6,7 +6,10 @@ local state (the store's SQLite index and the new segments' lines, plus
 daemon (field notes, trap 4). When the mark has moved since the last
 evaluation it requests one run of ``build_cycle`` per cycle named by the new
 events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
-launches the same build twice. It keeps the mark it launched for in its
+launches the same build twice. A cycle whose build is still queued is not
+requested again: that run reads the store when it starts, so it will include
+the new events (a busy stream does not pile up builds of one cycle behind the
+one-at-a-time run queue). It keeps the mark it launched for in its
 cursor, and reports an observation of the ``event_store`` asset: the mark,
 events and events/s since the last evaluation, dead letters, and the lag
 behind the last published build.
@@ -125,6 +128,10 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     built = _last_built_position(home.projections)
     observed = {"mark": mark, "dead_letters": counts["dead_letters"], "built": built}
 
+    # A build still waiting in the queue reads the store when it starts, so it will see these events too:
+    # another request for its cycle would only repeat its work.
+    queued = _queued_cycles(context, targets)
+    requested = [cycle for cycle in targets if cycle not in queued]
     run_requests = [
         dg.RunRequest(
             run_key=f"{cycle}@{mark}",
@@ -132,12 +139,12 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
             run_config=run_config_for(str(home.root)),
             tags={MARK_TAG: str(mark)},
         )
-        for cycle in targets
+        for cycle in requested
     ]
     partition_requests = []
-    if targets:
+    if requested:
         known = set(context.instance.get_dynamic_partitions(PARTITIONS)) if _has_instance(context) else set()
-        missing = [c for c in targets if c not in known]
+        missing = [c for c in requested if c not in known]
         if missing:
             partition_requests.append(dg.AddDynamicPartitionsRequest(partitions_def_name=PARTITIONS, partition_keys=missing))
 
@@ -155,7 +162,8 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
             "dead_letters": dg.MetadataValue.int(counts["dead_letters"]),
             "last_built_position": dg.MetadataValue.int(built) if built is not None else dg.MetadataValue.null(),
             "lag_events": dg.MetadataValue.int(mark - (built or 0)),
-            "cycles_requested": dg.MetadataValue.text(", ".join(targets) or "none"),
+            "cycles_requested": dg.MetadataValue.text(", ".join(requested) or "none"),
+            "cycles_already_queued": dg.MetadataValue.text(", ".join(sorted(queued)) or "none"),
             "all_cycles_because": dg.MetadataValue.text(
                 "store reset" if reset else "retraction" if everything else "-"
             ),
@@ -164,16 +172,26 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
 
     cursor = json.dumps({"mark": mark, "at": now, "observed": observed})
     if not run_requests:
-        return dg.SensorResult(
-            skip_reason=f"the store's high-water mark is still {mark}", cursor=cursor, asset_events=asset_events
-        )
-    context.log.info(f"mark {previous} -> {mark}: building {', '.join(targets)}")
+        why = (f"builds of {', '.join(sorted(queued))} are queued and will read up to mark {mark}" if queued
+               else f"the store's high-water mark is still {mark}")
+        return dg.SensorResult(skip_reason=why, cursor=cursor, asset_events=asset_events)
+    context.log.info(f"mark {previous} -> {mark}: building {', '.join(requested)}")
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=partition_requests,
         cursor=cursor,
         asset_events=asset_events,
     )
+
+
+def _queued_cycles(context: dg.SensorEvaluationContext, cycles: list[str]) -> set[str]:
+    """Cycles among ``cycles`` whose build_cycle run is queued and not yet started."""
+    if not cycles or not _has_instance(context):
+        return set()
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=JOB, statuses=[dg.DagsterRunStatus.QUEUED])
+    )
+    return {run.tags.get("dagster/partition") for run in runs} & set(cycles)
 
 
 def _has_instance(context: dg.SensorEvaluationContext) -> bool:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from events.home import PlanningHome
 from events.store import EventStore
@@ -167,3 +169,28 @@ def test_the_sensor_and_schedule_are_in_the_definitions() -> None:
     assert defs.resolve_sensor_def("event_store_sensor").job_name == "build_cycle"
     assert defs.resolve_sensor_def("event_store_sensor").minimum_interval_seconds == 15
     assert defs.resolve_schedule_def("daily_stage_status").job_name == "build_cycle"
+
+
+def test_a_cycle_whose_build_is_queued_is_not_requested_again(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    first = evaluate(home, instance)
+    instance.add_dynamic_partitions(cycles.name, ["2026-27", "2027-28"])
+    # The run queue holds 2027-28's build (one build at a time): it will read the store when it starts.
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.definitions")),
+                               "__repository__"),
+        "build_cycle",
+    )
+    run = instance.add_run(dg.DagsterRun(job_name="build_cycle", status=dg.DagsterRunStatus.QUEUED,
+                                         remote_job_origin=origin, tags={"dagster/partition": "2027-28"}))
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.QUEUED
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    data = evaluate(home, instance, first.cursor)
+    assert [r.run_key for r in data.run_requests] == ["2026-27@4"]
+    assert observation(data)["cycles_already_queued"] == "2027-28"
+
+    # Once nothing else is new, only the queued cycle's events are pending: the sensor skips and says why.
+    ingest(home, tmp_path / "c.jsonl", [make_event("stage.signed_off")])
+    data = evaluate(home, instance, data.cursor)
+    assert data.run_requests == [] and "2027-28 are queued" in data.skip_message
+    assert json.loads(data.cursor)["mark"] == 5
