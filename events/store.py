@@ -40,6 +40,7 @@ from events.upcasting import upcast
 from events.validation import Accepted, Rejected
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # an oversized line is kept truncated, with the reason saying so
+_SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -61,6 +62,10 @@ CREATE TABLE IF NOT EXISTS segment_cycles (   -- which cycles each segment touch
     cycle          TEXT NOT NULL,
     PRIMARY KEY (first_position, cycle)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_kinds (    -- per segment: how many retractions it holds
+    first_position INTEGER PRIMARY KEY,          -- (a segment without a row predates this table)
+    retractions    INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -203,10 +208,12 @@ class EventStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             position = self.high_water_mark()
-            records = []
+            records, ids = [], []
             for event in fresh:
                 position += 1
                 records.append(self._record(event, position, recorded_at_text))
+                ids.append((event.event_id, event.body_sha256, position))
+            self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)", ids)
             if records:
                 self._write_segment(records)
             for origin, reasons, raw in dead:
@@ -242,10 +249,6 @@ class EventStore:
     def _record(self, event: Accepted, position: int, recorded_at: str) -> dict[str, Any]:
         body = event.body
         sealed = self.vault.seal(event.event_type, body["payload"])
-        self._db.execute(
-            "INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)",
-            (event.event_id, event.body_sha256, position),
-        )
         return {
             "position": position,
             "recorded_at": recorded_at,
@@ -266,7 +269,7 @@ class EventStore:
         temporary = self.segments_dir / f".{name}.tmp"
         with open(temporary, "w", encoding="utf-8") as out:
             for record in records:
-                out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+                out.write(_SEGMENT_JSON.encode(record))
                 out.write("\n")
             out.flush()
             os.fsync(out.fileno())
@@ -279,6 +282,10 @@ class EventStore:
         self._db.executemany(
             "INSERT INTO segment_cycles (first_position, cycle) VALUES (?, ?)",
             [(first, cycle) for cycle in sorted({r["cycle"] for r in records})],
+        )
+        self._db.execute(
+            "INSERT INTO segment_kinds (first_position, retractions) VALUES (?, ?)",
+            (first, sum(1 for r in records if r["event_type"] == "event.retracted")),
         )
 
     def _erase(self, respondent_ref: str, erased_at: str) -> None:
@@ -306,6 +313,42 @@ class EventStore:
             (after, upto),
         )
         return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+
+    def segments_for_cycle(self, cycle: str, upto: int | None = None) -> list[Segment]:
+        """Committed segments up to ``upto`` that can hold an event of ``cycle`` or a retraction (which
+        may name an event of any cycle): those the index says touch the cycle or hold a retraction, and
+        every segment written before the index counted retractions. Reading these instead of every
+        segment gives the same events of the cycle and the same retractions, at a cost that grows with
+        the cycle rather than with the whole history."""
+        if not self._has_schema():
+            return []
+        indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segment_kinds'").fetchone()
+        if indexed is None:  # a store no writer of this version has opened yet
+            return self.segments(upto=upto)
+        upto = self.high_water_mark() if upto is None else upto
+        rows = self._db.execute(
+            "SELECT s.file, s.first_position, s.last_position, s.events FROM segments AS s"
+            " LEFT JOIN segment_kinds AS k USING (first_position)"
+            " WHERE s.first_position <= ? AND (k.first_position IS NULL OR k.retractions > 0 OR EXISTS"
+            " (SELECT 1 FROM segment_cycles AS c WHERE c.first_position = s.first_position AND c.cycle = ?))"
+            " ORDER BY s.first_position",
+            (upto, cycle),
+        )
+        return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+
+    def live_keys(self, subjects: list[str]) -> dict[str, bytes]:
+        """The live (not erased) keys of these subjects: what unsealing them needs, without loading
+        every respondent's key (``Vault.keys_by_subject``) when a build needs one cycle's."""
+        if self.vault is None:
+            return {}
+        keys: dict[str, bytes] = {}
+        unique = list(dict.fromkeys(subjects))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            keys.update(self._db.execute(
+                f"SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL AND subject IN ({marks})", chunk))
+        return keys
 
     def cycles(self, after: int = 0) -> list[str]:
         """Cycles named by events at positions after ``after`` (all cycles by default), oldest first."""

@@ -4,23 +4,39 @@ Memory stays bounded whatever the file size: lines are read one at a time
 (an oversized line is drained, never held whole), validated, and appended in
 batches of ``BATCH_SIZE``. Each batch is one atomic append, so a crash loses
 at most the batch in flight, and nothing already counted as accepted.
+
+Validation is most of the CPU an ingest spends (parsing, the pydantic
+contract, the body digest), so a file of at least ``PARALLEL_MIN_BYTES`` is
+validated by a pool of processes (one per core) while this process appends:
+lines go out in chunks of ``CHUNK_LINES``, at most ``2 × processes`` chunks
+in flight (memory stays bounded), and verdicts come back in file order, so
+batches, their atomicity, the dead letters and their reasons are exactly
+those of the inline path. The pool's processes are started by a fork server,
+so they inherit neither the store's writer lock nor its SQLite connection.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import stat
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from events.store import BatchOutcome, EventStore, Received
-from events.validation import MAX_EVENT_BYTES, Rejected, validate_line
+from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
 
 BATCH_SIZE = 5_000
 PROGRESS_EVERY = 100_000  # lines
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this a pool costs more to start than it saves
+CHUNK_LINES = 1_000
 
 
 @dataclass(frozen=True)
@@ -71,10 +87,69 @@ def read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[Line]
 
 
 def receive(line: Line, origin: str, received_at: datetime | None = None) -> Received:
-    if line.size > MAX_EVENT_BYTES:
-        reason = f"line: {line.size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event (first 64 KiB kept)"
-        return Received(line.raw, origin, Rejected((reason,)))
-    return Received(line.raw, origin, validate_line(line.raw, received_at))
+    return Received(line.raw, origin, verdict(line.raw, line.size, received_at))
+
+
+def verdict(raw: bytes, size: int, received_at: datetime | None = None) -> Accepted | Rejected:
+    if size > MAX_EVENT_BYTES:
+        reason = f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event (first 64 KiB kept)"
+        return Rejected((reason,))
+    return validate_line(raw, received_at)
+
+
+def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> list[Accepted | Rejected]:
+    """One chunk, in a pool process: the verdicts, without the models (the store does not need them)."""
+    out = []
+    for raw, size in lines:
+        result = verdict(raw, size, received_at)
+        out.append(result.without_model() if isinstance(result, Accepted) else result)
+    return out
+
+
+def validators(stream: BinaryIO) -> int:
+    """How many processes validate this stream: 0 (inline) for a small file, a pipe or one core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return 0
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return 0
+    if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
+        return 0
+    return min(cores, 4)
+
+
+def received(stream: BinaryIO, name: str, received_at: datetime | None, processes: int = 0) -> Iterator[tuple[int, Received]]:
+    """(line number, Received) for every line, in file order; validated by ``processes`` processes, or inline."""
+    if processes < 1:
+        for line in read_lines(stream):
+            yield line.number, receive(line, f"{name}:{line.number}", received_at)
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # pool processes start with the contract already imported
+    pool = ProcessPoolExecutor(processes, mp_context=context)
+    in_flight: deque[tuple[list[Line], Future]] = deque()
+    try:
+        chunk: list[Line] = []
+        for line in read_lines(stream):
+            chunk.append(line)
+            if len(chunk) >= CHUNK_LINES:
+                in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+                chunk = []
+                while len(in_flight) > 2 * processes:
+                    yield from _collect(*in_flight.popleft(), name)
+        if chunk:
+            in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+        while in_flight:
+            yield from _collect(*in_flight.popleft(), name)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(lines: list[Line], verdicts: Future, name: str) -> Iterator[tuple[int, Received]]:
+    for line, result in zip(lines, verdicts.result()):
+        yield line.number, Received(line.raw, f"{name}:{line.number}", result)
 
 
 def ingest_stream(
@@ -89,14 +164,14 @@ def ingest_stream(
     total = IngestSummary()
     batch: list[Received] = []
     started = time.monotonic()
-    for line in read_lines(stream):
-        batch.append(receive(line, f"{name}:{line.number}", recorded_at))
+    for number, item in received(stream, name, recorded_at, validators(stream)):
+        batch.append(item)
         if len(batch) >= BATCH_SIZE:
             total.add(store.append(batch, recorded_at))
             batch = []
-        if progress is not None and line.number % PROGRESS_EVERY == 0:
-            rate = line.number / max(time.monotonic() - started, 1e-9)
-            print(f"  {name}: {line.number:,} lines ({rate:,.0f} lines/s)", file=progress, flush=True)
+        if progress is not None and number % PROGRESS_EVERY == 0:
+            rate = number / max(time.monotonic() - started, 1e-9)
+            print(f"  {name}: {number:,} lines ({rate:,.0f} lines/s)", file=progress, flush=True)
     if batch:
         total.add(store.append(batch, recorded_at))
     return total
