@@ -86,7 +86,8 @@ def stage_cycle(
             db.execute(f"ATTACH '{cache}' AS cache (READ_ONLY)")
             source, parameters = "SELECT * FROM cache.store_events", []
         else:
-            files = [str(s.path) for s in store.segments(upto=position)] or None
+            # only the segments that can hold this cycle's events or a retraction (the store's index says which)
+            files = [str(s.path) for s in store.segments_for_cycle(cycle, upto=position)] or None
             source, parameters = read_segments_sql(files) if files else ("SELECT * FROM store_events WHERE false", [])
         # this cycle's events and every retraction (a retraction may name an event of any cycle)
         db.execute(
@@ -114,11 +115,12 @@ def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None
     file that is deleted when the build is published. An erased respondent's
     key is gone, so their demographics are simply not stated.
     """
-    keys = store.vault.keys_by_subject() if store.vault else {}
     sealed_rows = db.execute(
         "SELECT r.event_id, r.subject, s.sealed FROM responses AS r JOIN store_events AS s USING (event_id)"
         " WHERE s.sealed IS NOT NULL ORDER BY r.position"
-    ).fetchall() if keys else []
+    ).fetchall() if store.vault else []
+    # the keys of this cycle's respondents only, not every respondent's in the store
+    keys = store.live_keys([subject for _, subject, _ in sealed_rows]) if sealed_rows else {}
     columns: dict[str, list] = {"event_id": [], "subject": [], **{d: [] for d in DEMOGRAPHIC_DIMENSIONS}}
     for event_id, subject, sealed in sealed_rows:
         personal = unseal_with(keys, subject, sealed)
