@@ -73,6 +73,8 @@ def validate_line(raw: bytes, received_at: datetime | None = None) -> Accepted |
         body = _parse(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         return Rejected((f"line: not valid JSON ({error})",))
+    except RecursionError:  # e.g. 200,000 nested brackets: no event is shaped like that
+        return Rejected(("line: JSON nested too deeply to be an event",))
     if not isinstance(body, dict):
         return Rejected((f"line: expected a JSON object, got {_json_kind(body)}",))
 

@@ -100,6 +100,8 @@ def test_same_body_gives_same_digest_whatever_the_key_order() -> None:
         (b"{not json", "line: not valid JSON"),
         (b"\xff\xfe", "line: not valid JSON"),
         (b"x" * (1024 * 1024 + 1), "line: 1,048,577 bytes is larger than"),
+        (b"[" * 200_000, "line: "),
+        (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "line: "),
     ],
 )
 def test_lines_that_are_not_an_event_object(raw: bytes, expected: str) -> None:
