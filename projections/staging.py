@@ -23,6 +23,7 @@ from events.store import EventStore
 from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.event_cache import CACHE_COLUMNS, read_segments_sql
+from projections.retractions import retracted_ids
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
 
@@ -101,6 +102,10 @@ def stage_cycle(
         versions = db.execute("SELECT DISTINCT schema_version FROM store_events").fetchall()
         if any(v != CURRENT_SCHEMA_VERSION for (v,) in versions):
             raise RuntimeError(f"the store holds schema versions {versions}; add their upcasting to staging")
+        pairs = db.execute(
+            "SELECT event_id, payload->>'target_event_id' FROM store_events WHERE event_type = 'event.retracted'"
+        ).fetchall()
+        db.execute("CREATE TABLE retracted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(retracted_ids(pairs))])
         run_sql_file(db, "_staging")
         stage_demographics(db, store)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -1,24 +1,14 @@
 -- Staging: the cycle's evidence as known at (on, as_of), shaped for the
 -- Panel tables. Built once per build into staging.duckdb, never published.
--- staging.store_events (the cycle's events and every retraction, cut at on/as_of) and the small
+-- staging.store_events (the cycle's events and every retraction, cut at on/as_of), the
+-- retracted ids (projections/retractions.py: chains of retractions resolved) and the small
 -- reference tables build_info, boroughs and default_windows come first, from Python.
-
--- Retractions that are themselves retracted do not count.
-CREATE TABLE retracted AS
-WITH retractions AS (
-    SELECT replace(lower(event_id), '-', '') AS event_key,
-           replace(lower(payload->>'target_event_id'), '-', '') AS target_key
-    FROM store_events
-    WHERE event_type = 'event.retracted'
-)
-SELECT target_key AS event_key FROM retractions
-WHERE event_key NOT IN (SELECT target_key FROM retractions);
 
 -- The cycle's events, retracted ones left out (and the sealed personal data).
 CREATE TABLE events AS
 SELECT * EXCLUDE (sealed) FROM store_events
 WHERE cycle = (SELECT cycle FROM build_info)
-  AND replace(event_id, '-', '') NOT IN (SELECT event_key FROM retracted);
+  AND event_id NOT IN (SELECT event_id FROM retracted);
 
 CREATE TABLE responses AS
 SELECT event_id, position, occurred_at, recorded_at,
