@@ -12,6 +12,7 @@ The two instants (spec/projections.md):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from events.models import CURRENT_SCHEMA_VERSION
+from events.upcasting import upcast
 from events.store import EventStore
 from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
@@ -99,9 +101,7 @@ def stage_cycle(
         )
         if cache is not None:
             db.execute("DETACH cache")
-        versions = db.execute("SELECT DISTINCT schema_version FROM store_events").fetchall()
-        if any(v != CURRENT_SCHEMA_VERSION for (v,) in versions):
-            raise RuntimeError(f"the store holds schema versions {versions}; add their upcasting to staging")
+        upcast_older_versions(db)
         pairs = db.execute(
             "SELECT event_id, payload->>'target_event_id' FROM store_events WHERE event_type = 'event.retracted'"
         ).fetchall()
@@ -110,6 +110,25 @@ def stage_cycle(
         stage_demographics(db, store)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
     return {"store_position": position, "cycle_events": events}
+
+
+def upcast_older_versions(db: duckdb.DuckDBPyConnection) -> None:
+    """Events stored at an older schema_version are read as the current one (events/upcasting.py).
+
+    The store keeps them as sent; only this build's staging copy is upcast.
+    """
+    older = db.execute(
+        "SELECT position, event_type, schema_version, payload FROM store_events WHERE schema_version <> ?",
+        [CURRENT_SCHEMA_VERSION],
+    ).fetchall()
+    for position, event_type, version, payload in older:
+        body = upcast({"event_type": event_type, "schema_version": version, "payload": json.loads(payload)})
+        if body["schema_version"] != CURRENT_SCHEMA_VERSION:
+            raise RuntimeError(f"no upcaster takes {event_type} from version {body['schema_version']} to {CURRENT_SCHEMA_VERSION}")
+        db.execute(
+            "UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?",
+            [json.dumps(body["payload"]), body["schema_version"], position],
+        )
 
 
 def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None:

@@ -105,6 +105,14 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
                            60, "the sensor's build of 2027-28 to publish", interval=0.5)
         assert pointer["store_position"] == 2
         built = time.monotonic()
+        # ... and the Panel reads the row through `planning query`, as a member would.
+        query = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "query", "consultation_coverage", "--cycle", "2027-28", "--format", "json"],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert query.returncode == 0, query.stderr
+        rows = {(r["borough"], r["channel"]): r for r in json.loads(query.stdout)}
+        assert rows[("E09000012", "all")]["responses"] == 1 and rows[("E09000012", "online_survey")]["respondents"] == 1
 
         descendants = _children(up.pid)
         assert set(pids.values()) <= descendants
