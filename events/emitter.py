@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,6 +34,7 @@ from typing import Any, BinaryIO
 from pydantic import BaseModel
 
 from events.routing import partition_key, topic_for
+from events.lines import read_lines
 from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
@@ -130,18 +130,18 @@ class Emitter:
             stream = sys.stdin.buffer
         opened = None if stream is not None else open(Path(path), "rb")
         try:
-            for number, raw, size in _read_lines(stream or opened):
-                if size > MAX_EVENT_BYTES:
+            for line in read_lines(stream or opened):
+                if line.oversized:
                     reasons: tuple[str, ...] = (
-                        f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",)
-                    report.invalid.append(LineProblem(number, reasons))
+                        f"line: {line.size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",)
+                    report.invalid.append(LineProblem(line.number, reasons))
                     continue
-                verdict = _validate(raw)
+                verdict = _validate(line.raw)
                 if isinstance(verdict, Accepted):
-                    self._send(raw, verdict)
+                    self._send(line.raw, verdict)
                     report.sent += 1
                 else:
-                    report.invalid.append(LineProblem(number, verdict.reasons))
+                    report.invalid.append(LineProblem(line.number, verdict.reasons))
         finally:
             if opened is not None:
                 opened.close()
@@ -214,17 +214,3 @@ def _name_of(event: object) -> str:
     event_id = getattr(event, "event_id", None) or (event.get("event_id") if isinstance(event, dict) else None)
     return f"event {event_id}" if event_id else "event"
 
-
-def _read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, bytes without the terminator, size); an oversized line is drained, not held."""
-    number = 0
-    while chunk := stream.readline(limit + 1):
-        number += 1
-        head, size = chunk, len(chunk)
-        while not chunk.endswith(b"\n") and size > limit:
-            chunk = stream.readline(limit + 1)
-            if not chunk:
-                break
-            size += len(chunk)
-        raw = head.rstrip(b"\r\n")
-        yield number, raw, size - (len(head) - len(raw)) if size <= limit else size

@@ -83,6 +83,16 @@ def _distinct(items: list[str], what: str) -> None:
         seen.add(item)
 
 
+def _distinct_list(what: str) -> AfterValidator:
+    """A list whose items must all differ; the error names what they are."""
+
+    def check(items: list[str]) -> list[str]:
+        _distinct(items, what)
+        return items
+
+    return AfterValidator(check)
+
+
 # --- shared parts -----------------------------------------------------------
 
 
@@ -148,13 +158,7 @@ class SurveyResponse(Contract):
     weight: Annotated[float, Field(gt=0, allow_inf_nan=False)]
     respondent: SurveyRespondent | None = None
     indicators: dict[Indicator, bool] = Field(default_factory=dict)
-    priorities: Annotated[list[Theme], Field(max_length=3)] = Field(default_factory=list)
-
-    @field_validator("priorities")
-    @classmethod
-    def _distinct_priorities(cls, priorities: list[str]) -> list[str]:
-        _distinct(priorities, "priorities")
-        return priorities
+    priorities: Annotated[list[Theme], Field(max_length=3), _distinct_list("priorities")] = Field(default_factory=list)
 
 
 class CrimeCount(Contract):
@@ -200,13 +204,7 @@ class GroupMeeting(Contract):
     borough: Borough
     attendance: Count
     cost_gbp: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    themes: list[Theme] = Field(default_factory=list)
-
-    @field_validator("themes")
-    @classmethod
-    def _distinct_themes(cls, themes: list[str]) -> list[str]:
-        _distinct(themes, "themes")
-        return themes
+    themes: Annotated[list[Theme], _distinct_list("themes")] = Field(default_factory=list)
 
 
 # --- process events (the timetable) -----------------------------------------

@@ -44,29 +44,29 @@ def build(
     else:
         with EventStore(home.store) as store:
             targets = store.cycles()
-    instance = dg.DagsterInstance.get()
-    instance.add_dynamic_partitions(cycle_partitions.name, [c for c in targets if not instance.has_dynamic_partition(cycle_partitions.name, c)])
-    config = {"on": on, "as_of": as_of}
-    evidence_config = {**config, "full": full}
-    # The home travels in the run's config, so the UI shows where each build wrote.
-    resources = {"resources": {"planning": {"config": {"root": str(home.root)}}}}
-    builds = []
-    for target in targets:
-        result = defs.resolve_job_def("build_cycle").execute_in_process(
-            partition_key=target,
-            instance=instance,
-            run_config={"ops": {"cycle_evidence": {"config": evidence_config}}, **resources, **QUIET},
-            raise_on_error=False,
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(cycle_partitions.name, [c for c in targets if not instance.has_dynamic_partition(cycle_partitions.name, c)])
+        config = {"on": on, "as_of": as_of}
+        evidence_config = {**config, "full": full}
+        # The home travels in the run's config, so the UI shows where each build wrote.
+        resources = {"resources": {"planning": {"config": {"root": str(home.root)}}}}
+        builds = []
+        for target in targets:
+            result = defs.resolve_job_def("build_cycle").execute_in_process(
+                partition_key=target,
+                instance=instance,
+                run_config={"ops": {"cycle_evidence": {"config": evidence_config}}, **resources, **QUIET},
+                raise_on_error=False,
+            )
+            if not result.success:
+                raise BuildFailed(f"the build of {target} failed (run {result.run_id}): {_failure(result)}")
+            builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+            evidence_config["full"] = False  # the cache is rebuilt once, by the first cycle's run
+        result = defs.resolve_job_def("build_operations").execute_in_process(
+            instance=instance, run_config={"ops": {"dead_letters": {"config": config}}, **resources, **QUIET}, raise_on_error=False
         )
         if not result.success:
-            raise BuildFailed(f"the build of {target} failed (run {result.run_id}): {_failure(result)}")
-        builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
-        evidence_config["full"] = False  # the cache is rebuilt once, by the first cycle's run
-    result = defs.resolve_job_def("build_operations").execute_in_process(
-        instance=instance, run_config={"ops": {"dead_letters": {"config": config}}, **resources, **QUIET}, raise_on_error=False
-    )
-    if not result.success:
-        raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
+            raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
     return builds
 
 

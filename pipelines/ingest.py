@@ -30,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from events.lines import Line, read_lines
 from events.store import BatchOutcome, EventStore, Received
 from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
 
@@ -37,13 +38,6 @@ BATCH_SIZE = 5_000
 PROGRESS_EVERY = 100_000  # lines
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this a pool costs more to start than it saves
 CHUNK_LINES = 1_000
-
-
-@dataclass(frozen=True)
-class Line:
-    number: int
-    raw: bytes  # at most MAX_EVENT_BYTES + 1 bytes are kept of an oversized line
-    size: int
 
 
 @dataclass
@@ -69,21 +63,6 @@ class IngestSummary:
         self.rejected += other.rejected
         self.examples = (self.examples + other.examples)[:10]
         self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
-
-
-def read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[Line]:
-    """Lines without their terminator; a line longer than ``limit`` is drained, not held."""
-    number = 0
-    while chunk := stream.readline(limit + 1):
-        number += 1
-        head, size = chunk, len(chunk)
-        while not chunk.endswith(b"\n") and size > limit:
-            chunk = stream.readline(limit + 1)
-            if not chunk:
-                break
-            size += len(chunk)
-        raw = head.rstrip(b"\r\n") if size <= limit else head
-        yield Line(number, raw, size - (len(head) - len(raw)) if size <= limit else size)
 
 
 def receive(line: Line, origin: str, received_at: datetime | None = None) -> Received:

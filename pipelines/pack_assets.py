@@ -94,19 +94,19 @@ def write_current_pack(home: PlanningHome, cycle: str, *, synthetic: bool, stage
     warnings.filterwarnings("ignore", module="dagster")
     from pipelines.definitions import defs
 
-    instance = dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(cycles.name, cycle):
-        instance.add_dynamic_partitions(cycles.name, [cycle])
-    result = defs.resolve_job_def("build_packs").execute_in_process(
-        partition_key=cycle,
-        instance=instance,
-        run_config={
-            "ops": {"briefing_pack": {"config": {"stage": stage, "synthetic": synthetic}}},
-            "resources": {"planning": {"config": {"root": str(home.root)}}},
-            **QUIET,
-        },
-        raise_on_error=False,
-    )
+    with dg.DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(cycles.name, cycle):
+            instance.add_dynamic_partitions(cycles.name, [cycle])
+        result = defs.resolve_job_def("build_packs").execute_in_process(
+            partition_key=cycle,
+            instance=instance,
+            run_config={
+                "ops": {"briefing_pack": {"config": {"stage": stage, "synthetic": synthetic}}},
+                "resources": {"planning": {"config": {"root": str(home.root)}}},
+                **QUIET,
+            },
+            raise_on_error=False,
+        )
     if not result.success:
         raise PackFailed(f"the briefing pack of {cycle} was not written (run {result.run_id}): see the run in `planning ui`")
     for event in result.all_events:

@@ -48,14 +48,13 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     before = json.loads((home.projections / "published.json").read_text())
 
     failing = _check(PanelCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
-    broken = dg.Definitions(
-        assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources,
-    )
-    instance = dg.DagsterInstance.get()
-    result = broken.resolve_job_def("build_cycle").execute_in_process(
-        partition_key="2027-28", instance=instance, raise_on_error=False,
-        run_config={"ops": {"cycle_evidence": {"config": {"on": "2026-09-11"}}}},
-    )
+    # The live instance first: Dagster's definitions loading holds on to the current instance.
+    with dg.DagsterInstance.get() as instance:
+        broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
+        result = broken.resolve_job_def("build_cycle").execute_in_process(
+            partition_key="2027-28", instance=instance, raise_on_error=False,
+            run_config={"ops": {"cycle_evidence": {"config": {"on": "2026-09-11"}}}},
+        )
     evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(e.check_name, e.passed) for e in evaluations if e.check_name == "always_fails"] == [("always_fails", False)]
     assert not any(e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("panel_snapshot") for e in result.all_events)
