@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import stat
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -107,7 +108,7 @@ def received(stream: BinaryIO, name: str, received_at: datetime | None, processe
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # pool processes start with the contract already imported
-    pool = ProcessPoolExecutor(processes, mp_context=context)
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
     in_flight: deque[tuple[list[Line], Future]] = deque()
     try:
         chunk: list[Line] = []
@@ -124,6 +125,21 @@ def received(stream: BinaryIO, name: str, received_at: datetime | None, processe
             yield from _collect(*in_flight.popleft(), name)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with(parent: int) -> None:
+    """Pool initializer: leave when the ingest that started this process is gone. A killed ingest
+    cannot shut its pool down, and a pool process waits on its queue forever otherwise."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-ingest", daemon=True).start()
 
 
 def _collect(lines: list[Line], verdicts: Future, name: str) -> Iterator[tuple[int, Received]]:
