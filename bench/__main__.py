@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from bench import report
 from bench.data import RESULTS, SCALES, dataset
-from bench.figures import FIGURES, Run
+from bench.figures import DISPLAY, FIGURES, Run, memory_row
 from bench.proc import load_average
 
 
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # one failed figure must not lose the others
                 traceback.print_exc()
                 result = {"figure": name, "error": f"{type(error).__name__}: {error}"[:2000]}
+            result["key"] = name
             result["seconds"] = round(time.monotonic() - began, 1)
             result["load"] = [round(load_before, 1), round(load_average(), 1)]
             rows.append(result)
@@ -59,6 +60,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"({result['seconds']} s)")
     finally:
         run.close()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = args.events + (f"-{args.label}" if args.label else "")
+    previous = RESULTS / f"{stem}.json"
+    if args.only and previous.exists():  # a partial run replaces its figures in the scale's last results
+        old = json.loads(previous.read_text())
+        by_key = {_key(r): r for r in old["figures"]}
+        old_memory = by_key.get("memory")
+        by_key.update({r["key"]: {**r, "rerun": True} for r in rows})
+        if old_memory and "memory" in by_key and "data" in old_memory and "data" in by_key["memory"]:
+            peaks = {**old_memory["data"]["peaks"], **by_key["memory"]["data"]["peaks"]}
+            by_key["memory"] = {**by_key["memory"], **memory_row(peaks)}
+        rows = list(by_key.values())
+        run.extra = {**old.get("extra", {}), **run.extra}
+    order = list(DISPLAY)
+    rows.sort(key=lambda r: order.index(_key(r)) if _key(r) in order else len(order))
     results = {
         "scale": args.events,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -69,12 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         "extra": run.extra,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = args.events + (f"-{args.label}" if args.label else "")
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str))
     (RESULTS / f"{stem}.md").write_text(report.markdown(results))
     print(report.markdown(results))
     return 0
+
+
+def _key(row: dict) -> str:
+    """The figure's short name (rows written before rows carried it are matched by their title)."""
+    if "key" in row:
+        return row["key"]
+    titles = {title: key for key, title in DISPLAY.items()}
+    return titles.get(row.get("figure"), row.get("figure"))
 
 
 if __name__ == "__main__":

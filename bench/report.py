@@ -77,7 +77,8 @@ def markdown(results: dict[str, Any]) -> str:
     notes = []
     for row in results["figures"]:
         if "error" in row or "skipped" in row:
-            lines.append(f"| {row['figure']} | {row.get('error') or row.get('skipped')} | | | | {_met(row)} |")
+            text = " ".join(str(row.get("error") or row.get("skipped")).split())[:300].replace("|", "/")
+            lines.append(f"| {row['figure']} | {text} | | | | {_met(row)} | |")
             continue
         load = "→".join(str(x) for x in row.get("load", []))
         lines.append(f"| {row['figure']} | {row['pipeline']} | {row['baseline']} | {row['ratio_text']} | "
