@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = args.events + (f"-{args.label}" if args.label else "")
     previous = RESULTS / f"{stem}.json"
+    previous_wall = 0.0
     if args.only and previous.exists():  # a partial run replaces its figures in the scale's last results
         old = json.loads(previous.read_text())
+        previous_wall = old.get("wall_seconds", 0.0)
         by_key = {_key(r): r for r in old["figures"]}
         old_memory = by_key.get("memory")
         by_key.update({r["key"]: {**r, "rerun": True} for r in rows})
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": ds.meta,
         "figures": rows,
         "extra": run.extra,
-        "wall_seconds": round(time.monotonic() - started, 1),
+        "wall_seconds": round(time.monotonic() - started + previous_wall, 1),
     }
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str))
     (RESULTS / f"{stem}.md").write_text(report.markdown(results))
