@@ -12,7 +12,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -97,7 +96,7 @@ class Run:
 
     def broker(self):
         if self._broker is None:
-            from pipelines.broker import BrokerConfig, start
+            from pipelines.broker import BrokerConfig, free_ports, start
 
             port, controller = free_ports(2)
             data_dir = DATA / "kafka"
@@ -111,17 +110,6 @@ class Run:
             self._broker.stop()
             self._broker = None
             shutil.rmtree(DATA / "kafka", ignore_errors=True)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def row(figure: str, pipeline: str, baseline: str, ratio: float | None, ratio_text: str, target: str,

@@ -235,6 +235,18 @@ def _random_cluster_id() -> str:
             return cluster_id
 
 
+def free_ports(count: int) -> list[int]:
+    """Distinct loopback ports free right now (all held open together, so no duplicates)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def _ensure_port_free(host: str, port: int) -> None:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM does

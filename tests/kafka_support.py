@@ -11,26 +11,13 @@ as a plugin.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from pipelines.broker import Broker, BrokerConfig, start
+from pipelines.broker import Broker, BrokerConfig, free_ports, start
 
 __all__ = ["free_ports", "kafka_broker"]
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct loopback ports free right now (all held open together, so no duplicates)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture(scope="session")
