@@ -162,7 +162,7 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
         return EXIT_USAGE
     operations = table.name == "dead_letters"
     try:
-        db = open_reader(home.projections, operations=operations)
+        db = open_reader(home.projections, operations=operations, cycles=[args.cycle] if args.cycle else None)
     except NoSnapshot as error:
         print(f"planning query: {error}", file=sys.stderr)
         return EXIT_FAILED

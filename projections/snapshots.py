@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,32 +72,53 @@ def _remove_superseded(builds: Path, keep: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def open_reader(projections_dir: Path, *, operations: bool = False) -> duckdb.DuckDBPyConnection:
+def open_reader(
+    projections_dir: Path, *, operations: bool = False, cycles: Iterable[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """A locked-down, read-only view of the published tables.
 
-    The Panel tables are views across every published cycle. With
-    ``operations=True`` the data team's ``dead_letters`` is there too; the
-    Panel's own connections (query, sql, packs) never have it.
+    The Panel tables are views across every published cycle, or across the
+    named ``cycles`` only: a reader that wants one cycle attaches one file,
+    so opening it costs the same at 2 cycles of history as at 20. If none of
+    the named cycles is published, the newest cycle's file is attached so
+    the tables still exist with their columns (a ``WHERE cycle = ?`` then
+    finds nothing, as it would across every cycle).
+    With ``operations=True`` the data team's ``dead_letters`` is there too;
+    the Panel's own connections (query, sql, packs) never have it.
     After attaching, the connection can touch no file and no network.
     """
     pointer = published(projections_dir)
     if not pointer["cycles"] and not (operations and pointer.get("operations")):
         raise NoSnapshot("no projections have been published yet: run `planning build` first")
-    db = duckdb.connect()
-    db.execute("SET autoinstall_known_extensions = false")
-    tables: dict[str, list[str]] = {}
-    for index, (cycle, entry) in enumerate(sorted(pointer["cycles"].items())):
-        alias = f"cycle_{index}"
+    entries = sorted(pointer["cycles"].items())
+    if cycles is not None:
+        wanted = set(cycles)
+        entries = [e for e in entries if e[0] in wanted] or entries[-1:]
+    db = duckdb.connect(config={"autoinstall_known_extensions": False})
+    aliases = [f"cycle_{index}" for index in range(len(entries))]
+    for alias, (_, entry) in zip(aliases, entries):
         db.execute(f"ATTACH '{entry['file']}' AS {alias} (READ_ONLY)")
-        present = {r[0] for r in db.execute(f"SELECT table_name FROM duckdb_tables() WHERE database_name = '{alias}'").fetchall()}
-        for name in [*PANEL_TABLES, "build_info"]:
-            if name in present:
-                tables.setdefault(name, []).append(f"SELECT * FROM {alias}.{name}")
+    if len(aliases) == 1:
+        # One cycle's file holds the Panel tables under their own names: read them in place.
+        db.execute(f"USE {aliases[0]}")
+    elif aliases:
+        _create_union_views(db, aliases)
     if operations and pointer.get("operations"):
         db.execute(f"ATTACH '{pointer['operations']['file']}' AS operations (READ_ONLY)")
-        tables[DEAD_LETTERS.name] = ["SELECT * FROM operations.dead_letters"]
-    for name, selects in tables.items():
-        db.execute(f"CREATE TEMP VIEW {name} AS " + " UNION ALL BY NAME ".join(selects))
+        db.execute(f"CREATE TEMP VIEW {DEAD_LETTERS.name} AS SELECT * FROM operations.dead_letters")
     db.execute("SET enable_external_access = false")
     db.execute("SET lock_configuration = true")
     return db
+
+
+def _create_union_views(db: duckdb.DuckDBPyConnection, aliases: list[str]) -> None:
+    """One view per table across the attached cycles (a file built before a table existed lacks it)."""
+    present = db.execute(
+        "SELECT database_name, table_name FROM duckdb_tables() WHERE database_name IN ?", [aliases]
+    ).fetchall()
+    tables: dict[str, list[str]] = {}
+    for alias, name in sorted(present, key=lambda r: aliases.index(r[0])):
+        if name in PANEL_TABLES or name == "build_info":
+            tables.setdefault(name, []).append(f"SELECT * FROM {alias}.{name}")
+    for name, selects in tables.items():
+        db.execute(f"CREATE TEMP VIEW {name} AS " + " UNION ALL BY NAME ".join(selects))

@@ -164,3 +164,25 @@ def test_a_cycle_with_no_events_is_all_blocked(built: PlanningHome) -> None:
     got = rows(built, "SELECT stage, status, ready, blockers FROM stage_status WHERE cycle = '2030-31' ORDER BY opens_on LIMIT 2")
     assert got == [("brief", "open", False, ["cycle_not_opened"]),
                    ("programme_approval", "upcoming", False, ["brief_not_signed_off", "programme_not_approved"])]
+
+
+def test_a_reader_for_one_cycle_attaches_that_cycle_only(built: PlanningHome) -> None:
+    build(built, cycle="2030-31", on="2029-03-15")
+
+    def cycles_seen(**scope) -> list[tuple]:
+        return open_reader(built.projections, **scope).execute("SELECT DISTINCT cycle FROM stage_status ORDER BY 1").fetchall()
+
+    assert cycles_seen() == [(CYCLE,), ("2030-31",)]
+    assert cycles_seen(cycles=[CYCLE]) == [(CYCLE,)]
+    assert cycles_seen(cycles=["2030-31", CYCLE]) == [(CYCLE,), ("2030-31",)]
+    one = open_reader(built.projections, cycles=["2030-31"])
+    assert [r[0] for r in one.execute("SELECT DISTINCT cycle FROM consultation_coverage").fetchall()] == ["2030-31"]
+    with pytest.raises(Exception, match="dead_letters"):
+        one.execute("SELECT * FROM dead_letters")
+    with pytest.raises(Exception, match="(?i)disabled|permission"):
+        one.execute("SELECT * FROM read_csv('/etc/passwd')")
+    # a cycle never built: the tables are there, with no rows for it
+    absent = open_reader(built.projections, cycles=["1999-00"])
+    assert absent.execute("SELECT count(*) FROM stage_status WHERE cycle = '1999-00'").fetchone() == (0,)
+    ops = open_reader(built.projections, cycles=[CYCLE], operations=True)
+    assert ops.execute("SELECT count(*) FROM dead_letters").fetchone() == (1,)
