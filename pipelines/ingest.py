@@ -11,21 +11,18 @@ validated by a pool of processes (one per core) while this process appends:
 lines go out in chunks of ``CHUNK_LINES``, at most ``2 × processes`` chunks
 in flight (memory stays bounded), and verdicts come back in file order, so
 batches, their atomicity, the dead letters and their reasons are exactly
-those of the inline path. The pool's processes are started by a fork server,
-so they inherit neither the store's writer lock nor its SQLite connection.
+those of the inline path. The pool is ``pipelines.validators``'s.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +31,7 @@ from typing import BinaryIO, TextIO
 from events.lines import Line, read_lines
 from events.store import BatchOutcome, EventStore, Received
 from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
+from pipelines.validators import cores, start_pool
 
 BATCH_SIZE = 5_000
 PROGRESS_EVERY = 100_000  # lines
@@ -88,8 +86,8 @@ def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> l
 
 def validators(stream: BinaryIO) -> int:
     """How many processes validate this stream: 0 (inline) for a small file, a pipe or one core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if cores < 2:
+    available = cores()
+    if available < 2:
         return 0
     try:
         info = os.fstat(stream.fileno())
@@ -97,7 +95,7 @@ def validators(stream: BinaryIO) -> int:
         return 0
     if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
         return 0
-    return min(cores, 4)
+    return min(available, 4)
 
 
 def received(stream: BinaryIO, name: str, received_at: datetime | None, processes: int = 0) -> Iterator[tuple[int, Received]]:
@@ -106,9 +104,7 @@ def received(stream: BinaryIO, name: str, received_at: datetime | None, processe
         for line in read_lines(stream):
             yield line.number, receive(line, f"{name}:{line.number}", received_at)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # pool processes start with the contract already imported
-    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
+    pool = start_pool(processes, preload=[__name__])  # pool processes start with the contract already imported
     in_flight: deque[tuple[list[Line], Future]] = deque()
     try:
         chunk: list[Line] = []
@@ -125,21 +121,6 @@ def received(stream: BinaryIO, name: str, received_at: datetime | None, processe
             yield from _collect(*in_flight.popleft(), name)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _exit_with(parent: int) -> None:
-    """Pool initializer: leave when the ingest that started this process is gone. A killed ingest
-    cannot shut its pool down, and a pool process waits on its queue forever otherwise."""
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-ingest", daemon=True).start()
 
 
 def _collect(lines: list[Line], verdicts: Future, name: str) -> Iterator[tuple[int, Received]]:

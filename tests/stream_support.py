@@ -81,10 +81,13 @@ class WorkerProcess:
         return self.process is not None and self.process.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL, as a crash or the OOM killer would."""
+        """SIGKILL, as a crash or the OOM killer would; the worker's validator processes must not outlive it."""
         assert self.process is not None
+        left_behind = descendants(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+        wait_for(lambda: not any(_alive(pid) for pid in left_behind), 15,
+                 f"the killed worker's child processes {sorted(left_behind)} to exit")
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM and wait; the worker shuts down cleanly (exit 0)."""
@@ -110,6 +113,31 @@ class WorkerProcess:
         if self.alive():
             self.process.kill()
             self.process.wait()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (children, their children, ...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (dead) parent to be reaped by init."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def store_counts(store_root: Path) -> dict[str, int]:

@@ -24,12 +24,14 @@ import pytest
 from events.routing import dead_letter_topic
 from events.store import EventStore
 from pipelines.broker import Broker
+from pipelines.worker import validator_processes
 from tests.stream_support import (
     Corpus,
     WorkerProcess,
     build_corpus,
     committed_lag,
     committed_offsets,
+    descendants,
     new_prefix,
     prepare_topics,
     raw_producer,
@@ -130,7 +132,9 @@ def test_worker_sigkilled_three_times_while_streaming_50000_events(kafka_broker:
             wait_for(lambda: store_counts(store)["events"] >= threshold, 120,
                      f"{threshold:,} stored before a SIGKILL", interval=0.02)
             time.sleep(rng.uniform(0, 1.0))  # a random phase against the worker's 1 s commit interval
-            worker.kill()
+            if validator_processes():
+                assert descendants(worker.process.pid), "the worker validates in a pool: it has child processes"
+            worker.kill()  # and waits for its validator processes to leave too
             counts = store_counts(store)
             committed = sum(o for o in committed_offsets(kafka_broker.bootstrap, _group(worker)).values() if o > 0)
             beyond = counts["events"] + counts["dead_letters"] - committed
