@@ -325,21 +325,51 @@ def ingest_stream(run: Run) -> dict[str, Any]:
     sustained = (expected - first[1]) / max(finished - first[0], 1e-9)
     raw_s, raw_seen = raw_consume(broker.bootstrap, prefix, messages)
     raw = raw_seen / raw_s
-    ratio = sustained / raw
+    drained = drain_backlog(run, prefix, expected)
+    ratio = drained / raw
     shutil.rmtree(home, ignore_errors=True)
     return row(
         "ingest throughput, stream",
-        f"`planning emit` → `planning worker` → store: {sustained:,.0f} events/s sustained "
+        f"`planning worker` draining the emitted messages into a new store: {drained:,.0f} events/s sustained; "
+        f"live, `planning emit` → `planning worker` → store: {sustained:,.0f} events/s sustained "
         f"({expected:,} events stored; {end_to_end:,.0f}/s from the first emit, {finished - started:,.1f} s; "
         f"emit alone finished in {emit_done - started:,.1f} s)",
         f"kafka-python consuming the same {raw_seen:,} messages, doing nothing: {raw:,.0f} msg/s ({raw_s:,.2f} s)",
-        ratio, f"{ratio:.3f}×", "≥ 0.5×", ratio >= 0.5,
-        "worker and emitter run at once on the 2 cores; sustained = stored events/s from the first stored batch to "
-        f"the last; 3 partitions per topic; input: the first {min(run.ds.lines, STREAM_MAX_LINES):,} lines of the file",
+        ratio, f"{ratio:.3f}× (drain); live {sustained / raw:.3f}×", "≥ 0.5×", ratio >= 0.5,
+        "live: worker and emitter run at once on the 2 cores, so the worker can store no faster than the emitter "
+        "sends; drain: a second worker with a new store (so a new consumer group) reads the same messages from "
+        "offset 0 after the emit, as the raw consumer does, and the ratio is judged on it; sustained = stored "
+        "events/s from the first stored batch to the last; 3 partitions per topic; input: the first "
+        f"{min(run.ds.lines, STREAM_MAX_LINES):,} lines of the file",
         {"events": expected, "messages": messages, "seconds": finished - started, "sustained_per_s": sustained,
          "end_to_end_per_s": end_to_end, "emit_seconds": emit_done - started, "raw_seconds": raw_s,
-         "raw_messages": raw_seen, "raw_per_s": raw, "worker_peak_mib": worker_peak},
+         "raw_messages": raw_seen, "raw_per_s": raw, "drain_per_s": drained, "worker_peak_mib": worker_peak},
     )
+
+
+def drain_backlog(run: Run, prefix: str, expected: int) -> float:
+    """A worker on a new store reading the topics' backlog from offset 0: stored events/s sustained."""
+    home = run.dir / "drain-home"
+    shutil.rmtree(home, ignore_errors=True)
+    worker = Worker(run, home, prefix)
+    try:
+        first, mark = None, 0
+        deadline = time.perf_counter() + max(600, expected / 500)
+        while mark < expected:
+            time.sleep(0.25)
+            mark = _high_water_mark(home / "store")
+            now = time.perf_counter()
+            if first is None and mark > 0:
+                first = (now, mark)
+            if worker.child.poll() is not None:
+                raise RuntimeError(f"the draining worker died:\n{worker.log_file.read_text()[-3000:]}")
+            if now > deadline:
+                raise RuntimeError(f"the draining worker stored {mark:,} of {expected:,} events before the deadline")
+        finished = time.perf_counter()
+    finally:
+        worker.stop()
+    shutil.rmtree(home, ignore_errors=True)
+    return (expected - first[1]) / max(finished - first[0], 1e-9)
 
 
 # --- full rebuild and the peer ------------------------------------------------------------
