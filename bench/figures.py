@@ -297,25 +297,15 @@ def ingest_stream(run: Run) -> dict[str, Any]:
                                        stdout=out, stderr=subprocess.STDOUT)
         emit_sampler = proc.PeakSampler(emitter.pid, 0.2)
         emit_sampler.start()
-        first = None  # (time, mark) of the first stored batch
-        emit_done = None
-        mark = 0
-        deadline = time.perf_counter() + max(600, expected / 500)
-        while mark < expected:
-            time.sleep(0.25)
-            mark = _high_water_mark(home / "store")
-            now = time.perf_counter()
-            if first is None and mark > 0:
-                first = (now, mark)
-            if emit_done is None and emitter.poll() is not None:
-                emit_done = now
-            if worker.child.poll() is not None:
-                raise RuntimeError(f"the worker died:\n{worker.log_file.read_text()[-3000:]}")
-            if now > deadline:
-                raise RuntimeError(f"stream stored {mark:,} of {expected:,} events before the deadline")
-        finished = time.perf_counter()
+        emit_finished: list[float] = []
+
+        def note_emit_done(now: float) -> None:
+            if not emit_finished and emitter.poll() is not None:
+                emit_finished.append(now)
+
+        first, finished = watch_store(home, worker, expected, on_tick=note_emit_done)
         emitter.wait()
-        emit_done = emit_done or finished
+        emit_done = emit_finished[0] if emit_finished else finished
         emit_peak = emit_sampler.stop() / 1024
     finally:
         worker_peak = worker.stop()
@@ -347,25 +337,34 @@ def ingest_stream(run: Run) -> dict[str, Any]:
     )
 
 
+def watch_store(home: Path, worker: Worker, expected: int,
+                on_tick: Callable[[float], None] | None = None) -> tuple[tuple[float, int], float]:
+    """Poll the store's mark until ``expected`` events are stored: ((time, mark) of the first stored
+    batch, time of the last). Fails if the worker dies or the deadline passes."""
+    first, mark = None, 0
+    deadline = time.perf_counter() + max(600, expected / 500)
+    while mark < expected:
+        time.sleep(0.25)
+        mark = _high_water_mark(home / "store")
+        now = time.perf_counter()
+        if first is None and mark > 0:
+            first = (now, mark)
+        if on_tick is not None:
+            on_tick(now)
+        if worker.child.poll() is not None:
+            raise RuntimeError(f"the worker died:\n{worker.log_file.read_text()[-3000:]}")
+        if now > deadline:
+            raise RuntimeError(f"the worker stored {mark:,} of {expected:,} events before the deadline")
+    return first, time.perf_counter()
+
+
 def drain_backlog(run: Run, prefix: str, expected: int) -> float:
     """A worker on a new store reading the topics' backlog from offset 0: stored events/s sustained."""
     home = run.dir / "drain-home"
     shutil.rmtree(home, ignore_errors=True)
     worker = Worker(run, home, prefix)
     try:
-        first, mark = None, 0
-        deadline = time.perf_counter() + max(600, expected / 500)
-        while mark < expected:
-            time.sleep(0.25)
-            mark = _high_water_mark(home / "store")
-            now = time.perf_counter()
-            if first is None and mark > 0:
-                first = (now, mark)
-            if worker.child.poll() is not None:
-                raise RuntimeError(f"the draining worker died:\n{worker.log_file.read_text()[-3000:]}")
-            if now > deadline:
-                raise RuntimeError(f"the draining worker stored {mark:,} of {expected:,} events before the deadline")
-        finished = time.perf_counter()
+        first, finished = watch_store(home, worker, expected)
     finally:
         worker.stop()
     shutil.rmtree(home, ignore_errors=True)

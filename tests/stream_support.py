@@ -86,7 +86,7 @@ class WorkerProcess:
         left_behind = descendants(self.process.pid)
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
-        wait_for(lambda: not any(_alive(pid) for pid in left_behind), 15,
+        wait_for(lambda: not any(alive(pid) for pid in left_behind), 15,
                  f"the killed worker's child processes {sorted(left_behind)} to exit")
 
     def stop(self, timeout: float = 60.0) -> int:
@@ -116,14 +116,14 @@ class WorkerProcess:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every process below ``pid`` (children, their children, ...), from /proc."""
+    """Every process below ``pid`` (children, their children, ...), by parent pid read from /proc."""
     parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
     found, frontier = set(), {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
@@ -131,11 +131,11 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its (dead) parent to be reaped by init."""
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (dead) parent to be reaped."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
     return state != "Z"
 

@@ -23,33 +23,9 @@ import pytest
 from events.emitter import Emitter
 from tests.conftest import make_event
 from tests.kafka_support import free_ports
-from tests.stream_support import REPO_ROOT, wait_for
+from tests.stream_support import REPO_ROOT, alive, descendants, wait_for
 
 pytestmark = pytest.mark.kafka
-
-
-def _children(root: int) -> set[int]:
-    """Every live descendant of ``root`` (by parent pid, read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                pass
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _read_until(process: subprocess.Popen, pattern: str, timeout: float, seen: list[str]) -> str:
@@ -94,7 +70,7 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
 
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/server_info", timeout=5) as response:
             assert response.status == 200 and "dagster_webserver_version" in json.loads(response.read())
-        assert _alive(pids["dagster-daemon"]) and _alive(pids["worker"])
+        assert alive(pids["dagster-daemon"]) and alive(pids["worker"])
 
         # Events through Kafka: the worker stores them, the sensor sees the mark move and the daemon builds.
         with Emitter(f"127.0.0.1:{kafka_port}") as emitter:
@@ -114,8 +90,8 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
         rows = {(r["borough"], r["channel"]): r for r in json.loads(query.stdout)}
         assert rows[("E09000012", "all")]["responses"] == 1 and rows[("E09000012", "online_survey")]["respondents"] == 1
 
-        descendants = _children(up.pid)
-        assert set(pids.values()) <= descendants
+        children = descendants(up.pid)
+        assert set(pids.values()) <= children
     finally:
         stopping = time.monotonic()
         if up.poll() is None:
@@ -132,7 +108,7 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
     assert seen[-1] == "planning up: stopped"
     assert [line.split()[1] for line in seen if line.startswith("  stopped ")] == [
         "dagster-daemon", "dagster-webserver", "worker", "kafka"]
-    assert [pid for pid in descendants if _alive(pid)] == []
+    assert [pid for pid in children if alive(pid)] == []
 
     # The run was the sensor's, recorded in the stack's Dagster instance.
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
