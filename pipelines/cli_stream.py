@@ -73,7 +73,7 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
                     "`planning ingest` refuses while it runs (use `planning emit`).")
     worker.add_argument("--bootstrap", default=None, help=bootstrap_help)
     worker.add_argument("--batch", type=int, default=None, metavar="N",
-                        help="at most N messages per store append (default 500)")
+                        help="at most N messages per store append (default 2000)")
     worker.add_argument("--loglevel", default="WARNING", help="faust's log level (default WARNING)")
     worker.set_defaults(run=_worker)
 
