@@ -66,19 +66,28 @@ def respondent_ref_of(event_type: str, payload: dict[str, Any]) -> str | None:
 
 
 class Vault:
-    """Per-respondent keys kept in the store's SQLite index (same transactions as appends)."""
+    """Per-respondent keys kept in the store's SQLite index (same transactions as appends).
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    The store's writer creates the keys table and the pepper in the same transaction as the rest
+    of the index (``setup_sql``), so a reader opening the store at any moment sees either no index
+    or an index with its pepper; a Vault itself never writes on opening.
+    """
+
+    def __init__(self, db: sqlite3.Connection, pepper: bytes) -> None:
         self._db = db
-        db.executescript(SCHEMA)
+        self._pepper = pepper
+
+    @staticmethod
+    def setup_sql() -> str:
+        """The keys table and, for a new store, a fresh pepper: to run inside the writer's set-up."""
+        pepper = os.urandom(32).hex()  # hex digits only, so safe to inline
+        return SCHEMA + f"INSERT OR IGNORE INTO meta (key, value) VALUES ('pepper', '{pepper}');\n"
+
+    @classmethod
+    def open(cls, db: sqlite3.Connection) -> Vault | None:
+        """The store's vault, or None when the store has no pepper yet (so holds no events)."""
         row = db.execute("SELECT value FROM meta WHERE key = 'pepper'").fetchone()
-        if row is None:
-            pepper = os.urandom(32).hex()
-            db.execute("INSERT INTO meta (key, value) VALUES ('pepper', ?)", (pepper,))
-            db.commit()
-        else:
-            pepper = row[0]
-        self._pepper = bytes.fromhex(pepper)
+        return None if row is None else cls(db, bytes.fromhex(row[0]))
 
     def _digest(self, respondent_ref: str) -> bytes:
         return hmac.new(self._pepper, respondent_ref.encode(), hashlib.sha256).digest()

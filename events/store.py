@@ -43,7 +43,6 @@ MAX_DEAD_LETTER_BYTES = 64 * 1024  # an oversized line is kept truncated, with t
 _SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
 
 SCHEMA = """
-PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
     file           TEXT PRIMARY KEY,
@@ -137,11 +136,13 @@ class EventStore:
             # writes pages all over a B-tree that grows with the store; SQLite's default 2 MiB page
             # cache made a 10M-event ingest spend most of its time re-reading them. 256 MiB at most.
             self._db.execute("PRAGMA cache_size = -262144")
-            self._db.executescript(SCHEMA)
-            self.vault = Vault(self._db)
+            self._db.execute("PRAGMA journal_mode = WAL")  # not allowed inside a transaction
+            # One transaction, so a reader never sees the index without the vault's pepper.
+            self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
+            self.vault = Vault.open(self._db)
             self._remove_orphan_segments()
         else:
-            self.vault = Vault(self._db) if self._has_schema() else None
+            self.vault = Vault.open(self._db) if self._has_schema() else None
 
     # --- locking ---------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from events.store import SCHEMA as STORE_SCHEMA
 from events.store import EventStore, Received, StoreLocked
 from events.validation import validate_line
 from tests.conftest import line, make_event
@@ -92,6 +94,38 @@ def test_one_writer_at_a_time_and_readers_alongside(tmp_path: Path) -> None:
 def test_reader_cannot_append(tmp_path: Path) -> None:
     with EventStore(tmp_path) as reader, pytest.raises(RuntimeError, match="read-only"):
         reader.append([received(make_event("stage.signed_off"))])
+
+
+def test_a_reader_never_writes_the_index_even_while_a_writer_is_still_creating(tmp_path: Path) -> None:
+    # A store caught between its tables and its pepper (as an older writer committed them apart):
+    # the reader sees no vault and leaves the index untouched, so it cannot race the writer's insert.
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    db.executescript(STORE_SCHEMA)
+    db.close()
+    with EventStore(tmp_path) as reader:
+        assert reader.vault is None
+        assert reader.counts()["events"] == 0
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    assert db.execute("SELECT count(*) FROM meta").fetchone() == (0,)
+    db.close()
+
+
+def test_readers_opening_while_the_writer_creates_the_store_all_succeed(tmp_path: Path) -> None:
+    # The worker creates its store while tests and the Panel already poll it (a CI failure once).
+    for attempt in range(20):
+        root = tmp_path / str(attempt)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", f"from events.store import EventStore; EventStore({str(root)!r}, writer=True).close()"]
+        )
+        opened = 0
+        while writer.poll() is None or opened == 0:
+            if (root / "store.sqlite").exists():
+                with EventStore(root) as reader:
+                    assert reader.counts()["events"] == 0
+                opened += 1
+        assert writer.returncode == 0
+        with EventStore(root) as reader:
+            assert reader.vault is not None
 
 
 def test_personal_data_is_sealed_in_the_segments(tmp_path: Path) -> None:
