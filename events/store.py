@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reasons     TEXT NOT NULL,   -- JSON array, one reason per broken rule
     raw         BLOB             -- the bytes as received; NULL once redacted by an erasure
 );
+CREATE INDEX IF NOT EXISTS dead_letters_by_origin ON dead_letters (origin);
 """
 
 
@@ -396,6 +397,24 @@ class EventStore:
             {"received_at": at, "origin": origin, "reasons": json.loads(reasons), "raw": raw}
             for at, origin, reasons, raw in rows
         ]
+
+    def dead_letters_from(self, origins: Sequence[str]) -> dict[str, list[tuple[bytes | None, tuple[str, ...]]]]:
+        """The dead letters already stored from these origins, as (raw, reasons), oldest first.
+
+        How the worker recognises a redelivered reject, one indexed look-up per batch rather
+        than every dead letter held in memory.
+        """
+        found: dict[str, list[tuple[bytes | None, tuple[str, ...]]]] = {}
+        unique = list(dict.fromkeys(origins))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({marks}) ORDER BY id", chunk
+            )
+            for origin, raw, reasons in rows:
+                found.setdefault(origin, []).append((raw, tuple(json.loads(reasons))))
+        return found
 
     def counts(self) -> dict[str, int]:
         if not self._has_schema():

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -155,10 +154,6 @@ class Totals:
     high_water_mark: int = 0
 
 
-def _digest(raw: bytes | None) -> str | None:
-    return None if raw is None else hashlib.sha256(raw[:MAX_DEAD_LETTER_BYTES]).hexdigest()
-
-
 class StoreSink:
     """The event store, owned by one dedicated thread for the worker's lifetime.
 
@@ -171,16 +166,11 @@ class StoreSink:
     def __init__(self, root: Path, holder: str = HOLDER, validators: int = 0) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
         self.store: EventStore | None = None
-        # origin -> (digest of the stored raw, None once redacted; reasons): what is dead-lettered already
-        self._dead: dict[str, tuple[str | None, tuple[str, ...]]] = {}
         self.executor.submit(self._open, root, holder).result()  # StoreLocked surfaces here
         self.pool = start_pool(validators, preload=[__name__]) if validators > 0 else None
 
     def _open(self, root: Path, holder: str) -> None:
         self.store = EventStore(root, writer=True, holder=holder)
-        for letter in self.store.dead_letters():
-            if "@" in letter["origin"]:  # from a topic, not from a file
-                self._dead[letter["origin"]] = (_digest(letter["raw"]), tuple(letter["reasons"]))
 
     def high_water_mark(self) -> int:
         return self.executor.submit(lambda: self.store.high_water_mark()).result()
@@ -198,16 +188,16 @@ class StoreSink:
         checked = verdicts.result() if verdicts is not None else _verdicts([m.value for m in messages], received_at)
         batch: list[Received] = []
         result = BatchResult()
+        stored_dead = self.store.dead_letters_from([m.origin for m in messages])
         for message, verdict in zip(messages, checked, strict=True):
-            known = self._dead.get(message.origin)
-            if known is not None and known[0] in (None, _digest(message.value)):
-                result.dead.append(DeadLetter(message.origin, known[1], message.value, redelivered=True))
+            reasons = _already_dead_lettered(stored_dead.get(message.origin, []), message.value)
+            if reasons is not None:
+                result.dead.append(DeadLetter(message.origin, reasons, message.value, redelivered=True))
                 continue
             batch.append(Received(message.value, message.origin, verdict))
         outcome = self.store.append(batch, received_at)
         raws = {item.origin: item.raw for item in batch}
         for origin, reasons in outcome.rejected:
-            self._dead[origin] = (_digest(raws[origin]), tuple(reasons))
             result.dead.append(DeadLetter(origin, tuple(reasons), raws[origin], redelivered=False))
         result.accepted = len(outcome.accepted)
         result.duplicates = len(outcome.duplicates)
@@ -221,6 +211,14 @@ class StoreSink:
         self.executor.shutdown(wait=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _already_dead_lettered(stored: list[tuple[bytes | None, tuple[str, ...]]], raw: bytes) -> tuple[str, ...] | None:
+    """The reasons this message was dead-lettered with, if it was: a stored dead letter from the
+    same origin holding the same bytes (as truncated for storage), or redacted by an erasure.
+    Other bytes at the same origin are a new message (the topic was recreated)."""
+    kept = raw[:MAX_DEAD_LETTER_BYTES]
+    return next((reasons for stored_raw, reasons in stored if stored_raw is None or stored_raw == kept), None)
 
 
 def validator_processes() -> int:

@@ -205,3 +205,24 @@ def test_a_redelivered_reject_is_not_dead_lettered_twice_even_after_a_restart(tm
     assert after_restart.dead[0].reasons == first.dead[0].reasons  # forwarded again with the same reasons
     assert [d.redelivered for d in recycled.dead] == [False]  # a recreated topic's new message is not skipped
     assert store_counts(tmp_path / "store") == {"events": 1, "dead_letters": 2}
+
+
+def test_a_redelivered_reject_redacted_by_an_erasure_is_still_recognised(tmp_path: Path) -> None:
+    from pipelines.worker import Message, StoreSink
+
+    broken = json.dumps(make_event("consultation.response_received", occurred_at="not a time")).encode()
+    assert b'"r-8812"' in broken  # the sample respondent, whose erasure redacts this dead letter
+    erasure = json.dumps(make_event("respondent.erasure_requested", {"respondent_ref": "r-8812"})).encode()
+    reject = [Message("planning.responses", 0, 3, broken)]
+    sink = StoreSink(tmp_path / "store")
+    try:
+        first = sink.submit(reject).result()
+        sink.submit([Message("planning.respondents", 0, 0, erasure)]).result()
+        assert [letter["raw"] for letter in dead_letters(tmp_path / "store")] == [None]
+        again = sink.submit(reject).result()
+    finally:
+        sink.close()
+    assert [d.redelivered for d in first.dead] == [False]
+    assert [d.redelivered for d in again.dead] == [True]
+    assert again.dead[0].reasons == first.dead[0].reasons
+    assert store_counts(tmp_path / "store")["dead_letters"] == 1
