@@ -242,15 +242,15 @@ class EventStore:
         return outcome
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
-        known: dict[str, str] = {}
-        unique = list(dict.fromkeys(event_ids))
+        return dict(self._rows_for("SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({})", event_ids))
+
+    def _rows_for(self, query: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``query``, whose ``IN ({})`` takes the distinct ``keys``, 500 at a time (well
+        under SQLite's limit on bound parameters); within each 500, in the query's own order."""
+        unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            known.update(
-                self._db.execute(f"SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({marks})", chunk)
-            )
-        return known
+            yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
     def _record(self, event: Accepted, position: int, recorded_at: str) -> dict[str, Any]:
         body = event.body
@@ -347,14 +347,8 @@ class EventStore:
         every respondent's key (``Vault.keys_by_subject``) when a build needs one cycle's."""
         if self.vault is None:
             return {}
-        keys: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(subjects))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            keys.update(self._db.execute(
-                f"SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL AND subject IN ({marks})", chunk))
-        return keys
+        query = "SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL AND subject IN ({})"
+        return dict(self._rows_for(query, subjects))
 
     def cycles(self, after: int = 0) -> list[str]:
         """Cycles named by events at positions after ``after`` (all cycles by default), oldest first."""
@@ -405,15 +399,9 @@ class EventStore:
         than every dead letter held in memory.
         """
         found: dict[str, list[tuple[bytes | None, tuple[str, ...]]]] = {}
-        unique = list(dict.fromkeys(origins))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({marks}) ORDER BY id", chunk
-            )
-            for origin, raw, reasons in rows:
-                found.setdefault(origin, []).append((raw, tuple(json.loads(reasons))))
+        query = "SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({}) ORDER BY id"
+        for origin, raw, reasons in self._rows_for(query, origins):  # one origin's rows share a chunk
+            found.setdefault(origin, []).append((raw, tuple(json.loads(reasons))))
         return found
 
     def counts(self) -> dict[str, int]:
