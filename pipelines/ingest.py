@@ -31,7 +31,7 @@ from typing import BinaryIO, TextIO
 from events.lines import Line, read_lines
 from events.store import BatchOutcome, EventStore, Received
 from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
-from pipelines.validators import cores, start_pool
+from pipelines.validators import cores, portable, start_pool
 
 BATCH_SIZE = 5_000
 PROGRESS_EVERY = 100_000  # lines
@@ -77,11 +77,7 @@ def verdict(raw: bytes, size: int, received_at: datetime | None = None) -> Accep
 
 def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> list[Accepted | Rejected]:
     """One chunk, in a pool process: the verdicts, without the models (the store does not need them)."""
-    out = []
-    for raw, size in lines:
-        result = verdict(raw, size, received_at)
-        out.append(result.without_model() if isinstance(result, Accepted) else result)
-    return out
+    return [portable(verdict(raw, size, received_at)) for raw, size in lines]
 
 
 def validators(stream: BinaryIO) -> int:

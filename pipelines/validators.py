@@ -21,10 +21,17 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from events.validation import Accepted, Rejected
+
 
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def portable(verdict: Accepted | Rejected) -> Accepted | Rejected:
+    """The verdict as it crosses back from a validator process: an acceptance without its model."""
+    return verdict.without_model() if isinstance(verdict, Accepted) else verdict
 
 
 def start_pool(processes: int, preload: list[str]) -> ProcessPoolExecutor:

@@ -90,7 +90,7 @@ from events.home import PlanningHome
 from events.routing import dead_letter_topic, raw_topics, topic_prefix
 from events.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
 from events.validation import Accepted, Rejected, validate_line
-from pipelines.validators import cores, start_pool
+from pipelines.validators import cores, portable, start_pool
 
 log = logging.getLogger("planning.worker")
 
@@ -228,11 +228,7 @@ def validator_processes() -> int:
 
 def _verdicts(values: list[bytes], received_at: datetime) -> list[Accepted | Rejected]:
     """A batch's verdicts, in a validator process or inline: without the models, which the store does not need."""
-    out: list[Accepted | Rejected] = []
-    for value in values:
-        verdict = _verdict(value, received_at)
-        out.append(verdict.without_model() if isinstance(verdict, Accepted) else verdict)
-    return out
+    return [portable(_verdict(value, received_at)) for value in values]
 
 
 def _verdict(raw: bytes, received_at: datetime):
