@@ -311,7 +311,7 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
         """Take stored batches in the order they were submitted: forward their rejects, then ack them.
         Ends only when cancelled (shutdown); any failure ends the worker, unacknowledged."""
         while True:
-            events, size, stored = await pending.get()
+            events, stored = await pending.get()
             try:
                 result = await stored
                 if result.dead:
@@ -321,9 +321,9 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
             except asyncio.CancelledError:
                 raise  # shutting down: the batch stays unacknowledged and is redelivered
             except BaseException as error:
-                _die(f"could not store a batch of {size} message(s) ({error!r}); "
+                _die(f"could not store a batch of {len(events)} message(s) ({error!r}); "
                      "exiting without acknowledging them, so they are redelivered on the next start")
-            _count(totals, size, result)
+            _count(totals, len(events), result)
             now = time.monotonic()
             if progress is not None and now - last_progress[0] >= PROGRESS_EVERY:
                 last_progress[0] = now
@@ -339,7 +339,7 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
                     Message(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
                     for e in events
                 ]
-                await pending.put((list(events), len(messages), asyncio.wrap_future(sink.submit(messages))))
+                await pending.put((list(events), asyncio.wrap_future(sink.submit(messages))))
         finally:
             settler.cancel()
 
