@@ -14,6 +14,8 @@ import pytest
 from events.home import PlanningHome
 from tests.kafka_support import *  # noqa: F403  (the real-broker fixtures)
 
+CLOCK_AHEAD = "--clock-ahead-days"
+
 _ids = itertools.count(1)
 
 # One valid payload per event type, straight from spec/events.md.
@@ -92,3 +94,36 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PlanningHome:
     monkeypatch.setenv("PLANNING_HOME", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
     return PlanningHome(root)
+
+
+# --- a clock moved ahead: no test may depend on the day it runs ---------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        CLOCK_AHEAD, type=int, default=0, metavar="DAYS",
+        help="run every test with this process's clock moved DAYS ahead (time-machine; subprocesses keep the real clock)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption(CLOCK_AHEAD)
+    return f"clock moved {days} days ahead, to {_moved(days).date().isoformat()}" if days else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def moved_clock(request: pytest.FixtureRequest) -> Any:
+    days = request.config.getoption(CLOCK_AHEAD)
+    if not days:
+        yield None
+        return
+    import time_machine
+
+    with time_machine.travel(_moved(days), tick=True) as traveller:
+        yield traveller
+
+
+def _moved(days: int) -> Any:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(days=days)

@@ -47,7 +47,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PLANNING_HOME", str(root))
         patch.setenv("DAGSTER_HOME", str(root / "dagster"))
-        assert main(["ingest", str(write_jsonl(root.parent / "events.jsonl", events))]) == 1
+        # knowledge time pinned before as_of, so the build sees the same events whatever the day
+        assert main(["ingest", "--recorded-at", "2026-11-20T09:00:00Z", str(write_jsonl(root.parent / "events.jsonl", events))]) == 1
         assert main(["build", "--on", "2026-11-23", "--as-of", "2026-11-23T12:00:00Z"]) == 0
         yield PlanningHome(root)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -43,26 +44,32 @@ def same(left: dict[str, list[tuple]], right: dict[str, list[tuple]]) -> bool:
     )
 
 
-def test_second_build_takes_only_the_new_events_and_equals_a_full_rebuild(home: PlanningHome, tmp_path: Path) -> None:
-    from datetime import date
+# Knowledge time is pinned, so what each build sees does not depend on the day the test runs.
+HISTORY_KNOWN = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)
+NEW_KNOWN = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+AS_OF = "2026-11-23T23:00:00Z"
 
-    lines = [l for l in generate_demo_lines(date(2026, 11, 23), seed=7) if l.strip()]
+
+def test_second_build_takes_only_the_new_events_and_equals_a_full_rebuild(home: PlanningHome, tmp_path: Path) -> None:
+    lines = [l for l in generate_demo_lines(date(2026, 11, 23), seed=7, not_after=HISTORY_KNOWN) if l.strip()]
     with EventStore(home.store, writer=True) as store:
-        ingest_files(store, [str(write_jsonl(tmp_path / "history.jsonl", lines))], progress=None)
-    first = build(home, cycle="2027-28", on="2026-11-23")
+        ingest_files(store, [str(write_jsonl(tmp_path / "history.jsonl", lines))], recorded_at=HISTORY_KNOWN, progress=None)
+    first = build(home, cycle="2027-28", on="2026-11-23", as_of=AS_OF)
     stored = EventStore(home.store).high_water_mark()
     assert evidence_metadata(first[0].run_id)["cache_added"] == stored
 
-    again = build(home, cycle="2027-28", on="2026-11-23")
+    again = build(home, cycle="2027-28", on="2026-11-23", as_of=AS_OF)
     assert evidence_metadata(again[0].run_id)["cache_added"] == 0
+    before_new = snapshot(home)
 
     new = [make_event("consultation.response_received", {"borough": "E09000005"}) for _ in range(3)]
     with EventStore(home.store, writer=True) as store:
-        ingest_files(store, [str(write_jsonl(tmp_path / "new.jsonl", new))], progress=None)
-    incremental = build(home, cycle="2027-28", on="2026-11-23", as_of="2026-11-23T23:00:00Z")
+        ingest_files(store, [str(write_jsonl(tmp_path / "new.jsonl", new))], recorded_at=NEW_KNOWN, progress=None)
+    incremental = build(home, cycle="2027-28", on="2026-11-23", as_of=AS_OF)
     assert evidence_metadata(incremental[0].run_id)["cache_added"] == 3
     after_incremental = snapshot(home)
+    assert after_incremental != before_new, "the three new responses are seen at as_of"
 
-    full = build(home, cycle="2027-28", on="2026-11-23", as_of="2026-11-23T23:00:00Z", full=True)
+    full = build(home, cycle="2027-28", on="2026-11-23", as_of=AS_OF, full=True)
     assert evidence_metadata(full[0].run_id)["cache_rebuilt"] == 1
     assert same(snapshot(home), after_incremental)

@@ -47,6 +47,9 @@ from tests.conftest import write_jsonl
 
 CYCLE = "2027-28"
 ON = "2026-11-23"
+# Knowledge time is pinned: the events are recorded at KNOWN and read at AS_OF, whatever the day the tests run.
+KNOWN = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+AS_OF = "2026-11-23T12:00:00Z"
 
 # What each stage's pack must show (section titles) and the least number of charts it draws.
 EXPECTED: dict[str, tuple[list[str], int]] = {
@@ -72,10 +75,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
         patch.setenv("PLANNING_HOME", str(root))
         patch.setenv("DAGSTER_HOME", str(root / "dagster"))
         home = PlanningHome(root)
-        lines = [l for l in generate_demo_lines(date(2026, 11, 23), not_after=datetime.now(timezone.utc)) if l.strip()]
+        lines = [l for l in generate_demo_lines(date(2026, 11, 23), not_after=KNOWN) if l.strip()]
         with EventStore(home.store, writer=True) as store:
-            ingest_files(store, [str(write_jsonl(root.parent / "demo.jsonl", lines))], progress=None)
-        build(home, on=ON)
+            ingest_files(store, [str(write_jsonl(root.parent / "demo.jsonl", lines))], recorded_at=KNOWN, progress=None)
+        build(home, on=ON, as_of=AS_OF)
         yield home
 
 

@@ -1,0 +1,44 @@
+"""No test depends on the day it runs: a sample of the suite passes with the clock a year ahead.
+
+Fixtures that build at a fixed ``as_of`` must pin knowledge time too
+(``planning ingest --recorded-at``, ``ingest_files(recorded_at=…)``): a
+fixture that records at the wall clock passes on the day it is written and
+fails once the wall clock passes its ``as_of``. This test runs the modules
+that build at fixed instants in a child pytest whose clock (this process's
+``datetime.now`` and ``time.time``, moved by time-machine) reads a year
+later, so that such a fixture fails here on the day it is written.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from tests.conftest import CLOCK_AHEAD
+
+ROOT = Path(__file__).resolve().parents[1]
+DAYS = 366
+# Modules that ingest and build at fixed (on, as_of) instants, in-process (a subprocess keeps the real clock).
+SAMPLE = [
+    "tests/test_exports.py",
+    "tests/test_incremental.py",
+    "tests/test_projections_foundation.py",
+    "tests/test_erasure.py",
+]
+
+
+def test_a_sample_of_the_suite_passes_a_year_ahead(tmp_path: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'basetemp'}",
+         f"{CLOCK_AHEAD}={DAYS}", *SAMPLE],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    output = child.stdout + child.stderr
+    moved = re.search(r"clock moved \d+ days ahead, to (\d{4}-\d{2}-\d{2})", output)
+    assert moved, output[-3000:]
+    assert date.fromisoformat(moved.group(1)) >= date.today() + timedelta(days=DAYS - 1), "the child's clock did not move"
+    assert child.returncode == 0, output[-6000:]
+    assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output[-3000:]
