@@ -1,9 +1,9 @@
 """A build loop for the freshness figure: `python -m bench.buildloop` (PLANNING_HOME from the env).
 
-It does what the store's Dagster sensor (pipelines.automation) decides, without
+It does what the store's Dagster sensor (pipelines.orchestration.defs.sensors) decides, without
 a Dagster daemon: whenever the store's high-water mark moves, build every cycle
 named by the new events through the same Dagster job as `planning build`
-(pipelines.builds.build, one in-process run per cycle). One long-lived process,
+(pipelines.orchestration.runs.build, one in-process run per cycle). One long-lived process,
 so Python and Dagster are imported once, as a daemon's code server would.
 """
 
@@ -15,7 +15,7 @@ import time
 
 from events.home import PlanningHome
 from events.store import EventStore
-from pipelines.builds import build
+from pipelines.orchestration.runs import build
 
 
 def main() -> int:

@@ -96,7 +96,7 @@ class Run:
 
     def broker(self):
         if self._broker is None:
-            from pipelines.broker import BrokerConfig, free_ports, start
+            from pipelines.streaming.broker import BrokerConfig, free_ports, start
 
             port, controller = free_ports(2)
             data_dir = DATA / "kafka"

@@ -37,10 +37,10 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "not installed"
     try:
-        from pipelines.broker import POM
+        from pipelines.streaming.broker import POM
 
         match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
-        out["kafka broker"] = match.group(1) if match else "see pipelines/broker/pom.xml"
+        out["kafka broker"] = match.group(1) if match else "see pipelines/streaming/broker.pom.xml"
     except Exception:
         out["kafka broker"] = "unknown"
     return out

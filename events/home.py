@@ -2,8 +2,9 @@
 
     store/          the event store and its dead letters (events.store)
     projections/    one DuckDB file per build, and the published pointer (projections)
+    packs/          the briefing packs, <cycle>/<stage>.html and .pdf
     dagster/        Dagster's instance: run history, event logs, compute logs
-    kafka/          the local broker's data, when one runs (pipelines.broker)
+    kafka/          the local broker's data, when one runs (pipelines.streaming.broker)
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ class PlanningHome:
     @property
     def projections(self) -> Path:
         return self.root / "projections"
+
+    @property
+    def packs(self) -> Path:
+        return self.root / "packs"
 
     @property
     def dagster(self) -> Path:

@@ -1,12 +1,12 @@
 """Which Kafka topic an event travels on, and under which key.
 
 The routing is part of the contract, so it lives in ``events/`` where both
-senders (``events.emitter``) and the pipeline (``pipelines.topics``, the
+senders (``events.emitter``) and the pipeline (``pipelines.streaming.topics``, the
 stream worker) can import it; nothing here needs Kafka.
 
 One raw topic per event *family*: the families differ in volume, in who
 sends them, and above all in whether personal data travels on them, which
-decides how long the broker may keep them (see ``pipelines.topics``).
+decides how long the broker may keep them (see ``pipelines.streaming.topics``).
 
 The partition key is ``"{cycle}/{borough}"`` when the payload names a single
 borough, else ``"{cycle}"``. Kafka keeps order within a partition, so

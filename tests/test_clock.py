@@ -17,16 +17,16 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from tests.conftest import CLOCK_AHEAD
+from tests.support.paths import CLOCK_AHEAD
+from tests.support.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DAYS = 366
 # Modules that ingest and build at fixed (on, as_of) instants, in-process (a subprocess keeps the real clock).
 SAMPLE = [
-    "tests/test_exports.py",
-    "tests/test_incremental.py",
-    "tests/test_projections_foundation.py",
-    "tests/test_erasure.py",
+    "tests/projections/test_exports.py",
+    "tests/projections/test_incremental.py",
+    "tests/projections/test_projections_foundation.py",
+    "tests/events/test_erasure.py",
 ]
 
 
@@ -34,7 +34,7 @@ def test_a_sample_of_the_suite_passes_a_year_ahead(tmp_path: Path) -> None:
     child = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'basetemp'}",
          f"{CLOCK_AHEAD}={DAYS}", *SAMPLE],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
     )
     output = child.stdout + child.stderr
     moved = re.search(r"clock moved \d+ days ahead, to (\d{4}-\d{2}-\d{2})", output)

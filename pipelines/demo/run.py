@@ -15,10 +15,10 @@ from datetime import date, datetime, timezone
 
 from events.home import PlanningHome
 from events.store import EventStore
-from pipelines.builds import BuildFailed, build
+from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 from pipelines.demo.dashboard import print_dashboard
 from pipelines.demo.generator import cycle_for, write_demo_file
-from pipelines.ingest import ingest_files
+from pipelines.ingest.files import ingest_files
 
 
 def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> int:
@@ -52,8 +52,6 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
     print(f"  event store       {home.store}")
     print(f"  projections       {home.projections / 'published.json'} (read with `planning query TABLE`)")
     print(f"  Dagster history   {home.dagster} (browse with `planning ui`)")
-    from pipelines.pack_assets import write_current_pack
-
     pack = write_current_pack(home, cycle, synthetic=True)  # the briefing pack of the stage the cycle is in
     print(f"  briefing pack     {pack['html']} ({pack['stage']}; opens offline)")
     print(f"                    {pack['pdf']}" if "pdf" in pack else f"                    no PDF: {pack.get('pdf_error')}")

@@ -1,0 +1,228 @@
+"""The `planning` command (spec/cli.md). Each subcommand has its own --help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from events.home import PlanningHome
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args, PlanningHome.from_env())
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="planning",
+        description="The policing-plan evidence pipeline. Data lives under $PLANNING_HOME (default ./.planning).",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="generate a synthetic cycle, ingest it, build, print the stage dashboard")
+    demo.add_argument("--today", help="pretend today is this date (YYYY-MM-DD)")
+    demo.add_argument("--seed", type=int, default=2027)
+    demo.set_defaults(run=_demo)
+
+    ingest = commands.add_parser("ingest", help="append JSON Lines events through the contract (`-` reads stdin)")
+    ingest.add_argument("files", nargs="+", metavar="FILE")
+    ingest.add_argument(
+        "--recorded-at",
+        help="knowledge time to record (ISO-8601), for backfilling history; default: now",
+    )
+    ingest.set_defaults(run=_ingest)
+
+    build = commands.add_parser("build", help="materialize the projections through Dagster at (on, as_of)")
+    build.add_argument("--cycle", help="one cycle (YYYY-YY); default: every cycle in the store")
+    build.add_argument("--on", help="the date the timetable is read at (YYYY-MM-DD); default: today")
+    build.add_argument("--as-of", dest="as_of", help="knowledge cutoff (ISO-8601; a date means its end); default: now")
+    build.add_argument("--full", action="store_true", help="rebuild the event cache from the store instead of adding what is new")
+    build.set_defaults(run=_build)
+
+    query = commands.add_parser("query", help="print one projection table from the latest build")
+    query.add_argument("table")
+    query.add_argument("--cycle")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(run=_query)
+
+    sql = commands.add_parser("sql", help="read-only SQL over the latest published projections")
+    sql.add_argument("statement", metavar="SQL")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--limit", type=int, default=10_000, help="at most this many rows (default 10,000); more is reported as truncated")
+    sql.add_argument("--timeout", type=float, default=10.0, help="stop the query after this many seconds (default 10)")
+    sql.set_defaults(run=_sql)
+
+    dead = commands.add_parser("deadletters", help="list rejected events with their reasons (data team)")
+    dead.add_argument("--limit", type=int, default=20)
+    dead.set_defaults(run=_deadletters)
+
+    ui = commands.add_parser("ui", help="open Dagster's UI on this PLANNING_HOME (dagster dev)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(run=_ui)
+
+    from pipelines.cli.panel import add_panel_commands
+    from pipelines.cli.stack import add_stack_commands
+    from pipelines.cli.stream import add_stream_commands
+
+    add_stream_commands(commands)
+    add_panel_commands(commands)
+    add_stack_commands(commands)
+    return parser
+
+
+# --- ingest ------------------------------------------------------------------
+
+
+def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.store import EventStore, StoreLocked
+    from pipelines.ingest.files import ingest_files
+
+    recorded_at = _parse_instant(args.recorded_at) if args.recorded_at else None
+    missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
+    if missing:
+        print(f"planning ingest: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store = EventStore(home.store, writer=True, holder="planning ingest")
+    except StoreLocked as locked:
+        print(f"planning ingest: {locked}.\nWhile the stream worker runs it is the only writer: "
+              "send the file through Kafka with `planning emit FILE`, or stop the worker first.", file=sys.stderr)
+        return EXIT_FAILED
+    with store:
+        outcome = ingest_files(store, args.files, recorded_at=recorded_at)
+    print(f"accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  rejected {outcome.rejected:,}")
+    for origin, reasons in outcome.examples:
+        print(f"  rejected {origin}: {'; '.join(reasons)}", file=sys.stderr)
+    if outcome.rejected > len(outcome.examples):
+        print(f"  … and {outcome.rejected - len(outcome.examples):,} more: `planning deadletters`", file=sys.stderr)
+    return EXIT_REJECTED if outcome.rejected else EXIT_OK
+
+
+def _parse_instant(text: str) -> datetime:
+    from projections.staging import parse_as_of
+
+    try:
+        return parse_as_of(text)
+    except ValueError:
+        raise SystemExit(f"planning: {text!r} is not an ISO-8601 date or time")
+
+
+# --- build -------------------------------------------------------------------
+
+
+def _build(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.models import _check_cycle
+    from pipelines.orchestration.runs import BuildFailed, build
+    from projections.staging import Instants
+
+    try:
+        if args.cycle:
+            _check_cycle(args.cycle)
+        instants = Instants.parse(args.on, args.as_of)
+    except ValueError as error:
+        print(f"planning build: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        builds = build(home, args.cycle, args.on, args.as_of, full=args.full)
+    except BuildFailed as failure:
+        print(f"planning build: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"built at on={instants.on.isoformat()} as_of={args.as_of or 'now'}")
+    for b in builds:
+        tables = ", ".join(f"{name} {rows}" for name, rows in sorted(b.rows.items()))
+        print(f"  {b.cycle}: {tables}  (Dagster run {b.run_id})")
+    if not builds:
+        print("  the store holds no events yet: `planning ingest FILE` first")
+    return EXIT_OK
+
+
+# --- query and sql -------------------------------------------------------------
+
+
+def _query(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.cli import output
+    from projections.snapshots import NoSnapshot, open_reader
+    from projections.tables import ALL_TABLES
+
+    table = ALL_TABLES.get(args.table)
+    if table is None:
+        print(f"planning query: unknown table {args.table!r}; known tables: {', '.join(ALL_TABLES)}", file=sys.stderr)
+        return EXIT_USAGE
+    operations = table.name == "dead_letters"
+    try:
+        db = open_reader(home.projections, operations=operations, cycles=[args.cycle] if args.cycle else None)
+    except NoSnapshot as error:
+        print(f"planning query: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle and not operations else ("", [])
+    try:
+        cursor = db.execute(f"SELECT * FROM {table.name} {where} ORDER BY {table.order_by}", parameters)
+    except Exception as error:  # a snapshot built before this table existed
+        print(f"planning query: {table.name} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
+        return EXIT_FAILED
+    columns = [d[0] for d in cursor.description]
+    output.write(columns, cursor.fetchall(), args.format)
+    return EXIT_OK
+
+
+def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.cli import output
+    from projections.panel_sql import PanelSqlError, run_panel_sql, truncation_note
+    from projections.snapshots import NoSnapshot
+
+    try:
+        columns, rows, truncated = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
+    except NoSnapshot as error:
+        print(f"planning sql: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except PanelSqlError as error:
+        print(f"planning sql: {error}", file=sys.stderr)
+        return EXIT_REJECTED
+    output.write(columns, rows, args.format)
+    if truncated:
+        print(f"planning sql: {truncation_note(result, args.limit)}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.store import EventStore
+
+    with EventStore(home.store) as store:
+        letters = store.dead_letters()
+    for letter in letters[-args.limit:]:
+        raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")
+        print(f"{letter['received_at']}  {letter['origin']}\n  why: {'; '.join(letter['reasons'])}\n  raw: {raw}")
+    print(f"{len(letters):,} dead letter(s) in {home.store}")
+    return EXIT_OK
+
+
+def _ui(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.orchestration.instance import run_ui
+
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home.dagster})")
+    return run_ui(home, args.port)
+
+
+# --- demo --------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.demo.run import run_demo
+
+    return run_demo(home, today=args.today, seed=args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Panel-facing subcommands of `planning`: briefing packs and exports.
+
+Both read the published snapshot only (``projections.snapshots.open_reader``):
+never the event store, never the dead letters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from events.home import PlanningHome
+
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+
+
+def add_panel_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the Panel subcommands on the `planning` parser."""
+    from events.vocabulary import STAGES
+    from projections.exports import FORMATS
+
+    pack = commands.add_parser(
+        "pack",
+        help="write the briefing pack of a stage: one self-contained HTML file and its PDF",
+        description="Write the Planning Panel's briefing pack for one stage of a cycle, from the published snapshot: "
+        "an HTML file that opens offline (inline CSS and SVG charts) and a PDF of it printed by headless Chromium.",
+    )
+    pack.add_argument("--cycle", help="the cycle (YYYY-YY); default: the latest published cycle")
+    pack.add_argument("--stage", choices=STAGES, help="the stage; default: the stage the cycle is in (the first not signed off)")
+    pack.add_argument("--to", metavar="DIR", help="where to write <stage>.html and <stage>.pdf; default: $PLANNING_HOME/packs/<cycle>")
+    pack.add_argument("--synthetic", action="store_true", help="label every page and figure as synthetic data (for demo data)")
+    pack.add_argument("--no-pdf", dest="pdf", action="store_false", help="write the HTML only")
+    pack.set_defaults(run=_pack)
+
+    export = commands.add_parser(
+        "export",
+        help="write a cycle's Panel tables as csv, parquet or xlsx, with a README of the columns",
+        description="Write every Panel table of one cycle (never dead letters) from the published snapshot, "
+        "with a README.md documenting every column.",
+    )
+    export.add_argument("--cycle", required=True, help="the cycle (YYYY-YY)")
+    export.add_argument("--format", choices=FORMATS, default="csv")
+    export.add_argument("--to", metavar="DIR", required=True, help="the directory to write into (created if missing)")
+    export.set_defaults(run=_export)
+
+
+def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
+    from projections.packs import PackError, write_pack
+    from projections.snapshots import NoSnapshot
+
+    try:
+        written = write_pack(
+            home.projections, args.cycle, args.stage,
+            Path(args.to) if args.to else None, synthetic=args.synthetic, pdf=args.pdf, packs_root=home.packs,
+        )
+    except (NoSnapshot, PackError) as error:
+        print(f"planning pack: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"briefing pack for {written.cycle}, stage {written.stage} (on {written.on}, as_of {written.as_of})")
+    print(f"  html  {written.html}")
+    if written.pdf:
+        print(f"  pdf   {written.pdf}")
+    if written.pdf_error:
+        print(f"planning pack: the PDF was not written: {written.pdf_error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, home: PlanningHome) -> int:
+    from projections.exports import ExportError, export_cycle
+    from projections.snapshots import NoSnapshot
+
+    try:
+        result = export_cycle(home.projections, args.cycle, args.format, Path(args.to))
+    except (NoSnapshot, ExportError) as error:
+        print(f"planning export: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"exported cycle {result.cycle} as {result.format} to {result.directory}")
+    for name, rows in result.rows.items():
+        print(f"  {name:<22} {rows:>7,} rows")
+    print(f"  columns documented in {result.readme}")
+    return EXIT_OK

@@ -1,0 +1,207 @@
+"""Streaming subcommands of `planning`: broker, topics, emit, worker.
+
+The Kafka bootstrap address is ``--bootstrap``, else ``$PLANNING_KAFKA``,
+else ``127.0.0.1:9092`` (where ``planning broker start`` listens).
+Topic names are ``planning.<family>`` unless ``$PLANNING_TOPIC_PREFIX`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from events.home import PlanningHome
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+SHOWN_PROBLEMS = 20
+
+
+def default_bootstrap() -> str:
+    return os.environ.get("PLANNING_KAFKA") or DEFAULT_BOOTSTRAP
+
+
+def add_stream_commands(commands: argparse._SubParsersAction) -> None:
+    """Register the streaming subcommands on the `planning` parser."""
+    bootstrap_help = f"Kafka bootstrap host:port (default: $PLANNING_KAFKA, else {DEFAULT_BOOTSTRAP})"
+
+    broker = commands.add_parser(
+        "broker", help="run a local single-node Kafka broker (data in $PLANNING_HOME/kafka)",
+        description="Start, stop or inspect the local development broker (Apache Kafka 4.x, KRaft, "
+                    "jars from Maven Central). Its data lives in $PLANNING_HOME/kafka.")
+    actions = broker.add_subparsers(title="actions", metavar="ACTION")
+    start = actions.add_parser("start", help="start the broker and wait until it is ready",
+                               description="Start the broker in the background; prints its bootstrap address.")
+    start.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
+    start.add_argument("--controller-port", type=int, default=None, help="KRaft controller port (default: port + 1)")
+    start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness (default 60)")
+    start.set_defaults(run=_broker_start)
+    stop = actions.add_parser("stop", help="stop the broker (SIGTERM, then SIGKILL after --timeout)",
+                              description="Stop the broker recorded in $PLANNING_HOME/kafka/broker.pid.")
+    stop.add_argument("--timeout", type=float, default=30.0)
+    stop.set_defaults(run=_broker_stop)
+    state = actions.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 3)",
+                               description="Whether the broker of $PLANNING_HOME/kafka runs, and where.")
+    state.set_defaults(run=_broker_status)
+    broker.set_defaults(run=_usage(broker))
+
+    topics = commands.add_parser(
+        "topics", help="create the pipeline's topics if missing (idempotent) and list them",
+        description="Create the raw topics (one per event family) and the dead-letter topic if they do "
+                    "not exist, then list each with its partitions, retention and what it carries. "
+                    "Existing topics are never changed.")
+    topics.add_argument("--bootstrap", default=None, help=bootstrap_help)
+    topics.add_argument("--partitions", type=int, default=None,
+                        help="partitions for topics created now (default: $PLANNING_TOPIC_PARTITIONS, else 3)")
+    topics.set_defaults(run=_topics)
+
+    emit = commands.add_parser(
+        "emit", help="validate JSON Lines events and send the valid ones to Kafka (`-` reads stdin)",
+        description="Send each line of each FILE to its topic after checking it against the event contract. "
+                    "Invalid lines are NOT sent; each is reported with its line number and reasons. "
+                    "Exit 0 when every line was sent, 1 when any line was invalid, 3 when Kafka failed.")
+    emit.add_argument("files", nargs="+", metavar="FILE")
+    emit.add_argument("--bootstrap", default=None, help=bootstrap_help)
+    emit.set_defaults(run=_emit)
+
+    worker = commands.add_parser(
+        "worker", help="run the stream worker: raw topics -> event store (until Ctrl-C / SIGTERM)",
+        description="Consume every raw topic, validate each message, append batches to the event store "
+                    "(duplicates dropped, rejects dead-lettered and forwarded to the dead-letter topic), and "
+                    "commit Kafka offsets only after each batch is durable. Holds the store's writer lock: "
+                    "`planning ingest` refuses while it runs (use `planning emit`).")
+    worker.add_argument("--bootstrap", default=None, help=bootstrap_help)
+    worker.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="at most N messages per store append (default 2000)")
+    worker.add_argument("--loglevel", default="WARNING", help="faust's log level (default WARNING)")
+    worker.set_defaults(run=_worker)
+
+
+def _usage(parser: argparse.ArgumentParser):
+    def run(args: argparse.Namespace, home: PlanningHome) -> int:
+        parser.print_help()
+        return EXIT_USAGE
+    return run
+
+
+# --- broker ------------------------------------------------------------------
+
+
+def _broker_start(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.streaming.broker import BrokerConfig, BrokerError, start
+
+    config = BrokerConfig(home.kafka, args.port, args.controller_port or args.port + 1)
+    try:
+        broker = start(config, args.timeout)
+    except BrokerError as error:
+        print(f"planning broker start: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(broker.bootstrap)
+    print(f"broker running (pid {broker.pid}); log: {config.log_file}", file=sys.stderr)
+    broker.process = None  # detach: the JVM keeps running after we exit
+    return EXIT_OK
+
+
+def _broker_stop(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.streaming.broker import BrokerError, stop_from_pidfile
+
+    try:
+        stopped = stop_from_pidfile(home.kafka, args.timeout)
+    except BrokerError as error:
+        print(f"planning broker stop: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"stopped broker in {home.kafka}" if stopped else f"no broker running in {home.kafka}")
+    return EXIT_OK
+
+
+def _broker_status(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.streaming.broker import status
+
+    current = status(home.kafka)
+    if current.running:
+        print(f"running (pid {current.pid}) at {current.bootstrap}")
+        return EXIT_OK
+    print(f"not running ({home.kafka})")
+    return EXIT_FAILED  # as LSB init scripts' status does
+
+
+# --- topics --------------------------------------------------------------------
+
+
+def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.streaming.topics import describe_topics, ensure_topics
+
+    bootstrap = args.bootstrap or default_bootstrap()
+    try:
+        states = ensure_topics(bootstrap, partitions=args.partitions)
+        rows = describe_topics(bootstrap)
+    except Exception as error:  # no broker, refused, timed out: say so plainly
+        print(f"planning topics: cannot reach Kafka at {bootstrap}: {error!r}", file=sys.stderr)
+        return EXIT_FAILED
+    created = {s.name for s in states if s.created}
+    for row in rows:
+        retention = row["retention.ms"]
+        days = f"{int(retention) / 86_400_000:g} days" if retention not in (None, "-1") else "unbounded"
+        spec = row["spec"]
+        note = "created" if row["name"] in created else "exists"
+        drift = ""
+        if row["partitions"] != spec.partitions or retention != spec.configs["retention.ms"]:
+            drift = f"  (differs from the design: {spec.partitions} partitions, {spec.retention_days} days)"
+        print(f"{row['name']:<28} {note:<8} partitions {row['partitions']}  retention {days:<10} "
+              f"{'personal data' if spec.personal_data else 'no personal data':<16}  {row['carries']}{drift}")
+    return EXIT_OK
+
+
+# --- emit ----------------------------------------------------------------------
+
+
+def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pathlib import Path
+
+    from events.emitter import EmitFailed, Emitter
+
+    missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
+    if missing:
+        print(f"planning emit: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    bootstrap = args.bootstrap or default_bootstrap()
+    sent = invalid = 0
+    try:
+        with Emitter(bootstrap) as emitter:
+            for path in args.files:
+                report = emitter.emit_lines(path)
+                sent += report.sent
+                invalid += len(report.invalid)
+                for problem in report.invalid[:SHOWN_PROBLEMS]:
+                    print(f"  not sent {report.name}:{problem.number}: {'; '.join(problem.reasons)}", file=sys.stderr)
+                if len(report.invalid) > SHOWN_PROBLEMS:
+                    print(f"  … and {len(report.invalid) - SHOWN_PROBLEMS:,} more invalid line(s) in {report.name}",
+                          file=sys.stderr)
+    except EmitFailed as failure:
+        print(f"planning emit: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # no broker reachable, and the like
+        print(f"planning emit: cannot send to Kafka at {bootstrap}: {error!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"sent {sent:,}  invalid (not sent) {invalid:,}")
+    return EXIT_REJECTED if invalid else EXIT_OK
+
+
+# --- worker --------------------------------------------------------------------
+
+
+def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.store import StoreLocked
+    from pipelines.streaming.worker import DEFAULT_BATCH, run_worker
+
+    bootstrap = args.bootstrap or default_bootstrap()
+    batch = args.batch or DEFAULT_BATCH
+    if batch < 1:
+        print("planning worker: --batch must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return run_worker(home, bootstrap, batch_size=batch, loglevel=args.loglevel)
+    except StoreLocked as locked:
+        print(f"planning worker: {locked}; only one process may write the store", file=sys.stderr)
+        return EXIT_FAILED

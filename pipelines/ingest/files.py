@@ -1,0 +1,163 @@
+"""`planning ingest`: JSON Lines files into the event store, through the contract.
+
+Memory stays bounded whatever the file size: lines are read one at a time
+(an oversized line is drained, never held whole), validated, and appended in
+batches of ``BATCH_SIZE``. Each batch is one atomic append, so a crash loses
+at most the batch in flight, and nothing already counted as accepted.
+
+Validation is most of the CPU an ingest spends (parsing, the pydantic
+contract, the body digest), so a file of at least ``PARALLEL_MIN_BYTES`` is
+validated by a pool of processes (one per core) while this process appends:
+lines go out in chunks of ``CHUNK_LINES``, at most ``2 × processes`` chunks
+in flight (memory stays bounded), and verdicts come back in file order, so
+batches, their atomicity, the dead letters and their reasons are exactly
+those of the inline path. The pool is ``pipelines.ingest.pool``'s.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO, TextIO
+
+from events.lines import Line, read_lines
+from events.store import BatchOutcome, EventStore, Received
+from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
+from pipelines.ingest.pool import cores, portable, start_pool
+
+BATCH_SIZE = 5_000
+PROGRESS_EVERY = 100_000  # lines
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024  # below this a pool costs more to start than it saves
+CHUNK_LINES = 1_000
+
+
+@dataclass
+class IngestSummary:
+    """Counts only, so memory does not grow with the number of lines."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    examples: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # the first rejections
+    high_water_mark: int = 0
+
+    def add(self, batch: BatchOutcome, keep_examples: int = 10) -> None:
+        self.accepted += len(batch.accepted)
+        self.duplicates += len(batch.duplicates)
+        self.rejected += len(batch.rejected)
+        self.examples += batch.rejected[: max(keep_examples - len(self.examples), 0)]
+        self.high_water_mark = max(self.high_water_mark, batch.high_water_mark)
+
+    def merge(self, other: IngestSummary) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.examples = (self.examples + other.examples)[:10]
+        self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
+
+
+def receive(line: Line, origin: str, received_at: datetime | None = None) -> Received:
+    return Received(line.raw, origin, verdict(line.raw, line.size, received_at))
+
+
+def verdict(raw: bytes, size: int, received_at: datetime | None = None) -> Accepted | Rejected:
+    if size > MAX_EVENT_BYTES:
+        reason = f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event (first 64 KiB kept)"
+        return Rejected((reason,))
+    return validate_line(raw, received_at)
+
+
+def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> list[Accepted | Rejected]:
+    """One chunk, in a pool process: the verdicts, without the models (the store does not need them)."""
+    return [portable(verdict(raw, size, received_at)) for raw, size in lines]
+
+
+def validators(stream: BinaryIO) -> int:
+    """How many processes validate this stream: 0 (inline) for a small file, a pipe or one core."""
+    available = cores()
+    if available < 2:
+        return 0
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return 0
+    if not stat.S_ISREG(info.st_mode) or info.st_size < PARALLEL_MIN_BYTES:
+        return 0
+    return min(available, 4)
+
+
+def received(stream: BinaryIO, name: str, received_at: datetime | None, processes: int = 0) -> Iterator[tuple[int, Received]]:
+    """(line number, Received) for every line, in file order; validated by ``processes`` processes, or inline."""
+    if processes < 1:
+        for line in read_lines(stream):
+            yield line.number, receive(line, f"{name}:{line.number}", received_at)
+        return
+    pool = start_pool(processes, preload=[__name__])  # pool processes start with the contract already imported
+    in_flight: deque[tuple[list[Line], Future]] = deque()
+    try:
+        chunk: list[Line] = []
+        for line in read_lines(stream):
+            chunk.append(line)
+            if len(chunk) >= CHUNK_LINES:
+                in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+                chunk = []
+                while len(in_flight) > 2 * processes:
+                    yield from _collect(*in_flight.popleft(), name)
+        if chunk:
+            in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+        while in_flight:
+            yield from _collect(*in_flight.popleft(), name)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(lines: list[Line], verdicts: Future, name: str) -> Iterator[tuple[int, Received]]:
+    for line, result in zip(lines, verdicts.result()):
+        yield line.number, Received(line.raw, f"{name}:{line.number}", result)
+
+
+def ingest_stream(
+    store: EventStore,
+    stream: BinaryIO,
+    name: str,
+    *,
+    recorded_at: datetime | None = None,
+    progress: TextIO | None = sys.stderr,
+) -> IngestSummary:
+    """Validate and append every line of one stream; returns what happened to them."""
+    total = IngestSummary()
+    batch: list[Received] = []
+    started = time.monotonic()
+    for number, item in received(stream, name, recorded_at, validators(stream)):
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            total.add(store.append(batch, recorded_at))
+            batch = []
+        if progress is not None and number % PROGRESS_EVERY == 0:
+            rate = number / max(time.monotonic() - started, 1e-9)
+            print(f"  {name}: {number:,} lines ({rate:,.0f} lines/s)", file=progress, flush=True)
+    if batch:
+        total.add(store.append(batch, recorded_at))
+    return total
+
+
+def ingest_files(
+    store: EventStore, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr
+) -> IngestSummary:
+    """`-` reads standard input."""
+    total = IngestSummary()
+    for path in paths:
+        if path == "-":
+            total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
+        else:
+            with open(Path(path), "rb") as stream:
+                total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
+    return total

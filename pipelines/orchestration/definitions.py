@@ -1,0 +1,17 @@
+"""The Dagster code location (``dagster_home/workspace.yaml``): gathers ``defs/``, defines nothing itself."""
+
+import dagster as dg
+
+from events.home import PlanningHome
+from pipelines.orchestration.defs import assets, checks, jobs, packs, schedules, sensors
+from pipelines.orchestration.defs.resources import PlanningHomeResource
+
+defs = dg.Definitions(
+    assets=[assets.event_store, assets.cycle_evidence, *assets.table_assets, assets.panel_snapshot, assets.dead_letters,
+            packs.briefing_pack],
+    asset_checks=checks.panel_checks(),
+    jobs=[jobs.build_cycle, jobs.build_operations, jobs.build_packs],
+    sensors=[sensors.event_store_sensor],
+    schedules=[schedules.daily_stage_status],
+    resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root))},
+)

@@ -1,0 +1,102 @@
+"""The projection assets: the event store, the cycle's evidence, one asset per Panel table, publication.
+
+Every projection asset is partitioned by cycle. A build of one cycle is one
+run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
+private file, each Panel table asset runs its SQL file into the run's panel
+file, the checks guard them (blocking), and ``panel_snapshot`` publishes the
+file for readers only when every check passed. Runs execute in one process:
+a DuckDB file has one writer, and it is this run.
+"""
+
+import dagster as dg
+
+from events.store import EventStore
+from projections import build as projection_build
+from projections import event_cache
+from projections.snapshots import publish_cycle, publish_operations
+from projections.staging import Instants, stage_cycle
+from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
+
+
+event_store = dg.AssetSpec(
+    "event_store",
+    description="The append-only event store (system of record), written by `planning ingest` or the stream worker.",
+    group_name="store",
+    kinds={"sqlite", "file"},
+)
+
+
+@dg.asset(
+    partitions_def=cycles,
+    deps=[event_store],
+    group_name="store",
+    kinds={"duckdb"},
+    description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed: "
+    "the private input of one build, never published.",
+)
+def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    instants = Instants.parse(config.on, config.as_of)
+    build = planning.build(context.partition_key, context.run.run_id)
+    projections_dir = planning.home.projections
+    with EventStore(planning.home.store) as store, event_cache.cache_lock(projections_dir):
+        position = store.high_water_mark()
+        cache = event_cache.refresh(store, projections_dir, full=config.full, upto=position)
+        counts = stage_cycle(
+            store, build / "staging.duckdb", context.partition_key, instants,
+            cache=event_cache.cache_file(projections_dir), upto=position,
+        )
+    return dg.MaterializeResult(
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts, **cache}
+    )
+
+
+def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=table.name,
+        partitions_def=cycles,
+        deps=[cycle_evidence],
+        group_name=table.group,
+        kinds={"duckdb"},
+        description=table.description,
+    )
+    def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+        rows = projection_build.build_table(planning.build(context.partition_key, context.run.run_id), table.name)
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return _table
+
+
+table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
+
+
+@dg.asset(
+    partitions_def=cycles,
+    deps=[t.key for t in table_assets],
+    group_name="publication",
+    kinds={"duckdb"},
+    description="Publishes the run's panel file as the cycle's current snapshot, once every blocking check passed.",
+)
+def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    build = planning.build(context.partition_key, context.run.run_id)
+    info = projection_build.read_build_info(build / "panel.duckdb")
+    info["run_id"] = context.run.run_id
+    publish_cycle(planning.home.projections, context.partition_key, build, info)
+    return dg.MaterializeResult(metadata={"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]})
+
+
+@dg.asset(
+    name=DEAD_LETTERS.name,
+    deps=[event_store],
+    group_name=DEAD_LETTERS.group,
+    kinds={"duckdb"},
+    description=DEAD_LETTERS.description + " For the data team; never in a Panel snapshot.",
+)
+def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    instants = Instants.parse(config.on, config.as_of)
+    build = planning.build("_operations", context.run.run_id)
+    with EventStore(planning.home.store) as store:
+        rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
+    publish_operations(planning.home.projections, build, {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows})

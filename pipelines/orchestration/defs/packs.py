@@ -1,0 +1,61 @@
+"""Briefing packs as Dagster assets: one ``briefing_pack`` per cycle, after the snapshot is published.
+
+``briefing_pack`` is partitioned by cycle (the same dynamic partitions,
+``cycle``, as every projection asset: declared here by name, because importing
+``pipelines.orchestration.definitions`` would be circular). It depends on ``panel_snapshot``
+and the Panel table assets, and writes the pack of the stage the cycle is in
+(the first stage not signed off; or the stage named in its config) to
+``$PLANNING_HOME/packs/<cycle>/<stage>.html`` and ``.pdf``, reading the
+published snapshot only. Its metadata holds the paths and the (on, as_of) the
+pack was built at.
+
+Without Chromium the HTML is still written and the run succeeds; the missing
+PDF is reported in the metadata (``pdf_error``) and the run's log.
+
+(No ``from __future__ import annotations``: Dagster reads these annotations.)
+"""
+
+from typing import Optional
+
+import dagster as dg
+
+from projections.packs import write_pack
+from pipelines.orchestration.defs.assets import panel_snapshot, table_assets
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.resources import PlanningHomeResource
+
+
+class PackConfig(dg.Config):
+    stage: Optional[str] = None  # default: the stage the cycle is in
+    synthetic: bool = False  # label every page and figure as synthetic (the demo's data)
+    pdf: bool = True
+
+
+@dg.asset(
+    partitions_def=cycles,
+    deps=[panel_snapshot, *table_assets],
+    group_name="publication",
+    kinds={"html", "pdf"},
+    description="The Planning Panel's briefing pack for the stage the cycle is in: one self-contained HTML file "
+    "(inline CSS and SVG, opens offline) and its PDF, from the published snapshot.",
+)
+def briefing_pack(context: dg.AssetExecutionContext, config: PackConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    home = planning.home
+    written = write_pack(
+        home.projections, context.partition_key, config.stage, None,
+        synthetic=config.synthetic, pdf=config.pdf, packs_root=home.packs,
+    )
+    if written.pdf_error:
+        context.log.warning(f"the PDF of the {written.stage} pack was not written: {written.pdf_error}")
+    metadata = {
+        "stage": written.stage,
+        "html": dg.MetadataValue.path(str(written.html)),
+        "on": written.on.isoformat(),
+        "as_of": written.as_of.isoformat(),
+        "synthetic": config.synthetic,
+    }
+    if written.pdf:
+        metadata["pdf"] = dg.MetadataValue.path(str(written.pdf))
+    if written.pdf_error:
+        metadata["pdf_error"] = written.pdf_error
+    return dg.MaterializeResult(metadata=metadata)

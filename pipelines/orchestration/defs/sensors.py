@@ -1,0 +1,181 @@
+"""The sensor: builds follow the event store without anyone running `planning build`.
+
+``event_store_sensor`` watches the store's high-water mark. It reads only
+local state (the store's SQLite index and the new segments' lines, plus
+``published.json``), never Kafka: a sensor that polls a broker can hang the
+daemon (field notes, trap 4). When the mark has moved since the last
+evaluation it requests one run of ``build_cycle`` per cycle named by the new
+events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
+launches the same build twice. A cycle whose build is still queued is not
+requested again: that run reads the store when it starts, so it will include
+the new events (a busy stream does not pile up builds of one cycle behind the
+one-at-a-time run queue). It keeps the mark it launched for in its
+cursor, and reports an observation of the ``event_store`` asset: the mark,
+events and events/s since the last evaluation, dead letters, and the lag
+behind the last published build.
+
+A retraction names its target by ``event_id`` alone, and the target may be an
+event of another cycle (a mistaken ``cycle`` on the retraction itself does not
+stop it from removing its target wherever it is). The sensor does not look
+the target up; when any new event is ``event.retracted`` it requests a build
+of every cycle in the store. Retractions are rare, so rebuilding everything
+for one is cheaper than being wrong.
+
+The morning rebuild is in ``schedules.py``.
+"""
+
+import json
+import time
+from typing import Any, Optional
+
+import dagster as dg
+
+from events.store import EventStore
+from pipelines.orchestration.defs.assets import event_store
+from pipelines.orchestration.defs.jobs import build_cycle
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
+from projections.snapshots import published
+
+RETRACTION = "event.retracted"
+MARK_TAG = "planning/store_mark"
+
+
+def _read_cursor(cursor: Optional[str]) -> dict[str, Any]:
+    """{mark: the mark last launched for, at: when it was read, observed: what the last observation said}."""
+    if not cursor:
+        return {"mark": 0, "at": None, "observed": None}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        state = None
+    if isinstance(state, int):  # a bare mark
+        return {"mark": state, "at": None, "observed": None}
+    if not isinstance(state, dict) or not isinstance(state.get("mark"), int):
+        return {"mark": 0, "at": None, "observed": None}
+    return {"mark": state["mark"], "at": state.get("at"), "observed": state.get("observed")}
+
+
+def _has_retraction(store: EventStore, after: int) -> bool:
+    """Whether any event at a position after ``after`` is a retraction (reads only the new segments)."""
+    needle = json.dumps(RETRACTION).encode()
+    for segment in store.segments(after):
+        with open(segment.path, "rb") as lines:
+            for line in lines:
+                if needle in line:  # cheap filter; the parse below decides
+                    record = json.loads(line)
+                    if record["position"] > after and record["event_type"] == RETRACTION:
+                        return True
+    return False
+
+
+def _last_built_position(projections_dir) -> Optional[int]:
+    """The store position the most recent published build of any cycle had read up to."""
+    positions = [
+        info.get("store_position") for info in published(projections_dir).get("cycles", {}).values()
+    ]
+    positions = [int(p) for p in positions if p is not None]
+    return max(positions) if positions else None
+
+
+@dg.sensor(
+    name="event_store_sensor",
+    job=build_cycle,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Reads the event store's high-water mark (local state only, never Kafka); when it moved, "
+    "requests a build of each cycle the new events name (every cycle if one is a retraction), "
+    "run_key <cycle>@<mark>, and records the mark, throughput, dead letters and lag on event_store.",
+)
+def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHomeResource) -> dg.SensorResult:
+    home = planning.home
+    state = _read_cursor(context.cursor)
+    previous = state["mark"]
+    now = time.time()
+    with EventStore(home.store) as store:
+        mark = store.high_water_mark()
+        counts = store.counts()
+        reset = mark < previous  # the store was replaced (e.g. restored from a backup): start again
+        after = 0 if reset else previous
+        if mark > after or reset:
+            everything = reset or _has_retraction(store, after)
+            targets = store.cycles() if everything else store.cycles(after=after)
+        else:
+            everything, targets = False, []
+
+    new_events = max(mark - previous, 0)
+    elapsed = now - state["at"] if state["at"] is not None else None
+    built = _last_built_position(home.projections)
+    observed = {"mark": mark, "dead_letters": counts["dead_letters"], "built": built}
+
+    # A build still waiting in the queue reads the store when it starts, so it will see these events too:
+    # another request for its cycle would only repeat its work.
+    queued = _queued_cycles(context, targets)
+    requested = [cycle for cycle in targets if cycle not in queued]
+    run_requests = [
+        dg.RunRequest(
+            run_key=f"{cycle}@{mark}",
+            partition_key=cycle,
+            run_config=planning_run_config(str(home.root)),
+            tags={MARK_TAG: str(mark)},
+        )
+        for cycle in requested
+    ]
+    partition_requests = []
+    if requested:
+        known = set(context.instance.get_dynamic_partitions(cycles.name)) if _has_instance(context) else set()
+        missing = [c for c in requested if c not in known]
+        if missing:
+            partition_requests.append(dg.AddDynamicPartitionsRequest(partitions_def_name=cycles.name, partition_keys=missing))
+
+    asset_events = []
+    if mark != previous or observed != state["observed"]:
+        # Observed when something changed (the mark, the dead letters, or a build caught up), not
+        # every 15 s: the asset's history then reads as a log of changes.
+        metadata: dict[str, Any] = {
+            "high_water_mark": dg.MetadataValue.int(mark),
+            "previous_mark": dg.MetadataValue.int(previous),
+            "events_since_last_evaluation": dg.MetadataValue.int(new_events),
+            "events_per_second": dg.MetadataValue.float(round(new_events / elapsed, 3) if elapsed else 0.0),
+            "seconds_since_last_evaluation": dg.MetadataValue.float(round(elapsed, 3) if elapsed else 0.0),
+            "events_stored": dg.MetadataValue.int(counts["events"]),
+            "dead_letters": dg.MetadataValue.int(counts["dead_letters"]),
+            "last_built_position": dg.MetadataValue.int(built) if built is not None else dg.MetadataValue.null(),
+            "lag_events": dg.MetadataValue.int(mark - (built or 0)),
+            "cycles_requested": dg.MetadataValue.text(", ".join(requested) or "none"),
+            "cycles_already_queued": dg.MetadataValue.text(", ".join(sorted(queued)) or "none"),
+            "all_cycles_because": dg.MetadataValue.text(
+                "store reset" if reset else "retraction" if everything else "-"
+            ),
+        }
+        asset_events.append(dg.AssetObservation(asset_key=event_store.key, metadata=metadata))
+
+    cursor = json.dumps({"mark": mark, "at": now, "observed": observed})
+    if not run_requests:
+        why = (f"builds of {', '.join(sorted(queued))} are queued and will read up to mark {mark}" if queued
+               else f"the store's high-water mark is still {mark}")
+        return dg.SensorResult(skip_reason=why, cursor=cursor, asset_events=asset_events)
+    context.log.info(f"mark {previous} -> {mark}: building {', '.join(requested)}")
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=partition_requests,
+        cursor=cursor,
+        asset_events=asset_events,
+    )
+
+
+def _queued_cycles(context: dg.SensorEvaluationContext, cycles: list[str]) -> set[str]:
+    """Cycles among ``cycles`` whose build_cycle run is queued and not yet started."""
+    if not cycles or not _has_instance(context):
+        return set()
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=build_cycle.name, statuses=[dg.DagsterRunStatus.QUEUED])
+    )
+    return {run.tags.get("dagster/partition") for run in runs} & set(cycles)
+
+
+def _has_instance(context: dg.SensorEvaluationContext) -> bool:
+    try:
+        return context.instance is not None
+    except Exception:  # build_sensor_context() without an instance
+        return False

@@ -1,0 +1,127 @@
+"""Run Dagster jobs in this process from the command line (the embedded default).
+
+Each build of a cycle is one run of ``build_cycle`` on its partition, and a
+pack is one run of ``build_packs``, recorded in the Dagster instance under
+$PLANNING_HOME/dagster, so the data team sees every build, its checks and its
+metadata in the UI. ``run_job`` is the one way this package starts a run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from events.home import PlanningHome
+from events.store import EventStore
+from pipelines.orchestration.definitions import defs
+from pipelines.orchestration.defs.jobs import build_cycle, build_operations, build_packs
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.resources import planning_run_config
+from pipelines.orchestration.instance import use_planning_dagster_home
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+class RunFailed(RuntimeError):
+    """A run did not succeed; the message names the failed steps and checks."""
+
+
+class BuildFailed(RunFailed):
+    pass
+
+
+class PackFailed(RunFailed):
+    pass
+
+
+@dataclass(frozen=True)
+class CycleBuild:
+    cycle: str
+    run_id: str
+    rows: dict[str, int]
+
+
+def run_job(
+    instance: dg.DagsterInstance, home: PlanningHome, job: dg.UnresolvedAssetJobDefinition,
+    ops: dict[str, Any], partition: str | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One in-process run of ``job`` on ``home``: the home travels in the run's config, so the UI shows where it wrote."""
+    if partition is not None and not instance.has_dynamic_partition(cycles.name, partition):
+        instance.add_dynamic_partitions(cycles.name, [partition])
+    return defs.resolve_job_def(job.name).execute_in_process(
+        partition_key=partition,
+        instance=instance,
+        run_config={**planning_run_config(str(home.root), ops), **QUIET},
+        raise_on_error=False,
+    )
+
+
+def build(
+    home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None, *, full: bool = False
+) -> list[CycleBuild]:
+    """Materialize every Panel table of one cycle (or of every cycle in the store), then the dead letters."""
+    if cycle:
+        targets = [cycle]
+    else:
+        with EventStore(home.store) as store:
+            targets = store.cycles()
+    instants = {"on": on, "as_of": as_of}
+    builds = []
+    with _instance(home) as instance:
+        for target in targets:
+            evidence = {**instants, "full": full and not builds}  # the cache is rebuilt once, by the first cycle's run
+            result = run_job(instance, home, build_cycle, {"cycle_evidence": {"config": evidence}}, target)
+            if not result.success:
+                raise BuildFailed(f"the build of {target} failed (run {result.run_id}): {_failure(result)}")
+            builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+        result = run_job(instance, home, build_operations, {"dead_letters": {"config": instants}})
+        if not result.success:
+            raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
+    return builds
+
+
+def write_current_pack(home: PlanningHome, cycle: str, *, synthetic: bool, stage: str | None = None) -> dict:
+    """Materialize ``briefing_pack`` for one cycle through Dagster; its metadata, with the run id."""
+    with _instance(home) as instance:
+        result = run_job(instance, home, build_packs, {"briefing_pack": {"config": {"stage": stage, "synthetic": synthetic}}},
+                         cycle)
+    if not result.success:
+        raise PackFailed(f"the briefing pack of {cycle} was not written (run {result.run_id}): {_failure(result)}")
+    for materialization in _materializations(result):
+        return {key: value.value for key, value in materialization.metadata.items()} | {"run_id": result.run_id}
+    raise PackFailed(f"the briefing pack run of {cycle} materialized nothing (run {result.run_id})")
+
+
+def _instance(home: PlanningHome) -> dg.DagsterInstance:
+    use_planning_dagster_home(home)
+    warnings.filterwarnings("ignore", module="dagster")
+    return dg.DagsterInstance.get()
+
+
+def _materializations(result: dg.ExecuteInProcessResult) -> list[dg.AssetMaterialization]:
+    return [e.event_specific_data.materialization for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+
+
+def _row_counts(result: dg.ExecuteInProcessResult) -> dict[str, int]:
+    counts = {}
+    for materialization in _materializations(result):
+        row_count = materialization.metadata.get("dagster/row_count")
+        if row_count is not None:
+            counts[materialization.asset_key.to_user_string()] = int(row_count.value)
+    return counts
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.event_specific_data.error
+            while error is not None and error.cause is not None:  # the root cause, not Dagster's wrapper
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed:
+            messages.append(f"check {event.event_specific_data.check_name} on {event.event_specific_data.asset_key.to_user_string()} failed")
+    return "; ".join(messages) or "see the run in the Dagster UI"

@@ -1,0 +1,191 @@
+"""The Kafka topics, as a product decision, and their idempotent creation.
+
+Routing (which topic an event takes, under which key) is part of the event
+contract and lives in ``events.routing``; this module decides what each topic
+*is* on the broker and creates it. ``pipelines/streaming/asyncapi.yaml`` documents the
+same design for other teams; a test keeps the two in step.
+
+=========================  ==========================================  ===========
+topic                      carries                                     retention
+=========================  ==========================================  ===========
+planning.consultation      consultation.response_received              7 days
+planning.survey            survey.response_recorded                    7 days
+planning.partnership       cdrp.audit_submitted,                       90 days
+                           borough.profile_recorded, group.meeting_held
+planning.timetable         the six process events                      90 days
+planning.corrections       event.retracted,                            7 days
+                           respondent.erasure_requested
+planning.deadletters       rejected messages with their reasons        30 days
+=========================  ==========================================  ===========
+
+Why these retentions. The event store is the system of record
+(architecture constraint 3): once the worker has appended an event, Kafka's
+copy is only a buffer and a replay window. Where personal data travels --
+consultation responses (respondent_ref, demographics, comment), PAS
+interviews (demographics, special category data, tied to an interview
+reference) and erasure requests (the respondent_ref itself) -- the broker
+keeps it 7 days: long enough to survive a worker outage over a bank-holiday
+weekend, short enough that an erasure request is honoured on the broker
+within a week without touching its logs. Partnership and timetable events
+carry no personal data and are few; 90 days lets a new consumer replay a
+whole fieldwork period. Dead letters are kept 30 days for the data team to
+triage; their value holds at most the first 64 KiB of the rejected bytes,
+which may include personal data, hence bounded too.
+
+Message size. The contract caps an event at 1 MiB (``events.validation``).
+The raw topics accept up to ``RAW_MAX_MESSAGE_BYTES`` (4 MiB) on purpose: an
+oversized event then reaches the worker and is dead-lettered with a reason
+naming the limit, rather than vanishing with a broker error at a sender that
+may not be ours. Beyond 4 MiB the broker itself refuses the message.
+
+Partitions: ``DEFAULT_PARTITIONS`` (3) unless configured (``$PLANNING_TOPIC_PARTITIONS``
+or ``--partitions``); the key is ``{cycle}/{borough}`` or ``{cycle}`` so what
+must stay in order shares a partition. Partitions can only be added later,
+and adding them moves keys, so pick the number before the first cycle.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from events.routing import (
+    DEAD_LETTER_FAMILY,
+    FAMILIES,
+    dead_letter_topic,
+    partition_key,
+    topic_for,
+    topic_prefix,
+)
+
+__all__ = [
+    "TopicSpec", "topic_specs", "ensure_topics", "describe_topics", "topic_for", "partition_key",
+    "dead_letter_topic", "DEFAULT_PARTITIONS",
+]
+
+DAY_MS = 24 * 60 * 60 * 1000
+DEFAULT_PARTITIONS = 3
+PARTITIONS_ENV = "PLANNING_TOPIC_PARTITIONS"
+RAW_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+# family -> (retention in days, carries personal data, what it is for)
+FAMILY_POLICY: dict[str, tuple[int, bool, str]] = {
+    "consultation": (7, True, "consultation responses from every channel"),
+    "survey": (7, True, "Public Attitude Survey interviews"),
+    "partnership": (90, False, "CDRP audits, borough profiles and group meetings"),
+    "timetable": (90, False, "process events of the planning cycle's timetable"),
+    "corrections": (7, True, "retractions and erasure requests"),
+    DEAD_LETTER_FAMILY: (30, True, "rejected messages with the reasons, for the data team"),
+}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    family: str
+    event_types: tuple[str, ...]
+    partitions: int
+    retention_days: int
+    personal_data: bool
+    description: str
+
+    @property
+    def configs(self) -> dict[str, str]:
+        configs = {
+            "cleanup.policy": "delete",
+            "retention.ms": str(self.retention_days * DAY_MS),
+        }
+        if self.family != DEAD_LETTER_FAMILY:
+            configs["max.message.bytes"] = str(RAW_MAX_MESSAGE_BYTES)
+        return configs
+
+
+def default_partitions() -> int:
+    return int(os.environ.get(PARTITIONS_ENV) or DEFAULT_PARTITIONS)
+
+
+def topic_specs(prefix: str | None = None, partitions: int | None = None) -> list[TopicSpec]:
+    """The raw topics, one per family, then the dead-letter topic."""
+    prefix = topic_prefix(prefix)
+    partitions = partitions or default_partitions()
+    specs = []
+    for family, types in [*FAMILIES.items(), (DEAD_LETTER_FAMILY, ())]:
+        days, personal, description = FAMILY_POLICY[family]
+        specs.append(TopicSpec(f"{prefix}.{family}", family, types, partitions, days, personal, description))
+    assert all(topic_for(t, prefix) == s.name for s in specs for t in s.event_types)
+    assert specs[-1].name == dead_letter_topic(prefix)
+    return specs
+
+
+@dataclass(frozen=True)
+class TopicState:
+    name: str
+    created: bool  # False: it existed already
+
+
+def ensure_topics(
+    bootstrap: str, prefix: str | None = None, partitions: int | None = None, replication_factor: int = 1
+) -> list[TopicState]:
+    """Create every topic that does not exist yet; existing topics are left as they are."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import TopicAlreadyExistsError, for_code
+
+    specs = topic_specs(prefix, partitions)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
+    try:
+        request = {
+            s.name: {"num_partitions": s.partitions, "replication_factor": replication_factor, "configs": s.configs}
+            for s in specs
+        }
+        response = admin.create_topics(request, timeout_ms=30_000, raise_errors=False)
+        states = []
+        for topic in response["topics"]:
+            error = for_code(topic["error_code"])
+            if error is TopicAlreadyExistsError:
+                states.append(TopicState(topic["name"], created=False))
+            elif topic["error_code"] == 0:
+                states.append(TopicState(topic["name"], created=True))
+            else:
+                raise error(f"cannot create topic {topic['name']}: {topic.get('error_message') or error.__name__}")
+        admin.wait_for_topics([s.name for s in specs], timeout_ms=30_000)
+    finally:
+        admin.close()
+    order = [s.name for s in specs]
+    return sorted(states, key=lambda state: order.index(state.name))
+
+
+def describe_topics(bootstrap: str, prefix: str | None = None) -> list[dict[str, object]]:
+    """What the broker holds for our topics: partitions and the configs we set (None if missing)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    specs = topic_specs(prefix)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
+    try:
+        existing = {t["name"]: t for t in admin.describe_topics([s.name for s in specs]) if t.get("error_code", 0) == 0}
+        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]
+        configs = admin.describe_configs(resources, config_filter="all") if resources else {}
+    finally:
+        admin.close()
+    topic_configs = configs.get("topic", {}) if isinstance(configs, dict) else {}
+    rows = []
+    for spec in specs:
+        topic = existing.get(spec.name)
+        values = topic_configs.get(spec.name, {})
+        rows.append({
+            "name": spec.name,
+            "exists": topic is not None,
+            "partitions": len(topic["partitions"]) if topic else None,
+            "retention.ms": _config_value(values, "retention.ms"),
+            "max.message.bytes": _config_value(values, "max.message.bytes"),
+            "carries": ", ".join(spec.event_types) or "rejected messages",
+            "spec": spec,
+        })
+    return rows
+
+
+def _config_value(values: object, key: str) -> str | None:
+    if not isinstance(values, dict) or key not in values:
+        return None
+    value = values[key]
+    return value.get("value") if isinstance(value, dict) else str(value)

@@ -1,0 +1,199 @@
+"""The sensor on the store's high-water mark and the morning schedule, evaluated against a real store.
+
+Each test has its own $PLANNING_HOME (and Dagster instance under it); events
+go in through the real ingest path, so the sensor reads what a worker writes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+from events.home import PlanningHome
+from events.store import EventStore
+from pipelines.orchestration.defs.resources import planning_run_config
+from pipelines.orchestration.defs.schedules import daily_stage_status
+from pipelines.orchestration.defs.sensors import event_store_sensor
+from pipelines.orchestration.instance import use_planning_dagster_home
+from pipelines.orchestration.definitions import defs
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.ingest.files import ingest_files
+from pipelines.orchestration.defs.resources import PlanningHomeResource
+from tests.support.events import make_event, write_jsonl
+
+OBSERVED_FIELDS = {
+    "high_water_mark", "events_since_last_evaluation", "events_per_second", "dead_letters", "lag_events",
+    "last_built_position",
+}
+
+
+@pytest.fixture
+def instance(home: PlanningHome) -> dg.DagsterInstance:
+    use_planning_dagster_home(home)
+    return dg.DagsterInstance.get()
+
+
+def ingest(home: PlanningHome, path: Path, events: list) -> None:
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(path, events))], progress=None)
+
+
+def context(home: PlanningHome, instance: dg.DagsterInstance, cursor: str | None = None) -> dg.SensorEvaluationContext:
+    # instance_ref (not instance): evaluate_tick then resolves partitioned requests as the daemon does.
+    return dg.build_sensor_context(
+        instance_ref=instance.get_ref(), cursor=cursor, definitions=defs,
+        resources={"planning": PlanningHomeResource(root=str(home.root))},
+    )
+
+
+def evaluate(home: PlanningHome, instance: dg.DagsterInstance, cursor: str | None = None):
+    return event_store_sensor.evaluate_tick(context(home, instance, cursor))
+
+
+def observation(data) -> dict:
+    (event,) = data.asset_events
+    assert event.asset_key == dg.AssetKey("event_store")
+    return {k: v.value for k, v in event.metadata.items()}
+
+
+def test_an_empty_store_requests_nothing(home: PlanningHome, instance: dg.DagsterInstance) -> None:
+    data = evaluate(home, instance)
+    assert data.run_requests == [] and data.skip_message
+    assert json.loads(data.cursor)["mark"] == 0
+
+
+def test_new_events_in_two_cycles_request_one_build_each(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    first = evaluate(home, instance)
+    assert sorted(r.run_key for r in first.run_requests) == ["2026-27@2", "2027-28@2"]
+    assert {r.partition_key for r in first.run_requests} == {"2026-27", "2027-28"}
+    assert all(r.run_config == planning_run_config(str(home.root)) for r in first.run_requests)
+    assert all(r.tags["dagster/sensor_name"] == "event_store_sensor" for r in first.run_requests)
+    (added,) = first.dynamic_partitions_requests
+    assert added.partitions_def_name == cycles.name and sorted(added.partition_keys) == ["2026-27", "2027-28"]
+    assert json.loads(first.cursor)["mark"] == 2
+    seen = observation(first)
+    assert OBSERVED_FIELDS <= set(seen)
+    assert seen["high_water_mark"] == 2 and seen["events_since_last_evaluation"] == 2 and seen["lag_events"] == 2
+    instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))  # as the daemon does
+
+    # Nothing new since: no run, and no repeated observation.
+    again = evaluate(home, instance, first.cursor)
+    assert again.run_requests == [] and again.skip_message and again.asset_events == []
+    assert json.loads(again.cursor)["mark"] == 2
+
+    # New events of one cycle: only that cycle, keyed by the new mark; the rate is measured.
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off", cycle="2026-27") for _ in range(3)])
+    later = evaluate(home, instance, again.cursor)
+    assert [r.run_key for r in later.run_requests] == ["2026-27@5"]
+    assert later.dynamic_partitions_requests == []  # the partition exists already
+    seen = observation(later)
+    assert seen["events_since_last_evaluation"] == 3 and seen["events_per_second"] > 0
+
+
+def test_a_retraction_requests_every_cycle(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    target = make_event("stage.signed_off", cycle="2026-27")
+    ingest(home, tmp_path / "a.jsonl", [target, make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2025-26")])
+    cursor = evaluate(home, instance).cursor
+    # The retraction is filed under 2027-28 but removes an event of 2026-27.
+    retraction = make_event("event.retracted", {"target_event_id": target["event_id"], "reason": "wrong cycle"})
+    ingest(home, tmp_path / "b.jsonl", [retraction])
+    data = evaluate(home, instance, cursor)
+    assert sorted(r.run_key for r in data.run_requests) == ["2025-26@4", "2026-27@4", "2027-28@4"]
+    assert observation(data)["all_cycles_because"] == "retraction"
+
+
+def test_dead_letters_and_lag_are_observed(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), b"not json"])
+    first = evaluate(home, instance)
+    seen = observation(first)
+    assert seen["dead_letters"] == 1 and seen["last_built_position"] is None and seen["lag_events"] == 1
+
+    # Once a build published the mark, the lag is zero and that change is observed, without a new run.
+    (request,) = first.run_requests
+    instance.add_dynamic_partitions(cycles.name, [request.partition_key])
+    result = defs.resolve_job_def("build_cycle").execute_in_process(
+        partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags,
+    )
+    assert result.success
+    caught_up = evaluate(home, instance, first.cursor)
+    assert caught_up.run_requests == []
+    seen = observation(caught_up)
+    assert seen["last_built_position"] == 1 and seen["lag_events"] == 0
+
+
+def test_a_sensor_requested_run_materializes_and_publishes(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("cycle.opened", {"timetable": []}), make_event("consultation.response_received")])
+    data = evaluate(home, instance)
+    (request,) = data.run_requests
+    for added in data.dynamic_partitions_requests:  # as the daemon does before launching
+        instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
+    result = defs.resolve_job_def("build_cycle").execute_in_process(
+        partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags,
+    )
+    assert result.success
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags["dagster/partition"] == "2027-28" and run.tags["planning/store_mark"] == "2"
+    pointer = json.loads((home.projections / "published.json").read_text())
+    assert pointer["cycles"]["2027-28"]["store_position"] == 2
+
+
+def test_the_schedule_rebuilds_every_cycle_each_morning(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    assert daily_stage_status.cron_schedule == "0 6 * * *"
+    assert daily_stage_status.execution_timezone == "Europe/London"
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    morning = datetime(2026, 9, 10, 6, 0, tzinfo=ZoneInfo("Europe/London"))
+    schedule_context = dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=morning, repository_def=defs.get_repository_def(),
+        resources={"planning": PlanningHomeResource(root=str(home.root))},
+    )
+    data = daily_stage_status.evaluate_tick(schedule_context)
+    assert sorted(r.run_key for r in data.run_requests) == ["2026-09-10:2026-27", "2026-09-10:2027-28"]
+    assert all(r.run_config == planning_run_config(str(home.root), {"cycle_evidence": {"config": {"on": "2026-09-10"}}}) for r in data.run_requests)
+    assert set(instance.get_dynamic_partitions(cycles.name)) == {"2026-27", "2027-28"}
+
+
+def test_the_schedule_skips_an_empty_store(home: PlanningHome, instance: dg.DagsterInstance) -> None:
+    schedule_context = dg.build_schedule_context(
+        instance=instance, repository_def=defs.get_repository_def(), resources={"planning": PlanningHomeResource(root=str(home.root))},
+    )
+    data = daily_stage_status.evaluate_tick(schedule_context)
+    assert data.run_requests == [] and "no cycle" in data.skip_message
+
+
+def test_the_sensor_and_schedule_are_in_the_definitions() -> None:
+    assert defs.resolve_sensor_def("event_store_sensor").job_name == "build_cycle"
+    assert defs.resolve_sensor_def("event_store_sensor").minimum_interval_seconds == 15
+    assert defs.resolve_schedule_def("daily_stage_status").job_name == "build_cycle"
+
+
+def test_a_cycle_whose_build_is_queued_is_not_requested_again(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    first = evaluate(home, instance)
+    instance.add_dynamic_partitions(cycles.name, ["2026-27", "2027-28"])
+    # The run queue holds 2027-28's build (one build at a time): it will read the store when it starts.
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.orchestration.definitions")),
+                               "__repository__"),
+        "build_cycle",
+    )
+    run = instance.add_run(dg.DagsterRun(job_name="build_cycle", status=dg.DagsterRunStatus.QUEUED,
+                                         remote_job_origin=origin, tags={"dagster/partition": "2027-28"}))
+    assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.QUEUED
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    data = evaluate(home, instance, first.cursor)
+    assert [r.run_key for r in data.run_requests] == ["2026-27@4"]
+    assert observation(data)["cycles_already_queued"] == "2027-28"
+
+    # Once nothing else is new, only the queued cycle's events are pending: the sensor skips and says why.
+    ingest(home, tmp_path / "c.jsonl", [make_event("stage.signed_off")])
+    data = evaluate(home, instance, data.cursor)
+    assert data.run_requests == [] and "2027-28 are queued" in data.skip_message
+    assert json.loads(data.cursor)["mark"] == 5

@@ -1,0 +1,63 @@
+"""The projections are Dagster assets: they load, materialize, and a failing check blocks publication."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from events.home import PlanningHome
+from events.store import EventStore
+from pipelines.orchestration.runs import build
+from pipelines.orchestration.defs.checks import PanelCheck, _check
+from pipelines.orchestration.definitions import defs
+from pipelines.orchestration.defs.partitions import cycles
+from pipelines.ingest.files import ingest_files
+from tests.support.events import make_event, write_jsonl
+
+
+def test_definitions_load_with_assets_groups_and_checks() -> None:
+    repository = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repository.asset_graph.get_all_asset_keys()}
+    assert {"event_store", "cycle_evidence", "stage_status", "consultation_coverage", "cdrp_audits", "panel_snapshot", "dead_letters"} <= keys
+    checks = {(c.asset_key.to_user_string(), c.name) for c in repository.asset_graph.asset_check_keys}
+    assert ("consultation_coverage", "every_borough_present") in checks
+    assert defs.get_assets_def("consultation_coverage").group_names_by_key[dg.AssetKey("consultation_coverage")] == "fieldwork"
+
+
+def test_a_build_is_recorded_in_the_dagster_instance(home: PlanningHome, tmp_path: Path) -> None:
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off")]))], progress=None)
+    (cycle_build,) = build(home, on="2026-09-10")
+    instance = dg.DagsterInstance.get()  # $PLANNING_HOME/dagster, as the UI sees it
+    assert Path(instance.root_directory) == home.dagster
+    run = instance.get_run_by_id(cycle_build.run_id)
+    assert run.is_success and run.tags["dagster/partition"] == "2027-28"
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("cdrp_audits")).asset_materialization
+    assert materialization.partition == "2027-28" and materialization.metadata["dagster/row_count"].value == 32
+    check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey("cdrp_audits"), "every_borough_present")]
+    )
+    assert check[dg.AssetCheckKey(dg.AssetKey("cdrp_audits"), "every_borough_present")].status.value == "SUCCEEDED"
+
+
+def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome, tmp_path: Path) -> None:
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off")]))], progress=None)
+    build(home, on="2026-09-10")
+    before = json.loads((home.projections / "published.json").read_text())
+
+    failing = _check(PanelCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
+    # The live instance first: Dagster's definitions loading holds on to the current instance.
+    with dg.DagsterInstance.get() as instance:
+        broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
+        result = broken.resolve_job_def("build_cycle").execute_in_process(
+            partition_key="2027-28", instance=instance, raise_on_error=False,
+            run_config={"ops": {"cycle_evidence": {"config": {"on": "2026-09-11"}}}},
+        )
+    evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert [(e.check_name, e.passed) for e in evaluations if e.check_name == "always_fails"] == [("always_fails", False)]
+    assert not any(e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("panel_snapshot") for e in result.all_events)
+    assert json.loads((home.projections / "published.json").read_text()) == before
+    assert cycles.name == "cycle"

@@ -1,0 +1,190 @@
+"""The compose stack's files, checked by content: no Docker engine runs here, so what can drift is tested.
+
+docker-compose.yml, the Dockerfile and dagster_home/dagster.compose.yaml must
+agree with each other and with the code: pinned images, health checks the
+start order waits on, `planning` commands that exist with the options given,
+and a Dagster instance config that Dagster itself accepts.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cli.main import _parser
+from tests.support.paths import REPO_ROOT
+
+REPO = REPO_ROOT
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+INSTANCE_CONFIG = REPO / "dagster_home" / "dagster.compose.yaml"
+PLANNING_HOME = "/var/lib/planning"
+EXACT = re.compile(r"^\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$")  # 16.10, 4.4.0, 3.11.13-slim-bookworm
+
+
+def _command(service: str) -> list[str]:
+    command = SERVICES[service].get("command")
+    return shlex.split(command) if isinstance(command, str) else list(command or [])
+
+
+def _environment(service: str) -> dict[str, str]:
+    env = SERVICES[service].get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def test_every_service_is_present() -> None:
+    assert set(SERVICES) == {"kafka", "kafka-init", "worker", "dagster-webserver", "dagster-daemon", "postgres"}
+    assert "version" not in COMPOSE  # the compose spec has no version key
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_image_is_pinned_to_an_exact_tag(service: str) -> None:
+    image = SERVICES[service]["image"]
+    name, _, tag = image.rpartition(":")
+    assert name and tag, f"{service}: {image} has no tag"
+    assert tag != "latest" and EXACT.match(tag), f"{service}: {image} is not an exact tag"
+    if name == "apache/kafka":
+        assert re.match(r"^4\.\d+\.\d+$", tag), "Kafka 4.x (KRaft only), exact major.minor.patch"
+    if name == "postgres":
+        assert re.match(r"^16\.\d+(-[a-z]+)?$", tag), "Postgres 16, exact minor"
+
+
+def test_the_dockerfile_base_is_pinned_and_installs_the_stack_extra() -> None:
+    (base,) = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, re.MULTILINE)
+    name, _, tag = base.partition(":")
+    assert name == "python" and re.match(r"^3\.11\.\d+-slim(-[a-z]+)?$", tag), base
+    assert "pip install '.[stack]'" in DOCKERFILE
+    assert f"PLANNING_HOME={PLANNING_HOME}" in DOCKERFILE
+    assert "cp dagster_home/dagster.compose.yaml \"$DAGSTER_HOME/dagster.yaml\"" in DOCKERFILE
+    for folder in ("events", "projections", "pipelines", "dagster_home"):
+        assert f"COPY {folder} ./{folder}" in DOCKERFILE and (REPO / folder).is_dir()
+
+
+def test_the_stack_extra_pins_dagster_postgres_to_the_dagster_release() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    (dagster,) = [d for d in project["dependencies"] if d.startswith("dagster==")]
+    major, minor, patch = dagster.removeprefix("dagster==").split(".")
+    # Dagster's libraries are versioned 0.(minor + 16).patch beside dagster 1.minor.patch.
+    assert project["optional-dependencies"]["stack"] == [f"dagster-postgres==0.{int(minor) + 16}.{patch}"]
+    assert major == "1"
+
+
+def test_health_checks_on_kafka_and_postgres() -> None:
+    kafka = SERVICES["kafka"]["healthcheck"]["test"]
+    assert "kafka-broker-api-versions.sh --bootstrap-server localhost:9092" in " ".join(kafka)
+    postgres = SERVICES["postgres"]["healthcheck"]["test"]
+    assert "pg_isready" in " ".join(postgres)
+    assert SERVICES["dagster-daemon"]["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
+
+
+def test_kafka_is_a_single_kraft_node() -> None:
+    env = _environment("kafka")
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert len(env["CLUSTER_ID"]) == 22  # 16 bytes, base64url without padding
+
+
+def test_every_planning_command_exists_with_its_options() -> None:
+    parser = _parser()
+    subcommands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    planning = {name: _command(name) for name in SERVICES if _command(name)[:1] == ["planning"]}
+    assert set(planning) == {"kafka-init", "worker"}
+    for service, command in planning.items():
+        assert command[1] in subcommands, f"{service}: planning {command[1]} does not exist"
+        args = parser.parse_args(command[1:])  # unknown options exit here
+        assert args.bootstrap == "kafka:9092"
+    assert _command("kafka-init")[1] == "topics" and _command("worker")[1] == "worker"
+
+
+def test_dagster_commands_use_the_checked_in_workspace() -> None:
+    for service in ("dagster-webserver", "dagster-daemon"):
+        command = _command(service)
+        workspace = command[command.index("-w") + 1]
+        assert workspace == "/app/dagster_home/workspace.yaml"
+        assert (REPO / "dagster_home" / "workspace.yaml").is_file() and "WORKDIR /app" in DOCKERFILE
+    assert _command("dagster-daemon")[:2] == ["dagster-daemon", "run"]
+    assert _command("dagster-webserver")[0] == "dagster-webserver"
+
+
+def test_start_order_waits_on_health_and_completion() -> None:
+    def conditions(service: str) -> dict[str, str]:
+        return {name: spec["condition"] for name, spec in SERVICES[service]["depends_on"].items()}
+
+    assert conditions("kafka-init") == {"kafka": "service_healthy"}
+    assert conditions("worker") == {"kafka": "service_healthy", "kafka-init": "service_completed_successfully"}
+    assert conditions("dagster-webserver") == {"postgres": "service_healthy"}
+    assert conditions("dagster-daemon") == {"postgres": "service_healthy"}
+    assert SERVICES["kafka-init"]["restart"] == "no"
+
+
+def test_the_worker_and_dagster_share_the_planning_home_volume() -> None:
+    assert {"planning-home", "postgres-data", "kafka-data"} <= set(COMPOSE["volumes"])
+    for service in ("worker", "kafka-init", "dagster-webserver", "dagster-daemon"):
+        assert f"planning-home:{PLANNING_HOME}" in SERVICES[service]["volumes"], service
+        assert _environment(service)["PLANNING_HOME"] == PLANNING_HOME
+    assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
+    assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka"]["volumes"]
+    assert _environment("kafka")["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+
+
+def _env_references(node: object) -> set[str]:
+    if isinstance(node, dict):
+        if set(node) == {"env"}:
+            return {node["env"]}
+        return set().union(*(_env_references(v) for v in node.values())) if node else set()
+    if isinstance(node, list):
+        return set().union(*(_env_references(v) for v in node)) if node else set()
+    return set()
+
+
+def test_the_dagster_instance_config_is_postgres_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster._serdes.config_class import ConfigurableClassData
+
+    raw = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    credentials = raw["storage"]["postgres"]["postgres_db"]
+    assert all(isinstance(value, dict) and set(value) == {"env"} for key, value in credentials.items() if key != "scheme"), \
+        "no credential is written in the file"
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which dagster-postgres does not bring.
+    assert credentials["scheme"] == "postgresql+psycopg2"
+    referenced = _env_references(raw)
+    assert referenced == {"DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_PORT"}
+    for service in ("dagster-webserver", "dagster-daemon"):  # every variable the file reads is set for both
+        env = _environment(service)
+        assert referenced <= set(env), service
+        assert env["DAGSTER_PG_HOST"] == "postgres" and env["DAGSTER_HOME"] == "/opt/dagster/home"
+        assert env["DAGSTER_PG_PASSWORD"].startswith("${DAGSTER_PG_PASSWORD:?")  # required, never defaulted
+    postgres = _environment("postgres")
+    dagster = _environment("dagster-daemon")
+    assert postgres["POSTGRES_USER"] == dagster["DAGSTER_PG_USERNAME"] and postgres["POSTGRES_DB"] == dagster["DAGSTER_PG_DB"]
+    assert postgres["POSTGRES_PASSWORD"] == dagster["DAGSTER_PG_PASSWORD"]
+
+    # Dagster's own schema accepts it (storage, run queue, launcher, compute logs).
+    for name, value in {"DAGSTER_PG_USERNAME": "planning", "DAGSTER_PG_PASSWORD": "x", "DAGSTER_PG_HOST": "postgres",
+                        "DAGSTER_PG_DB": "dagster", "DAGSTER_PG_PORT": "5432"}.items():
+        monkeypatch.setenv(name, value)
+    shutil.copyfile(INSTANCE_CONFIG, tmp_path / "dagster.yaml")
+    config, custom_class = dagster_instance_config(str(tmp_path))
+    assert custom_class is None
+    assert set(config["storage"]) == {"postgres"}
+    assert config["run_queue"]["max_concurrent_runs"] == 1
+    assert config["telemetry"]["enabled"] is False
+    for key, expected in {"run_launcher": "DefaultRunLauncher", "compute_logs": "LocalComputeLogManager",
+                          "local_artifact_storage": "LocalArtifactStorage"}.items():
+        section = config[key]
+        loaded = ConfigurableClassData(section["module"], section["class"], yaml.safe_dump(section.get("config") or {}))
+        assert type(loaded.rehydrate(object)).__name__ == expected
+        if section.get("config", {}).get("base_dir"):
+            assert section["config"]["base_dir"].startswith(PLANNING_HOME + "/")  # on the shared volume

@@ -1,0 +1,119 @@
+"""`planning up` starts the local stack, the daemon's sensor builds what the worker stored, and a stop leaves nothing behind.
+
+One real run of the command as a user runs it (a subprocess, its own
+PLANNING_HOME, free ports): a real Kafka broker from pipelines.streaming.broker, the
+stream worker, dagster-webserver and dagster-daemon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from events.emitter import Emitter
+from tests.support.events import make_event
+from tests.support.kafka import free_ports
+from tests.support.stream import REPO_ROOT, alive, descendants, wait_for
+
+pytestmark = pytest.mark.kafka
+
+
+def _read_until(process: subprocess.Popen, pattern: str, timeout: float, seen: list[str]) -> str:
+    deadline = time.monotonic() + timeout
+    os.set_blocking(process.stdout.fileno(), False)
+    buffer = ""
+    while time.monotonic() < deadline:
+        chunk = process.stdout.read()
+        if chunk:
+            buffer += chunk.decode()
+            while "\n" in buffer:
+                line, buffer = buffer.split("\n", 1)
+                seen.append(line)
+                if re.search(pattern, line):
+                    return line
+        elif process.poll() is not None:
+            raise AssertionError(f"planning up exited {process.returncode}:\n" + "\n".join(seen))
+        else:
+            time.sleep(0.2)
+    raise AssertionError(f"no line matching {pattern!r} in {timeout:.0f} s:\n" + "\n".join(seen))
+
+
+def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_path: Path) -> None:
+    started = time.monotonic()
+    home = tmp_path / "planning-home"
+    kafka_port, controller_port, web_port = free_ports(3)
+    env = {**os.environ, "PLANNING_HOME": str(home), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("DAGSTER_HOME", None)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "up", "--kafka-port", str(kafka_port),
+         "--controller-port", str(controller_port), "--port", str(web_port), "--timeout", "60"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    seen: list[str] = []
+    try:
+        _read_until(up, r"^ready in", 75, seen)
+        ready = time.monotonic()
+        pids = {m.group(1): int(m.group(2)) for line in seen if (m := re.match(r"\s+(\S+)\s.*\(pid (\d+)", line))}
+        assert set(pids) == {"kafka", "worker", "dagster-webserver", "dagster-daemon"}, seen
+        for name in ("worker.log", "dagster-webserver.log", "dagster-daemon.log"):
+            assert (home / "logs" / name).is_file()
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/server_info", timeout=5) as response:
+            assert response.status == 200 and "dagster_webserver_version" in json.loads(response.read())
+        assert alive(pids["dagster-daemon"]) and alive(pids["worker"])
+
+        # Events through Kafka: the worker stores them, the sensor sees the mark move and the daemon builds.
+        with Emitter(f"127.0.0.1:{kafka_port}") as emitter:
+            for event in [make_event("cycle.opened", {"timetable": []}), make_event("consultation.response_received")]:
+                emitter.emit(event)
+        published = home / "projections" / "published.json"
+        pointer = wait_for(lambda: published.exists() and json.loads(published.read_text())["cycles"].get("2027-28"),
+                           60, "the sensor's build of 2027-28 to publish", interval=0.5)
+        assert pointer["store_position"] == 2
+        built = time.monotonic()
+        # ... and the Panel reads the row through `planning query`, as a member would.
+        query = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "query", "consultation_coverage", "--cycle", "2027-28", "--format", "json"],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert query.returncode == 0, query.stderr
+        rows = {(r["borough"], r["channel"]): r for r in json.loads(query.stdout)}
+        assert rows[("E09000012", "all")]["responses"] == 1 and rows[("E09000012", "online_survey")]["respondents"] == 1
+
+        children = descendants(up.pid)
+        assert set(pids.values()) <= children
+    finally:
+        stopping = time.monotonic()
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(60)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            raise
+        stopped = time.monotonic()
+        os.set_blocking(up.stdout.fileno(), True)
+        seen += up.stdout.read().decode().splitlines()
+    assert up.returncode == 0, "\n".join(seen)
+    assert seen[-1] == "planning up: stopped"
+    assert [line.split()[1] for line in seen if line.startswith("  stopped ")] == [
+        "dagster-daemon", "dagster-webserver", "worker", "kafka"]
+    assert [pid for pid in children if alive(pid)] == []
+
+    # The run was the sensor's, recorded in the stack's Dagster instance.
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == "2027-28"]
+    assert [(r.status.value, r.tags["dagster/sensor_name"], r.tags["dagster/run_key"]) for r in runs] == [
+        ("SUCCESS", "event_store_sensor", "2027-28@2")]
+    print("\n".join(seen), f"\nup {ready - started:.1f} s, events to published build {built - ready:.1f} s, "
+          f"stop {stopped - stopping:.1f} s")

@@ -1,0 +1,442 @@
+"""Briefing packs, tested as a Panel member sees them: opened in headless Chromium, offline.
+
+One demo-like cycle is generated, ingested and built once for the module
+(the synthetic 2027-28 cycle on 23 November 2026, with 2026-27 before it).
+For every stage the pack is written (HTML and PDF) and the HTML is opened in
+headless Chromium driven over the DevTools protocol (on a pipe, no extra
+package), with every host name unresolvable and a proxy that goes nowhere.
+The tests assert on what is on the screen: the title, the timetable first,
+charts that are really drawn, every figure's (on, as_of), suppressed cells
+with no number, no console error and no request leaving the machine. Full-page
+screenshots are saved under each test's tmp dir.
+
+Chromium is required: without it these tests fail (never skip), saying how to
+install it (`apt-get install -y chromium`).
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from events.home import PlanningHome
+from events.store import EventStore
+from events.vocabulary import BOROUGH_NAMES, BOROUGHS, STAGES
+from pipelines.orchestration.runs import build
+from pipelines.cli.main import main
+from pipelines.demo.generator import generate_demo_lines
+from pipelines.ingest.files import ingest_files
+from projections.packs import content, render_pack, write_pack
+from projections.packs.labels import CITY_TILE, TILE_POSITIONS
+from projections.packs.pdf import INSTALL_HINT, OFFLINE_FLAGS, ChromiumError, find_chromium
+from tests.support.events import write_jsonl
+
+CYCLE = "2027-28"
+ON = "2026-11-23"
+# Knowledge time is pinned: the events are recorded at KNOWN and read at AS_OF, whatever the day the tests run.
+KNOWN = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+AS_OF = "2026-11-23T12:00:00Z"
+
+# What each stage's pack must show (section titles) and the least number of charts it draws.
+EXPECTED: dict[str, tuple[list[str], int]] = {
+    "brief": (["Last cycle's priorities (2026-27)", "What we fed back last cycle (2026-27)"], 1),
+    "programme_approval": (["Targets by borough"], 2),
+    "fieldwork": (["Coverage against target", "Coverage by channel", "Inclusion: who we are not hearing from",
+                   "Consultative groups and ward panels"], 5),
+    "analysis": (["Public Attitude Survey indicators", "CDRP audits: status and priorities", "Themes ranked by source"], 5),
+    "feedback_1": (["Feedback, round 1: what was fed back where"], 2),
+    "priorities": (["Adopted priorities and their evidence", "Themes ranked by source"], 3),
+    "feedback_2": (["Feedback, round 2: what was fed back where"], 2),
+    "publication": (["Traceability: from evidence to plan", "Feedback, round 2: what was fed back where"], 2),
+}
+
+
+# --- a demo-like build, once ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
+    root = tmp_path_factory.mktemp("packs") / "planning-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLANNING_HOME", str(root))
+        patch.setenv("DAGSTER_HOME", str(root / "dagster"))
+        home = PlanningHome(root)
+        lines = [l for l in generate_demo_lines(date(2026, 11, 23), not_after=KNOWN) if l.strip()]
+        with EventStore(home.store, writer=True) as store:
+            ingest_files(store, [str(write_jsonl(root.parent / "demo.jsonl", lines))], recorded_at=KNOWN, progress=None)
+        build(home, on=ON, as_of=AS_OF)
+        yield home
+
+
+# --- headless Chromium over the DevTools protocol, on a pipe -------------------------------------------
+
+
+class Chromium:
+    """Chromium with --remote-debugging-pipe: CDP messages are NUL-terminated JSON on fds 3 (in) and 4 (out)."""
+
+    def __init__(self, binary: str) -> None:
+        self.profile = tempfile.mkdtemp(prefix="test-packs-chromium-")
+        to_chromium, self._writer = os.pipe()
+        self._reader, from_chromium = os.pipe()
+
+        def wire_fds() -> None:  # in the child: the pipes become fds 3 and 4, inheritable
+            inbound = fcntl.fcntl(to_chromium, fcntl.F_DUPFD, 10)
+            outbound = fcntl.fcntl(from_chromium, fcntl.F_DUPFD, 10)
+            os.dup2(inbound, 3)
+            os.dup2(outbound, 4)
+
+        self.process = subprocess.Popen(
+            [binary, *OFFLINE_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "--hide-scrollbars",
+             "about:blank"],
+            preexec_fn=wire_fds, close_fds=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={**os.environ, "HOME": self.profile},
+        )
+        os.close(to_chromium)
+        os.close(from_chromium)
+        self._buffer = b""
+        self._next = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            ready, _, _ = select.select([self._reader], [], [], max(0.05, deadline - time.monotonic()))
+            if not ready:
+                raise TimeoutError("Chromium sent nothing in time")
+            chunk = os.read(self._reader, 1 << 20)
+            if not chunk:
+                raise EOFError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, _, self._buffer = self._buffer.partition(b"\0")
+        return json.loads(raw)
+
+    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._writer, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._message(deadline)
+            if reply.get("id") == self._next:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+            self.events.append(reply)
+
+    def wait_for(self, method: str, session: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events:
+                if event.get("method") == method and event.get("sessionId") == session:
+                    return event
+            self.events.append(self._message(deadline))
+
+    def open(self, url: str, width: int = 900) -> Page:
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.send(f"{domain}.enable", session=session)
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 1200, "deviceScaleFactor": 1, "mobile": False},
+                  session=session)
+        self.send("Page.navigate", {"url": url}, session=session)
+        self.wait_for("Page.loadEventFired", session)
+        return Page(self, target, session)
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=5)
+        except Exception:
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        os.close(self._writer)
+        os.close(self._reader)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class Page:
+    def __init__(self, browser: Chromium, target: str, session: str) -> None:
+        self.browser, self.target, self.session = browser, target, session
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=self.session)
+        if "exceptionDetails" in result:
+            raise RuntimeError(result["exceptionDetails"])
+        return result["result"].get("value")
+
+    def events(self, method: str) -> list[dict[str, Any]]:
+        return [e["params"] for e in self.browser.events if e.get("method") == method and e.get("sessionId") == self.session]
+
+    def requests(self) -> list[str]:
+        return [e["request"]["url"] for e in self.events("Network.requestWillBeSent")]
+
+    def console_errors(self) -> list[str]:
+        errors = [json.dumps(e["args"]) for e in self.events("Runtime.consoleAPICalled") if e["type"] in ("error", "assert")]
+        errors += [e["exceptionDetails"].get("text", "exception") for e in self.events("Runtime.exceptionThrown")]
+        errors += [e["entry"]["text"] for e in self.events("Log.entryAdded") if e["entry"]["level"] == "error"]
+        return errors
+
+    def screenshot(self, path: Path, *, full: bool = True) -> Path:
+        height = int(self.evaluate("document.documentElement.scrollHeight")) if full else 1200
+        shot = self.browser.send("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": full,
+            "clip": {"x": 0, "y": 0, "width": 900, "height": min(height, 16000), "scale": 1},
+        }, session=self.session)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        self.browser.send("Target.closeTarget", {"targetId": self.target})
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    try:
+        binary = find_chromium()
+    except ChromiumError as missing:
+        pytest.fail(f"these tests open the briefing packs in headless Chromium, which is missing: {missing}. "
+                    f"Install it with: apt-get update && apt-get install -y chromium", pytrace=False)
+    browser = Chromium(binary)
+    try:
+        browser.send("Browser.getVersion", timeout=30)
+    except (EOFError, TimeoutError) as failure:
+        browser.close()
+        pytest.fail(f"headless Chromium ({binary}) did not start: {failure}; {INSTALL_HINT}", pytrace=False)
+    yield browser
+    browser.close()
+
+
+# What the page shows, measured in the browser: text, sections, charts and their drawn shapes, provenance.
+INSPECT = r"""JSON.stringify((() => {
+  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const charts = [...document.querySelectorAll('svg')].map(svg => {
+    const shapes = [...svg.querySelectorAll('rect, path, circle')].filter(s => { const b = s.getBBox(); return b.width > 0 && b.height > 0; });
+    const box = svg.getBoundingClientRect();
+    return {title: svg.querySelector('title') ? svg.querySelector('title').textContent : '', width: box.width, height: box.height,
+            shapes: shapes.length, texts: svg.querySelectorAll('text').length};
+  });
+  const figures = [...document.querySelectorAll('figure')].map(f => ({on: f.dataset.on, asOf: f.dataset.asOf,
+      caption: f.querySelector('figcaption').innerText, visible: visible(f)}));
+  const tables = [...document.querySelectorAll('table')].map(t => ({on: t.dataset.on, asOf: t.dataset.asOf,
+      caption: t.querySelector('caption').innerText, rows: t.tBodies[0].rows.length}));
+  const suppressed = [...document.querySelectorAll('.suppressed')].map(e => e.textContent);
+  return {title: document.title, h1: document.querySelector('h1').innerText,
+          sections: [...document.querySelectorAll('main section')].map(s => ({id: s.id, title: s.querySelector('h2').innerText})),
+          firstFigure: document.querySelector('main section figure svg title').textContent,
+          charts, figures, tables, suppressed, text: document.body.innerText,
+          height: document.documentElement.scrollHeight, width: document.documentElement.scrollWidth,
+          fonts: [...document.fonts].length, links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'))};
+})())"""
+
+RESOURCE_REFERENCE = re.compile(r"""(?:src|href|xlink:href|action|poster|data)\s*=\s*["']?\s*(?!#)[a-z]+:|url\(|@import|<link|<script|<iframe|<object|<embed""", re.I)
+
+
+def inspect(page: Page) -> dict[str, Any]:
+    return json.loads(page.evaluate(INSPECT))
+
+
+# --- the tests ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_pack_of_each_stage_as_a_reader_sees_it(stage: str, demo: PlanningHome, chromium: Chromium, tmp_path: Path) -> None:
+    written = write_pack(demo.projections, CYCLE, stage, tmp_path, synthetic=True)
+    assert written.pdf_error is None, written.pdf_error
+    assert written.html == tmp_path / f"{stage}.html" and written.pdf == tmp_path / f"{stage}.pdf"
+    pdf = written.pdf.read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page") >= 2  # several A4 pages, at least
+
+    html = written.html.read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html  # no absolute address at all, not even as text
+    assert not RESOURCE_REFERENCE.search(html), RESOURCE_REFERENCE.search(html)
+
+    page = chromium.open(written.html.as_uri())
+    try:
+        seen = inspect(page)
+        page.screenshot(tmp_path / f"{stage}.png")
+        page.screenshot(tmp_path / f"{stage}-first-screen.png", full=False)
+        requests = page.requests()
+        errors = page.console_errors()
+    finally:
+        page.close()
+
+    # nothing left the machine: the only request is the file itself; no console error
+    assert requests and all(url.startswith("file://") for url in requests), requests
+    assert [u for u in requests if u != written.html.as_uri()] == []
+    assert errors == []
+    assert all(link.startswith("#") for link in seen["links"])
+
+    # the title and the stage
+    titles, least_charts = EXPECTED[stage]
+    assert seen["title"] == seen["h1"] == f"Policing Plan 2027/28: {content.stage_label(stage)}"
+    assert "Synthetic data." in seen["text"]
+    # every pack opens with the timetable, borough names readable, every stage listed
+    assert seen["sections"][0] == {"id": "timetable", "title": "1. The timetable"}
+    assert seen["firstFigure"] == f"Timetable of the {CYCLE} cycle"
+    assert "below target: Barnet and Brent" in seen["text"] and "CDRP audit missing: Enfield and Harrow" in seen["text"]
+    assert "E09000003" not in seen["text"]  # names, not codes
+    for label in ("Brief", "Programme approval", "Fieldwork", "Analysis", "Feedback, stage 1", "Priorities", "Feedback, stage 2", "Publication"):
+        assert label in seen["text"]
+    # the stage's own sections, then the notes
+    section_titles = [re.sub(r"^\d+\.\s*", "", s["title"]) for s in seen["sections"]]
+    for title in titles:
+        assert title in section_titles, (title, section_titles)
+    assert section_titles[-1] == "Notes on the data"
+
+    # charts really drawn: each has a size and shapes with a size
+    assert len(seen["charts"]) >= least_charts, [c["title"] for c in seen["charts"]]
+    for chart in seen["charts"]:
+        assert chart["width"] > 300 and chart["height"] > 100, chart
+        assert chart["shapes"] >= 3 and chart["texts"] >= 3, chart
+
+    # every figure and table carries the (on, as_of) of its build, and says synthetic
+    assert seen["figures"] and seen["tables"]
+    for item in seen["figures"] + seen["tables"]:
+        assert item["on"] == ON and item["asOf"].startswith(ON), item
+        text = item["caption"]
+        assert "on = 23 November 2026" in text and "as_of = 23 Nov 2026" in text and "Synthetic data." in text, text
+    assert all(f["visible"] for f in seen["figures"])
+
+    # suppressed cells show the word and no number
+    for cell in seen["suppressed"]:
+        assert re.fullmatch(r"suppressed(?: \((?:<10|n<30)\))?", cell.strip()), cell
+
+    # it rendered fully, on an A4-like width without sideways scrolling
+    assert seen["height"] > 1500
+    assert seen["width"] <= 900
+    assert (tmp_path / f"{stage}.png").stat().st_size > 50_000
+
+
+def test_fieldwork_shows_who_we_are_not_hearing_from_without_numbers_for_small_cells(demo: PlanningHome, chromium: Chromium, tmp_path: Path) -> None:
+    written = write_pack(demo.projections, CYCLE, "fieldwork", tmp_path, synthetic=True, pdf=False)
+    page = chromium.open(written.html.as_uri())
+    try:
+        rows = json.loads(page.evaluate(r"""JSON.stringify([...[...document.querySelectorAll('table')]
+            .filter(t => t.caption.innerText.includes('London: respondents by group'))[0]
+            .tBodies[0].rows].map(r => [...r.cells].map(c => c.innerText)))"""))
+        tiles = json.loads(page.evaluate(r"""JSON.stringify([...document.querySelectorAll('svg')]
+            .filter(s => s.querySelector('title').textContent.startsWith('Representation of'))
+            .flatMap(s => [...s.querySelectorAll('rect > title')].map(t => t.textContent)))"""))
+    finally:
+        page.close()
+    assert len(rows) == 16  # every group of every dimension, London
+    assert any(t.endswith(": suppressed") for t in tiles)  # the borough tile map has suppressed boroughs
+    for tooltip in tiles:
+        name, _, value = tooltip.partition(": ")
+        assert name in BOROUGH_NAMES.values()
+        assert value == "suppressed" or re.fullmatch(r"\d\.\d\d|no baseline", value), tooltip
+
+
+def poisoned(rows: list[dict[str, Any]], seed: int, force_survey: bool) -> list[dict[str, Any]]:
+    """Suppressed rows of inclusion and survey_indicators, with numbers put back that the pack must never show.
+
+    With ``force_survey`` the first borough's survey rows are made suppressed too (the demo has none).
+    """
+    out = []
+    for row in rows:
+        row = dict(row)
+        if force_survey and "indicator" in row and row.get("scope") == BOROUGHS[0]:
+            row.update(suppressed=True, weighted_pct=None, ci_low=None, ci_high=None)
+        if row.get("suppressed") and seed:
+            if "indicator" in row:
+                row.update(weighted_pct=11.0 + seed, ci_low=1.0 + seed, ci_high=21.0 + seed, unweighted_n=seed, effective_n=seed + 0.5)
+            if "representation_ratio" in row:
+                row.update(respondents=seed, share=seed / 1000, representation_ratio=seed / 7)
+        out.append(row)
+    return out
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_number_is_ever_drawn_from_a_suppressed_cell(stage: str, demo: PlanningHome, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put numbers back into the suppressed cells: the pack must not change by a byte, whatever they are."""
+    original = content.Reader.rows
+    renders = []
+    for seed in (0, 7, 9):
+        monkeypatch.setattr(content.Reader, "rows", lambda self, sql, *p, _seed=seed: poisoned(original(self, sql, *p), _seed, True))
+        renders.append(render_pack(demo.projections, CYCLE, stage, synthetic=True)[0])
+    assert renders[0] == renders[1] == renders[2]
+    if stage == "analysis":
+        assert "suppressed (n&lt;30)" in renders[0]  # the forced survey suppression shows as words
+
+
+def test_the_tile_map_places_every_borough_once(demo: PlanningHome) -> None:
+    assert sorted(TILE_POSITIONS) == sorted(BOROUGHS)
+    places = list(TILE_POSITIONS.values()) + [CITY_TILE]
+    assert len(set(places)) == len(places) == 33
+    assert all(0 <= col < 8 and 0 <= row < 7 for col, row in places)
+
+
+def test_the_harness_would_see_a_request_and_a_console_error(chromium: Chromium, tmp_path: Path) -> None:
+    """The checks above are only worth something if they catch a page that does reach out, or breaks."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><title>bad</title><img src="http://example.invalid/pixel.png">'
+                   '<script>console.error("broken")</script><p>hello</p>')
+    page = chromium.open(bad.as_uri())
+    try:
+        time.sleep(0.5)
+        assert any(url.startswith("http://example.invalid/") for url in page.requests())
+        assert page.console_errors()
+        assert page.evaluate("document.body.innerText").strip() == "hello"  # the page still renders, offline
+    finally:
+        page.close()
+
+
+def test_planning_pack_command_defaults_to_the_current_stage(demo: PlanningHome, capsys: pytest.CaptureFixture) -> None:
+    capsys.readouterr()
+    assert main(["pack", "--cycle", CYCLE, "--synthetic"]) == 0
+    out = capsys.readouterr().out
+    html = demo.root / "packs" / CYCLE / "priorities.html"
+    assert f"stage priorities (on {ON}" in out and str(html) in out
+    assert html.exists() and html.with_suffix(".pdf").exists()
+    assert main(["pack", "--cycle", "2030-31"]) == 3
+    assert "cycle 2030-31 is not in the published snapshot (published: 2026-27, 2027-28)" in capsys.readouterr().err
+
+
+def test_without_chromium_the_html_is_written_and_the_pdf_failure_is_clear(demo: PlanningHome, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("CHROMIUM", str(tmp_path / "no-chromium-here"))
+    capsys.readouterr()
+    assert main(["pack", "--cycle", CYCLE, "--stage", "brief", "--to", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "the PDF was not written" in err and "apt-get install -y chromium" in err
+    assert (tmp_path / "brief.html").exists() and not (tmp_path / "brief.pdf").exists()
+
+
+def test_briefing_pack_asset_writes_the_current_stage_with_its_instants(demo: PlanningHome) -> None:
+    from pipelines.orchestration.runs import write_current_pack
+
+    metadata = write_current_pack(demo, CYCLE, synthetic=True)
+    assert metadata["stage"] == "priorities"
+    assert metadata["on"] == ON and metadata["as_of"].startswith(ON)
+    assert metadata["html"] == str(demo.root / "packs" / CYCLE / "priorities.html")
+    assert metadata["pdf"] == str(demo.root / "packs" / CYCLE / "priorities.pdf")
+    assert Path(metadata["pdf"]).read_bytes().startswith(b"%PDF-")
+    assert '<meta name="synthetic" content="true">' in Path(metadata["html"]).read_text()
+
+    import dagster as dg
+
+    from pipelines.orchestration.definitions import defs
+
+    spec = defs.resolve_assets_def("briefing_pack")
+    key = dg.AssetKey("briefing_pack")
+    assert spec.group_names_by_key[key] == "publication"
+    assert spec.partitions_def.name == "cycle"
+    assert {d.to_user_string() for d in spec.asset_deps[key]} >= {"panel_snapshot", "stage_status", "priority_traceability"}
