@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from events.home import PlanningHome
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.yaml"
@@ -34,3 +36,28 @@ def run_ui(home: PlanningHome, port: int) -> int:
     os.environ["PLANNING_HOME"] = str(home.root)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
     return subprocess.call(command)
+
+
+def create_storage(home: PlanningHome) -> None:
+    """Create the instance's SQLite storage once, before several Dagster processes race to create it."""
+    with dg.DagsterInstance.from_config(str(home.dagster)) as instance:
+        instance.get_runs(limit=1)
+        instance.get_daemon_heartbeats()
+
+
+class DaemonHeartbeats:
+    """The Dagster daemon's heartbeats on this home: whether every daemon it must run has beaten since a moment."""
+
+    def __init__(self, home: PlanningHome) -> None:
+        self._instance = dg.DagsterInstance.from_config(str(home.dagster))
+        self.required = sorted(self._instance.get_required_daemon_types())
+
+    def all_since(self, since: float) -> bool:
+        beats = self._instance.get_daemon_heartbeats()
+        return all(kind in beats and beats[kind].timestamp >= since for kind in self.required)
+
+    def __enter__(self) -> DaemonHeartbeats:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._instance.dispose()

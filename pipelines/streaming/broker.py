@@ -24,6 +24,8 @@ Command line (from the repo root)::
 
 from __future__ import annotations
 
+from kafka import KafkaAdminClient
+
 import argparse
 import base64
 import hashlib
@@ -340,7 +342,6 @@ class Broker:
 
 def _probe(host: str, port: int) -> None:
     """Raise unless a Kafka client can fetch cluster metadata showing an unfenced broker."""
-    from kafka import KafkaAdminClient  # only the readiness probe needs kafka-python
 
     # A plain connect first: cheap, and spares kafka-python's retry logging while the JVM boots.
     socket.create_connection((host, port), timeout=1).close()

@@ -42,7 +42,9 @@ from pathlib import Path
 from typing import TextIO
 
 from events.home import PlanningHome
-from pipelines.orchestration.instance import WORKSPACE, use_planning_dagster_home
+from pipelines.orchestration.instance import WORKSPACE, DaemonHeartbeats, create_storage, use_planning_dagster_home
+from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
+from pipelines.streaming.topics import ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
@@ -236,16 +238,12 @@ class Stack:
 
     def _planned_bootstrap(self) -> str:
         """The broker already running from $PLANNING_HOME/kafka, else the one start() is about to start."""
-        from pipelines.streaming.broker import status
-
         current = status(self.config.home.kafka)
         if current.running and current.bootstrap:
             return current.bootstrap
         return f"{self.config.host}:{self.config.kafka_port}"
 
     def _start_broker(self) -> None:
-        from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
-
         home, started = self.config.home, time.monotonic()
         current = status(home.kafka)
         if current.running:
@@ -264,8 +262,6 @@ class Stack:
                  f"  log {broker_config.log_file}")
 
     def _ensure_topics(self) -> None:
-        from pipelines.streaming.topics import ensure_topics
-
         try:
             states = ensure_topics(self.bootstrap)
         except Exception as error:
@@ -275,11 +271,7 @@ class Stack:
 
     def _create_dagster_storage(self) -> None:
         """Create the instance's SQLite storage here, once, before two Dagster processes race to create it."""
-        import dagster as dg
-
-        with dg.DagsterInstance.from_config(str(self.config.home.dagster)) as instance:
-            instance.get_runs(limit=1)
-            instance.get_daemon_heartbeats()
+        create_storage(self.config.home)
 
     def _ready(self, service: Service, predicate: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.config.timeout
@@ -309,17 +301,9 @@ class Stack:
         self._ready(service, answers, f"answering on {url}")
 
     def _wait_dagster_daemon(self, service: Service) -> None:
-        import dagster as dg
-
         since = service.started_at  # heartbeats of an earlier daemon on this home do not count
-        with dg.DagsterInstance.from_config(str(self.config.home.dagster)) as instance:
-            required = set(instance.get_required_daemon_types())
-
-            def heartbeating() -> bool:
-                beats = instance.get_daemon_heartbeats()
-                return all(kind in beats and beats[kind].timestamp >= since for kind in required)
-
-            self._ready(service, heartbeating, f"heartbeating ({', '.join(sorted(required))})")
+        with DaemonHeartbeats(self.config.home) as heartbeats:
+            self._ready(service, lambda: heartbeats.all_since(since), f"heartbeating ({', '.join(heartbeats.required)})")
 
     # --- run and stop -------------------------------------------------------------
 

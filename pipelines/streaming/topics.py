@@ -46,6 +46,10 @@ and adding them moves keys, so pick the number before the first cycle.
 
 from __future__ import annotations
 
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.errors import TopicAlreadyExistsError, for_code
+
 import os
 from dataclasses import dataclass
 
@@ -127,8 +131,6 @@ def ensure_topics(
     bootstrap: str, prefix: str | None = None, partitions: int | None = None, replication_factor: int = 1
 ) -> list[TopicState]:
     """Create every topic that does not exist yet; existing topics are left as they are."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import TopicAlreadyExistsError, for_code
 
     specs = topic_specs(prefix, partitions)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
@@ -156,8 +158,6 @@ def ensure_topics(
 
 def describe_topics(bootstrap: str, prefix: str | None = None) -> list[dict[str, object]]:
     """What the broker holds for our topics: partitions and the configs we set (None if missing)."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
 
     specs = topic_specs(prefix)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
