@@ -1,0 +1,68 @@
+"""The docs in `docs/` tell the truth about the code.
+
+- the generated blocks equal what ``python -m docs.generate`` writes now;
+- every example event in ``docs/events.md`` passes the contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from docs.generate import DOCS_DIR, PAGES, MissingMarkers, fill, rendered
+from events.models import EVENT_TYPES
+from events.validation import Accepted, validate_line
+
+# The examples are dated 2026; judge "not in the future" against a fixed clock after them.
+RECEIVED_AT = datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+_FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+
+
+def test_generated_sections_match_the_code() -> None:
+    drifted = [path.name for path, text in rendered().items() if path.read_text() != text]
+    assert not drifted, f"docs drifted from the code: {drifted}; run `python -m docs.generate` and commit"
+
+
+def test_every_page_with_generated_sections_exists() -> None:
+    assert {path.name for path in rendered()} == set(PAGES)
+
+
+def test_fill_rewrites_a_stale_block_and_keeps_the_prose() -> None:
+    text = "prose before\n<!-- generated: x -->\nstale\n<!-- end generated: x -->\nprose after\n"
+    assert fill(text, {"x": lambda: "fresh\n"}) == (
+        "prose before\n<!-- generated: x -->\nfresh\n<!-- end generated: x -->\nprose after\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no markers at all\n",
+        "<!-- generated: x -->\n<!-- end generated: x -->\n<!-- generated: x -->\n<!-- end generated: x -->\n",
+        "<!-- generated: x -->\n<!-- end generated: x -->\n<!-- generated: y -->\n<!-- end generated: y -->\n",
+    ],
+    ids=["missing", "repeated", "unknown"],
+)
+def test_fill_refuses_a_page_whose_markers_do_not_match_its_sections(text: str) -> None:
+    with pytest.raises(MissingMarkers):
+        fill(text, {"x": lambda: ""})
+
+
+def _example_events() -> list[str]:
+    return [block.removeprefix("```json\n").removesuffix("```") for block in _FENCE.findall(
+        (DOCS_DIR / "events.md").read_text()) if block.startswith("```json\n")]
+
+
+def test_every_example_event_passes_the_contract() -> None:
+    verdicts = {example: validate_line(example.encode(), received_at=RECEIVED_AT) for example in _example_events()}
+    broken = {example: verdict.reasons for example, verdict in verdicts.items() if not isinstance(verdict, Accepted)}
+    assert not broken, broken
+
+
+def test_every_event_type_has_an_example() -> None:
+    shown = {json.loads(example)["event_type"] for example in _example_events()}
+    assert shown == set(EVENT_TYPES)
