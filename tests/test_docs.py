@@ -1,7 +1,9 @@
-"""The docs in `docs/` tell the truth about the code.
+"""The docs in `docs/` tell the truth about the code, and stay inside the repository.
 
 - the generated blocks equal what ``python -m docs.generate`` writes now;
-- every example event in ``docs/events.md`` passes the contract.
+- every example event in ``docs/events.md`` passes the contract;
+- every relative link of the README and of ``docs/`` leads to a file or a
+  heading in the repository, and nothing points at documents outside it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +19,14 @@ from docs.generate import DOCS_DIR, PAGES, MissingMarkers, fill, rendered
 from events.models import EVENT_TYPES
 from events.validation import Accepted, validate_line
 
+ROOT = DOCS_DIR.parent
+PAGES_WITH_LINKS = [ROOT / "README.md", *sorted(DOCS_DIR.glob("*.md"))]
 # The examples are dated 2026; judge "not in the future" against a fixed clock after them.
 RECEIVED_AT = datetime(2027, 1, 1, tzinfo=timezone.utc)
 
 _FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
 
 
 def test_generated_sections_match_the_code() -> None:
@@ -66,3 +73,42 @@ def test_every_example_event_passes_the_contract() -> None:
 def test_every_event_type_has_an_example() -> None:
     shown = {json.loads(example)["event_type"] for example in _example_events()}
     assert shown == set(EVENT_TYPES)
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _links(page: Path) -> list[str]:
+    return _LINK.findall(_FENCE.sub("", page.read_text()))
+
+
+def _broken(page: Path, target: str) -> str | None:
+    if re.match(r"^[a-z]+:", target):  # https:, mailto: …
+        return None
+    path_part, _, anchor = target.partition("#")
+    destination = (page.parent / path_part).resolve() if path_part else page
+    if not destination.is_relative_to(ROOT.resolve()):
+        return "outside the repository"
+    if not destination.exists():
+        return "no such file"
+    if anchor and destination.suffix == ".md":
+        if anchor not in {_slug(h) for h in _HEADING.findall(_FENCE.sub("", destination.read_text()))}:
+            return f"no heading #{anchor}"
+    return None
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_LINKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_lead_to_files_in_the_repository(page: Path) -> None:
+    links = _links(page)
+    assert links, f"{page.name} has no links to check"
+    broken = {target: why for target in links if (why := _broken(page, target))}
+    assert not broken, broken
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_LINKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nothing_points_at_the_spec_outside_the_repository(page: Path) -> None:
+    text = page.read_text()
+    assert "../shared" not in text and "shared/spec" not in text
