@@ -112,3 +112,15 @@ def test_links_lead_to_files_in_the_repository(page: Path) -> None:
 def test_nothing_points_at_the_spec_outside_the_repository(page: Path) -> None:
     text = page.read_text()
     assert "../shared" not in text and "shared/spec" not in text
+
+
+def test_the_code_cites_only_documents_in_the_repository() -> None:
+    citing = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("events", "projections", "pipelines", "tests")
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in {".py", ".sql", ".yaml", ".yml"} and path != Path(__file__)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\bspec/\w+\.md|shared/spec", line)
+    ]
+    assert not citing, citing
