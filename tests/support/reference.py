@@ -63,7 +63,7 @@ General
 stage_status
   * Windows: defaults from the spec for cycle P-(P+1) (Y = P-1); each
     stage's window is overridden by the latest ``cycle.opened`` that lists
-    that stage (README: later supersedes "cycle windows", so a window, not a
+    that stage (docs/decisions.md: later supersedes "cycle windows", so a window, not a
     whole ``cycle.opened``, is what is superseded: a later ``cycle.opened``
     that does not list a stage leaves an earlier override of it in force).
   * ``signed_off_at`` is the latest sign-off's ``occurred_at``.
