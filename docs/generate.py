@@ -111,8 +111,11 @@ def _type_of(schema: dict[str, Any], root: dict[str, Any]) -> str:
     kind = schema.get("type")
     if kind == "array":
         items = _resolve(schema["items"], root)
-        inner = "objects" if items.get("type") == "object" and "properties" in items else _type_of(items, root)
-        inner = inner.removeprefix("one ")
+        vocabulary = _VOCABULARY_OF.get(tuple(items.get("enum", ())))
+        if items.get("type") == "object" and "properties" in items:
+            inner = "objects"
+        else:
+            inner = f"{vocabulary}s" if vocabulary else _type_of(items, root)
         count = _range(schema.get("minItems"), schema.get("maxItems"), "items")
         count = count.replace("least 1 items", "least 1 item")
         return f"list of {inner}" + (f" ({count})" if count else "")
