@@ -284,11 +284,14 @@ def timetable() -> str:
     return _table(("stage", "opens", "due", f"in cycle {_EXAMPLE_CYCLE}"), rows)
 
 
-# TODO(table schema files): each Panel table is getting one schema file beside its SQL
-# (projections/sql/...: description, stage group, order, every column with its meaning).
-# When they land, add one renderer per table here, e.g. "columns:stage_status", reading
-# that file, and put the matching markers around the column lists in tables.md, so the
-# page is generated from the same file as the Dagster column schema and the exports' README.
+# TODO(table schema files): each Panel table is getting one schema file beside its SQL,
+# projections/sql/<table>.yml (what one row is, stage group, order, every column with its
+# type and meaning, its checks), read by projections.tables. When that lands, add one
+# renderer per table here, named "table:<table>", that writes the row description, the
+# column table (name, type, meaning) and the checks from it; then replace each hand-written
+# "## `<table>`" section of tables.md with the matching markers, keeping the prose that
+# explains formulas and rules below them. The page then comes from the same file as the
+# Dagster column schema, the exports' README and the packs.
 TABLE_SECTIONS: dict[str, Renderer] = {"timetable": timetable}
 
 
