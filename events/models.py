@@ -1,8 +1,8 @@
-"""The event contract (spec/events.md) as pydantic v2 models.
+"""The event contract (docs/events.md) as pydantic v2 models.
 
 Every model forbids unknown fields and validates strictly from JSON (no "5"
 for 5, no 1 for true). Vocabulary fields carry their closed list into the
-exported JSON Schema, and their errors read like the spec's example:
+exported JSON Schema, and their errors read like the example in docs/events.md:
 ``payload.themes[2].theme: 'knife' is not a theme``.
 """
 

@@ -1,9 +1,9 @@
 """Personal data in an append-only store: split, seal, shred.
 
-The spec names three kinds of personal data: ``respondent_ref``, the
-respondent's demographics (special category data) and ``comment``. Before an
-event is written, they are taken out of its payload and sealed with a key of
-that respondent's own (AES-256-GCM). The stored payload keeps only:
+The contract (docs/events.md) names three kinds of personal data:
+``respondent_ref``, the respondent's demographics (special category data) and
+``comment``. Before an event is written, they are taken out of its payload and
+sealed with a key of that respondent's own (AES-256-GCM). The stored payload keeps only:
 
 * ``subject`` — a random surrogate id for the respondent, so responses still
   count per respondent (``respondents`` in coverage) after erasure, without

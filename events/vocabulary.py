@@ -1,7 +1,7 @@
-"""The closed vocabularies of the event contract (spec/events.md).
+"""The closed vocabularies of the event contract (docs/events.md).
 
-Each vocabulary is a tuple in the order the spec lists it, so that projections
-that need "a row for every group" can keep the spec's order.
+Each vocabulary is a tuple in the contract's order (docs/events.md lists them
+from here), so that projections that need "a row for every group" keep that order.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ GENDERS: tuple[str, ...] = ("female", "male", "other")
 ETHNIC_GROUPS: tuple[str, ...] = ("asian", "black", "mixed", "white", "other")
 DISABILITY: tuple[str, ...] = ("yes", "no")
 
-# Inclusion monitoring dimensions, in the spec's order.
+# Inclusion monitoring dimensions, in the contract's order.
 DEMOGRAPHIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "age_band": AGE_BANDS,
     "gender": GENDERS,

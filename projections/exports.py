@@ -5,7 +5,7 @@ of one cycle, read from the published snapshot through
 ``projections.snapshots.open_reader``, is written as CSV, Parquet or one xlsx
 workbook, beside a ``README.md`` that documents every column. The column
 documentation below is the one place it is written down (from
-spec/projections.md); the briefing packs and the README read it from here.
+docs/tables.md); the briefing packs and the README read it from here.
 
 Formats:
 
@@ -39,7 +39,7 @@ from projections.tables import PANEL_TABLES
 FORMATS = ("csv", "parquet", "xlsx")
 XLSX_CELL_LIMIT = 32_767
 
-# table -> column -> meaning (spec/projections.md). Every Panel table, every column.
+# table -> column -> meaning (docs/tables.md). Every Panel table, every column.
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     "stage_status": {
         "cycle": "The planning cycle, YYYY-YY, named after the plan year (plan 2027/28 is 2027-28).",

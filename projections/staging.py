@@ -4,7 +4,7 @@ The store's segments are read by DuckDB directly (``read_json``), cut at the
 build's two instants, and shaped by ``sql/_staging.sql``. The sealed personal
 data is not read: nothing personal reaches the staging file.
 
-The two instants (spec/projections.md):
+The two instants (docs/tables.md):
 * ``on``: events whose ``occurred_at`` is after the end of that day (UTC) are left out;
 * ``as_of``: events whose ``recorded_at`` is later are left out. A bare date
   means the end of that day (UTC): "what did the Panel know on 1 November".

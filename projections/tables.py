@@ -1,4 +1,4 @@
-"""The Panel's tables (spec/projections.md): what each row is, and which stage it serves.
+"""The Panel's tables (docs/tables.md): what each row is, and which stage it serves.
 
 ``group`` is the timetable stage whose evidence the table carries; Dagster
 groups the assets by it. ``order_by`` is the order readers get rows in.

@@ -1,4 +1,4 @@
-"""The default planning timetable (spec/projections.md, "The timetable").
+"""The default planning timetable (docs/tables.md, "The timetable").
 
 For cycle ``P-(P+1)`` (plan year P), with Y = P - 1, stages run from the
 brief in March of Y to publication in May–June of P. ``cycle.opened`` may

@@ -1,4 +1,4 @@
-"""The `planning` command (spec/cli.md). Each subcommand has its own --help."""
+"""The `planning` command (docs/cli.md). Each subcommand has its own --help."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Printing query results as `table` (for people), `csv` or `json` (spec/cli.md)."""
+"""Printing query results as `table` (for people), `csv` or `json` (docs/cli.md)."""
 
 from __future__ import annotations
 

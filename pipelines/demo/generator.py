@@ -1,7 +1,7 @@
 """A deterministic generator of a realistic, SYNTHETIC planning cycle.
 
 Everything here is invented. The shape follows the real process
-(spec/events.md, spec/projections.md): the 32 London boroughs with their
+(docs/events.md, docs/tables.md): the 32 London boroughs with their
 Census 2021 populations and approximate ethnic mix, a consultation of a few
 thousand responses across the nine channels, ~100 Public Attitude Survey (PAS)
 interviews per borough per quarter, one CDRP audit per borough, monthly
@@ -285,7 +285,7 @@ BAD_LINE_RULES: tuple[str, ...] = (
     "duplicate_themes", "non_contiguous_ranks", "city_of_london", "occurred_at_in_future",
     "unknown_payload_field", "bad_cycle", "negative_weight", "event_id_not_uuid",
 )
-"""The rules of events.md the demo's bad lines break, one line per rule."""
+"""The rules of docs/events.md the demo's bad lines break, one line per rule."""
 
 
 def demo_lines(

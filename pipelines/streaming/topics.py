@@ -18,8 +18,8 @@ planning.corrections       event.retracted,                            7 days
 planning.deadletters       rejected messages with their reasons        30 days
 =========================  ==========================================  ===========
 
-Why these retentions. The event store is the system of record
-(architecture constraint 3): once the worker has appended an event, Kafka's
+Why these retentions. The event store is the system of record: once the
+worker has appended an event, Kafka's
 copy is only a buffer and a replay window. Where personal data travels --
 consultation responses (respondent_ref, demographics, comment), PAS
 interviews (demographics, special category data, tied to an interview

@@ -25,7 +25,7 @@ STAGE_LABELS: dict[str, str] = {
     "feedback_2": "Feedback, stage 2",
     "publication": "Publication",
 }
-STAGE_WHAT: dict[str, str] = {  # spec/projections.md, "The timetable"
+STAGE_WHAT: dict[str, str] = {  # docs/tables.md, "The timetable"
     "brief": "Planning Panel is given the consultation brief",
     "programme_approval": "Committee approves the consultation programme",
     "fieldwork": "The consultation programme is carried out",

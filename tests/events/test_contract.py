@@ -1,4 +1,4 @@
-"""Every rule of spec/events.md, each with an event that passes and one that fails naming the field."""
+"""Every rule of docs/events.md, each with an event that passes and one that fails naming the field."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Every published Panel table equals an independent brute-force reading of the spec.
 
-``tests/support/reference.py`` computes each table of spec/projections.md in plain
+``tests/support/reference.py`` computes each table of docs/tables.md in plain
 Python from plain event dicts. Here random small cycles (a few boroughs, a few
 hundred events of every type, corrections and erasures included, arriving in
 batches whose knowledge times are out of arrival order) go through the real

@@ -1,17 +1,17 @@
-"""An independent, brute-force reference of every Panel table in spec/projections.md.
+"""An independent, brute-force reference of every Panel table in docs/tables.md.
 
-Plain Python over plain event dicts, written from the spec (and the README's
-"Decisions where the spec is silent") without reading the pipeline's SQL, so
+Plain Python over plain event dicts, written from the contract (docs/tables.md
+and docs/decisions.md) without reading the pipeline's SQL, so
 that the property tests in ``test_projections_reference.py`` compare two
 independent readings of the same contract. Only the stdlib is used; the
-vocabularies are copied from the spec (events.md), in spec order.
+vocabularies are copied from docs/events.md, in its order.
 
 Input: every event as sent (``event_id``, ``event_type``, ``occurred_at`` as
 ISO-8601 text or datetime, ``cycle``, ``payload``) plus ``recorded_at``
 (datetime or ISO text, UTC) and ``position`` (int, arrival order).
 
-Binding decisions (README, "Decisions where the spec is silent")
------------------------------------------------------------------
+Binding decisions (docs/decisions.md)
+------------------------------------
 - ``on`` is a calendar date judged in UTC: an event is in when its
   ``occurred_at`` is before the next UTC midnight. ``as_of`` is a datetime: an
   event is in when ``recorded_at <= as_of`` (a bare-date as_of is the end of
@@ -43,7 +43,7 @@ stated" in ``inclusion``. Erasure deletes keys, so ANY
 ``respondent.erasure_requested`` in the input (any cycle, whatever ``on``,
 ``as_of`` or retractions say) removes that ref's demographics.
 
-Choices where projections.md is ambiguous (what a Planning Panel member would
+Choices where docs/tables.md is ambiguous (what a Planning Panel member would
 expect)
 -----------------------------------------------------------------------------
 General
@@ -53,8 +53,8 @@ General
   * Scopes are the 32 boroughs in code order, then ``LONDON``; ``LONDON``
     pools the boroughs' events (it is not a mean of borough figures), except
     ``cdrp_score``, which the spec defines as a mean.
-  * "PAS interviews" are all ``survey.response_recorded`` events: events.md
-    defines that event as "One Public Attitude Survey interview", so its
+  * "PAS interviews" are all ``survey.response_recorded`` events: docs/events.md
+    defines that event as one interview of the Public Attitude Survey, so its
     free-text ``survey`` field is not used as a filter. (First draft filtered
     on ``survey == "PAS"``; reported as a contract gap: ``survey`` is free
     text, so another survey sent as this event would be mixed into the PAS
@@ -63,7 +63,7 @@ General
 stage_status
   * Windows: defaults from the spec for cycle P-(P+1) (Y = P-1); each
     stage's window is overridden by the latest ``cycle.opened`` that lists
-    that stage (README: later supersedes "cycle windows", so a window, not a
+    that stage (docs/decisions.md: later supersedes "cycle windows", so a window, not a
     whole ``cycle.opened``, is what is superseded: a later ``cycle.opened``
     that does not list a stage leaves an earlier override of it in force).
   * ``signed_off_at`` is the latest sign-off's ``occurred_at``.
@@ -294,7 +294,7 @@ def reference_tables(events: list[dict], cycle: str, on: date, as_of: datetime) 
     erased = {e["payload"]["respondent_ref"] for e in events if e["event_type"] == "respondent.erasure_requested"}
 
     responses = by_type["consultation.response_received"]
-    interviews = by_type["survey.response_recorded"]  # every one is a PAS interview (events.md)
+    interviews = by_type["survey.response_recorded"]  # every one is a PAS interview (docs/events.md)
     audits_by_borough: dict[str, list[dict]] = defaultdict(list)
     for e in by_type["cdrp.audit_submitted"]:
         audits_by_borough[e["payload"]["borough"]].append(e)

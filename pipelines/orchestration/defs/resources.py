@@ -14,7 +14,7 @@ from projections import build as projection_build
 
 
 class BuildConfig(dg.Config):
-    """The two instants of spec/projections.md; empty means today / now."""
+    """The two instants of docs/tables.md; empty means today / now."""
 
     on: Optional[str] = None  # YYYY-MM-DD
     as_of: Optional[str] = None  # ISO-8601; a bare date is the end of that day

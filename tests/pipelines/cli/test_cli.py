@@ -1,4 +1,4 @@
-"""The `planning` command as spec/cli.md defines it: exit codes, formats, refusals."""
+"""The `planning` command as docs/cli.md defines it: exit codes, formats, refusals."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The project's documentation; `python -m docs.generate` rewrites its generated sections."""
