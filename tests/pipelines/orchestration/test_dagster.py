@@ -10,10 +10,11 @@ import dagster as dg
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.checks import PanelCheck, _check
+from pipelines.orchestration.defs.checks import _check
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.ingest.files import ingest_files
+from projections.tables import ALL_TABLES, TableCheck
 from tests.support.events import make_event, write_jsonl
 
 
@@ -48,7 +49,7 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     build(home, on="2026-09-10")
     before = json.loads((home.projections / "published.json").read_text())
 
-    failing = _check(PanelCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
+    failing = _check(TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
     # The live instance first: Dagster's definitions loading holds on to the current instance.
     with dg.DagsterInstance.get() as instance:
         broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
