@@ -27,6 +27,13 @@ def test_definitions_load_with_assets_groups_and_checks() -> None:
     assert defs.get_assets_def("consultation_coverage").group_names_by_key[dg.AssetKey("consultation_coverage")] == "fieldwork"
 
 
+def test_every_table_asset_shows_its_columns_with_their_meanings() -> None:
+    for name, table in ALL_TABLES.items():
+        schema = defs.get_assets_def(name).metadata_by_key[dg.AssetKey(name)]["dagster/column_schema"]
+        assert [(c.name, c.type, c.description) for c in schema.columns] == [(c.name, c.type, c.description) for c in table.columns]
+        assert schema.columns, name
+
+
 def test_a_build_is_recorded_in_the_dagster_instance(home: PlanningHome, tmp_path: Path) -> None:
     with EventStore(home.store, writer=True) as store:
         ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off")]))], progress=None)
