@@ -3,9 +3,10 @@
 Every Panel table (``projections.tables.PANEL_TABLES``; never ``dead_letters``)
 of one cycle, read from the published snapshot through
 ``projections.snapshots.open_reader``, is written as CSV, Parquet or one xlsx
-workbook, beside a ``README.md`` that documents every column. The column
-documentation below is the one place it is written down (from
-docs/tables.md); the briefing packs and the README read it from here.
+workbook, beside a ``README.md`` that documents every column. Each table and
+column is described once, in its schema file beside its SQL
+(``projections/sql/<table>.yml``); the README and the xlsx README sheet read
+the descriptions from there.
 
 Formats:
 
@@ -39,101 +40,6 @@ from projections.tables import PANEL_TABLES
 FORMATS = ("csv", "parquet", "xlsx")
 XLSX_CELL_LIMIT = 32_767
 
-# table -> column -> meaning (docs/tables.md). Every Panel table, every column.
-COLUMN_DOCS: dict[str, dict[str, str]] = {
-    "stage_status": {
-        "cycle": "The planning cycle, YYYY-YY, named after the plan year (plan 2027/28 is 2027-28).",
-        "stage": "Timetable stage: brief, programme_approval, fieldwork, analysis, feedback_1, priorities, feedback_2, publication.",
-        "opens_on": "First day of the stage's window (the default timetable, or cycle.opened's override).",
-        "due_on": "Last day of the stage's window.",
-        "status": "At the build's `on` date: signed_off if a sign-off is known, else upcoming before opens_on, overdue after due_on, else open.",
-        "ready": "True when the stage's gate holds (its blockers list is empty).",
-        "blockers": "The unmet parts of the gate, each a short code, with a borough code where one applies "
-                    "(cycle_not_opened, <stage>_not_signed_off, programme_not_approved, below_target:<borough>, "
-                    "audit_missing:<borough>, feedback_missing:<borough>, priorities_not_adopted, plan_not_published).",
-        "signed_off_by": "The body that signed the stage off (planning_panel, consultation_committee, csmb, authority); null if not signed off.",
-        "signed_off_at": "When the latest sign-off of the stage happened (UTC); null if not signed off.",
-    },
-    "consultation_coverage": {
-        "cycle": "The planning cycle.",
-        "borough": "ONS GSS code of the London borough (E09000002–E09000033).",
-        "channel": "Consultation channel, or `all` for the borough's total row.",
-        "responses": "Consultation responses received in the borough through the channel.",
-        "respondents": "Distinct respondents behind those responses.",
-        "target": "The programme's minimum responses for the borough (its own target, else the default); only on `all` rows; null before a programme is approved.",
-        "pct_of_target": "100 × responses / target, unrounded; only on `all` rows; null when the target is null or 0.",
-    },
-    "cdrp_audits": {
-        "cycle": "The planning cycle.",
-        "borough": "ONS GSS code of the borough; all 32 boroughs, received or not.",
-        "received": "True when a CDRP audit for the borough has been received this cycle.",
-        "audit_ref": "Reference of the latest audit; null when none is received.",
-        "superseded_count": "How many earlier (not retracted) audits of the borough this cycle the latest one superseded.",
-        "top_priorities": "The latest audit's priority themes in rank order; null when no audit is received.",
-    },
-    "inclusion": {
-        "cycle": "The planning cycle.",
-        "scope": "ONS GSS code of a borough, or LONDON for the 32 boroughs together.",
-        "dimension": "Demographic dimension: age_band, gender, ethnic_group or disability.",
-        "group": "A group of the dimension's vocabulary (e.g. 16-24, female, black, yes).",
-        "respondents": "Distinct consultation respondents in the group; null when suppressed.",
-        "share": "The group's share of respondents who stated this dimension (0–1); null when suppressed.",
-        "population_share": "The group's share of the population from the latest borough profile (0–1); null where the profile lacks the dimension.",
-        "representation_ratio": "share / population_share: below 1, the group is heard from less than its share of the population; null when suppressed.",
-        "suppressed": "True when the cell is withheld by disclosure control: fewer than 10 respondents (zero included), "
-                      "or the smallest other cell when exactly one cell of a scope × dimension would be suppressed.",
-    },
-    "group_activity": {
-        "cycle": "The planning cycle.",
-        "group_id": "Identifier of the consultative group or ward panel.",
-        "group_kind": "Kind of group (e.g. consultative_group, ward_panel).",
-        "borough": "ONS GSS code of the group's borough.",
-        "meetings": "Meetings held this cycle.",
-        "attendance": "Total attendance over those meetings.",
-        "cost_gbp": "Total cost of those meetings, in pounds.",
-        "cost_per_attendee": "cost_gbp / attendance, in pounds.",
-    },
-    "survey_indicators": {
-        "cycle": "The planning cycle.",
-        "wave": "Public Attitude Survey wave (e.g. 2026Q2).",
-        "scope": "ONS GSS code of a borough, or LONDON.",
-        "indicator": "Survey indicator: good_job, trust, listens, relied_on, treats_fairly, deals_with_matters, informed.",
-        "weighted_pct": "Weighted percentage answering yes, p = Σw·y / Σw over those answering (0–100); null when suppressed.",
-        "ci_low": "Lower end of the 95% interval, p − 1.96·√(p(1−p)/n_eff), clipped to 0 (0–100); null when suppressed.",
-        "ci_high": "Upper end of the 95% interval, clipped to 100; null when suppressed.",
-        "unweighted_n": "Interviews answering the indicator.",
-        "effective_n": "Effective sample size after weighting, (Σw)² / Σw².",
-        "suppressed": "True when unweighted_n < 30: the estimate and interval are withheld.",
-    },
-    "theme_ranking": {
-        "cycle": "The planning cycle.",
-        "scope": "ONS GSS code of a borough, or LONDON.",
-        "theme": "Theme of the controlled vocabulary (e.g. knife_crime); a row for every theme.",
-        "consultation_share": "Consultation responses in scope naming the theme / responses in scope (0–1).",
-        "survey_share": "Weighted share of PAS respondents in scope naming the theme as a priority (0–1).",
-        "cdrp_score": "(6 − rank) / 5 for a theme in the borough's latest CDRP audit, else 0; for LONDON the mean over boroughs whose audit is received.",
-        "combined_score": "Mean of the sources that have any data in scope.",
-        "rank": "1 = highest combined_score; ties broken by theme name.",
-    },
-    "feedback_log": {
-        "cycle": "The planning cycle.",
-        "round": "Feedback round: 1 (after the analysis) or 2 (after the priorities).",
-        "borough": "ONS GSS code of the borough; all 32 boroughs for each round.",
-        "published": "True when feedback of the round has been published to the borough.",
-        "first_published_at": "When feedback of the round first reached the borough (UTC); null if not yet.",
-        "themes": "Themes the round's feedback to the borough covered.",
-    },
-    "priority_traceability": {
-        "cycle": "The planning cycle.",
-        "rank": "Rank of the priority in the latest adoption.",
-        "theme": "The priority's theme.",
-        "scope": "LONDON, or the ONS GSS code of the borough the priority is for.",
-        "supporting_responses": "Consultation responses in scope naming the theme.",
-        "supporting_survey_weight": "Summed weight of the PAS interviews in scope naming the theme.",
-        "cdrp_boroughs": "Boroughs in scope whose latest CDRP audit ranks the theme.",
-        "evidence_event_ids": "The event ids of all those responses, interviews and audits: the evidence trail.",
-    },
-}
 BUILD_INFO_DOCS: dict[str, str] = {
     "on_date": "`on`: the calendar date the timetable was read at; events after the end of that day (UTC) are left out.",
     "as_of": "`as_of`: the knowledge cutoff; events recorded later are left out.",
@@ -304,7 +210,7 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
         cell.font = bold
     for name, table in tables.items():
         for column, kind in zip(table.columns, table.types):
-            about.append([name, column, kind, COLUMN_DOCS[name][column]])
+            about.append([name, column, kind, PANEL_TABLES[name].column(column).description])
     about.column_dimensions["A"].width = 24
     about.column_dimensions["B"].width = 26
     about.column_dimensions["C"].width = 26
@@ -391,6 +297,6 @@ def readme_text(cycle: str, fmt: str, info: dict[str, Any], tables: dict[str, Ta
             "",
             "| column | type | meaning |",
             "| --- | --- | --- |",
-            *[f"| `{c}` | {t} | {COLUMN_DOCS[name][c]} |" for c, t in zip(table.columns, table.types)],
+            *[f"| `{c}` | {t} | {PANEL_TABLES[name].column(c).description} |" for c, t in zip(table.columns, table.types)],
         ]
     return "\n".join(lines) + "\n"

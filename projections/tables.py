@@ -1,16 +1,55 @@
-"""The Panel's tables (docs/tables.md): what each row is, and which stage it serves.
+"""The Panel's tables (docs/tables.md), each described once, beside its SQL.
 
-``group`` is the timetable stage whose evidence the table carries; Dagster
-groups the assets by it. ``order_by`` is the order readers get rows in.
+A table's whole story sits in ``projections/sql/``:
+
+* ``<table>.sql`` builds it (a SELECT over the staging file);
+* ``<table>.yml`` describes it: what one row is (``description``), the
+  timetable stage whose evidence it carries (``group``; Dagster groups the
+  assets by it), the order readers get rows in (``order_by``), every column
+  with its DuckDB type and meaning, and its checks by name and meaning;
+* ``checks/<table>__<check>.sql`` is each check: a query that returns one row
+  per violation (its first column says what is wrong), so the check passes
+  when it returns none.
+
+This module reads those files into typed objects for everyone else: the
+Dagster assets and checks, the exports' READMEs, the packs, `planning query`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 
-from events.vocabulary import STAGES
+import yaml
 
-_STAGE_ORDER = "list_position(" + str(list(STAGES)) + ", stage)"
+# The Panel's tables, in the order readers meet them (exports, Dagster, the snapshot).
+PANEL_TABLE_NAMES = (
+    "stage_status",
+    "consultation_coverage",
+    "cdrp_audits",
+    "inclusion",
+    "group_activity",
+    "survey_indicators",
+    "theme_ranking",
+    "feedback_log",
+    "priority_traceability",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # the DuckDB type, as DESCRIBE shows it
+    description: str
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    table: str
+    name: str
+    description: str
+    sql: str  # returns one row per violation; the first column says what is wrong
 
 
 @dataclass(frozen=True)
@@ -19,64 +58,41 @@ class PanelTable:
     group: str
     description: str
     order_by: str
+    columns: tuple[Column, ...]
+    checks: tuple[TableCheck, ...]
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.name} has no column {name!r}")
 
 
-PANEL_TABLES: dict[str, PanelTable] = {
-    t.name: t
-    for t in (
-        PanelTable(
-            "stage_status", "timetable",
-            "One row per cycle × stage: window, status at `on`, whether the gate holds, and its blockers.",
-            f"cycle, {_STAGE_ORDER}",
-        ),
-        PanelTable(
-            "consultation_coverage", "fieldwork",
-            "One row per cycle × borough × channel with responses, plus an 'all' row per borough with its target.",
-            "cycle, borough, channel = 'all' DESC, channel",
-        ),
-        PanelTable(
-            "cdrp_audits", "analysis",
-            "One row per cycle × borough (all 32): the latest CDRP audit, how many it superseded, its priorities.",
-            "cycle, borough",
-        ),
-        PanelTable(
-            "inclusion", "fieldwork",
-            "One row per cycle × scope × dimension × group: who responds against who lives there, small cells suppressed.",
-            "cycle, scope, list_position(['age_band', 'gender', 'ethnic_group', 'disability'], dimension), \"group\"",
-        ),
-        PanelTable(
-            "group_activity", "fieldwork",
-            "One row per cycle × consultative group: meetings, attendance, cost and cost per attendee.",
-            "cycle, group_id",
-        ),
-        PanelTable(
-            "survey_indicators", "analysis",
-            "One row per cycle × wave × scope × indicator: weighted PAS estimates with 95% intervals, small bases suppressed.",
-            "cycle, wave, scope, indicator",
-        ),
-        PanelTable(
-            "theme_ranking", "analysis",
-            "One row per cycle × scope × theme: consultation, survey and CDRP evidence combined and ranked.",
-            "cycle, scope, rank",
-        ),
-        PanelTable(
-            "feedback_log", "feedback",
-            "One row per cycle × round × borough (all 32): whether and when what we heard was fed back, and on which themes.",
-            "cycle, round, borough",
-        ),
-        PanelTable(
-            "priority_traceability", "publication",
-            "One row per adopted priority: the responses, survey weight and CDRP audits behind it, with their event ids.",
-            "cycle, scope = 'LONDON' DESC, scope, rank",
+def sql_folder() -> Traversable:
+    return resources.files("projections").joinpath("sql")
+
+
+def load_table(name: str) -> PanelTable:
+    """The table described by ``sql/<name>.yml``, with its checks' SQL read in."""
+    folder = sql_folder()
+    schema = yaml.safe_load(folder.joinpath(f"{name}.yml").read_text(encoding="utf-8"))
+    return PanelTable(
+        name=name,
+        group=schema["group"],
+        description=schema["description"],
+        order_by=schema["order_by"],
+        columns=tuple(Column(c["name"], c["type"], c["description"]) for c in schema["columns"]),
+        checks=tuple(
+            TableCheck(name, c["name"], c["description"],
+                       folder.joinpath("checks", f"{name}__{c['name']}.sql").read_text(encoding="utf-8"))
+            for c in schema.get("checks", [])
         ),
     )
-}
+
+
+PANEL_TABLES: dict[str, PanelTable] = {name: load_table(name) for name in PANEL_TABLE_NAMES}
 
 # The data team's table: never part of a Panel snapshot.
-DEAD_LETTERS = PanelTable(
-    "dead_letters", "operations",
-    "Every rejected event: when it arrived, why (one reason per broken rule), and its raw bytes.",
-    "received_at",
-)
+DEAD_LETTERS = load_table("dead_letters")
 
 ALL_TABLES: dict[str, PanelTable] = {**PANEL_TABLES, DEAD_LETTERS.name: DEAD_LETTERS}

@@ -23,6 +23,7 @@ from projections.packs.labels import (
     SUPPRESSED_SURVEY, borough_name, count, day, group_label, instant, money, names, pct, ratio, readable_blockers,
     sentence, share, short_day, stage_label, theme_label, window,
 )
+from projections.tables import PANEL_TABLES
 
 UNDER = 0.8  # a representation ratio below this is "not hearing from" (a convention of this pack, said in its notes)
 
@@ -661,7 +662,18 @@ def traceability(r: Reader, cycle: str) -> list[Section]:
     return sections + feedback(r, cycle, 2)
 
 
-def notes(r: Reader, cycle: str, synthetic: bool) -> Section:
+def sources(sections: list[Section]) -> list[str]:
+    """The Panel tables the sections' figures and tables draw on, in the order they first appear."""
+    named = [name for s in sections for b in s.blocks if isinstance(b, (Table, Figure)) for name in b.source.split(", ")]
+    return [name for name in dict.fromkeys(named) if name in PANEL_TABLES]
+
+
+def table_note(name: str) -> str:
+    """What one row of a Panel table is, from its schema file (projections/sql/<table>.yml)."""
+    return f"{name}: " + PANEL_TABLES[name].description.replace("`", "")
+
+
+def notes(r: Reader, cycle: str, synthetic: bool, tables: list[str]) -> Section:
     p = r.provenance(cycle)
     lines = [
         f"Every number comes from the Panel tables of the published snapshot, built at on = {day(p.on)} (events after the end "
@@ -673,6 +685,8 @@ def notes(r: Reader, cycle: str, synthetic: bool) -> Section:
         "lets one be worked out.",
         f"'Not hearing from' is this pack's reading of a representation ratio below {UNDER}; the ratio itself is the Panel table's.",
         f"The tables are also available as files: planning export --cycle {cycle} --format csv|parquet|xlsx.",
+        *(["Each figure and table names its source, a Panel table. What one row of each is:"] if tables else []),
+        *[table_note(name) for name in tables],
     ]
     if synthetic:
         lines.insert(0, "SYNTHETIC DATA: the events behind this pack were generated for demonstration and testing. "
@@ -704,7 +718,7 @@ def sections_for(r: Reader, cycle: str, stage: str) -> list[Section]:
         body = traceability(r, cycle)
     else:
         raise PackError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
-    return opening + body + [notes(r, cycle, r.synthetic)]
+    return opening + body + [notes(r, cycle, r.synthetic, sources(opening + body))]
 
 
 def as_of_of(r: Reader, cycle: str) -> tuple[date, datetime]:

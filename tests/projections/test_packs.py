@@ -300,6 +300,11 @@ def test_the_pack_of_each_stage_as_a_reader_sees_it(stage: str, demo: PlanningHo
     for title in titles:
         assert title in section_titles, (title, section_titles)
     assert section_titles[-1] == "Notes on the data"
+    # the notes say what one row of each source table is, in the words of its schema file
+    sources = {name for item in seen["figures"] + seen["tables"]
+               for name in re.search(r"Source: (.+?), cycle ", item["caption"]).group(1).split(", ")}
+    for source in sources:
+        assert content.table_note(source) in seen["text"], source
 
     # charts really drawn: each has a size and shapes with a size
     assert len(seen["charts"]) >= least_charts, [c["title"] for c in seen["charts"]]

@@ -52,6 +52,12 @@ def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, pl
     )
 
 
+def column_schema(table: PanelTable) -> dict[str, dg.TableSchema]:
+    """The table's columns with their types and meanings, for Dagster's UI."""
+    columns = [dg.TableColumn(c.name, c.type, c.description) for c in table.columns]
+    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
 def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
     @dg.asset(
         name=table.name,
@@ -60,6 +66,7 @@ def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
         group_name=table.group,
         kinds={"duckdb"},
         description=table.description,
+        metadata=column_schema(table),
     )
     def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
         rows = projection_build.build_table(planning.build(context.partition_key, context.run.run_id), table.name)
@@ -92,6 +99,7 @@ def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeReso
     group_name=DEAD_LETTERS.group,
     kinds={"duckdb"},
     description=DEAD_LETTERS.description + " For the data team; never in a Panel snapshot.",
+    metadata=column_schema(DEAD_LETTERS),
 )
 def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)

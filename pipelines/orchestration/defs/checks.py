@@ -1,12 +1,12 @@
 """Asset checks that guard publication.
 
 Each check is blocking: when it fails, ``panel_snapshot`` does not run and
-readers keep the previous snapshot. Each check is a SQL query over the run's
-own panel file that returns the offending rows; the check passes when there
-are none.
+readers keep the previous snapshot. A Panel table's checks are SQL files
+beside the table (``projections/sql/checks/<table>__<check>.sql``, listed in
+its ``<table>.yml``): each is a query over the run's own panel file that
+returns the offending rows, and the check passes when there are none.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -14,63 +14,7 @@ import dagster as dg
 from events.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.staging import Instants, connect, stage_cycle
-
-
-@dataclass(frozen=True)
-class PanelCheck:
-    table: str
-    name: str
-    description: str
-    offending_rows: str  # SQL returning one row per violation
-
-
-PANEL_CHECKS: tuple[PanelCheck, ...] = (
-    PanelCheck(
-        "stage_status", "every_stage_present", "The eight stages of the timetable, each exactly once.",
-        "SELECT 'stages: ' || count(DISTINCT stage) || ' distinct of ' || count(*) FROM stage_status"
-        " HAVING count(DISTINCT stage) <> 8 OR count(*) <> 8",
-    ),
-    PanelCheck(
-        "consultation_coverage", "every_borough_present", "An 'all' row for each of the 32 boroughs.",
-        "SELECT 'boroughs with an all row: ' || count(*) FROM consultation_coverage WHERE channel = 'all'"
-        " HAVING count(DISTINCT borough) <> 32 OR count(*) <> 32",
-    ),
-    PanelCheck(
-        "cdrp_audits", "every_borough_present", "One row for each of the 32 boroughs, received or not.",
-        "SELECT 'boroughs: ' || count(*) FROM cdrp_audits HAVING count(DISTINCT borough) <> 32 OR count(*) <> 32",
-    ),
-    PanelCheck(
-        "feedback_log", "every_borough_present", "Both rounds for each of the 32 boroughs.",
-        "SELECT 'round ' || round || ': ' || count(*) || ' boroughs' FROM (SELECT 1 AS round UNION ALL SELECT 2) AS r"
-        " LEFT JOIN feedback_log USING (round) GROUP BY round HAVING count(DISTINCT borough) <> 32",
-    ),
-    PanelCheck(
-        "inclusion", "every_scope_present", "Every group of every dimension for the 32 boroughs and LONDON.",
-        "SELECT 'cells: ' || count(*) FROM inclusion HAVING count(DISTINCT scope) <> 33 OR count(*) <> 33 * 16",
-    ),
-    PanelCheck(
-        "inclusion", "no_small_cell_shown", "No unsuppressed cell under 10 respondents (zero included).",
-        "SELECT scope || ' ' || dimension || '=' || \"group\" FROM inclusion WHERE NOT suppressed AND (respondents IS NULL OR respondents < 10)",
-    ),
-    PanelCheck(
-        "inclusion", "no_lone_suppressed_cell",
-        "No scope × dimension with exactly one suppressed cell (it could be recovered by subtraction).",
-        "SELECT scope || ' ' || dimension FROM inclusion GROUP BY scope, dimension HAVING count(*) FILTER (WHERE suppressed) = 1",
-    ),
-    PanelCheck(
-        "survey_indicators", "estimates_within_0_100", "Every shown estimate and interval lies within [0, 100], low ≤ estimate ≤ high.",
-        "SELECT wave || ' ' || scope || ' ' || indicator FROM survey_indicators WHERE NOT suppressed AND NOT"
-        " (ci_low BETWEEN 0 AND 100 AND ci_high BETWEEN 0 AND 100 AND ci_low <= weighted_pct AND weighted_pct <= ci_high)",
-    ),
-    PanelCheck(
-        "survey_indicators", "no_small_base_shown", "No estimate shown on fewer than 30 answers.",
-        "SELECT wave || ' ' || scope || ' ' || indicator FROM survey_indicators WHERE unweighted_n < 30 AND weighted_pct IS NOT NULL",
-    ),
-    PanelCheck(
-        "theme_ranking", "every_scope_present", "Every theme for the 32 boroughs and LONDON, ranked 1..21.",
-        "SELECT 'rows: ' || count(*) FROM theme_ranking HAVING count(*) <> 33 * 21 OR count(DISTINCT scope || '/' || rank) <> 33 * 21",
-    ),
-)
+from projections.tables import PANEL_TABLES, TableCheck
 
 
 def run_dir(projections_dir: Path, run_id: str) -> Path:
@@ -81,12 +25,12 @@ def run_dir(projections_dir: Path, run_id: str) -> Path:
     return matches[0]
 
 
-def _check(spec: PanelCheck) -> dg.AssetChecksDefinition:
+def _check(spec: TableCheck) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=spec.table, name=spec.name, description=spec.description, blocking=True)
     def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
         panel = run_dir(planning.home.projections, context.run.run_id) / "panel.duckdb"
         with connect(panel) as db:
-            violations = [row[0] for row in db.execute(spec.offending_rows).fetchall()]
+            violations = [row[0] for row in db.execute(spec.sql).fetchall()]
         return dg.AssetCheckResult(
             passed=not violations,
             metadata={"violations": len(violations), "first": violations[0] if violations else ""},
@@ -96,7 +40,7 @@ def _check(spec: PanelCheck) -> dg.AssetChecksDefinition:
 
 
 def panel_checks() -> list[dg.AssetChecksDefinition]:
-    return [_check(spec) for spec in PANEL_CHECKS] + [full_rebuild_matches]
+    return [_check(spec) for table in PANEL_TABLES.values() for spec in table.checks] + [full_rebuild_matches]
 
 
 @dg.asset_check(

@@ -10,10 +10,11 @@ import dagster as dg
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.checks import PanelCheck, _check
+from pipelines.orchestration.defs.checks import _check
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.ingest.files import ingest_files
+from projections.tables import ALL_TABLES, TableCheck
 from tests.support.events import make_event, write_jsonl
 
 
@@ -24,6 +25,13 @@ def test_definitions_load_with_assets_groups_and_checks() -> None:
     checks = {(c.asset_key.to_user_string(), c.name) for c in repository.asset_graph.asset_check_keys}
     assert ("consultation_coverage", "every_borough_present") in checks
     assert defs.get_assets_def("consultation_coverage").group_names_by_key[dg.AssetKey("consultation_coverage")] == "fieldwork"
+
+
+def test_every_table_asset_shows_its_columns_with_their_meanings() -> None:
+    for name, table in ALL_TABLES.items():
+        schema = defs.get_assets_def(name).metadata_by_key[dg.AssetKey(name)]["dagster/column_schema"]
+        assert [(c.name, c.type, c.description) for c in schema.columns] == [(c.name, c.type, c.description) for c in table.columns]
+        assert schema.columns, name
 
 
 def test_a_build_is_recorded_in_the_dagster_instance(home: PlanningHome, tmp_path: Path) -> None:
@@ -48,7 +56,7 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     build(home, on="2026-09-10")
     before = json.loads((home.projections / "published.json").read_text())
 
-    failing = _check(PanelCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
+    failing = _check(TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
     # The live instance first: Dagster's definitions loading holds on to the current instance.
     with dg.DagsterInstance.get() as instance:
         broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
