@@ -18,8 +18,13 @@ What is generated, and from where:
   from the topic design in ``pipelines``); the limits (constants of
   ``events.models`` and ``events.validation``).
 - ``cli.md``: every subcommand and option, from the ``planning`` parser.
-- ``tables.md``: the default timetable (``projections.timetable``); the
-  column lists are still written by hand (see the TODO at ``TABLE_SECTIONS``).
+- ``tables.md``: the default timetable (``projections.timetable``); for each
+  table, what one row is, its columns with their types and meanings, and its
+  checks, from the table's schema file ``projections/sql/<table>.yml`` (read
+  by ``projections.tables``), the same file that gives Dagster its column
+  schema and the exports and packs their notes. A column's meaning is
+  written there, once; ``tables.md`` keeps only the prose that explains a
+  formula or rule at more length.
 
 The product never imports this module.
 """
@@ -40,6 +45,7 @@ from events.json_schema import schema_for
 from events.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, FUTURE_TOLERANCE
 from events.routing import DEAD_LETTER_FAMILY, DEFAULT_PREFIX, FAMILIES, dead_letter_topic, topic_for
 from events.validation import MAX_EVENT_BYTES
+from projections.tables import ALL_TABLES, PANEL_TABLES, PanelTable
 
 DOCS_DIR = Path(__file__).parent
 MARKER = re.compile(
@@ -284,15 +290,30 @@ def timetable() -> str:
     return _table(("stage", "opens", "due", f"in cycle {_EXAMPLE_CYCLE}"), rows)
 
 
-# TODO(table schema files): each Panel table is getting one schema file beside its SQL,
-# projections/sql/<table>.yml (what one row is, stage group, order, every column with its
-# type and meaning, its checks), read by projections.tables. When that lands, add one
-# renderer per table here, named "table:<table>", that writes the row description, the
-# column table (name, type, meaning) and the checks from it; then replace each hand-written
-# "## `<table>`" section of tables.md with the matching markers, keeping the prose that
-# explains formulas and rules below them. The page then comes from the same file as the
-# Dagster column schema, the exports' README and the packs.
-TABLE_SECTIONS: dict[str, Renderer] = {"timetable": timetable}
+def table_section(table: PanelTable) -> str:
+    """What one row of a table is, its columns and its checks, from its schema file."""
+    text = " ".join(table.description.split()) + "\n\n"
+    text += _table(("column", "type", "meaning"),
+                   [(f"`{c.name}`", c.type, " ".join(c.description.split())) for c in table.columns])
+    if table.checks:
+        text += "\nChecked before each publication:\n\n" + _table(
+            ("check", "rule"), [(f"`{c.name}`", " ".join(c.description.split())) for c in table.checks])
+    return text
+
+
+def build_checks() -> str:
+    """Each Panel table's checks by name, linked to the table's section, where they are explained."""
+    return "\n".join(
+        f"- [`{name}`](#{name}): " + ", ".join(f"`{c.name}`" for c in table.checks)
+        for name, table in PANEL_TABLES.items()
+    ) + "\n"
+
+
+TABLE_SECTIONS: dict[str, Renderer] = {
+    "timetable": timetable,
+    **{f"table:{name}": (lambda t=table: table_section(t)) for name, table in ALL_TABLES.items()},
+    "checks": build_checks,
+}
 
 
 # --- cli.md -----------------------------------------------------------------------
