@@ -8,7 +8,8 @@
 
 and leaves the prose around them alone. ``tests/test_docs.py`` fails when a
 committed page differs from what this module renders, so a field, a
-vocabulary, a topic or a command option cannot change without its page.
+vocabulary, a topic, a table's column or a command option cannot change
+without its page.
 
 What is generated, and from where:
 
@@ -290,14 +291,18 @@ def timetable() -> str:
     return _table(("stage", "opens", "due", f"in cycle {_EXAMPLE_CYCLE}"), rows)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def table_section(table: PanelTable) -> str:
     """What one row of a table is, its columns and its checks, from its schema file."""
-    text = " ".join(table.description.split()) + "\n\n"
+    text = _one_line(table.description) + "\n\n"
     text += _table(("column", "type", "meaning"),
-                   [(f"`{c.name}`", c.type, " ".join(c.description.split())) for c in table.columns])
+                   [(f"`{c.name}`", c.type, _one_line(c.description)) for c in table.columns])
     if table.checks:
         text += "\nChecked before each publication:\n\n" + _table(
-            ("check", "rule"), [(f"`{c.name}`", " ".join(c.description.split())) for c in table.checks])
+            ("check", "rule"), [(f"`{c.name}`", _one_line(c.description)) for c in table.checks])
     return text
 
 
