@@ -425,7 +425,8 @@ def our_coverage_rebuild(home: Path, workdir: Path, cycles: list[str], on: str) 
     from events.store import EventStore
     from projections import event_cache
     from projections.build import build_table
-    from projections.staging import Instants, stage_cycle
+    from events.instants import Instants
+    from projections.staging import stage_cycle
 
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

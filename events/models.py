@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from events import vocabulary as v
+from events.cycle import Cycle
 
 CURRENT_SCHEMA_VERSION = 1
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -336,16 +337,12 @@ EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 # --- the envelope -------------------------------------------------------------
 
 
-def _check_cycle(cycle: str) -> str:
-    first, _, second = cycle.partition("-")
-    if not (len(first) == 4 and first.isdigit() and len(second) == 2 and second.isdigit()):
-        raise ValueError(f"{cycle!r} is not a cycle (YYYY-YY, e.g. 2027-28)")
-    if int(second) != (int(first) + 1) % 100:
-        raise ValueError(f"{cycle!r}: the second year must follow the first (e.g. 2027-28)")
-    return cycle
+def _canonical_cycle(text: str) -> str:
+    return str(Cycle.parse(text))
 
 
-Cycle = Annotated[str, AfterValidator(_check_cycle), WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
+# on the wire a cycle is its text ("2027-28"); events.cycle.Cycle is the value type behind the check
+CycleName = Annotated[str, AfterValidator(_canonical_cycle), WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
 
 
 class Envelope(Contract):
@@ -356,7 +353,7 @@ class Envelope(Contract):
     schema_version: Annotated[int, Field(ge=1, le=CURRENT_SCHEMA_VERSION)]
     occurred_at: AwareDatetime
     source: Text
-    cycle: Cycle
+    cycle: CycleName
     payload: Contract
 
     @field_validator("occurred_at")

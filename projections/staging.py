@@ -1,24 +1,22 @@
 """Stage a cycle's events from the store into a private DuckDB file.
 
 The store's segments are read by DuckDB directly (``read_json``), cut at the
-build's two instants, and shaped by ``sql/_staging.sql``. The sealed personal
-data is not read: nothing personal reaches the staging file.
-
-The two instants (docs/tables.md):
-* ``on``: events whose ``occurred_at`` is after the end of that day (UTC) are left out;
-* ``as_of``: events whose ``recorded_at`` is later are left out. A bare date
-  means the end of that day (UTC): "what did the Panel know on 1 November".
+build's two instants (events/instants.py), and shaped by ``sql/_staging.sql``.
+The sealed personal data stays sealed with one exception: the four demographic
+fields of each response are unsealed into ``response_demographics`` for
+inclusion monitoring (see :func:`stage_demographics`). The staging file is
+private to the build and deleted when the build is published; no reference,
+comment or other personal field reaches it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 
+from events.instants import Instants
 from events.models import CURRENT_SCHEMA_VERSION
 from events.upcasting import upcast
 from events.store import EventStore
@@ -28,31 +26,6 @@ from projections.event_cache import CACHE_COLUMNS, read_segments_sql
 from projections.retractions import retracted_ids
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
-
-@dataclass(frozen=True)
-class Instants:
-    """The (on, as_of) a build is evaluated at."""
-
-    on: date
-    as_of: datetime
-
-    @property
-    def on_end(self) -> datetime:
-        return datetime.combine(self.on + timedelta(days=1), time(0), tzinfo=timezone.utc)
-
-    @classmethod
-    def parse(cls, on: str | None, as_of: str | None, now: datetime | None = None) -> Instants:
-        now = now or datetime.now(timezone.utc)
-        on_date = date.fromisoformat(on) if on else now.date()
-        return cls(on_date, parse_as_of(as_of) if as_of else now)
-
-
-def parse_as_of(text: str) -> datetime:
-    """ISO-8601 instant; a bare date is the end of that day, UTC; no offset means UTC."""
-    if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time.max, tzinfo=timezone.utc)
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from events.cycle import Cycle
 from events.vocabulary import STAGES
 
 # stage -> ((year offset, month, day) opens, (year offset, month, day) due); offset 0 = Y, 1 = P
@@ -24,13 +25,9 @@ _WINDOWS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
 }
 
 
-def plan_year(cycle: str) -> int:
-    return int(cycle[:4])
-
-
 def default_windows(cycle: str) -> list[tuple[str, int, date, date]]:
     """(stage, order, opens_on, due_on) for every stage, in timetable order."""
-    y = plan_year(cycle) - 1
+    y = Cycle.parse(cycle).start_year
     rows = []
     for order, stage in enumerate(STAGES, start=1):
         (o_off, o_m, o_d), (d_off, d_m, d_d) = _WINDOWS[stage]

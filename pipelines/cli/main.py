@@ -111,7 +111,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _parse_instant(text: str) -> datetime:
-    from projections.staging import parse_as_of
+    from events.instants import parse_as_of
 
     try:
         return parse_as_of(text)
@@ -123,13 +123,13 @@ def _parse_instant(text: str) -> datetime:
 
 
 def _build(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.models import _check_cycle
+    from events.cycle import Cycle
+    from events.instants import Instants
     from pipelines.orchestration.runs import BuildFailed, build
-    from projections.staging import Instants
 
     try:
         if args.cycle:
-            _check_cycle(args.cycle)
+            Cycle.parse(args.cycle)
         instants = Instants.parse(args.on, args.as_of)
     except ValueError as error:
         print(f"planning build: {error}", file=sys.stderr)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from events import vocabulary as v
+from events.cycle import Cycle
 
 # --- boroughs ----------------------------------------------------------------
 
@@ -234,22 +235,6 @@ class DemoScale:
             raise ValueError("duplicate_rate must be in [0, 1)")
 
 
-def cycle_for(today: date) -> str:
-    """The cycle whose timetable contains ``today``.
-
-    Plan year P, with Y = P - 1, where Y-03-01 <= today < (Y+1)-03-01:
-    ``cycle_for(date(2026, 11, 23)) == "2027-28"``, 2026-02-28 is still "2026-27".
-    """
-    today = _as_date(today)
-    y = today.year if today >= date(today.year, 3, 1) else today.year - 1
-    return _cycle_name(y + 1)
-
-
-def previous_cycle(cycle: str) -> str:
-    """The cycle before ``cycle``: "2027-28" -> "2026-27"."""
-    return _cycle_name(_plan_year(cycle) - 1)
-
-
 def generate_cycle(
     cycle: str,
     today: date,
@@ -298,10 +283,10 @@ def demo_lines(
     """The demo file as labelled lines: the previous and the current cycle in
     arrival order, ~1% re-sent duplicates and one bad line per :data:`BAD_LINE_RULES`."""
     today = _as_date(today)
-    current = cycle_for(today)
+    current = Cycle.from_date(today)
     events = [
-        *generate_cycle(previous_cycle(current), today, seed, scale, not_after=not_after),
-        *generate_cycle(current, today, seed, scale, not_after=not_after),
+        *generate_cycle(str(current.previous), today, seed, scale, not_after=not_after),
+        *generate_cycle(str(current), today, seed, scale, not_after=not_after),
     ]
     events.sort(key=_occurred_at)  # stable: ties keep generation order
     good = [DemoLine("event", e["event_type"], _dumps(e)) for e in events]
@@ -382,20 +367,6 @@ _EVENT_TYPES: tuple[str, ...] = (
 
 def _as_date(today: date) -> date:
     return today.date() if isinstance(today, datetime) else today
-
-
-def _cycle_name(plan_year: int) -> str:
-    return f"{plan_year}-{(plan_year + 1) % 100:02d}"
-
-
-def _plan_year(cycle: str) -> int:
-    """Plan year P of a cycle name; ValueError unless it is YYYY-YY with YY = YYYY+1."""
-    first, sep, second = cycle.partition("-")
-    if not (sep and len(first) == 4 and first.isdigit() and len(second) == 2 and second.isdigit()):
-        raise ValueError(f"{cycle!r} is not a cycle (YYYY-YY)")
-    if int(second) != (int(first) + 1) % 100:
-        raise ValueError(f"{cycle!r}: the second year must follow the first")
-    return int(first)
 
 
 def _cutoff(today: date, not_after: datetime | None) -> str:
@@ -583,8 +554,9 @@ class _Builder:
 
     def __init__(self, cycle: str, seed: int, scale: DemoScale) -> None:
         self.cycle = cycle
-        self.plan_year = _plan_year(cycle)
-        self.year = self.plan_year - 1
+        parsed = Cycle.parse(cycle)
+        self.plan_year = parsed.plan_year
+        self.year = parsed.start_year
         self.seed = seed
         self.scale = scale
         self.rng = random.Random(f"{seed}:{cycle}")

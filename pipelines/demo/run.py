@@ -13,18 +13,19 @@ import time
 from pathlib import Path
 from datetime import date, datetime, timezone
 
+from events.cycle import Cycle
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 from pipelines.demo.dashboard import print_dashboard
-from pipelines.demo.generator import cycle_for, write_demo_file
+from pipelines.demo.generator import write_demo_file
 from pipelines.ingest.files import ingest_files
 
 
 def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> int:
     started = time.monotonic()
     day = date.fromisoformat(today) if today else date.today()
-    cycle = cycle_for(day)
+    cycle = str(Cycle.from_date(day))
     # The raw input carries (synthetic) personal data, so it is not kept under
     # $PLANNING_HOME, where erasure could not reach it; the seed reproduces it.
     with tempfile.TemporaryDirectory(prefix="planning-demo-") as scratch:

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from events.cycle import Cycle
 from events.vocabulary import BOROUGHS, CHANNELS, DEMOGRAPHIC_DIMENSIONS, INDICATORS, LONDON, STAGES
 from projections.packs import svg
 from projections.packs.document import Cell, Figure, Provenance, Section, Table
@@ -33,12 +34,12 @@ class PackError(RuntimeError):
 
 
 def previous_cycle(cycle: str) -> str:
-    year = int(cycle[:4]) - 1
-    return f"{year}-{(year + 1) % 100:02d}"
+    return str(Cycle.parse(cycle).previous)
 
 
 def plan_title(cycle: str) -> str:
-    return f"Policing Plan {cycle[:4]}/{cycle[-2:]}"
+    """"Policing Plan 2027/28" for cycle 2027-28."""
+    return f"Policing Plan {str(Cycle.parse(cycle)).replace('-', '/')}"
 
 
 class Reader:

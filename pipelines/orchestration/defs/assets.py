@@ -10,11 +10,12 @@ a DuckDB file has one writer, and it is this run.
 
 import dagster as dg
 
+from events.instants import Instants
 from events.store import EventStore
 from projections import build as projection_build
 from projections import event_cache
 from projections.snapshots import publish_cycle, publish_operations
-from projections.staging import Instants, stage_cycle
+from projections.staging import stage_cycle
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
@@ -33,7 +34,8 @@ event_store = dg.AssetSpec(
     deps=[event_store],
     group_name="store",
     kinds={"duckdb"},
-    description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed: "
+    description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed "
+    "(bar the responses' demographics, for inclusion monitoring): "
     "the private input of one build, never published.",
 )
 def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:

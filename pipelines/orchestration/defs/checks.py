@@ -11,9 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from events.instants import Instants
 from events.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
-from projections.staging import Instants, connect, stage_cycle
+from projections.staging import connect, stage_cycle
 from projections.tables import PANEL_TABLES, TableCheck
 
 

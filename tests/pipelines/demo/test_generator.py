@@ -18,7 +18,6 @@ from pipelines.demo.generator import (
     BOROUGHS,
     DemoLine,
     DemoScale,
-    cycle_for,
     demo_lines,
     generate_cycle,
     generate_demo_lines,
@@ -65,21 +64,6 @@ def below_target(events: list[dict], cycle: str) -> list[str]:
 
 
 # --- the API ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("today", "cycle"),
-    [
-        (date(2026, 2, 28), "2026-27"),
-        (date(2026, 3, 1), "2027-28"),
-        (date(2026, 11, 23), "2027-28"),
-        (date(2027, 2, 28), "2027-28"),
-        (date(2027, 3, 1), "2028-29"),
-        (date(2099, 6, 1), "2100-01"),
-    ],
-)
-def test_cycle_for_boundaries(today: date, cycle: str) -> None:
-    assert cycle_for(today) == cycle
 
 
 def test_borough_codes_and_names() -> None:
