@@ -12,7 +12,7 @@ from pathlib import Path
 
 from events.store import EventStore
 from projections.sql_files import read_sql
-from projections.staging import connect
+from projections.connection import connect
 
 
 def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:

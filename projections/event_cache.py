@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from events.store import EventStore
+from projections.connection import connect
 
 CACHE_COLUMNS = {
     "position": "BIGINT",
@@ -75,8 +76,7 @@ def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upt
 
 @contextmanager
 def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    db = duckdb.connect(str(path))
-    db.execute("SET autoinstall_known_extensions = false")
+    db = connect(path)
     columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
     db.execute(f"CREATE TABLE IF NOT EXISTS store_events ({columns})")
     db.execute("CREATE TABLE IF NOT EXISTS cache_info AS SELECT 0::BIGINT AS position")

@@ -32,8 +32,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from projections.connection import connect
 from projections.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 
@@ -150,8 +149,7 @@ def _write_csv(path: Path, table: TableData) -> Path:
 def _write_parquet(directory: Path, tables: dict[str, TableData]) -> list[Path]:
     """A private in-memory DuckDB holds just these rows, and COPY writes them; the snapshot is never opened for writing."""
     files = []
-    with duckdb.connect() as db:
-        db.execute("SET autoinstall_known_extensions = false")
+    with connect() as db:
         db.execute("SET TimeZone = 'UTC'")
         for name, table in tables.items():
             columns = ", ".join(f'"{c}" {t}' for c, t in zip(table.columns, table.types))

@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from projections.connection import connect
 from projections.tables import DEAD_LETTERS, PANEL_TABLES
 
 POINTER = "published.json"
@@ -94,7 +95,7 @@ def open_reader(
     if cycles is not None:
         wanted = set(cycles)
         entries = [e for e in entries if e[0] in wanted] or entries[-1:]
-    db = duckdb.connect(config={"autoinstall_known_extensions": False})
+    db = connect()
     aliases = [f"cycle_{index}" for index in range(len(entries))]
     for alias, (_, entry) in zip(aliases, entries):
         db.execute(f"ATTACH '{entry['file']}' AS {alias} (READ_ONLY)")

@@ -22,17 +22,11 @@ from events.upcasting import upcast
 from events.store import EventStore
 from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
+from projections.connection import connect
 from projections.event_cache import CACHE_COLUMNS, read_segments_sql
 from projections.retractions import retracted_ids
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
-
-
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that never reaches for the network (no extension downloads)."""
-    connection = duckdb.connect(str(path))
-    connection.execute("SET autoinstall_known_extensions = false")
-    return connection
 
 
 def stage_cycle(

@@ -14,7 +14,8 @@ import dagster as dg
 from events.instants import Instants
 from events.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
-from projections.staging import connect, stage_cycle
+from projections.connection import connect
+from projections.staging import stage_cycle
 from projections.tables import PANEL_TABLES, TableCheck
 
 
