@@ -23,10 +23,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import duckdb
-
 from bench import proc
 from bench.data import DATA, INCREMENTAL_CYCLE, Dataset
+from projections.connection import connect
 
 MIB = 1024 * 1024
 LAST_CPU: dict[str, float] = {}
@@ -140,7 +139,7 @@ def duckdb_json_load(path: Path, db_file: Path) -> tuple[float, int]:
     db_file.unlink(missing_ok=True)
     cpu = time.process_time()
     started = time.perf_counter()
-    db = duckdb.connect(str(db_file))
+    db = connect(db_file)
     db.execute("CREATE TABLE raw AS SELECT * FROM read_json(?, format = 'newline_delimited', ignore_errors = true,"
                " columns = ?)", [str(path), RAW_COLUMNS])
     db.execute("CHECKPOINT")
@@ -386,7 +385,7 @@ def raw_scan(files: list[str]) -> tuple[float, int]:
     from projections.event_cache import read_segments_sql
 
     select, parameters = read_segments_sql(files)
-    db = duckdb.connect()
+    db = connect()
     cpu = time.process_time()
     started = time.perf_counter()
     groups = db.execute(f"SELECT cycle, event_type, count(*), count(DISTINCT subject), max(occurred_at)"
@@ -664,7 +663,7 @@ def query_latency(run: Run) -> dict[str, Any]:
                 times.append(time.perf_counter() - started)
         for _ in range(QUERY_REPEATS_LIBRARY):
             started = time.perf_counter()
-            db = duckdb.connect(snapshot, read_only=True)
+            db = connect(Path(snapshot), read_only=True)
             db.execute(f"SELECT * FROM {name}").fetchall()
             db.close()
             raw.append(time.perf_counter() - started)

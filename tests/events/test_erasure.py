@@ -7,13 +7,13 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
+from projections.connection import connect
 from projections.snapshots import open_reader
 from tests.support.events import make_event, write_jsonl
 
@@ -39,7 +39,7 @@ def everything_readable(root: Path) -> list[tuple[Path, str]]:
                 found.append((path, repr(db.execute(f'SELECT * FROM "{table}"').fetchall())))
             db.close()
         elif path.suffix == ".duckdb":
-            db = duckdb.connect(str(path), read_only=True)
+            db = connect(path, read_only=True)
             for (table,) in db.execute("SELECT table_name FROM duckdb_tables()").fetchall():
                 found.append((path, repr(db.execute(f'SELECT * FROM "{table}"').fetchall())))
             db.close()

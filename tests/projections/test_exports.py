@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from events.home import PlanningHome
 from pipelines.cli.main import main
+from projections.connection import connect
 from projections.exports import XLSX_CELL_LIMIT
 from projections.snapshots import open_reader
 from projections.tables import PANEL_TABLES
@@ -114,7 +114,7 @@ def test_csv_export(built: PlanningHome, tmp_path: Path, capsys: pytest.CaptureF
 def test_parquet_export(built: PlanningHome, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     export("parquet", tmp_path, capsys)
     columns = snapshot_columns(built)
-    db = duckdb.connect()
+    db = connect()
     for name in PANEL_TABLES:
         path = tmp_path / f"{name}.parquet"
         cursor = db.execute("SELECT * FROM read_parquet(?)", [str(path)])
