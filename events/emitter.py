@@ -73,10 +73,6 @@ class EmitReport:
     sent: int = 0
     invalid: list[LineProblem] = field(default_factory=list)
 
-    @property
-    def lines(self) -> int:
-        return self.sent + len(self.invalid)
-
 
 class Emitter:
     """Validate events and send them to their topics. Use as a context manager, or call ``close()``."""

@@ -128,16 +128,6 @@ class Vault:
             "UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE subject = ?", (erased_at, subject)
         )
 
-    def unseal(self, subject: str | None, sealed: str | None) -> dict[str, Any] | None:
-        """The personal fields, or None when there are none or the respondent was erased."""
-        if subject is None or sealed is None:
-            return None
-        row = self._db.execute("SELECT key FROM respondent_keys WHERE subject = ?", (subject,)).fetchone()
-        if row is None or row[0] is None:
-            return None
-        blob = base64.b64decode(sealed)
-        return json.loads(AESGCM(row[0]).decrypt(blob[:12], blob[12:], subject.encode()))
-
     def keys_by_subject(self) -> dict[str, bytes]:
         """Every live key, for bulk unsealing in a projection build."""
         return dict(self._db.execute("SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL"))

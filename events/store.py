@@ -96,12 +96,6 @@ class BatchOutcome:
     rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (origin, reasons)
     high_water_mark: int = 0
 
-    def add(self, other: BatchOutcome) -> None:
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.rejected += other.rejected
-        self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
-
 
 @dataclass(frozen=True)
 class Segment:

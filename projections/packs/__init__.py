@@ -19,7 +19,7 @@ from projections.packs.content import PackError, Reader, current_stage, plan_tit
 from projections.packs.labels import STAGE_WHAT, STATUS_LABELS, stage_label, stage_number, window
 from projections.snapshots import open_reader
 
-__all__ = ["PackError", "WrittenPack", "render_pack", "write_pack", "current_stage_of", "pack_dir"]
+__all__ = ["PackError", "WrittenPack", "render_pack", "write_pack", "pack_dir"]
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,6 @@ def _cycle(r: Reader, cycle: str | None) -> str:
     if cycle not in published:
         raise PackError(f"cycle {cycle} is not in the published snapshot (published: {', '.join(published) or 'none'})")
     return cycle
-
-
-def current_stage_of(projections_dir: Path, cycle: str) -> str:
-    r = _reader(projections_dir, False)
-    try:
-        return current_stage(r, _cycle(r, cycle))
-    finally:
-        r.db.close()
 
 
 def render_pack(projections_dir: Path, cycle: str | None, stage: str | None, *, synthetic: bool) -> tuple[str, str, str, date, datetime]:
