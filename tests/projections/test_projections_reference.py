@@ -220,7 +220,7 @@ class Gen:
         # retractions (some retracted in turn, some sent in the other cycle), then erasures.
         # Chains stop at a retraction of a retraction, and target ids are written in the
         # forms the pipeline reads; deeper chains and braced/urn ids are pinned by the
-        # xfail tests at the end of this file.
+        # two tests at the end of this file.
         targets = [(e, 0) for e in self.events]
         for _ in range(rng.randint(0, 8) if targets else 0):
             target, depth = rng.choice(targets)
