@@ -8,8 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from events.home import PlanningHome
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+from pipelines.cli.exit_codes import ExitCode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,11 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return args.run(args, PlanningHome.from_env())
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,13 +92,13 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
         print(f"planning ingest: no such file: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         store = EventStore(home.store, writer=True, holder="planning ingest")
     except StoreLocked as locked:
         print(f"planning ingest: {locked}.\nWhile the stream worker runs it is the only writer: "
               "send the file through Kafka with `planning emit FILE`, or stop the worker first.", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     with store:
         outcome = ingest_files(store, args.files, recorded_at=recorded_at)
     print(f"accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  rejected {outcome.rejected:,}")
@@ -107,7 +106,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"  rejected {origin}: {'; '.join(reasons)}", file=sys.stderr)
     if outcome.rejected > len(outcome.examples):
         print(f"  … and {outcome.rejected - len(outcome.examples):,} more: `planning deadletters`", file=sys.stderr)
-    return EXIT_REJECTED if outcome.rejected else EXIT_OK
+    return ExitCode.REJECTED if outcome.rejected else ExitCode.OK
 
 
 def _parse_instant(text: str) -> datetime:
@@ -133,19 +132,19 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
         instants = Instants.parse(args.on, args.as_of)
     except ValueError as error:
         print(f"planning build: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         builds = build(home, args.cycle, args.on, args.as_of, full=args.full)
     except BuildFailed as failure:
         print(f"planning build: {failure}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"built at on={instants.on.isoformat()} as_of={args.as_of or 'now'}")
     for b in builds:
         tables = ", ".join(f"{name} {rows}" for name, rows in sorted(b.rows.items()))
         print(f"  {b.cycle}: {tables}  (Dagster run {b.run_id})")
     if not builds:
         print("  the store holds no events yet: `planning ingest FILE` first")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- query and sql -------------------------------------------------------------
@@ -159,22 +158,22 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     table = ALL_TABLES.get(args.table)
     if table is None:
         print(f"planning query: unknown table {args.table!r}; known tables: {', '.join(ALL_TABLES)}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     operations = table.name == "dead_letters"
     try:
         db = open_reader(home.projections, operations=operations, cycles=[args.cycle] if args.cycle else None)
     except NoSnapshot as error:
         print(f"planning query: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle and not operations else ("", [])
     try:
         cursor = db.execute(f"SELECT * FROM {table.name} {where} ORDER BY {table.order_by}", parameters)
     except Exception as error:  # a snapshot built before this table existed
         print(f"planning query: {table.name} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     columns = [d[0] for d in cursor.description]
     output.write(columns, cursor.fetchall(), args.format)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -186,14 +185,14 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
         columns, rows, truncated = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
     except NoSnapshot as error:
         print(f"planning sql: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     except PanelSqlError as error:
         print(f"planning sql: {error}", file=sys.stderr)
-        return EXIT_REJECTED
+        return ExitCode.REJECTED
     output.write(columns, rows, args.format)
     if truncated:
         print(f"planning sql: {truncation_note(result, args.limit)}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -205,7 +204,7 @@ def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
         raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")
         print(f"{letter['received_at']}  {letter['origin']}\n  why: {'; '.join(letter['reasons'])}\n  raw: {raw}")
     print(f"{len(letters):,} dead letter(s) in {home.store}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _ui(args: argparse.Namespace, home: PlanningHome) -> int:

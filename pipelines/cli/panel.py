@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from events.home import PlanningHome
-
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+from pipelines.cli.exit_codes import ExitCode
 
 
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:
@@ -56,15 +55,15 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
         )
     except (NoSnapshot, PackError) as error:
         print(f"planning pack: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"briefing pack for {written.cycle}, stage {written.stage} (on {written.on}, as_of {written.as_of})")
     print(f"  html  {written.html}")
     if written.pdf:
         print(f"  pdf   {written.pdf}")
     if written.pdf_error:
         print(f"planning pack: the PDF was not written: {written.pdf_error}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 def _export(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -75,9 +74,9 @@ def _export(args: argparse.Namespace, home: PlanningHome) -> int:
         result = export_cycle(home.projections, args.cycle, args.format, Path(args.to))
     except (NoSnapshot, ExportError) as error:
         print(f"planning export: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"exported cycle {result.cycle} as {result.format} to {result.directory}")
     for name, rows in result.rows.items():
         print(f"  {name:<22} {rows:>7,} rows")
     print(f"  columns documented in {result.readme}")
-    return EXIT_OK
+    return ExitCode.OK

@@ -12,9 +12,9 @@ import os
 import sys
 
 from events.home import PlanningHome
+from pipelines.cli.exit_codes import ExitCode
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 SHOWN_PROBLEMS = 20
 
 
@@ -81,7 +81,7 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
 def _usage(parser: argparse.ArgumentParser):
     def run(args: argparse.Namespace, home: PlanningHome) -> int:
         parser.print_help()
-        return EXIT_USAGE
+        return ExitCode.USAGE
     return run
 
 
@@ -96,11 +96,11 @@ def _broker_start(args: argparse.Namespace, home: PlanningHome) -> int:
         broker = start(config, args.timeout)
     except BrokerError as error:
         print(f"planning broker start: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(broker.bootstrap)
     print(f"broker running (pid {broker.pid}); log: {config.log_file}", file=sys.stderr)
     broker.process = None  # detach: the JVM keeps running after we exit
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _broker_stop(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -110,9 +110,9 @@ def _broker_stop(args: argparse.Namespace, home: PlanningHome) -> int:
         stopped = stop_from_pidfile(home.kafka, args.timeout)
     except BrokerError as error:
         print(f"planning broker stop: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"stopped broker in {home.kafka}" if stopped else f"no broker running in {home.kafka}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _broker_status(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -121,9 +121,9 @@ def _broker_status(args: argparse.Namespace, home: PlanningHome) -> int:
     current = status(home.kafka)
     if current.running:
         print(f"running (pid {current.pid}) at {current.bootstrap}")
-        return EXIT_OK
+        return ExitCode.OK
     print(f"not running ({home.kafka})")
-    return EXIT_FAILED  # as LSB init scripts' status does
+    return ExitCode.FAILED  # as LSB init scripts' status does
 
 
 # --- topics --------------------------------------------------------------------
@@ -138,7 +138,7 @@ def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
         rows = describe_topics(bootstrap)
     except Exception as error:  # no broker, refused, timed out: say so plainly
         print(f"planning topics: cannot reach Kafka at {bootstrap}: {error!r}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     created = {s.name for s in states if s.created}
     for row in rows:
         retention = row["retention.ms"]
@@ -150,7 +150,7 @@ def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
             drift = f"  (differs from the design: {spec.partitions} partitions, {spec.retention_days} days)"
         print(f"{row['name']:<28} {note:<8} partitions {row['partitions']}  retention {days:<10} "
               f"{'personal data' if spec.personal_data else 'no personal data':<16}  {row['carries']}{drift}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- emit ----------------------------------------------------------------------
@@ -164,7 +164,7 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
         print(f"planning emit: no such file: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     bootstrap = args.bootstrap or default_bootstrap()
     sent = invalid = 0
     try:
@@ -180,12 +180,12 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
                           file=sys.stderr)
     except EmitFailed as failure:
         print(f"planning emit: {failure}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     except Exception as error:  # no broker reachable, and the like
         print(f"planning emit: cannot send to Kafka at {bootstrap}: {error!r}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     print(f"sent {sent:,}  invalid (not sent) {invalid:,}")
-    return EXIT_REJECTED if invalid else EXIT_OK
+    return ExitCode.REJECTED if invalid else ExitCode.OK
 
 
 # --- worker --------------------------------------------------------------------
@@ -199,9 +199,9 @@ def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
     batch = args.batch or DEFAULT_BATCH
     if batch < 1:
         print("planning worker: --batch must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return run_worker(home, bootstrap, batch_size=batch, loglevel=args.loglevel)
     except StoreLocked as locked:
         print(f"planning worker: {locked}; only one process may write the store", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED

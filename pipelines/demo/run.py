@@ -16,10 +16,11 @@ from datetime import date, datetime, timezone
 from events.cycle import Cycle
 from events.home import PlanningHome
 from events.store import EventStore
-from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
+from pipelines.cli.exit_codes import ExitCode
 from pipelines.demo.dashboard import print_dashboard
 from pipelines.demo.generator import write_demo_file
 from pipelines.ingest.files import ingest_files
+from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 
 
 def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> int:
@@ -44,7 +45,7 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
         builds = build(home, on=day.isoformat())
     except BuildFailed as failure:
         print(f"planning demo: {failure}", file=sys.stderr)
-        return 3
+        return ExitCode.FAILED
     print(f"built {len(builds)} cycle(s) through Dagster: {', '.join(b.cycle for b in builds)}\n")
 
     print_dashboard(home, cycle)
@@ -57,4 +58,4 @@ def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> 
     print(f"  briefing pack     {pack['html']} ({pack['stage']}; opens offline)")
     print(f"                    {pack['pdf']}" if "pdf" in pack else f"                    no PDF: {pack.get('pdf_error')}")
     print(f"done in {time.monotonic() - started:.1f} s")
-    return 0
+    return ExitCode.OK

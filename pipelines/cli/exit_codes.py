@@ -1,0 +1,13 @@
+"""The exit status of every `planning` command, one set for all of them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    REJECTED = 1  # the command ran, but refused some of its input (e.g. lines that break the contract)
+    USAGE = 2  # bad arguments, or input that cannot be read
+    FAILED = 3  # the command could not do its work (a failed build, a locked store, no snapshot)
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
