@@ -39,6 +39,12 @@ CACHE_COLUMNS = {
 }
 
 
+def create_store_events_table(db: duckdb.DuckDBPyConnection) -> None:
+    """The ``store_events`` table (the cache's, and each staging file's copy of it), unless it exists."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
+    db.execute(f"CREATE TABLE IF NOT EXISTS store_events ({columns})")
+
+
 def cache_file(projections_dir: Path) -> Path:
     return projections_dir / "cache" / "events.duckdb"
 
@@ -77,8 +83,7 @@ def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upt
 @contextmanager
 def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     db = connect(path)
-    columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
-    db.execute(f"CREATE TABLE IF NOT EXISTS store_events ({columns})")
+    create_store_events_table(db)
     db.execute("CREATE TABLE IF NOT EXISTS cache_info AS SELECT 0::BIGINT AS position")
     try:
         yield db

@@ -23,7 +23,7 @@ from events.store import EventStore
 from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect
-from projections.event_cache import CACHE_COLUMNS, read_segments_sql
+from projections.event_cache import create_store_events_table, read_segments_sql
 from projections.retractions import retracted_ids
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
@@ -50,8 +50,7 @@ def stage_cycle(
         )
         db.execute("CREATE TABLE default_windows (stage VARCHAR, stage_order INTEGER, opens_on DATE, due_on DATE)")
         db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", default_windows(cycle))
-        columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
-        db.execute(f"CREATE TABLE store_events ({columns})")
+        create_store_events_table(db)
         if cache is not None:
             db.execute(f"ATTACH '{cache}' AS cache (READ_ONLY)")
             source, parameters = "SELECT * FROM cache.store_events", []
