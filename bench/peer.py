@@ -25,7 +25,6 @@ follower catching up from notification 0 (its rebuild of the table).
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid

@@ -7,8 +7,6 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
-
 from events.home import PlanningHome
 from events.store import EventStore
 from pipelines.orchestration.runs import build
