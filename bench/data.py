@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from events.cycle import Cycle
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 DATA = RESULTS / "data"
@@ -50,10 +52,6 @@ DUPLICATE_RATE = 0.01
 # Demo volume: ~17,400 events per cycle at scale 1, of which ~480 do not scale.
 _FIXED_PER_CYCLE = 480
 _SCALED_PER_CYCLE = 16_950
-
-
-def _cycle(plan_year: int) -> str:
-    return f"{plan_year}-{(plan_year + 1) % 100:02d}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def plan(name: str) -> dict:
     events, cycles = SCALES[name]
     scale = max((events / cycles - _FIXED_PER_CYCLE) / _SCALED_PER_CYCLE, 0.05)
     years = list(range(LAST_HISTORY_PLAN_YEAR - cycles + 1, LAST_HISTORY_PLAN_YEAR + 1))
-    return {"name": name, "target_events": events, "scale": round(scale, 4), "cycles": [_cycle(y) for y in years],
+    return {"name": name, "target_events": events, "scale": round(scale, 4), "cycles": [str(Cycle(y)) for y in years],
             "seed": SEED, "data_version": DATA_VERSION}
 
 
