@@ -48,6 +48,7 @@ def test_every_event_type_of_the_spec_has_a_model() -> None:
         ({"source": "x" * 201}, "source", "at most 200"),
         ({"cycle": "2027-29"}, "cycle", "second year must follow the first"),
         ({"cycle": "2027/28"}, "cycle", "is not a cycle"),
+        ({"cycle": "\uff12\uff10\uff12\uff17-\uff12\uff18"}, "cycle", "is not a cycle"),  # full-width digits: the schema's \d is ASCII
         ({"colour": "blue"}, "colour", "unknown fields are rejected"),
     ],
 )
