@@ -14,10 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from events.instants import Instants
 from events.store import EventStore
 from events.vocabulary import STAGES
 from projections.build import build_table
-from projections.staging import Instants, connect, stage_cycle
+from projections.connection import connect
+from projections.staging import stage_cycle
 from projections.tables import ALL_TABLES, DEAD_LETTERS, PANEL_TABLES, TableCheck, sql_folder
 
 CHECKS = [check for table in PANEL_TABLES.values() for check in table.checks]
