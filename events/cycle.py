@@ -2,9 +2,9 @@
 
 Cycle ``P-(P+1)`` produces the plan for year P (its *plan year*). Its
 timetable starts in March of Y = P - 1 (its *start year*), with the brief, and
-ends with publication in May–June of P. A day therefore belongs to the cycle
-whose timetable is running: from 1 March of Y to the last day of February of P
-(docs/tables.md, "The timetable").
+ends with publication in May–June of P (docs/tables.md, "The timetable"). A
+day belongs to the cycle whose timetable started last: from 1 March of Y to the
+last day of February of P. (A cycle's last stages overlap the next one's first.)
 
 Events carry the cycle as its text; this value type is for code that reasons
 about cycles (the timetable, the packs' "last cycle", the demo, the CLI).
@@ -36,7 +36,7 @@ class Cycle:
 
     @classmethod
     def from_date(cls, day: date) -> Cycle:
-        """The cycle whose timetable is running on ``day`` (a datetime counts by its own date).
+        """The cycle whose timetable started last by ``day`` (a datetime counts by its own date).
 
         ``Cycle.from_date(date(2026, 11, 23))`` is 2027-28; 2026-02-28 is still in 2026-27.
         """

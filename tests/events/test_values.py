@@ -55,7 +55,7 @@ def test_the_previous_cycle_crosses_the_century() -> None:
         (datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc), "2027-28"),
     ],
 )
-def test_a_day_falls_in_the_cycle_whose_timetable_is_running(day: date, cycle: str) -> None:
+def test_a_day_falls_in_the_cycle_whose_timetable_started_last(day: date, cycle: str) -> None:
     assert str(Cycle.from_date(day)) == cycle
 
 
