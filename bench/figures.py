@@ -264,7 +264,7 @@ def stream_sample(run: Run) -> tuple[Path, int, int]:
     if run.ds.lines <= STREAM_MAX_LINES:
         return run.ds.events_file, run.ds.distinct_events, run.ds.valid_lines
     sample = run.dir / f"stream-{STREAM_MAX_LINES}.jsonl"
-    from events.validation import Accepted, validate_line
+    from events.validation import Accepted, verdict
 
     ids, valid = set(), 0
     with open(run.ds.events_file, "rb") as source, open(sample, "wb") as out:
@@ -272,10 +272,10 @@ def stream_sample(run: Run) -> tuple[Path, int, int]:
             if number >= STREAM_MAX_LINES:
                 break
             out.write(line)
-            verdict = validate_line(line.rstrip(b"\n"))
-            if isinstance(verdict, Accepted):
+            checked = verdict(line.rstrip(b"\n"))
+            if isinstance(checked, Accepted):
                 valid += 1
-                ids.add(verdict.event_id)
+                ids.add(checked.event_id)
     return sample, len(ids), valid
 
 

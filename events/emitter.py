@@ -7,7 +7,7 @@
         emitter.emit(ConsultationResponseReceivedEvent(...))   # a model from events.models
     # leaving the block flushes: every event sent has been acknowledged by the broker
 
-An event is checked against the contract (``events.validation.validate_line``,
+An event is checked against the contract (``events.validation.verdict``,
 the very function the stream worker and ``planning ingest`` use) *before* it
 is sent; a broken event raises :class:`InvalidEvent` naming every broken rule
 and field, and never reaches the broker. Valid events go to their family's
@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from events.routing import partition_key, topic_for
 from events.lines import read_lines
-from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
+from events.validation import MAX_EVENT_BYTES, Accepted, verdict
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # An event is at most 1 MiB; the record around it (key, headers, batch overhead) needs a little more.
@@ -109,10 +109,10 @@ class Emitter:
         Raises :class:`InvalidEvent` (nothing is sent) when the event breaks the contract.
         """
         raw = _serialize(event)
-        verdict = _validate(raw)
-        if not isinstance(verdict, Accepted):
-            raise InvalidEvent(verdict.reasons, where=_name_of(event))
-        return self._send(raw, verdict)
+        checked = verdict(raw)
+        if not isinstance(checked, Accepted):
+            raise InvalidEvent(checked.reasons, where=_name_of(event))
+        return self._send(raw, checked)
 
     def emit_lines(self, path: str | Path, *, stream: BinaryIO | None = None) -> EmitReport:
         """Send every valid line of a JSON Lines file (``-``: stdin); invalid lines are reported, not sent.
@@ -127,17 +127,12 @@ class Emitter:
         opened = None if stream is not None else open(Path(path), "rb")
         try:
             for line in read_lines(stream or opened):
-                if line.oversized:
-                    reasons: tuple[str, ...] = (
-                        f"line: {line.size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",)
-                    report.invalid.append(LineProblem(line.number, reasons))
-                    continue
-                verdict = _validate(line.raw)
-                if isinstance(verdict, Accepted):
-                    self._send(line.raw, verdict)
+                checked = verdict(line.raw, size=line.size)
+                if isinstance(checked, Accepted):
+                    self._send(line.raw, checked)
                     report.sent += 1
                 else:
-                    report.invalid.append(LineProblem(line.number, verdict.reasons))
+                    report.invalid.append(LineProblem(line.number, checked.reasons))
         finally:
             if opened is not None:
                 opened.close()
@@ -186,14 +181,6 @@ class Emitter:
                 self.close()
             except EmitFailed:
                 pass
-
-
-def _validate(raw: bytes) -> Accepted | Rejected:
-    """validate_line, made total: JSON nested too deep for the parser is refused, not raised."""
-    try:
-        return validate_line(raw)
-    except RecursionError:
-        return Rejected(("line: JSON nested too deeply to be an event",))
 
 
 def _serialize(event: dict[str, Any] | BaseModel | bytes | str) -> bytes:

@@ -15,10 +15,6 @@ class Line:
     raw: bytes  # without its terminator; at most MAX_EVENT_BYTES + 1 bytes are kept of an oversized line
     size: int  # the line's full size, terminator excluded
 
-    @property
-    def oversized(self) -> bool:
-        return self.size > MAX_EVENT_BYTES
-
 
 def read_lines(stream: BinaryIO, limit: int = MAX_EVENT_BYTES) -> Iterator[Line]:
     """Lines without their terminator; a line longer than ``limit`` is drained, never held whole."""

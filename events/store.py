@@ -39,7 +39,7 @@ from events.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unse
 from events.upcasting import upcast
 from events.validation import Accepted, Rejected
 
-MAX_DEAD_LETTER_BYTES = 64 * 1024  # an oversized line is kept truncated, with the reason saying so
+MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
 _SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
 
 SCHEMA = """

@@ -1,8 +1,10 @@
-"""Validate one raw event (a JSON Lines line or a Kafka message value).
+"""The verdict on one raw event (a JSON Lines line or a Kafka message value).
 
-The same function serves `planning ingest`, the stream worker and the
-emitter, so a sender, a file and a topic meet exactly the same contract.
-A rejection carries one reason per broken rule, each naming the field.
+``verdict`` serves `planning ingest`, the stream worker and the emitter, so a
+sender, a file and a topic meet exactly the same contract. It is total: any
+bytes at all (empty, oversized, not JSON, nested past the parser's limits)
+get a verdict, never an exception. A rejection carries one reason per broken
+rule, each naming the field.
 """
 
 from __future__ import annotations
@@ -59,14 +61,24 @@ def body_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
 
 
-def validate_line(raw: bytes, received_at: datetime | None = None) -> Accepted | Rejected:
-    """Check one event against the contract.
+def verdict(raw: bytes, received_at: datetime | None = None, *, size: int | None = None) -> Accepted | Rejected:
+    """The contract's verdict on one raw event, whatever its bytes: this never raises.
 
     ``received_at`` is the receiving clock used for the "not in the future" rule.
+    ``size`` is the line's full size when ``raw`` holds only its head (a file line
+    too long to hold whole: see ``events.lines``); by default, ``len(raw)``.
     """
-    received_at = received_at or datetime.now(timezone.utc)
-    if len(raw) > MAX_EVENT_BYTES:
-        return Rejected((f"line: {len(raw):,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",))
+    size = len(raw) if size is None else size
+    if size > MAX_EVENT_BYTES:
+        return Rejected((f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",))
+    try:
+        return _check(raw, received_at or datetime.now(timezone.utc))
+    except Exception as error:  # no known input gets here; a poison message must still become a reject
+        return Rejected((f"line: could not be read as an event ({type(error).__name__}: {str(error)[:200]})",))
+
+
+def _check(raw: bytes, received_at: datetime) -> Accepted | Rejected:
+    """The contract's rules, in order, on a line within the size limit."""
     if not raw.strip():
         return Rejected(("line: empty line, expected a JSON object",))
     try:

@@ -17,7 +17,7 @@ import pytest
 
 from docs.generate import DOCS_DIR, PAGES, MissingMarkers, fill, rendered
 from events.models import EVENT_TYPES
-from events.validation import Accepted, validate_line
+from events.validation import Accepted, verdict
 
 ROOT = DOCS_DIR.parent
 PAGES_WITH_LINKS = [ROOT / "README.md", *sorted(DOCS_DIR.glob("*.md"))]
@@ -65,8 +65,8 @@ def _example_events() -> list[str]:
 
 
 def test_every_example_event_passes_the_contract() -> None:
-    verdicts = {example: validate_line(example.encode(), received_at=RECEIVED_AT) for example in _example_events()}
-    broken = {example: verdict.reasons for example, verdict in verdicts.items() if not isinstance(verdict, Accepted)}
+    verdicts = {example: verdict(example.encode(), received_at=RECEIVED_AT) for example in _example_events()}
+    broken = {example: judged.reasons for example, judged in verdicts.items() if not isinstance(judged, Accepted)}
     assert not broken, broken
 
 

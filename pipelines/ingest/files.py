@@ -30,7 +30,7 @@ from typing import BinaryIO, TextIO
 
 from events.lines import Line, read_lines
 from events.store import BatchOutcome, EventStore, Received
-from events.validation import MAX_EVENT_BYTES, Accepted, Rejected, validate_line
+from events.validation import Accepted, Rejected, verdict
 from pipelines.ingest.pool import cores, portable, start_pool
 
 BATCH_SIZE = 5_000
@@ -65,19 +65,12 @@ class IngestSummary:
 
 
 def receive(line: Line, origin: str, received_at: datetime | None = None) -> Received:
-    return Received(line.raw, origin, verdict(line.raw, line.size, received_at))
-
-
-def verdict(raw: bytes, size: int, received_at: datetime | None = None) -> Accepted | Rejected:
-    if size > MAX_EVENT_BYTES:
-        reason = f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event (first 64 KiB kept)"
-        return Rejected((reason,))
-    return validate_line(raw, received_at)
+    return Received(line.raw, origin, verdict(line.raw, received_at, size=line.size))
 
 
 def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> list[Accepted | Rejected]:
     """One chunk, in a pool process: the verdicts, without the models (the store does not need them)."""
-    return [portable(verdict(raw, size, received_at)) for raw, size in lines]
+    return [portable(verdict(raw, received_at, size=size)) for raw, size in lines]
 
 
 def validators(stream: BinaryIO) -> int:

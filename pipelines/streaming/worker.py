@@ -4,7 +4,7 @@ What it does with each message of every raw topic (``events.routing.raw_topics``
 
 1. messages are taken in batches (``--batch``, default 2,000, or whatever
    arrived within ``BATCH_WITHIN`` seconds);
-2. each batch's values are validated by ``validate_line``, the same contract
+2. each batch's values are judged by ``events.validation.verdict``, the same contract
    check as ``planning ingest`` and the emitter, in a validator process
    (``pipelines.ingest.pool``: one when the machine has a core to spare, else
    on the store thread), and each message becomes
@@ -89,7 +89,7 @@ from pathlib import Path
 from events.home import PlanningHome
 from events.routing import dead_letter_topic, raw_topics, topic_prefix
 from events.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
-from events.validation import Accepted, Rejected, validate_line
+from events.validation import Accepted, Rejected, verdict
 from pipelines.ingest.pool import cores, portable, start_pool
 
 log = logging.getLogger("planning.worker")
@@ -228,15 +228,7 @@ def validator_processes() -> int:
 
 def _verdicts(values: list[bytes], received_at: datetime) -> list[Accepted | Rejected]:
     """A batch's verdicts, in a validator process or inline: without the models, which the store does not need."""
-    return [portable(_verdict(value, received_at)) for value in values]
-
-
-def _verdict(raw: bytes, received_at: datetime):
-    """validate_line, made total: whatever the bytes, a verdict comes back (a poison message is a reject)."""
-    try:
-        return validate_line(raw, received_at)
-    except Exception as error:  # e.g. RecursionError on absurdly nested JSON
-        return Rejected((f"line: could not be read as an event ({type(error).__name__}: {str(error)[:200]})",))
+    return [portable(verdict(value, received_at)) for value in values]
 
 
 def worker_group(home: PlanningHome, prefix: str | None = None) -> str:

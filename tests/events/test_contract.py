@@ -7,21 +7,24 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from events.models import EVENT_TYPES
-from events.validation import Accepted, Rejected, validate_line
+from events.validation import Accepted, Rejected, verdict
 from tests.support.events import PAYLOADS, line, make_event
 
 
 def reasons_for(event: dict | bytes) -> tuple[str, ...]:
-    verdict = validate_line(event if isinstance(event, bytes) else line(event))
-    assert isinstance(verdict, Rejected), f"expected a rejection, got {verdict}"
-    return verdict.reasons
+    checked = verdict(event if isinstance(event, bytes) else line(event))
+    assert isinstance(checked, Rejected), f"expected a rejection, got {checked}"
+    return checked.reasons
 
 
 def accepted(event: dict) -> Accepted:
-    verdict = validate_line(line(event))
-    assert isinstance(verdict, Accepted), getattr(verdict, "reasons", verdict)
-    return verdict
+    checked = verdict(line(event))
+    assert isinstance(checked, Accepted), getattr(checked, "reasons", checked)
+    return checked
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
@@ -85,7 +88,7 @@ def test_occurred_at_accepts_any_offset() -> None:
 def test_same_body_gives_same_digest_whatever_the_key_order() -> None:
     event = make_event("stage.signed_off")
     reordered = json.dumps(dict(reversed(list(event.items())))).encode()
-    assert validate_line(reordered).body_sha256 == accepted(event).body_sha256
+    assert verdict(reordered).body_sha256 == accepted(event).body_sha256
 
 
 # --- raw lines -------------------------------------------------------------------
@@ -108,6 +111,38 @@ def test_same_body_gives_same_digest_whatever_the_key_order() -> None:
 def test_lines_that_are_not_an_event_object(raw: bytes, expected: str) -> None:
     (reason,) = reasons_for(raw)
     assert reason.startswith(expected)
+
+
+def test_a_line_held_only_by_its_head_is_judged_by_its_full_size() -> None:
+    head = line(make_event("stage.signed_off"))  # a valid event's bytes, of a line far longer than them
+    (reason,) = verdict(head, size=3 * 1024 * 1024).reasons
+    assert reason == "line: 3,145,728 bytes is larger than the 1,048,576-byte limit for one event"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def with_one_field_replaced(event_type: str, payload_field: bool, value: object, data: st.DataObject) -> bytes:
+    event = make_event(event_type)
+    where = event["payload"] if payload_field and event["payload"] else event
+    where[data.draw(st.sampled_from(sorted(where)))] = value
+    return json.dumps(event).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=300).map(str.encode),
+    JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+    st.builds(with_one_field_replaced, st.sampled_from(sorted(PAYLOADS)), st.booleans(), JSON_VALUES, st.data()),
+))
+def test_every_line_gets_a_verdict_and_never_an_exception(raw: bytes) -> None:
+    checked = verdict(raw)
+    assert isinstance(checked, Accepted) or (isinstance(checked, Rejected) and checked.reasons)
 
 
 # --- payload rules ---------------------------------------------------------------

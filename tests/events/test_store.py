@@ -16,7 +16,7 @@ import pytest
 
 from events.store import SCHEMA as STORE_SCHEMA
 from events.store import EventStore, Received, StoreLocked
-from events.validation import validate_line
+from events.validation import verdict
 from tests.support.events import line, make_event
 from tests.support.paths import REPO_ROOT
 
@@ -25,7 +25,7 @@ REPO = REPO_ROOT
 
 def received(event: dict, origin: str = "test") -> Received:
     raw = line(event)
-    return Received(raw, origin, validate_line(raw))
+    return Received(raw, origin, verdict(raw))
 
 
 def test_append_assigns_positions_and_recorded_at(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_same_id_other_body_is_a_conflict_and_the_original_is_kept(tmp_path: Pat
 
 def test_rejects_in_a_batch_do_not_lose_their_accepted_neighbours(tmp_path: Path) -> None:
     good = [make_event("stage.signed_off") for _ in range(2)]
-    batch = [received(good[0]), Received(b"{bad", "x:2", validate_line(b"{bad")), received(good[1])]
+    batch = [received(good[0]), Received(b"{bad", "x:2", verdict(b"{bad")), received(good[1])]
     with EventStore(tmp_path, writer=True) as store:
         outcome = store.append(batch)
         assert outcome.accepted == [g["event_id"] for g in good]
@@ -178,7 +178,7 @@ WRITER = textwrap.dedent(
     """
     import json, os, signal, sys, uuid
     from events.store import EventStore, Received
-    from events.validation import validate_line
+    from events.validation import verdict
     root, batches, size, crash_point = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     if crash_point == "before-commit":
         real_replace = os.replace
@@ -197,7 +197,7 @@ WRITER = textwrap.dedent(
                      "occurred_at": "2026-07-14T18:30:00Z", "source": "crash-test", "cycle": "2027-28",
                      "payload": {"stage": "analysis", "body": "csmb", "decision_ref": f"D-{b}-{i}"}}
             raw = json.dumps(event).encode()
-            batch.append(Received(raw, "crash", validate_line(raw)))
+            batch.append(Received(raw, "crash", verdict(raw)))
         store.append(batch)
         print(b, flush=True)
     """

@@ -11,7 +11,7 @@ import pytest
 from events import upcasting
 from events.home import PlanningHome
 from events.store import EventStore
-from events.validation import Accepted, validate_line
+from events.validation import Accepted, verdict
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.snapshots import open_reader
@@ -37,8 +37,7 @@ def v0_event() -> dict:
 
 
 def test_without_an_upcaster_an_old_version_is_rejected() -> None:
-    verdict = validate_line(json.dumps(v0_event()).encode())
-    assert not isinstance(verdict, Accepted)
+    assert not isinstance(verdict(json.dumps(v0_event()).encode()), Accepted)
 
 
 def test_an_old_version_is_upcast_for_validation_but_stored_as_sent(v0_upcaster: None, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from events.validation import Accepted, Rejected, validate_line
+from events.validation import Accepted, Rejected, verdict
 from pipelines.demo.generator import (
     BAD_LINE_RULES,
     BOROUGH_NAMES,
@@ -120,7 +120,7 @@ def test_each_good_line_is_an_envelope(lines: list[DemoLine]) -> None:
 
 def test_good_lines_pass_the_contract_and_bad_lines_break_one_rule_each(lines: list[DemoLine]) -> None:
     for item in lines:
-        outcome = validate_line(item.line.encode(), received_at=END_OF_TODAY)
+        outcome = verdict(item.line.encode(), received_at=END_OF_TODAY)
         if item.kind == "bad":
             assert isinstance(outcome, Rejected), item.label
             assert len(outcome.reasons) == 1, (item.label, outcome.reasons)
