@@ -65,6 +65,15 @@ def respondent_ref_of(event_type: str, payload: dict[str, Any]) -> str | None:
     return value
 
 
+def split_personal(event_type: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the payload without its personal fields, the personal fields present)."""
+    if event_type not in PERSONAL_FIELDS:
+        return payload, {}
+    fields = PERSONAL_FIELDS[event_type][0]
+    clear = {name: value for name, value in payload.items() if name not in fields}
+    return clear, {name: payload[name] for name in fields if name in payload}
+
+
 class Vault:
     """Per-respondent keys kept in the store's SQLite index (same transactions as appends).
 
@@ -100,9 +109,7 @@ class Vault:
         respondent_ref = respondent_ref_of(event_type, payload)
         if respondent_ref is None:
             return SealedPayload(payload, None, None)
-        fields = PERSONAL_FIELDS[event_type][0]
-        personal = {name: payload[name] for name in fields if name in payload}
-        clear = {name: value for name, value in payload.items() if name not in fields}
+        clear, personal = split_personal(event_type, payload)
         subject, key = self._key_for(respondent_ref)
         if key is None:  # already erased: keep nothing personal
             return SealedPayload(clear, subject, None)

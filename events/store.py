@@ -11,7 +11,7 @@ One append is one transaction:
 
 1. duplicates and conflicts are found through the index (``event_id`` is the
    idempotency key; the same id with another body is a conflict);
-2. the new events' personal data are sealed (see ``events.personal_data``);
+2. the new events become records, their personal data sealed (``events.conversion``);
 3. the segment is written to a temporary file, fsynced and renamed;
 4. the segment row, the new ids, the dead letters and any key shredding are
    committed in one SQLite transaction. That commit is the moment the batch
@@ -20,7 +20,8 @@ One append is one transaction:
 A crash before step 4 leaves an orphan segment file that the next writer
 deletes; a crash after it leaves a complete batch. Readers never see half a
 batch. Segments are never rewritten: retractions are events, and erasure
-deletes keys, not bytes of segments.
+deletes keys, not bytes of segments. Reading a record back as an event
+(unsealed, upcast) is ``events.conversion.to_event``, here and in builds.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from events.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
-from events.upcasting import upcast
+from events.conversion import to_event, to_record
+from events.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
 from events.validation import Accepted, Rejected
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
@@ -211,7 +212,7 @@ class EventStore:
             records, ids = [], []
             for event in fresh:
                 position += 1
-                records.append(self._record(event, position, recorded_at_text))
+                records.append(to_record(event, position, recorded_at_text, self.vault))
                 ids.append((event.event_id, event.body_sha256, position))
             self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)", ids)
             if records:
@@ -245,23 +246,6 @@ class EventStore:
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
-
-    def _record(self, event: Accepted, position: int, recorded_at: str) -> dict[str, Any]:
-        body = event.body
-        sealed = self.vault.seal(event.event_type, body["payload"])
-        return {
-            "position": position,
-            "recorded_at": recorded_at,
-            "event_id": event.event_id,
-            "event_type": body["event_type"],
-            "schema_version": body["schema_version"],
-            "occurred_at": body["occurred_at"],
-            "source": body["source"],
-            "cycle": body["cycle"],
-            "payload": sealed.payload,
-            "subject": sealed.subject,
-            "sealed": sealed.sealed,
-        }
 
     def _write_segment(self, records: list[dict[str, Any]]) -> None:
         first, last = records[0]["position"], records[-1]["position"]
@@ -366,16 +350,11 @@ class EventStore:
 
     def events(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Events as their senders sent them (upcast to the current version), plus
-        ``position`` and ``recorded_at``. Personal fields of erased respondents are absent."""
+        ``position`` and ``recorded_at`` (``events.conversion.to_event``).
+        Personal fields of erased respondents are absent."""
         keys = self.vault.keys_by_subject() if self.vault else {}
         for record in self.records(after):
-            payload = dict(record["payload"])
-            personal = unseal_with(keys, record["subject"], record["sealed"])
-            if personal:
-                payload.update(personal)
-            body = {name: record[name] for name in ("event_id", "event_type", "schema_version", "occurred_at", "source", "cycle")}
-            event = upcast({**body, "payload": payload})
-            yield {**event, "position": record["position"], "recorded_at": record["recorded_at"]}
+            yield to_event(record, keys)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         if not self._has_schema():

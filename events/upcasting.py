@@ -1,8 +1,11 @@
 """Upcasting: events written against an older schema_version are read as the current one.
 
 The store keeps every event exactly as it was accepted; upcasting happens on
-the way in to validation and on every read, never by rewriting the store.
-An upcaster takes a body at version N and returns it at version N + 1.
+the way in to validation and on every read (``events.conversion.to_event``,
+which the store and the builds' staging share), never by rewriting the store.
+An upcaster takes a body at version N and returns it at version N + 1. It
+sees the whole body, personal fields included, except that an erased
+respondent's stored events come back without them: it must accept that.
 
 Version 1 is the first published version of the contract, so there are no
 upcasters yet. Add one here, beside a test, when version 2 is published:

@@ -1,9 +1,12 @@
 """Stage a cycle's events from the store into a private DuckDB file.
 
-The store's segments are read by DuckDB directly (``read_json``), cut at the
-build's two instants (events/instants.py), and shaped by ``sql/_staging.sql``.
-The sealed personal data stays sealed with one exception: the four demographic
-fields of each response are unsealed into ``response_demographics`` for
+The store's segments are read by DuckDB directly (``read_json``, or the event
+cache that holds them), cut at the build's two instants (events/instants.py),
+and shaped by ``sql/_staging.sql``. The few records SQL cannot take as stored
+(an older schema_version, a response's sealed demographics) become events
+through ``events.conversion.to_event``, as the store's own reads do. The
+sealed personal data stays sealed with one exception: the four demographic
+fields of each response are staged into ``response_demographics`` for
 inclusion monitoring (see :func:`stage_demographics`). The staging file is
 private to the build and deleted when the build is published; no reference,
 comment or other personal field reaches it.
@@ -15,19 +18,22 @@ import json
 from pathlib import Path
 
 import duckdb
+from pydantic_core import from_json
 
+from events.conversion import to_event
 from events.instants import Instants
 from events.models import CURRENT_SCHEMA_VERSION
-from events.upcasting import upcast
+from events.personal_data import split_personal
 from events.store import EventStore
-from events.personal_data import unseal_with
 from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect
-from projections.event_cache import create_store_events_table, read_segments_sql
+from projections.event_cache import CACHE_COLUMNS, create_store_events_table, read_segments_sql
 from projections.retractions import retracted_ids
 from projections.sql_files import run_sql_file
 from projections.timetable import default_windows
 
+Demographics = tuple[str, list[str | None]]  # (the respondent's surrogate, their group in each dimension)
+ISO_TEXT = "strftime({0} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS {0}"
 
 def stage_cycle(
     store: EventStore, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None
@@ -67,60 +73,72 @@ def stage_cycle(
         )
         if cache is not None:
             db.execute("DETACH cache")
-        upcast_older_versions(db)
+        demographics = convert_records(db, store, cycle)
         pairs = db.execute(
             "SELECT event_id, payload->>'target_event_id' FROM store_events WHERE event_type = 'event.retracted'"
         ).fetchall()
         db.execute("CREATE TABLE retracted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(retracted_ids(pairs))])
         run_sql_file(db, "_staging")
-        stage_demographics(db, store)
+        stage_demographics(db, demographics)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
     return {"store_position": position, "cycle_events": events}
 
 
-def upcast_older_versions(db: duckdb.DuckDBPyConnection) -> None:
-    """Events stored at an older schema_version are read as the current one (events/upcasting.py).
+def convert_records(db: duckdb.DuckDBPyConnection, store: EventStore, cycle: str) -> dict[str, Demographics]:
+    """The records SQL cannot stage as stored become events through ``events.conversion.to_event``
+    (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
 
-    The store keeps them as sent; only this build's staging copy is upcast.
+    * a record at an older schema_version: its staged payload and version become the upcast
+      event's, without the personal fields (``events/upcasting.py``; the store keeps it as sent);
+    * a response of the cycle with sealed personal data: its respondent's demographics are
+      returned by event id, for ``stage_demographics``.
     """
-    older = db.execute(
-        "SELECT position, event_type, schema_version, payload FROM store_events WHERE schema_version <> ?",
-        [CURRENT_SCHEMA_VERSION],
+    # records as the segments hold them: instants as ISO text (made by DuckDB: Python datetimes
+    # with a time zone cost more than the rest of this pass), the payload parsed below
+    columns = [ISO_TEXT.format(name) if kind == "TIMESTAMPTZ" else name for name, kind in CACHE_COLUMNS.items()]
+    rows = db.execute(
+        f"SELECT {', '.join(columns)} FROM store_events WHERE schema_version <> ?"
+        " OR (event_type = 'consultation.response_received' AND cycle = ? AND sealed IS NOT NULL) ORDER BY position",
+        [CURRENT_SCHEMA_VERSION, cycle],
     ).fetchall()
-    for position, event_type, version, payload in older:
-        body = upcast({"event_type": event_type, "schema_version": version, "payload": json.loads(payload)})
-        if body["schema_version"] != CURRENT_SCHEMA_VERSION:
-            raise RuntimeError(f"no upcaster takes {event_type} from version {body['schema_version']} to {CURRENT_SCHEMA_VERSION}")
-        db.execute(
-            "UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?",
-            [json.dumps(body["payload"]), body["schema_version"], position],
-        )
+    records = [dict(zip(CACHE_COLUMNS, row)) for row in rows]
+    # the keys of this cycle's respondents only, not every respondent's in the store
+    sealed = [record["subject"] for record in records if record["sealed"] is not None]
+    keys = store.live_keys(sealed) if sealed and store.vault else {}
+    upcast_payloads, demographics = [], {}
+    for record in records:
+        record["payload"] = from_json(record["payload"])
+        event = to_event(record, keys)
+        if record["schema_version"] != CURRENT_SCHEMA_VERSION:
+            clear, _ = split_personal(event["event_type"], event["payload"])
+            upcast_payloads.append([json.dumps(clear), event["schema_version"], record["position"]])
+        respondent = event["payload"].get("respondent")
+        if event["event_type"] == "consultation.response_received" and respondent:
+            demographics[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
+    if upcast_payloads:
+        db.executemany("UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?", upcast_payloads)
+    return demographics
 
 
-def stage_demographics(db: duckdb.DuckDBPyConnection, store: EventStore) -> None:
-    """Unseal the demographics of the cycle's responses, for inclusion monitoring only.
+def stage_demographics(db: duckdb.DuckDBPyConnection, demographics: dict[str, Demographics]) -> None:
+    """The demographics of the cycle's counted responses, for inclusion monitoring only.
 
     Only the four demographic fields are kept (never the reference or the
     comment), keyed by the respondent's surrogate, in the private staging
     file that is deleted when the build is published. An erased respondent's
-    key is gone, so their demographics are simply not stated.
+    key is gone, so their demographics are simply not stated; a retracted
+    response's are not staged.
     """
-    sealed_rows = db.execute(
-        "SELECT r.event_id, r.subject, s.sealed FROM responses AS r JOIN store_events AS s USING (event_id)"
-        " WHERE s.sealed IS NOT NULL ORDER BY r.position"
-    ).fetchall() if store.vault else []
-    # the keys of this cycle's respondents only, not every respondent's in the store
-    keys = store.live_keys([subject for _, subject, _ in sealed_rows]) if sealed_rows else {}
     columns: dict[str, list] = {"event_id": [], "subject": [], **{d: [] for d in DEMOGRAPHIC_DIMENSIONS}}
-    for event_id, subject, sealed in sealed_rows:
-        personal = unseal_with(keys, subject, sealed)
-        if not personal:
+    counted = db.execute("SELECT event_id FROM responses ORDER BY position").fetchall() if demographics else []
+    for (event_id,) in counted:
+        if event_id not in demographics:
             continue
-        respondent = personal.get("respondent") or {}
+        subject, groups = demographics[event_id]
         columns["event_id"].append(event_id)
         columns["subject"].append(subject)
-        for dimension in DEMOGRAPHIC_DIMENSIONS:
-            columns[dimension].append(respondent.get(dimension))
+        for dimension, group in zip(DEMOGRAPHIC_DIMENSIONS, groups):
+            columns[dimension].append(group)
     names = list(columns)
     db.execute(
         "CREATE TABLE response_demographics AS SELECT "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,14 @@ import pytest
 
 from events import upcasting
 from events.home import PlanningHome
+from events.instants import Instants
 from events.store import EventStore
 from events.validation import Accepted, verdict
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
+from projections.connection import connect
 from projections.snapshots import open_reader
+from projections.staging import stage_cycle
 from tests.support.events import make_event, write_jsonl
 
 
@@ -58,3 +62,31 @@ def test_builds_read_old_versions_as_the_current_one(v0_upcaster: None, home: Pl
         "SELECT status, signed_off_by FROM stage_status WHERE stage = 'brief'"
     ).fetchone()
     assert row == ("signed_off", "csmb")
+
+
+def response_v0_to_v1(body: dict[str, Any]) -> dict[str, Any]:
+    """A made-up version 0 called the respondent's age band `age`: an upcaster of personal fields."""
+    payload = dict(body["payload"])
+    respondent = dict(payload["respondent"])
+    respondent["age_band"] = respondent.pop("age")
+    return {**body, "payload": {**payload, "respondent": respondent}}
+
+
+def test_the_store_and_staging_read_an_old_response_through_the_same_conversion(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(upcasting.UPCASTERS, ("consultation.response_received", 0), response_v0_to_v1)
+    event = make_event("consultation.response_received", schema_version=0)
+    event["payload"]["respondent"]["age"] = event["payload"]["respondent"].pop("age_band")
+    with EventStore(tmp_path / "store", writer=True) as store:
+        recorded_at = datetime(2026, 8, 1, tzinfo=timezone.utc)
+        ingest_files(store, [str(write_jsonl(tmp_path / "v0.jsonl", [event]))], recorded_at=recorded_at, progress=None)
+        (read,) = list(store.events())
+        stage_cycle(store, tmp_path / "staging.duckdb", event["cycle"], Instants.parse("2026-09-01", "2026-09-01"))
+    with connect(tmp_path / "staging.duckdb", read_only=True) as staged:
+        demographics = staged.execute("SELECT age_band, gender FROM response_demographics").fetchall()
+        version, payload = staged.execute("SELECT schema_version, payload FROM store_events").fetchone()
+    assert (read["schema_version"], read["payload"]["respondent"]["age_band"]) == (1, "16-24")
+    assert demographics == [("16-24", "female")]  # unsealed, then upcast, as the store reads it
+    assert version == 1 and json.loads(payload)["themes"] == event["payload"]["themes"]
+    assert "respondent" not in json.loads(payload) and "comment" not in json.loads(payload)  # still sealed only

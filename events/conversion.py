@@ -1,0 +1,68 @@
+"""The one conversion path between an event and the record the store keeps of it.
+
+Going in (``to_record``): the event's personal fields are sealed with its
+respondent's key (``events.personal_data``) and the envelope is written
+beside its position and the time it was recorded. The store keeps the event
+at the schema_version it was sent at; nothing is upcast on the way in.
+
+Coming out (``to_event``): the personal fields are unsealed, then the body is
+upcast to the current schema_version (``events.upcasting``). The store's
+reads and the builds' staging both turn a record into an event here and
+nowhere else. Validation upcasts an incoming body before checking it, with
+the same ``upcast``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from events.models import CURRENT_SCHEMA_VERSION
+from events.personal_data import Vault, unseal_with
+from events.upcasting import upcast
+from events.validation import Accepted
+
+Record = dict[str, Any]  # one line of a segment, parsed
+ENVELOPE = ("event_id", "event_type", "schema_version", "occurred_at", "source", "cycle")
+
+
+class NoUpcaster(RuntimeError):
+    """A stored record is at a schema_version no chain of upcasters brings to the current one."""
+
+
+def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault) -> Record:
+    """What the store writes for an accepted event: personal fields sealed, as sent otherwise.
+
+    Must run inside the store's transaction: sealing may create the respondent's key.
+    """
+    body = event.body
+    sealed = vault.seal(event.event_type, body["payload"])
+    return {
+        "position": position,
+        "recorded_at": recorded_at,
+        **{name: body[name] for name in ENVELOPE},
+        "payload": sealed.payload,
+        "subject": sealed.subject,
+        "sealed": sealed.sealed,
+    }
+
+
+def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
+    """The event a stored record holds, as its sender sent it, read at the current schema_version.
+
+    ``keys`` are live respondent keys by subject (``EventStore.live_keys``): a record whose
+    key is not among them (its respondent was erased) comes back without its personal fields.
+    Upcasters see the whole body, personal fields included, as validation showed them.
+    The result is the body plus the record's ``position`` and ``recorded_at``.
+    """
+    payload = dict(record["payload"])
+    personal = unseal_with(keys, record["subject"], record["sealed"])
+    if personal:
+        payload.update(personal)
+    event = upcast({**{name: record[name] for name in ENVELOPE}, "payload": payload})
+    if event["schema_version"] != CURRENT_SCHEMA_VERSION:
+        raise NoUpcaster(
+            f"no upcaster takes {event['event_type']} from version {event['schema_version']} to {CURRENT_SCHEMA_VERSION}"
+            f" (the record at position {record['position']})"
+        )
+    return {**event, "position": record["position"], "recorded_at": record["recorded_at"]}
