@@ -94,7 +94,8 @@ class Received:
 class BatchOutcome:
     accepted: list[str] = field(default_factory=list)  # event ids
     duplicates: list[str] = field(default_factory=list)
-    rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (origin, reasons)
+    rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (origin, reasons) of every reject
+    already_dead_lettered: list[str] = field(default_factory=list)  # origins of rejects an earlier append stored
     high_water_mark: int = 0
 
 
@@ -182,7 +183,13 @@ class EventStore:
     # --- appending -------------------------------------------------------------
 
     def append(self, batch: Sequence[Received], recorded_at: datetime | None = None) -> BatchOutcome:
-        """Append a batch: accepted events, duplicates dropped, rejects and conflicts dead-lettered."""
+        """Append a batch: accepted events, duplicates dropped, rejects and conflicts dead-lettered.
+
+        Appending the same batch again (a file ingested twice, a batch Kafka redelivers) stores
+        nothing more: an event is known by its ``event_id`` (a duplicate), a dead letter by its
+        origin and bytes (``_already_dead_lettered``). Every reject is still in ``rejected``;
+        those stored by an earlier append are also in ``already_dead_lettered``.
+        """
         if self._lock_file is None:
             raise RuntimeError("this EventStore was opened read-only")
         recorded_at_text = iso(recorded_at or utc_now())
@@ -205,6 +212,7 @@ class EventStore:
             else:
                 known[verdict.event_id] = verdict.body_sha256
                 fresh.append(verdict)
+        dead = self._without_earlier_dead_letters(dead, outcome)
 
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -222,7 +230,6 @@ class EventStore:
                     "INSERT INTO dead_letters (received_at, origin, reasons, raw) VALUES (?, ?, ?, ?)",
                     (recorded_at_text, origin, json.dumps(list(reasons)), _truncate(raw)),
                 )
-                outcome.rejected.append((origin, reasons))
             erased = [e for e in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
                 self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
@@ -235,6 +242,25 @@ class EventStore:
         outcome.accepted = [e.event_id for e in fresh]
         outcome.high_water_mark = position
         return outcome
+
+    def _without_earlier_dead_letters(
+        self, dead: list[tuple[str, tuple[str, ...], bytes]], outcome: BatchOutcome
+    ) -> list[tuple[str, tuple[str, ...], bytes]]:
+        """The dead letters still to store, in batch order; each reject is reported in ``outcome``,
+        and those already stored (by an earlier append, or earlier in this batch) marked so."""
+        stored: dict[str, list[bytes | None]] = {}
+        query = "SELECT origin, raw FROM dead_letters WHERE origin IN ({})"
+        for origin, raw in self._rows_for(query, [origin for origin, _, _ in dead]):
+            stored.setdefault(origin, []).append(raw)
+        new = []
+        for origin, reasons, raw in dead:
+            outcome.rejected.append((origin, reasons))
+            if _already_dead_lettered(stored.get(origin, []), raw):
+                outcome.already_dead_lettered.append(origin)
+            else:
+                new.append((origin, reasons, raw))
+                stored.setdefault(origin, []).append(_truncate(raw))
+        return new
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
         return dict(self._rows_for("SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({})", event_ids))
@@ -365,24 +391,31 @@ class EventStore:
             for at, origin, reasons, raw in rows
         ]
 
-    def dead_letters_from(self, origins: Sequence[str]) -> dict[str, list[tuple[bytes | None, tuple[str, ...]]]]:
-        """The dead letters already stored from these origins, as (raw, reasons), oldest first.
-
-        How the worker recognises a redelivered reject, one indexed look-up per batch rather
-        than every dead letter held in memory.
-        """
-        found: dict[str, list[tuple[bytes | None, tuple[str, ...]]]] = {}
-        query = "SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({}) ORDER BY id"
-        for origin, raw, reasons in self._rows_for(query, origins):  # one origin's rows share a chunk
-            found.setdefault(origin, []).append((raw, tuple(json.loads(reasons))))
-        return found
-
     def counts(self) -> dict[str, int]:
         if not self._has_schema():
             return {"events": 0, "dead_letters": 0}
         events = self._db.execute("SELECT count(*) FROM event_ids").fetchone()[0]
         dead = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
         return {"events": events, "dead_letters": dead}
+
+
+def _already_dead_lettered(stored: list[bytes | None], raw: bytes) -> bool:
+    """Whether a reject is a dead letter already stored, given the stored bytes from its origin.
+
+    A dead letter is known by its origin and its bytes together. The origin alone is not
+    enough: ``file:line`` names another line once the file is edited, and
+    ``topic/partition@offset`` another message once the topic is recreated. The bytes alone
+    are not enough either: two lines of a file may be the same broken bytes, and each is a
+    dead letter of its own. Bytes are compared as a dead letter keeps them (the first 64 KiB).
+
+    A dead letter whose bytes an erasure redacted (``None``) matches any bytes from its
+    origin: what would tell them apart is what the erasure removed, and keeping a fingerprint
+    of it would keep something of the personal data the respondent asked us to erase. The
+    price: after an erasure, other broken bytes from that same origin count as already
+    dead-lettered (they are still reported as rejected).
+    """
+    kept = _truncate(raw)
+    return any(earlier is None or earlier == kept for earlier in stored)
 
 
 def _truncate(raw: bytes) -> bytes:

@@ -34,12 +34,13 @@ they were, so Kafka redelivers the batch: at-least-once delivery into the
 store. Exactly-once *in* the store comes from the store, not from faust
 (``processing_guarantee="exactly_once"`` needs three brokers and has open
 duplicate reports): a redelivered accepted event is a duplicate by
-``event_id`` and dropped; a redelivered reject is recognised by its origin
-(topic/partition@offset, unique per message) among the dead letters already
-stored and not stored twice, though it *is* forwarded to the dead-letter
-topic again -- that topic is at-least-once, keyed by origin so readers can
-dedupe. An error in the append is never swallowed: the worker exits at once
-(exit code 3) without acknowledging, and the next start takes the batch again.
+``event_id`` and dropped; a redelivered reject is recognised by the store
+as a dead letter it already holds (same origin, topic/partition@offset, and
+same bytes: ``EventStore.append``) and not stored twice, though it *is*
+forwarded to the dead-letter topic again -- that topic is at-least-once,
+keyed by origin so readers can dedupe. An error in the append is never
+swallowed: the worker exits at once (exit code 3) without acknowledging, and
+the next start takes the batch again.
 The agent never raises: faust would restart it past the unacknowledged
 messages (faust-streaming/faust#604, robinhood/faust#604).
 
@@ -186,19 +187,13 @@ class StoreSink:
               verdicts: Future[list[Accepted | Rejected]] | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
         checked = verdicts.result() if verdicts is not None else _verdicts([m.value for m in messages], received_at)
-        batch: list[Received] = []
-        result = BatchResult()
-        stored_dead = self.store.dead_letters_from([m.origin for m in messages])
-        for message, verdict in zip(messages, checked, strict=True):
-            reasons = _already_dead_lettered(stored_dead.get(message.origin, []), message.value)
-            if reasons is not None:
-                result.dead.append(DeadLetter(message.origin, reasons, message.value, redelivered=True))
-                continue
-            batch.append(Received(message.value, message.origin, verdict))
+        batch = [Received(m.value, m.origin, judged) for m, judged in zip(messages, checked, strict=True)]
         outcome = self.store.append(batch, received_at)
         raws = {item.origin: item.raw for item in batch}
+        redelivered = set(outcome.already_dead_lettered)
+        result = BatchResult()
         for origin, reasons in outcome.rejected:
-            result.dead.append(DeadLetter(origin, tuple(reasons), raws[origin], redelivered=False))
+            result.dead.append(DeadLetter(origin, tuple(reasons), raws[origin], redelivered=origin in redelivered))
         result.accepted = len(outcome.accepted)
         result.duplicates = len(outcome.duplicates)
         result.high_water_mark = outcome.high_water_mark
@@ -211,14 +206,6 @@ class StoreSink:
         self.executor.shutdown(wait=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _already_dead_lettered(stored: list[tuple[bytes | None, tuple[str, ...]]], raw: bytes) -> tuple[str, ...] | None:
-    """The reasons this message was dead-lettered with, if it was: a stored dead letter from the
-    same origin holding the same bytes (as truncated for storage), or redacted by an erasure.
-    Other bytes at the same origin are a new message (the topic was recreated)."""
-    kept = raw[:MAX_DEAD_LETTER_BYTES]
-    return next((reasons for stored_raw, reasons in stored if stored_raw is None or stored_raw == kept), None)
 
 
 def validator_processes() -> int:

@@ -1,4 +1,5 @@
-"""The event store: idempotent by event_id, conflicts rejected, appends all-or-nothing, one writer."""
+"""The event store: idempotent by event_id (and dead letters by origin and bytes), conflicts rejected,
+appends all-or-nothing, one writer."""
 
 from __future__ import annotations
 
@@ -69,6 +70,22 @@ def test_same_id_other_body_is_a_conflict_and_the_original_is_kept(tmp_path: Pat
     assert outcome.rejected == [("f.jsonl:7", (f"event_id: {original['event_id']} is already stored with a different body (the original is kept)",))]
     assert stored["payload"]["body"] == "csmb"
     assert letter["raw"] == line(changed) and letter["origin"] == "f.jsonl:7"
+
+
+def test_a_reject_is_dead_lettered_once_by_its_origin_and_bytes(tmp_path: Path) -> None:
+    def reject(raw: bytes, origin: str) -> Received:
+        return Received(raw, origin, verdict(raw))
+
+    batch = [reject(b"{bad", "f.jsonl:2"), reject(b"{bad", "f.jsonl:5"), reject(b"[]", "f.jsonl:9")]
+    with EventStore(tmp_path, writer=True) as store:
+        first = store.append(batch)
+        again = store.append([*batch, reject(b"{bad", "f.jsonl:2")])  # the same batch, with one line twice
+        edited = store.append([reject(b"[1]", "f.jsonl:9")])  # the same origin, other bytes: another line
+        letters = [(letter["origin"], letter["raw"]) for letter in store.dead_letters()]
+    assert (first.rejected, first.already_dead_lettered) == ([(r.origin, r.verdict.reasons) for r in batch], [])
+    assert len(again.rejected) == 4 and again.already_dead_lettered == ["f.jsonl:2", "f.jsonl:5", "f.jsonl:9", "f.jsonl:2"]
+    assert edited.already_dead_lettered == []
+    assert letters == [("f.jsonl:2", b"{bad"), ("f.jsonl:5", b"{bad"), ("f.jsonl:9", b"[]"), ("f.jsonl:9", b"[1]")]
 
 
 def test_rejects_in_a_batch_do_not_lose_their_accepted_neighbours(tmp_path: Path) -> None:
