@@ -55,14 +55,14 @@ def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
     Upcasters see the whole body, personal fields included, as validation showed them.
     The result is the body plus the record's ``position`` and ``recorded_at``.
     """
-    payload = dict(record["payload"])
+    body = {name: record[name] for name in ENVELOPE}
     personal = unseal_with(keys, record["subject"], record["sealed"])
-    if personal:
-        payload.update(personal)
-    event = upcast({**{name: record[name] for name in ENVELOPE}, "payload": payload})
+    body["payload"] = {**record["payload"], **personal} if personal else dict(record["payload"])
+    event = upcast(body)
     if event["schema_version"] != CURRENT_SCHEMA_VERSION:
         raise NoUpcaster(
             f"no upcaster takes {event['event_type']} from version {event['schema_version']} to {CURRENT_SCHEMA_VERSION}"
             f" (the record at position {record['position']})"
         )
-    return {**event, "position": record["position"], "recorded_at": record["recorded_at"]}
+    event["position"], event["recorded_at"] = record["position"], record["recorded_at"]
+    return event

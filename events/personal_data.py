@@ -33,6 +33,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from events.json_text import parse_json
+
 # event_type -> (personal fields of the payload, field holding the respondent_ref)
 PERSONAL_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
     "consultation.response_received": (("respondent", "comment"), "respondent.respondent_ref"),
@@ -145,4 +147,4 @@ def unseal_with(keys: dict[str, bytes], subject: str | None, sealed: str | None)
     if subject is None or sealed is None or subject not in keys:
         return None
     blob = base64.b64decode(sealed)
-    return json.loads(AESGCM(keys[subject]).decrypt(blob[:12], blob[12:], subject.encode()))
+    return parse_json(AESGCM(keys[subject]).decrypt(blob[:12], blob[12:], subject.encode()))

@@ -18,10 +18,10 @@ import json
 from pathlib import Path
 
 import duckdb
-from pydantic_core import from_json
 
 from events.conversion import to_event
 from events.instants import Instants
+from events.json_text import parse_json
 from events.models import CURRENT_SCHEMA_VERSION
 from events.personal_data import split_personal
 from events.store import EventStore
@@ -107,7 +107,7 @@ def convert_records(db: duckdb.DuckDBPyConnection, store: EventStore, cycle: str
     keys = store.live_keys(sealed) if sealed and store.vault else {}
     upcast_payloads, demographics = [], {}
     for record in records:
-        record["payload"] = from_json(record["payload"])
+        record["payload"] = parse_json(record["payload"])
         event = to_event(record, keys)
         if record["schema_version"] != CURRENT_SCHEMA_VERSION:
             clear, _ = split_personal(event["event_type"], event["payload"])
