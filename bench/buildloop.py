@@ -14,7 +14,7 @@ import sys
 import time
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from events.cycle import Cycle
+from events.contract.cycle import Cycle
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

@@ -264,7 +264,7 @@ def stream_sample(run: Run) -> tuple[Path, int, int]:
     if run.ds.lines <= STREAM_MAX_LINES:
         return run.ds.events_file, run.ds.distinct_events, run.ds.valid_lines
     sample = run.dir / f"stream-{STREAM_MAX_LINES}.jsonl"
-    from events.validation import Accepted, verdict
+    from events.contract.validation import Accepted, verdict
 
     ids, valid = set(), 0
     with open(run.ds.events_file, "rb") as source, open(sample, "wb") as out:
@@ -374,7 +374,7 @@ def drain_backlog(run: Run, prefix: str, expected: int) -> float:
 
 
 def segment_files(home: Path) -> list[str]:
-    from events.store import EventStore
+    from events.storage.store import EventStore
 
     with EventStore(home / "store") as store:
         return [str(s.path) for s in store.segments()]
@@ -421,10 +421,10 @@ def rebuild(run: Run) -> dict[str, Any]:
 def our_coverage_rebuild(home: Path, workdir: Path, cycles: list[str], on: str) -> float:
     """Our rebuild of consultation_coverage alone, by library calls (no Dagster): the event
     cache rebuilt from the segments, then per cycle staging + the table's SQL."""
-    from events.store import EventStore
+    from events.storage.store import EventStore
     from projections import event_cache
     from projections.build import build_table
-    from events.instants import Instants
+    from events.contract.instants import Instants
     from projections.staging import stage_cycle
 
     shutil.rmtree(workdir, ignore_errors=True)
@@ -449,7 +449,7 @@ def peer(run: Run) -> dict[str, Any]:
     from itertools import islice
 
     from bench.peer import run_peer
-    from events.store import EventStore
+    from events.storage.store import EventStore
 
     run.ensure_ingested()
     events = run.ds.distinct_events
@@ -548,7 +548,7 @@ def _coverage_by_borough(home: Path, cycle: str) -> tuple[dict[str, int], float]
 
 def freshness(run: Run) -> dict[str, Any]:
     from events.emitter import Emitter
-    from events.vocabulary import BOROUGHS
+    from events.contract.vocabulary import BOROUGHS
 
     if not (run.incremental_home / "projections" / "published.json").exists():
         run.ensure_built()

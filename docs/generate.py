@@ -14,10 +14,10 @@ without its page.
 What is generated, and from where:
 
 - ``events.md``: the envelope and every payload, from the JSON Schemas the
-  models export (``events.json_schema``); the vocabularies
-  (``events.vocabulary``); the topics (``events.routing``, with retention
+  models export (``events.contract.json_schema``); the vocabularies
+  (``events.contract.vocabulary``); the topics (``events.routing``, with retention
   from the topic design in ``pipelines``); the limits (constants of
-  ``events.models`` and ``events.validation``).
+  ``events.contract.models`` and ``events.contract.validation``).
 - ``cli.md``: every subcommand and option, from the ``planning`` parser.
 - ``tables.md``: the default timetable (``projections.timetable``); for each
   table, what one row is, its columns with their types and meanings, and its
@@ -41,11 +41,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from events import vocabulary as v
-from events.json_schema import schema_for
-from events.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, FUTURE_TOLERANCE
+from events.contract import vocabulary as v
+from events.contract.json_schema import schema_for
+from events.contract.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, FUTURE_TOLERANCE
 from events.routing import DEAD_LETTER_FAMILY, DEFAULT_PREFIX, FAMILIES, dead_letter_topic, topic_for
-from events.validation import MAX_EVENT_BYTES
+from events.contract.validation import MAX_EVENT_BYTES
 from projections.tables import ALL_TABLES, PANEL_TABLES, PanelTable
 
 DOCS_DIR = Path(__file__).parent

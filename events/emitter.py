@@ -4,10 +4,10 @@
 
     with Emitter("127.0.0.1:9092") as emitter:
         emitter.emit({"event_id": ..., "event_type": "consultation.response_received", ...})
-        emitter.emit(ConsultationResponseReceivedEvent(...))   # a model from events.models
+        emitter.emit(ConsultationResponseReceivedEvent(...))   # a model from events.contract.models
     # leaving the block flushes: every event sent has been acknowledged by the broker
 
-An event is checked against the contract (``events.validation.verdict``,
+An event is checked against the contract (``events.contract.validation.verdict``,
 the very function the stream worker and ``planning ingest`` use) *before* it
 is sent; a broken event raises :class:`InvalidEvent` naming every broken rule
 and field, and never reaches the broker. Valid events go to their family's
@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 from pydantic import BaseModel
 
 from events.routing import partition_key, topic_for
-from events.lines import read_lines
-from events.validation import MAX_EVENT_BYTES, Accepted, verdict
+from events.contract.lines import read_lines
+from events.contract.validation import MAX_EVENT_BYTES, Accepted, verdict
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # An event is at most 1 MiB; the record around it (key, headers, batch overhead) needs a little more.

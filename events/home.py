@@ -1,6 +1,6 @@
 """Where everything lives: ``$PLANNING_HOME`` (default ``.planning/`` in the working directory).
 
-    store/          the event store and its dead letters (events.store)
+    store/          the event store and its dead letters (events.storage.store)
     projections/    one DuckDB file per build, and the published pointer (projections)
     packs/          the briefing packs, <cycle>/<stage>.html and .pdf
     dagster/        Dagster's instance: run history, event logs, compute logs

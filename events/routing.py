@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from events.models import EVENT_TYPES
+from events.contract.models import EVENT_TYPES
 
 DEFAULT_PREFIX = "planning"
 PREFIX_ENV = "PLANNING_TOPIC_PREFIX"

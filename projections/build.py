@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from events.store import EventStore
+from events.storage.store import EventStore
 from projections.sql_files import read_sql
 from projections.connection import connect
 

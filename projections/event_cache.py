@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from events.store import EventStore
+from events.storage.store import EventStore
 from projections.connection import connect
 
 CACHE_COLUMNS = {

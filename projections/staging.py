@@ -1,10 +1,10 @@
 """Stage a cycle's events from the store into a private DuckDB file.
 
 The store's segments are read by DuckDB directly (``read_json``, or the event
-cache that holds them), cut at the build's two instants (events/instants.py),
+cache that holds them), cut at the build's two instants (events/contract/instants.py),
 and shaped by ``sql/_staging.sql``. The few records SQL cannot take as stored
 (an older schema_version, a response's sealed demographics) become events
-through ``events.conversion.to_event``, as the store's own reads do. The
+through ``events.storage.conversion.to_event``, as the store's own reads do. The
 sealed personal data stays sealed with one exception: the four demographic
 fields of each response are staged into ``response_demographics`` for
 inclusion monitoring (see :func:`stage_demographics`). The staging file is
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import duckdb
 
-from events.conversion import to_event
-from events.instants import Instants
-from events.json_text import parse_json
-from events.models import CURRENT_SCHEMA_VERSION
-from events.personal_data import split_personal
-from events.store import EventStore
-from events.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
+from events.storage.conversion import to_event
+from events.contract.instants import Instants
+from events.contract.json_text import parse_json
+from events.contract.models import CURRENT_SCHEMA_VERSION
+from events.storage.personal_data import split_personal
+from events.storage.store import EventStore
+from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect
 from projections.event_cache import CACHE_COLUMNS, create_store_events_table, read_segments_sql
 from projections.retractions import retracted_ids
@@ -85,11 +85,11 @@ def stage_cycle(
 
 
 def convert_records(db: duckdb.DuckDBPyConnection, store: EventStore, cycle: str) -> dict[str, Demographics]:
-    """The records SQL cannot stage as stored become events through ``events.conversion.to_event``
+    """The records SQL cannot stage as stored become events through ``events.storage.conversion.to_event``
     (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
 
     * a record at an older schema_version: its staged payload and version become the upcast
-      event's, without the personal fields (``events/upcasting.py``; the store keeps it as sent);
+      event's, without the personal fields (``events/contract/upcasting.py``; the store keeps it as sent);
     * a response of the cycle with sealed personal data: its respondent's demographics are
       returned by event id, for ``stage_demographics``.
     """

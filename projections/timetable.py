@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from events.cycle import Cycle
-from events.vocabulary import STAGES
+from events.contract.cycle import Cycle
+from events.contract.vocabulary import STAGES
 
 # stage -> ((year offset, month, day) opens, (year offset, month, day) due); offset 0 = Y, 1 = P
 _WINDOWS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {

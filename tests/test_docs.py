@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from docs.generate import DOCS_DIR, PAGES, MissingMarkers, fill, rendered
-from events.models import EVENT_TYPES
-from events.validation import Accepted, verdict
+from events.contract.models import EVENT_TYPES
+from events.contract.validation import Accepted, verdict
 
 ROOT = DOCS_DIR.parent
 PAGES_WITH_LINKS = [ROOT / "README.md", *sorted(DOCS_DIR.glob("*.md"))]

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.store import EventStore, StoreLocked
+    from events.storage.store import EventStore, StoreLocked
     from pipelines.ingest.files import ingest_files
 
     recorded_at = _parse_instant(args.recorded_at) if args.recorded_at else None
@@ -110,7 +110,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _parse_instant(text: str) -> datetime:
-    from events.instants import parse_as_of
+    from events.contract.instants import parse_as_of
 
     try:
         return parse_as_of(text)
@@ -122,8 +122,8 @@ def _parse_instant(text: str) -> datetime:
 
 
 def _build(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.cycle import Cycle
-    from events.instants import Instants
+    from events.contract.cycle import Cycle
+    from events.contract.instants import Instants
     from pipelines.orchestration.runs import BuildFailed, build
 
     try:
@@ -196,7 +196,7 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.store import EventStore
+    from events.storage.store import EventStore
 
     with EventStore(home.store) as store:
         letters = store.dead_letters()

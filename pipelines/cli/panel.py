@@ -16,7 +16,7 @@ from pipelines.cli.exit_codes import ExitCode
 
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     """Register the Panel subcommands on the `planning` parser."""
-    from events.vocabulary import STAGES
+    from events.contract.vocabulary import STAGES
     from projections.exports import FORMATS
 
     pack = commands.add_parser(

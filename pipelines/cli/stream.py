@@ -192,7 +192,7 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.store import StoreLocked
+    from events.storage.store import StoreLocked
     from pipelines.streaming.worker import DEFAULT_BATCH, run_worker
 
     bootstrap = args.bootstrap or default_bootstrap()

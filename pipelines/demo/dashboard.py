@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from events.home import PlanningHome
-from events.vocabulary import BOROUGH_NAMES
+from events.contract.vocabulary import BOROUGH_NAMES
 from projections.snapshots import open_reader
 
 STATUS = {"signed_off": "signed off", "open": "open", "overdue": "OVERDUE", "upcoming": "upcoming"}

@@ -33,8 +33,8 @@ from math import ceil
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from events import vocabulary as v
-from events.cycle import Cycle
+from events.contract import vocabulary as v
+from events.contract.cycle import Cycle
 
 # --- boroughs ----------------------------------------------------------------
 

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from datetime import date, datetime, timezone
 
-from events.cycle import Cycle
+from events.contract.cycle import Cycle
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.cli.exit_codes import ExitCode
 from pipelines.demo.dashboard import print_dashboard
 from pipelines.demo.generator import write_demo_file

@@ -28,9 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from events.lines import Line, read_lines
-from events.store import BatchOutcome, EventStore, Received
-from events.validation import Accepted, Rejected, verdict
+from events.contract.lines import Line, read_lines
+from events.storage.store import BatchOutcome, EventStore, Received
+from events.contract.validation import Accepted, Rejected, verdict
 from pipelines.ingest.pool import cores, portable, start_pool
 
 BATCH_SIZE = 5_000

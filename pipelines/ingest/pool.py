@@ -21,7 +21,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from events.validation import Accepted, Rejected
+from events.contract.validation import Accepted, Rejected
 
 
 def cores() -> int:

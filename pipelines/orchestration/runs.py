@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations, build_packs
 from pipelines.orchestration.defs.partitions import cycles

@@ -32,7 +32,7 @@ whole fieldwork period. Dead letters are kept 30 days for the data team to
 triage; their value holds at most the first 64 KiB of the rejected bytes,
 which may include personal data, hence bounded too.
 
-Message size. The contract caps an event at 1 MiB (``events.validation``).
+Message size. The contract caps an event at 1 MiB (``events.contract.validation``).
 The raw topics accept up to ``RAW_MAX_MESSAGE_BYTES`` (4 MiB) on purpose: an
 oversized event then reaches the worker and is dead-lettered with a reason
 naming the limit, rather than vanishing with a broker error at a sender that

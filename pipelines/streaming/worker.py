@@ -4,7 +4,7 @@ What it does with each message of every raw topic (``events.routing.raw_topics``
 
 1. messages are taken in batches (``--batch``, default 2,000, or whatever
    arrived within ``BATCH_WITHIN`` seconds);
-2. each batch's values are judged by ``events.validation.verdict``, the same contract
+2. each batch's values are judged by ``events.contract.validation.verdict``, the same contract
    check as ``planning ingest`` and the emitter, in a validator process
    (``pipelines.ingest.pool``: one when the machine has a core to spare, else
    on the store thread), and each message becomes
@@ -89,8 +89,8 @@ from pathlib import Path
 
 from events.home import PlanningHome
 from events.routing import dead_letter_topic, raw_topics, topic_prefix
-from events.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
-from events.validation import Accepted, Rejected, verdict
+from events.storage.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
+from events.contract.validation import Accepted, Rejected, verdict
 from pipelines.ingest.pool import cores, portable, start_pool
 
 log = logging.getLogger("planning.worker")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from events.vocabulary import STAGES
+from events.contract.vocabulary import STAGES
 from projections.packs import content, document
 from projections.packs.content import PackError, Reader, current_stage, plan_title
 from projections.packs.labels import STAGE_WHAT, STATUS_LABELS, stage_label, stage_number, window

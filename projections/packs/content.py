@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
-from events.cycle import Cycle
-from events.vocabulary import BOROUGHS, CHANNELS, DEMOGRAPHIC_DIMENSIONS, INDICATORS, LONDON, STAGES
+from events.contract.cycle import Cycle
+from events.contract.vocabulary import BOROUGHS, CHANNELS, DEMOGRAPHIC_DIMENSIONS, INDICATORS, LONDON, STAGES
 from projections.packs import svg
 from projections.packs.document import Cell, Figure, Provenance, Section, Table
 from projections.packs.labels import (

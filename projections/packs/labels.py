@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, timezone
 
-from events.vocabulary import BOROUGH_NAMES, BOROUGHS, LONDON, STAGES
+from events.contract.vocabulary import BOROUGH_NAMES, BOROUGHS, LONDON, STAGES
 
 SUPPRESSED = "suppressed (<10)"
 SUPPRESSED_SURVEY = "suppressed (n<30)"

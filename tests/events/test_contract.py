@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.models import EVENT_TYPES
-from events.validation import Accepted, Rejected, verdict
+from events.contract.models import EVENT_TYPES
+from events.contract.validation import Accepted, Rejected, verdict
 from tests.support.events import PAYLOADS, line, make_event
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from events.emitter import Emitter, InvalidEvent
-from events.models import ENVELOPES
+from events.contract.models import ENVELOPES
 from events.routing import dead_letter_topic, raw_topics, topic_for
 from pipelines.streaming.broker import Broker
 from pipelines.cli.main import main

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.connection import connect

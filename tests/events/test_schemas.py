@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from events.json_schema import SCHEMA_DIR, rendered
-from events.models import EVENT_TYPES
+from events.contract.json_schema import SCHEMA_DIR, rendered
+from events.contract.models import EVENT_TYPES
 
 
 def test_committed_schemas_match_the_models() -> None:
     expected = rendered()
     committed = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
-    assert set(committed) == set(expected), "run `python -m events.json_schema` and commit the result"
+    assert set(committed) == set(expected), "run `python -m events.contract.json_schema` and commit the result"
     drifted = [name for name in expected if committed[name] != expected[name]]
-    assert not drifted, f"schemas drifted from the models: {drifted}; run `python -m events.json_schema`"
+    assert not drifted, f"schemas drifted from the models: {drifted}; run `python -m events.contract.json_schema`"
 
 
 def test_schemas_carry_the_closed_vocabularies() -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from events.store import SCHEMA as STORE_SCHEMA
-from events.store import EventStore, Received, StoreLocked
-from events.validation import verdict
+from events.storage.store import SCHEMA as STORE_SCHEMA
+from events.storage.store import EventStore, Received, StoreLocked
+from events.contract.validation import verdict
 from tests.support.events import line, make_event
 from tests.support.paths import REPO_ROOT
 
@@ -133,7 +133,7 @@ def test_readers_opening_while_the_writer_creates_the_store_all_succeed(tmp_path
     for attempt in range(20):
         root = tmp_path / str(attempt)
         writer = subprocess.Popen(
-            [sys.executable, "-c", f"from events.store import EventStore; EventStore({str(root)!r}, writer=True).close()"]
+            [sys.executable, "-c", f"from events.storage.store import EventStore; EventStore({str(root)!r}, writer=True).close()"]
         )
         opened = 0
         while writer.poll() is None or opened == 0:
@@ -194,8 +194,8 @@ def test_an_erased_respondent_arriving_late_is_stored_without_personal_data(tmp_
 WRITER = textwrap.dedent(
     """
     import json, os, signal, sys, uuid
-    from events.store import EventStore, Received
-    from events.validation import verdict
+    from events.storage.store import EventStore, Received
+    from events.contract.validation import verdict
     root, batches, size, crash_point = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     if crash_point == "before-commit":
         real_replace = os.replace

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from events import upcasting
+from events.contract import upcasting
 from events.home import PlanningHome
-from events.instants import Instants
-from events.store import EventStore
-from events.validation import Accepted, verdict
+from events.contract.instants import Instants
+from events.storage.store import EventStore
+from events.contract.validation import Accepted, verdict
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.connection import connect

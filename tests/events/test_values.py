@@ -6,8 +6,8 @@ from datetime import date, datetime, time, timezone
 
 import pytest
 
-from events.cycle import Cycle
-from events.instants import Instants, parse_as_of
+from events.contract.cycle import Cycle
+from events.contract.instants import Instants, parse_as_of
 
 # --- Cycle ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.demo.generator import generate_demo_lines
 from pipelines.ingest.files import ingest_files

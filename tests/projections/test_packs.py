@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from events.home import PlanningHome
-from events.store import EventStore
-from events.vocabulary import BOROUGH_NAMES, BOROUGHS, STAGES
+from events.storage.store import EventStore
+from events.contract.vocabulary import BOROUGH_NAMES, BOROUGHS, STAGES
 from pipelines.orchestration.runs import build
 from pipelines.cli.main import main
 from pipelines.demo.generator import generate_demo_lines

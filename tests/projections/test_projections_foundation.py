@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from events.home import PlanningHome
-from events.store import EventStore
-from events.vocabulary import BOROUGHS
+from events.storage.store import EventStore
+from events.contract.vocabulary import BOROUGHS
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.snapshots import open_reader

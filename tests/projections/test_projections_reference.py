@@ -278,7 +278,7 @@ def normalise(value: Any) -> Any:
 def run_pipeline(stored: list[dict[str, Any]], cuts: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, tuple[list[str], list[dict]]]]:
     """Ingest in arrival order, batch by batch; build and read back at each (on, as_of)."""
     from events.home import PlanningHome
-    from events.store import EventStore
+    from events.storage.store import EventStore
     from pipelines.orchestration.runs import build
     from pipelines.ingest.files import ingest_files
     from projections.snapshots import open_reader

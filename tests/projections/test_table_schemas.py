@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from events.instants import Instants
-from events.store import EventStore
-from events.vocabulary import STAGES
+from events.contract.instants import Instants
+from events.storage.store import EventStore
+from events.contract.vocabulary import STAGES
 from projections.build import build_table
 from projections.connection import connect
 from projections.staging import stage_cycle

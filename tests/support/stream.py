@@ -23,7 +23,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.routing import partition_key, raw_topics, topic_for
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.streaming.topics import ensure_topics
 from tests.support.events import PAYLOADS, make_event
 from tests.support.paths import REPO_ROOT

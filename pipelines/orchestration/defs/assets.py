@@ -10,8 +10,8 @@ a DuckDB file has one writer, and it is this run.
 
 import dagster as dg
 
-from events.instants import Instants
-from events.store import EventStore
+from events.contract.instants import Instants
+from events.storage.store import EventStore
 from projections import build as projection_build
 from projections import event_cache
 from projections.snapshots import publish_cycle, publish_operations

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from events.instants import Instants
-from events.store import EventStore
+from events.contract.instants import Instants
+from events.storage.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.connection import connect
 from projections.staging import stage_cycle

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.defs.jobs import build_cycle
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config

@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.defs.assets import event_store
 from pipelines.orchestration.defs.jobs import build_cycle
 from pipelines.orchestration.defs.partitions import cycles

@@ -61,7 +61,7 @@ def test_ingest_missing_file_is_a_usage_error(home: PlanningHome) -> None:
 
 
 def test_ingest_refuses_while_another_writer_holds_the_store(home: PlanningHome, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from events.store import EventStore
+    from events.storage.store import EventStore
 
     with EventStore(home.store, writer=True, holder="planning worker"):
         assert planning("ingest", str(write_jsonl(tmp_path / "a.jsonl", [make_event("stage.signed_off")]))) == 3

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from events.validation import Accepted, Rejected, verdict
+from events.contract.validation import Accepted, Rejected, verdict
 from pipelines.demo.generator import (
     BAD_LINE_RULES,
     BOROUGH_NAMES,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from events.home import PlanningHome
-from events.store import EventStore, Received
-from events.validation import MAX_EVENT_BYTES, Accepted
+from events.storage.store import EventStore, Received
+from events.contract.validation import MAX_EVENT_BYTES, Accepted
 from pipelines.cli.main import main
 from pipelines.ingest.files import CHUNK_LINES, received
 from tests.support.events import line, make_event, write_jsonl

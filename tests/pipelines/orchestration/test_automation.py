@@ -17,7 +17,7 @@ from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOr
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.defs.schedules import daily_stage_status
 from pipelines.orchestration.defs.sensors import event_store_sensor

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from events.home import PlanningHome
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.orchestration.defs.checks import _check
 from pipelines.orchestration.definitions import defs

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from events.models import EVENT_TYPES
+from events.contract.models import EVENT_TYPES
 from events.routing import partition_key, topic_for
 from pipelines.streaming.topics import topic_specs
 from tests.support.events import make_event

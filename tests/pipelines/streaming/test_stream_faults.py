@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from events.routing import dead_letter_topic
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.streaming.broker import Broker
 from pipelines.streaming.worker import validator_processes
 from tests.support.stream import (
@@ -194,7 +194,7 @@ def _group(worker: WorkerProcess) -> str:
 # `planning worker` whose third store append fails as a full disk would.
 FAILING_APPEND = """
 import sys
-from events.store import EventStore
+from events.storage.store import EventStore
 from pipelines.cli.main import main
 calls, original = [0], EventStore.append
 def append(self, batch, recorded_at=None):

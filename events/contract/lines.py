@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from events.validation import MAX_EVENT_BYTES
+from events.contract.validation import MAX_EVENT_BYTES
 
 
 @dataclass(frozen=True)

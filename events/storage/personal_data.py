@@ -33,7 +33,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from events.json_text import parse_json
+from events.contract.json_text import parse_json
 
 # event_type -> (personal fields of the payload, field holding the respondent_ref)
 PERSONAL_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {

@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from events import vocabulary as v
-from events.cycle import Cycle
+from events.contract import vocabulary as v
+from events.contract.cycle import Cycle
 
 CURRENT_SCHEMA_VERSION = 1
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -341,7 +341,7 @@ def _canonical_cycle(text: str) -> str:
     return str(Cycle.parse(text))
 
 
-# on the wire a cycle is its text ("2027-28"); events.cycle.Cycle is the value type behind the check
+# on the wire a cycle is its text ("2027-28"); events.contract.cycle.Cycle is the value type behind the check
 CycleName = Annotated[str, AfterValidator(_canonical_cycle), WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from events.json_text import parse_json
-from events.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, AnyEvent, Envelope
-from events.upcasting import upcast
+from events.contract.json_text import parse_json
+from events.contract.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, AnyEvent, Envelope
+from events.contract.upcasting import upcast
 
 MAX_EVENT_BYTES = 1024 * 1024  # an event is a few KB; a comment is at most 10,000 characters
 
@@ -66,7 +66,7 @@ def verdict(raw: bytes, received_at: datetime | None = None, *, size: int | None
 
     ``received_at`` is the receiving clock used for the "not in the future" rule.
     ``size`` is the line's full size when ``raw`` holds only its head (a file line
-    too long to hold whole: see ``events.lines``); by default, ``len(raw)``.
+    too long to hold whole: see ``events.contract.lines``); by default, ``len(raw)``.
     """
     size = len(raw) if size is None else size
     if size > MAX_EVENT_BYTES:

@@ -1,7 +1,7 @@
 """Upcasting: events written against an older schema_version are read as the current one.
 
 The store keeps every event exactly as it was accepted; upcasting happens on
-the way in to validation and on every read (``events.conversion.to_event``,
+the way in to validation and on every read (``events.storage.conversion.to_event``,
 which the store and the builds' staging share), never by rewriting the store.
 An upcaster takes a body at version N and returns it at version N + 1. It
 sees the whole body, personal fields included, except that an erased

@@ -1,6 +1,6 @@
 """JSON Schema files for non-Python senders, exported from the models.
 
-``python -m events.json_schema`` rewrites ``events/schemas/``; a test fails
+``python -m events.contract.json_schema`` rewrites ``events/contract/schemas/``; a test fails
 when the committed files drift from the models. Rules that JSON Schema cannot
 say (distinct themes, ranks 1..n, not in the future, the City of London) are
 enforced by the pipeline and named in each schema's description.
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from events.models import ENVELOPES
+from events.contract.models import ENVELOPES
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CROSS_FIELD_RULES = (

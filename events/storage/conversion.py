@@ -1,12 +1,12 @@
 """The one conversion path between an event and the record the store keeps of it.
 
 Going in (``to_record``): the event's personal fields are sealed with its
-respondent's key (``events.personal_data``) and the envelope is written
+respondent's key (``events.storage.personal_data``) and the envelope is written
 beside its position and the time it was recorded. The store keeps the event
 at the schema_version it was sent at; nothing is upcast on the way in.
 
 Coming out (``to_event``): the personal fields are unsealed, then the body is
-upcast to the current schema_version (``events.upcasting``). The store's
+upcast to the current schema_version (``events.contract.upcasting``). The store's
 reads and the builds' staging both turn a record into an event here and
 nowhere else. Validation upcasts an incoming body before checking it, with
 the same ``upcast``.
@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from events.models import CURRENT_SCHEMA_VERSION
-from events.personal_data import Vault, unseal_with
-from events.upcasting import upcast
-from events.validation import Accepted
+from events.contract.models import CURRENT_SCHEMA_VERSION
+from events.storage.personal_data import Vault, unseal_with
+from events.contract.upcasting import upcast
+from events.contract.validation import Accepted
 
 Record = dict[str, Any]  # one line of a segment, parsed
 ENVELOPE = ("event_id", "event_type", "schema_version", "occurred_at", "source", "cycle")

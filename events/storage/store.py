@@ -11,7 +11,7 @@ One append is one transaction:
 
 1. duplicates and conflicts are found through the index (``event_id`` is the
    idempotency key; the same id with another body is a conflict);
-2. the new events become records, their personal data sealed (``events.conversion``);
+2. the new events become records, their personal data sealed (``events.storage.conversion``);
 3. the segment is written to a temporary file, fsynced and renamed;
 4. the segment row, the new ids, the dead letters and any key shredding are
    committed in one SQLite transaction. That commit is the moment the batch
@@ -21,7 +21,7 @@ A crash before step 4 leaves an orphan segment file that the next writer
 deletes; a crash after it leaves a complete batch. Readers never see half a
 batch. Segments are never rewritten: retractions are events, and erasure
 deletes keys, not bytes of segments. Reading a record back as an event
-(unsealed, upcast) is ``events.conversion.to_event``, here and in builds.
+(unsealed, upcast) is ``events.storage.conversion.to_event``, here and in builds.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from events.conversion import to_event, to_record
-from events.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
-from events.validation import Accepted, Rejected
+from events.storage.conversion import to_event, to_record
+from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
+from events.contract.validation import Accepted, Rejected
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
 _SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
@@ -376,7 +376,7 @@ class EventStore:
 
     def events(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Events as their senders sent them (upcast to the current version), plus
-        ``position`` and ``recorded_at`` (``events.conversion.to_event``).
+        ``position`` and ``recorded_at`` (``events.storage.conversion.to_event``).
         Personal fields of erased respondents are absent."""
         keys = self.vault.keys_by_subject() if self.vault else {}
         for record in self.records(after):
