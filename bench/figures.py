@@ -382,7 +382,7 @@ def segment_files(home: Path) -> list[str]:
 
 def raw_scan(files: list[str]) -> tuple[float, int]:
     """One DuckDB GROUP BY pass over the store's segments: the scan limit of any rebuild."""
-    from projections.event_cache import read_segments_sql
+    from projections.building.event_cache import read_segments_sql
 
     select, parameters = read_segments_sql(files)
     db = connect()
@@ -422,10 +422,10 @@ def our_coverage_rebuild(home: Path, workdir: Path, cycles: list[str], on: str) 
     """Our rebuild of consultation_coverage alone, by library calls (no Dagster): the event
     cache rebuilt from the segments, then per cycle staging + the table's SQL."""
     from events.storage.store import EventStore
-    from projections import event_cache
-    from projections.build import build_table
+    from projections.building import event_cache
+    from projections.building.build import build_table
     from events.contract.instants import Instants
-    from projections.staging import stage_cycle
+    from projections.building.staging import stage_cycle
 
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -641,7 +641,7 @@ def freshness(run: Run) -> dict[str, Any]:
 
 
 def query_latency(run: Run) -> dict[str, Any]:
-    from projections.snapshots import open_reader, published
+    from projections.reading.snapshots import open_reader, published
     from projections.tables import PANEL_TABLES
 
     run.ensure_built()

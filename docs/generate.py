@@ -19,7 +19,7 @@ What is generated, and from where:
   from the topic design in ``pipelines``); the limits (constants of
   ``events.contract.models`` and ``events.contract.validation``).
 - ``cli.md``: every subcommand and option, from the ``planning`` parser.
-- ``tables.md``: the default timetable (``projections.timetable``); for each
+- ``tables.md``: the default timetable (``projections.building.timetable``); for each
   table, what one row is, its columns with their types and meanings, and its
   checks, from the table's schema file ``projections/sql/<table>.yml`` (read
   by ``projections.tables``), the same file that gives Dagster its column
@@ -277,7 +277,7 @@ _EXAMPLE_CYCLE = "2027-28"
 
 def timetable() -> str:
     """The default windows, written in P (the plan year) and Y (the year before), with one cycle as example."""
-    from projections.timetable import default_windows
+    from projections.building.timetable import default_windows
 
     year_before = int(_EXAMPLE_CYCLE[:4]) - 1
 

@@ -152,7 +152,7 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
 
 def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
-    from projections.snapshots import NoSnapshot, open_reader
+    from projections.reading.snapshots import NoSnapshot, open_reader
     from projections.tables import ALL_TABLES
 
     table = ALL_TABLES.get(args.table)
@@ -178,8 +178,8 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
 
 def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
-    from projections.panel_sql import PanelSqlError, run_panel_sql, truncation_note
-    from projections.snapshots import NoSnapshot
+    from projections.reading.panel_sql import PanelSqlError, run_panel_sql, truncation_note
+    from projections.reading.snapshots import NoSnapshot
 
     try:
         columns, rows, truncated = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)

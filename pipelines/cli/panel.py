@@ -1,6 +1,6 @@
 """Panel-facing subcommands of `planning`: briefing packs and exports.
 
-Both read the published snapshot only (``projections.snapshots.open_reader``):
+Both read the published snapshot only (``projections.reading.snapshots.open_reader``):
 never the event store, never the dead letters.
 """
 
@@ -17,7 +17,7 @@ from pipelines.cli.exit_codes import ExitCode
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     """Register the Panel subcommands on the `planning` parser."""
     from events.contract.vocabulary import STAGES
-    from projections.exports import FORMATS
+    from projections.reading.exports import FORMATS
 
     pack = commands.add_parser(
         "pack",
@@ -46,7 +46,7 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
 
 def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
     from projections.packs import PackError, write_pack
-    from projections.snapshots import NoSnapshot
+    from projections.reading.snapshots import NoSnapshot
 
     try:
         written = write_pack(
@@ -67,8 +67,8 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _export(args: argparse.Namespace, home: PlanningHome) -> int:
-    from projections.exports import ExportError, export_cycle
-    from projections.snapshots import NoSnapshot
+    from projections.reading.exports import ExportError, export_cycle
+    from projections.reading.snapshots import NoSnapshot
 
     try:
         result = export_cycle(home.projections, args.cycle, args.format, Path(args.to))

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from events.home import PlanningHome
 from events.contract.vocabulary import BOROUGH_NAMES
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 
 STATUS = {"signed_off": "signed off", "open": "open", "overdue": "OVERDUE", "upcoming": "upcoming"}
 

@@ -1,6 +1,6 @@
 """Briefing packs: one self-contained HTML file per stage of a cycle, and its PDF.
 
-``write_pack`` reads the published snapshot only (``projections.snapshots.open_reader``:
+``write_pack`` reads the published snapshot only (``projections.reading.snapshots.open_reader``:
 never the event store, never the dead letters), builds the stage's sections
 (``content``), renders them as a committee paper (``document``, charts in
 ``svg``) and prints the PDF with headless Chromium (``pdf``).
@@ -17,7 +17,7 @@ from events.contract.vocabulary import STAGES
 from projections.packs import content, document
 from projections.packs.content import PackError, Reader, current_stage, plan_title
 from projections.packs.labels import STAGE_WHAT, STATUS_LABELS, stage_label, stage_number, window
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 
 __all__ = ["PackError", "WrittenPack", "render_pack", "write_pack", "pack_dir"]
 

@@ -12,7 +12,7 @@ from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.connection import connect
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 from tests.support.events import make_event, write_jsonl
 
 COMMENT = "QUOKKA-7731 lives at 12 Acacia Avenue"

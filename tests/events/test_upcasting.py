@@ -17,8 +17,8 @@ from events.contract.validation import Accepted, verdict
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.connection import connect
-from projections.snapshots import open_reader
-from projections.staging import stage_cycle
+from projections.reading.snapshots import open_reader
+from projections.building.staging import stage_cycle
 from tests.support.events import make_event, write_jsonl
 
 

@@ -17,8 +17,8 @@ import pytest
 from events.home import PlanningHome
 from pipelines.cli.main import main
 from projections.connection import connect
-from projections.exports import XLSX_CELL_LIMIT
-from projections.snapshots import open_reader
+from projections.reading.exports import XLSX_CELL_LIMIT
+from projections.reading.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 from tests.support.events import make_event, write_jsonl
 

@@ -13,7 +13,7 @@ from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.demo.generator import generate_demo_lines
 from pipelines.ingest.files import ingest_files
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 from tests.support.events import make_event, write_jsonl
 

@@ -16,7 +16,7 @@ from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 from tests.support.events import make_event, write_jsonl
 
 CYCLE = "2027-28"

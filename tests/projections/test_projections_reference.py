@@ -281,7 +281,7 @@ def run_pipeline(stored: list[dict[str, Any]], cuts: list[tuple[str, str]]) -> d
     from events.storage.store import EventStore
     from pipelines.orchestration.runs import build
     from pipelines.ingest.files import ingest_files
-    from projections.snapshots import open_reader
+    from projections.reading.snapshots import open_reader
 
     root = Path(tempfile.mkdtemp(prefix="reference-"))
     saved = {k: os.environ.get(k) for k in ("PLANNING_HOME", "DAGSTER_HOME")}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections.retractions import retracted_ids
+from projections.building.retractions import retracted_ids
 
 E = "6f1c2e0a-8d3b-4c1e-9f52-0b7a1d3c9e11"
 R1, R2, R3 = (f"00000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))

@@ -17,9 +17,9 @@ import pytest
 from events.contract.instants import Instants
 from events.storage.store import EventStore
 from events.contract.vocabulary import STAGES
-from projections.build import build_table
+from projections.building.build import build_table
 from projections.connection import connect
-from projections.staging import stage_cycle
+from projections.building.staging import stage_cycle
 from projections.tables import ALL_TABLES, DEAD_LETTERS, PANEL_TABLES, TableCheck, sql_folder
 
 CHECKS = [check for table in PANEL_TABLES.values() for check in table.checks]

@@ -12,10 +12,10 @@ import dagster as dg
 
 from events.contract.instants import Instants
 from events.storage.store import EventStore
-from projections import build as projection_build
-from projections import event_cache
-from projections.snapshots import publish_cycle, publish_operations
-from projections.staging import stage_cycle
+from projections.building import build as projection_build
+from projections.building import event_cache
+from projections.reading.snapshots import publish_cycle, publish_operations
+from projections.building.staging import stage_cycle
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource

@@ -15,7 +15,7 @@ from events.contract.instants import Instants
 from events.storage.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.connection import connect
-from projections.staging import stage_cycle
+from projections.building.staging import stage_cycle
 from projections.tables import PANEL_TABLES, TableCheck
 
 

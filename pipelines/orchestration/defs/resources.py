@@ -10,7 +10,7 @@ from typing import Any, Optional
 import dagster as dg
 
 from events.home import PlanningHome
-from projections import build as projection_build
+from projections.building import build as projection_build
 
 
 class BuildConfig(dg.Config):

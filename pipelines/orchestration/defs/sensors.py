@@ -35,7 +35,7 @@ from pipelines.orchestration.defs.assets import event_store
 from pipelines.orchestration.defs.jobs import build_cycle
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
-from projections.snapshots import published
+from projections.reading.snapshots import published
 
 RETRACTION = "event.retracted"
 MARK_TAG = "planning/store_mark"

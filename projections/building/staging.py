@@ -27,10 +27,10 @@ from events.storage.personal_data import split_personal
 from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect
-from projections.event_cache import CACHE_COLUMNS, create_store_events_table, read_segments_sql
-from projections.retractions import retracted_ids
-from projections.sql_files import run_sql_file
-from projections.timetable import default_windows
+from projections.building.event_cache import CACHE_COLUMNS, create_store_events_table, read_segments_sql
+from projections.building.retractions import retracted_ids
+from projections.building.sql_files import run_sql_file
+from projections.building.timetable import default_windows
 
 Demographics = tuple[str, list[str | None]]  # (the respondent's surrogate, their group in each dimension)
 ISO_TEXT = "strftime({0} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS {0}"

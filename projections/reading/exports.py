@@ -2,7 +2,7 @@
 
 Every Panel table (``projections.tables.PANEL_TABLES``; never ``dead_letters``)
 of one cycle, read from the published snapshot through
-``projections.snapshots.open_reader``, is written as CSV, Parquet or one xlsx
+``projections.reading.snapshots.open_reader``, is written as CSV, Parquet or one xlsx
 workbook, beside a ``README.md`` that documents every column. Each table and
 column is described once, in its schema file beside its SQL
 (``projections/sql/<table>.yml``); the README and the xlsx README sheet read
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from projections.connection import connect
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 
 FORMATS = ("csv", "parquet", "xlsx")

@@ -1,7 +1,7 @@
 """Build one cycle's Panel tables into a new DuckDB file, and the data team's dead letters.
 
 Each build writes files no reader has ever opened (``builds/<cycle>/<build_id>/``);
-``projections.snapshots.publish`` then makes them the current ones. So a
+``projections.reading.snapshots.publish`` then makes them the current ones. So a
 build never takes a lock a reader holds, and a reader never sees half a build.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from events.storage.store import EventStore
-from projections.sql_files import read_sql
+from projections.building.sql_files import read_sql
 from projections.connection import connect
 
 

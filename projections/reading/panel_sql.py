@@ -5,7 +5,7 @@ What makes it safe, layer by layer:
 * the connection is in-memory, with the published panel files attached
   read-only and no access to files or the network afterwards
   (``enable_external_access = false``, configuration locked;
-  ``projections.snapshots.open_reader``);
+  ``projections.reading.snapshots.open_reader``);
 * one statement, and only a query: anything that is not a SELECT (COPY,
   EXPORT, ATTACH, INSTALL, LOAD, SET, PRAGMA, CREATE, INSERT, DROP, CALL…)
   is refused before it runs, so nothing can change, even in memory;
@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from projections.snapshots import open_reader
+from projections.reading.snapshots import open_reader
 from projections.tables import DEAD_LETTERS
 
 DEFAULT_LIMIT = 10_000
