@@ -30,8 +30,8 @@ from typing import BinaryIO, TextIO
 
 from events.contract.lines import Line, read_lines
 from events.storage.store import BatchOutcome, EventStore, Received
-from events.contract.validation import Accepted, Rejected, verdict
-from pipelines.ingest.pool import cores, portable, start_pool
+from events.contract.validation import verdict
+from pipelines.ingest.pool import cores, start_pool, verdicts
 
 BATCH_SIZE = 5_000
 PROGRESS_EVERY = 100_000  # lines
@@ -68,11 +68,6 @@ def receive(line: Line, origin: str, received_at: datetime | None = None) -> Rec
     return Received(line.raw, origin, verdict(line.raw, received_at, size=line.size))
 
 
-def _verdicts(lines: list[tuple[bytes, int]], received_at: datetime | None) -> list[Accepted | Rejected]:
-    """One chunk, in a pool process: the verdicts, without the models (the store does not need them)."""
-    return [portable(verdict(raw, received_at, size=size)) for raw, size in lines]
-
-
 def validators(stream: BinaryIO) -> int:
     """How many processes validate this stream: 0 (inline) for a small file, a pipe or one core."""
     available = cores()
@@ -93,27 +88,27 @@ def received(stream: BinaryIO, name: str, received_at: datetime | None, processe
         for line in read_lines(stream):
             yield line.number, receive(line, f"{name}:{line.number}", received_at)
         return
-    pool = start_pool(processes, preload=[__name__])  # pool processes start with the contract already imported
+    pool = start_pool(processes)
     in_flight: deque[tuple[list[Line], Future]] = deque()
     try:
         chunk: list[Line] = []
         for line in read_lines(stream):
             chunk.append(line)
             if len(chunk) >= CHUNK_LINES:
-                in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+                in_flight.append((chunk, pool.submit(verdicts, [l.raw for l in chunk], received_at, [l.size for l in chunk])))
                 chunk = []
                 while len(in_flight) > 2 * processes:
                     yield from _collect(*in_flight.popleft(), name)
         if chunk:
-            in_flight.append((chunk, pool.submit(_verdicts, [(l.raw, l.size) for l in chunk], received_at)))
+            in_flight.append((chunk, pool.submit(verdicts, [l.raw for l in chunk], received_at, [l.size for l in chunk])))
         while in_flight:
             yield from _collect(*in_flight.popleft(), name)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _collect(lines: list[Line], verdicts: Future, name: str) -> Iterator[tuple[int, Received]]:
-    for line, result in zip(lines, verdicts.result()):
+def _collect(lines: list[Line], pending: Future, name: str) -> Iterator[tuple[int, Received]]:
+    for line, result in zip(lines, pending.result()):
         yield line.number, Received(line.raw, f"{name}:{line.number}", result)
 
 

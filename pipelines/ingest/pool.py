@@ -20,8 +20,9 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 
-from events.contract.validation import Accepted, Rejected
+from events.contract.validation import Accepted, Rejected, verdict
 
 
 def cores() -> int:
@@ -29,15 +30,22 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def portable(verdict: Accepted | Rejected) -> Accepted | Rejected:
-    """The verdict as it crosses back from a validator process: an acceptance without its model."""
-    return verdict.without_model() if isinstance(verdict, Accepted) else verdict
+def verdicts(raws: list[bytes], received_at: datetime | None, sizes: list[int] | None = None) -> list[Accepted | Rejected]:
+    """The verdicts on a chunk of raw events, in a validator process or inline, in order. An acceptance comes
+    back without its model, cheap to pickle: the store needs only the body, the digest and the event type.
+    ``sizes`` are the lines' full sizes where only their start is held (a file's oversized lines)."""
+    sizes = sizes if sizes is not None else [None] * len(raws)
+    return [_portable(verdict(raw, received_at, size=size)) for raw, size in zip(raws, sizes)]
 
 
-def start_pool(processes: int, preload: list[str]) -> ProcessPoolExecutor:
-    """``processes`` validator processes, each with the ``preload`` modules (the task's own) imported."""
+def _portable(checked: Accepted | Rejected) -> Accepted | Rejected:
+    return checked.without_model() if isinstance(checked, Accepted) else checked
+
+
+def start_pool(processes: int) -> ProcessPoolExecutor:
+    """``processes`` validator processes, started with the contract already imported; they run ``verdicts``."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(preload)
+    context.set_forkserver_preload([__name__])
     return ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
 
 

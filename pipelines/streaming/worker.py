@@ -90,8 +90,8 @@ from pathlib import Path
 from events.home import PlanningHome
 from events.routing import dead_letter_topic, raw_topics, topic_prefix
 from events.storage.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
-from events.contract.validation import Accepted, Rejected, verdict
-from pipelines.ingest.pool import cores, portable, start_pool
+from events.contract.validation import Accepted, Rejected
+from pipelines.ingest.pool import cores, start_pool, verdicts
 
 log = logging.getLogger("planning.worker")
 
@@ -168,7 +168,7 @@ class StoreSink:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
         self.store: EventStore | None = None
         self.executor.submit(self._open, root, holder).result()  # StoreLocked surfaces here
-        self.pool = start_pool(validators, preload=[__name__]) if validators > 0 else None
+        self.pool = start_pool(validators) if validators > 0 else None
 
     def _open(self, root: Path, holder: str) -> None:
         self.store = EventStore(root, writer=True, holder=holder)
@@ -178,15 +178,15 @@ class StoreSink:
 
     def submit(self, messages: list[Message]) -> Future[BatchResult]:
         received_at = datetime.now(timezone.utc)
-        verdicts = None
+        pending = None
         if self.pool is not None:
-            verdicts = self.pool.submit(_verdicts, [m.value for m in messages], received_at)
-        return self.executor.submit(self.write, messages, received_at, verdicts)
+            pending = self.pool.submit(verdicts, [m.value for m in messages], received_at)
+        return self.executor.submit(self.write, messages, received_at, pending)
 
     def write(self, messages: list[Message], received_at: datetime | None = None,
-              verdicts: Future[list[Accepted | Rejected]] | None = None) -> BatchResult:
+              pending: Future[list[Accepted | Rejected]] | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
-        checked = verdicts.result() if verdicts is not None else _verdicts([m.value for m in messages], received_at)
+        checked = pending.result() if pending is not None else verdicts([m.value for m in messages], received_at)
         batch = [Received(m.value, m.origin, judged) for m, judged in zip(messages, checked, strict=True)]
         outcome = self.store.append(batch, received_at)
         raws = {item.origin: item.raw for item in batch}
@@ -211,11 +211,6 @@ class StoreSink:
 def validator_processes() -> int:
     """One validator process when there is a core to spare, else validate on the store thread."""
     return 1 if cores() >= 2 else 0
-
-
-def _verdicts(values: list[bytes], received_at: datetime) -> list[Accepted | Rejected]:
-    """A batch's verdicts, in a validator process or inline: without the models, which the store does not need."""
-    return [portable(verdict(value, received_at)) for value in values]
 
 
 def worker_group(home: PlanningHome, prefix: str | None = None) -> str:
