@@ -226,13 +226,11 @@ def worker_group(home: PlanningHome, prefix: str | None = None) -> str:
     return group
 
 
-def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None = None,
-              batch_size: int = DEFAULT_BATCH, datadir: Path | None = None,
-              progress=sys.stderr):
-    """The faust app: one agent over every raw topic, storing batches before acknowledging them."""
+def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None):
+    """The faust app's settings: raw bytes in and out, earliest offsets, commits only of what was acknowledged."""
     import faust
 
-    app = faust.App(
+    return faust.App(
         group,
         broker=f"kafka://{bootstrap}",
         value_serializer="raw",
@@ -255,31 +253,39 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
         producer_acks=-1,
         producer_max_request_size=1024 * 1024,
     )
+
+
+async def _forward(dead_topic, dead: list[DeadLetter]) -> None:
+    """Send the dead letters and wait for the broker's acknowledgement, retrying through an outage."""
+    rejected_at = iso(datetime.now(timezone.utc))
+    deadline = time.monotonic() + DEAD_LETTER_SEND_DEADLINE
+    while True:
+        try:
+            pending = [
+                await dead_topic.send(key=letter.origin.encode(), value=letter.to_json(rejected_at),
+                                      headers=[("origin", letter.origin.encode())], force=True)
+                for letter in dead
+            ]
+            await asyncio.gather(*pending)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("dead-letter topic unavailable (%r); retrying", error)
+            await asyncio.sleep(1.0)
+
+
+def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None = None,
+              batch_size: int = DEFAULT_BATCH, datadir: Path | None = None,
+              progress=sys.stderr):
+    """The faust app: one agent over every raw topic, storing batches before acknowledging them."""
+    app = _faust_app(group, bootstrap, batch_size, datadir)
     raw = app.topic(*raw_topics(prefix), value_type=bytes, value_serializer="raw", key_serializer="raw")
     dead_topic = app.topic(dead_letter_topic(prefix), value_type=bytes, value_serializer="raw", key_serializer="raw")
     totals = Totals(high_water_mark=sink.high_water_mark())
     last_progress = [time.monotonic()]
-
-    async def forward(dead: list[DeadLetter]) -> None:
-        """Send the dead letters and wait for the broker's acknowledgement, retrying through an outage."""
-        rejected_at = iso(datetime.now(timezone.utc))
-        deadline = time.monotonic() + DEAD_LETTER_SEND_DEADLINE
-        while True:
-            try:
-                pending = [
-                    await dead_topic.send(key=letter.origin.encode(), value=letter.to_json(rejected_at),
-                                          headers=[("origin", letter.origin.encode())], force=True)
-                    for letter in dead
-                ]
-                await asyncio.gather(*pending)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("dead-letter topic unavailable (%r); retrying", error)
-                await asyncio.sleep(1.0)
 
     async def settle(stream, pending: asyncio.Queue) -> None:
         """Take stored batches in the order they were submitted: forward their rejects, then ack them.
@@ -289,7 +295,7 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
             try:
                 result = await stored
                 if result.dead:
-                    await forward(result.dead)
+                    await _forward(dead_topic, result.dead)
                 for event in events:
                     await stream.ack(event)
             except asyncio.CancelledError:
