@@ -664,9 +664,8 @@ class _Builder:
     # -- consultation ------------------------------------------------------------
 
     def consultation(self, counts: list[int]) -> None:
-        rng, y = self.rng, self.year
-        first_day, last_day = date(y, 6, 1), date(y, 8, 31)
-        erased_before, erasure_target = _erasure_targets(self.seed, y)
+        rng = self.rng
+        erased_before, erasure_target = _erasure_targets(self.seed, self.year)
         channel_items = tuple(_CHANNEL_WEIGHTS)
         channel_cum = _cum(_CHANNEL_WEIGHTS.values())
         regular_items = tuple(_REGULAR_CHANNELS)
@@ -678,26 +677,6 @@ class _Builder:
         # response: [timestamp, borough, channel, person index, themes]
         responses: list[tuple[str, _Borough, str, int, list[str]]] = []
 
-        def respond(b: _Borough, person: int, channel: str) -> None:
-            day = self.day_in(first_day, last_day)
-            if channel == "online_survey":
-                seconds = rng.randrange(7 * 3600, 23 * 3600)
-            elif channel == "written_submission":
-                seconds = self.office_hours()
-            elif channel == "youth_engagement":
-                seconds = rng.randrange(15 * 3600, 19 * 3600)
-            else:  # meetings and forums
-                seconds = rng.randrange(17 * 3600, 21 * 3600)
-            if day == last_day.toordinal():
-                seconds = seconds % (13 * 3600)  # the survey closes before the committee signs off
-            ts = _ts(day, seconds)
-            n_themes = _pick(rng, (1, 2, 3, 4, 5), (20, 45, 75, 90, 100))
-            cum = self.youth_theme_cum[b.index] if channel == "youth_engagement" else self.theme_cum[b.index]
-            themes = _pick_distinct(rng, THEMES, cum, n_themes)
-            responses.append((ts, b, channel, person, themes))
-            if people[person][2] is None or ts < people[person][2]:
-                people[person][2] = ts
-
         for b in self.world:
             made = 0
             for i, profile in enumerate(b.regulars):
@@ -705,7 +684,7 @@ class _Builder:
                     continue
                 people.append([_regular_ref(b.index, i), profile, None])
                 for channel in _pick_distinct(rng, regular_items, regular_cum, 2 if rng.random() < 0.4 else 1):
-                    respond(b, len(people) - 1, channel)
+                    self._respond(responses, people, b, len(people) - 1, channel)
                     made += 1
             while made < counts[b.index]:
                 channel = _pick(rng, channel_items, channel_cum)
@@ -717,13 +696,13 @@ class _Builder:
                     "yes" if rng.random() < 0.17 else "no",
                 )
                 people.append([None, profile, None])
-                respond(b, len(people) - 1, channel)
+                self._respond(responses, people, b, len(people) - 1, channel)
                 made += 1
                 if made < counts[b.index] and rng.random() < 0.08:  # a second response, another channel
                     second = channel
                     while second == channel:
                         second = _pick(rng, channel_items, channel_cum)
-                    respond(b, len(people) - 1, second)
+                    self._respond(responses, people, b, len(people) - 1, second)
                     made += 1
 
         # Refs are issued in order of first contact, as a CRM would.
@@ -740,28 +719,57 @@ class _Builder:
         built: list[tuple[dict[str, Any], int]] = []
         for ts, b, channel, person, themes in responses:
             ref, profile, _ = people[person]
-            respondent: dict[str, Any] = {"respondent_ref": ref}
-            for field, value in zip(("age_band", "gender", "ethnic_group", "disability"), profile):
-                if rng.random() >= _NOT_STATED:
-                    respondent[field] = value
-            payload: dict[str, Any] = {"borough": b.code, "channel": channel, "respondent": respondent}
-            form = channel == "online_survey"  # the survey platform sends every field, null when empty
-            if channel == "written_submission" and rng.random() < 0.08:
-                kind, pattern = _ORGANISATIONS[rng.randrange(len(_ORGANISATIONS))]
-                payload["on_behalf_of"] = {"organisation": pattern.format(name=b.name), "kind": kind}
-            elif form:
-                payload["on_behalf_of"] = None
-            payload["themes"] = _ranked(themes)
-            if rng.random() < 0.2:
-                payload["comment"] = self.comment(b, themes)
-            elif form:
-                payload["comment"] = None
+            payload = self._response_payload(b, channel, ref, profile, themes)
             for t in themes:
                 self.consultation_theme_counts[b.index][t] += 1
             e = self.event("consultation.response_received", ts, f"synthetic:{channel.replace('_', '-')}/{self.cycle}", payload)
             built.append((e, person))
 
         self.corrections(built, people, erasure_target)
+
+    def _respond(self, responses: list, people: list[list[Any]], b: _Borough, person: int, channel: str) -> None:
+        """One response of ``person`` in borough ``b`` through ``channel``, at a time that channel keeps."""
+        rng = self.rng
+        first_day, last_day = date(self.year, 6, 1), date(self.year, 8, 31)
+        day = self.day_in(first_day, last_day)
+        if channel == "online_survey":
+            seconds = rng.randrange(7 * 3600, 23 * 3600)
+        elif channel == "written_submission":
+            seconds = self.office_hours()
+        elif channel == "youth_engagement":
+            seconds = rng.randrange(15 * 3600, 19 * 3600)
+        else:  # meetings and forums
+            seconds = rng.randrange(17 * 3600, 21 * 3600)
+        if day == last_day.toordinal():
+            seconds = seconds % (13 * 3600)  # the survey closes before the committee signs off
+        ts = _ts(day, seconds)
+        n_themes = _pick(rng, (1, 2, 3, 4, 5), (20, 45, 75, 90, 100))
+        cum = self.youth_theme_cum[b.index] if channel == "youth_engagement" else self.theme_cum[b.index]
+        themes = _pick_distinct(rng, THEMES, cum, n_themes)
+        responses.append((ts, b, channel, person, themes))
+        if people[person][2] is None or ts < people[person][2]:
+            people[person][2] = ts
+
+    def _response_payload(self, b: _Borough, channel: str, ref: str, profile: tuple, themes: list[str]) -> dict[str, Any]:
+        """The payload of one response: the stated demographics, and what each channel's form sends."""
+        rng = self.rng
+        respondent: dict[str, Any] = {"respondent_ref": ref}
+        for field, value in zip(("age_band", "gender", "ethnic_group", "disability"), profile):
+            if rng.random() >= _NOT_STATED:
+                respondent[field] = value
+        payload: dict[str, Any] = {"borough": b.code, "channel": channel, "respondent": respondent}
+        form = channel == "online_survey"  # the survey platform sends every field, null when empty
+        if channel == "written_submission" and rng.random() < 0.08:
+            kind, pattern = _ORGANISATIONS[rng.randrange(len(_ORGANISATIONS))]
+            payload["on_behalf_of"] = {"organisation": pattern.format(name=b.name), "kind": kind}
+        elif form:
+            payload["on_behalf_of"] = None
+        payload["themes"] = _ranked(themes)
+        if rng.random() < 0.2:
+            payload["comment"] = self.comment(b, themes)
+        elif form:
+            payload["comment"] = None
+        return payload
 
     def comment(self, b: _Borough, themes: list[str]) -> str:
         rng = self.rng
