@@ -22,6 +22,8 @@ from tests.support.paths import REPO_ROOT
 
 DAYS = 366
 # Modules that ingest and build at fixed (on, as_of) instants, in-process (a subprocess keeps the real clock).
+# tests/projections/test_packs.py pins its fixture the same way as test_exports; it is left out of the sample
+# for its cost (a demo-sized cycle and headless Chromium), not because it is exempt.
 SAMPLE = [
     "tests/projections/test_exports.py",
     "tests/projections/test_incremental.py",

@@ -16,6 +16,14 @@ from tests.support.paths import REPO_ROOT
 
 LAYERS = ("events", "projections", "pipelines")  # each may import only the ones before it
 # Third-party packages that belong to one room: (package, the module paths allowed to import it).
+# Which other rooms of pipelines/ each room may use (modules directly in pipelines/, like exit_codes, serve all).
+ROOM_USES = {
+    "cli": {"demo", "ingest", "orchestration", "streaming"},
+    "demo": {"ingest", "orchestration"},
+    "streaming": {"ingest", "orchestration"},
+    "ingest": set(),
+    "orchestration": set(),
+}
 ROOMS = {
     "dagster": ("pipelines/orchestration/",),
     "faust": ("pipelines/streaming/",),
@@ -61,6 +69,22 @@ def test_layers_import_one_way(name: str) -> None:
     layer = LAYERS.index(name.split(".")[0])
     upward = sorted(i for i in GRAPH[name] if LAYERS.index(i.split(".")[0]) > layer)
     assert not upward, f"{name} imports from a layer above it: {upward}"
+
+
+def _room(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if parts[0] == "pipelines" and len(parts) > 2 else None
+
+
+def test_every_room_of_pipelines_is_listed() -> None:
+    assert {_room(n) for n in MODULES} - {None} == ROOM_USES.keys()
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if _room(n)))
+def test_rooms_of_pipelines_use_only_the_rooms_they_may(name: str) -> None:
+    room = _room(name)
+    used = {_room(i) for i in GRAPH[name]} - {None, room}
+    assert used <= ROOM_USES[room], f"{name} ({room}/) uses {sorted(used - ROOM_USES[room])}/"
 
 
 def test_no_import_circle() -> None:

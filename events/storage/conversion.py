@@ -50,7 +50,7 @@ def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault) ->
 def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
     """The event a stored record holds, as its sender sent it, read at the current schema_version.
 
-    ``keys`` are live respondent keys by subject (``EventStore.live_keys``): a record whose
+    ``keys`` are live respondent keys by subject (``EventStore.live_keys``, or ``Vault.keys_by_subject``): a record whose
     key is not among them (its respondent was erased) comes back without its personal fields.
     Upcasters see the whole body, personal fields included, as validation showed them.
     The result is the body plus the record's ``position`` and ``recorded_at``.

@@ -187,8 +187,9 @@ class EventStore:
 
         Appending the same batch again (a file ingested twice, a batch Kafka redelivers) stores
         nothing more: an event is known by its ``event_id`` (a duplicate), a dead letter by its
-        origin and bytes (``_already_dead_lettered``). Every reject is still in ``rejected``;
-        those stored by an earlier append are also in ``already_dead_lettered``.
+        origin and bytes, or by its origin and reasons once an erasure redacted its bytes
+        (``_already_dead_lettered``). Every reject is still in ``rejected``; those stored by an
+        earlier append are also in ``already_dead_lettered``.
         """
         if self._lock_file is None:
             raise RuntimeError("this EventStore was opened read-only")
@@ -248,18 +249,18 @@ class EventStore:
     ) -> list[tuple[str, tuple[str, ...], bytes]]:
         """The dead letters still to store, in batch order; each reject is reported in ``outcome``,
         and those already stored (by an earlier append, or earlier in this batch) marked so."""
-        stored: dict[str, list[bytes | None]] = {}
-        query = "SELECT origin, raw FROM dead_letters WHERE origin IN ({})"
-        for origin, raw in self._rows_for(query, [origin for origin, _, _ in dead]):
-            stored.setdefault(origin, []).append(raw)
+        stored: dict[str, list[tuple[bytes | None, list[str]]]] = {}
+        query = "SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({})"
+        for origin, raw, reasons in self._rows_for(query, [origin for origin, _, _ in dead]):
+            stored.setdefault(origin, []).append((raw, json.loads(reasons)))
         new = []
         for origin, reasons, raw in dead:
             outcome.rejected.append((origin, reasons))
-            if _already_dead_lettered(stored.get(origin, []), raw):
+            if _already_dead_lettered(stored.get(origin, []), raw, reasons):
                 outcome.already_dead_lettered.append(origin)
             else:
                 new.append((origin, reasons, raw))
-                stored.setdefault(origin, []).append(_truncate(raw))
+                stored.setdefault(origin, []).append((_truncate(raw), list(reasons)))
         return new
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
@@ -399,8 +400,8 @@ class EventStore:
         return {"events": events, "dead_letters": dead}
 
 
-def _already_dead_lettered(stored: list[bytes | None], raw: bytes) -> bool:
-    """Whether a reject is a dead letter already stored, given the stored bytes from its origin.
+def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: bytes, reasons: tuple[str, ...]) -> bool:
+    """Whether a reject is a dead letter already stored, given the (bytes, reasons) stored from its origin.
 
     A dead letter is known by its origin and its bytes together. The origin alone is not
     enough: ``file:line`` names another line once the file is edited, and
@@ -408,14 +409,16 @@ def _already_dead_lettered(stored: list[bytes | None], raw: bytes) -> bool:
     are not enough either: two lines of a file may be the same broken bytes, and each is a
     dead letter of its own. Bytes are compared as a dead letter keeps them (the first 64 KiB).
 
-    A dead letter whose bytes an erasure redacted (``None``) matches any bytes from its
-    origin: what would tell them apart is what the erasure removed, and keeping a fingerprint
-    of it would keep something of the personal data the respondent asked us to erase. The
-    price: after an erasure, other broken bytes from that same origin count as already
-    dead-lettered (they are still reported as rejected).
+    A dead letter whose bytes an erasure redacted (``None``) is matched by its origin and its
+    reasons instead: keeping a fingerprint of the bytes would keep something of the personal
+    data the respondent asked us to erase, while the reasons stay. So the same bad file ingested
+    again after an erasure adds nothing, and a different broken line at that origin, which
+    breaks other rules, is still stored. (Two different lines breaking exactly the same rules
+    at one origin, one of them erased, count as one.)
     """
     kept = _truncate(raw)
-    return any(earlier is None or earlier == kept for earlier in stored)
+    return any(earlier == kept if earlier is not None else earlier_reasons == list(reasons)
+               for earlier, earlier_reasons in stored)
 
 
 def _truncate(raw: bytes) -> bytes:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from events.home import PlanningHome
-from pipelines.cli.exit_codes import ExitCode
+from pipelines.exit_codes import ExitCode
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from events.home import PlanningHome
-from pipelines.cli.exit_codes import ExitCode
+from pipelines.exit_codes import ExitCode
 
 
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import os
 import sys
 
 from events.home import PlanningHome
-from pipelines.cli.exit_codes import ExitCode
+from pipelines.exit_codes import ExitCode
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 SHOWN_PROBLEMS = 20

@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from events.contract.cycle import Cycle
 from events.home import PlanningHome
 from events.storage.store import EventStore
-from pipelines.cli.exit_codes import ExitCode
+from pipelines.exit_codes import ExitCode
 from pipelines.demo.dashboard import print_dashboard
 from pipelines.demo.generator import write_demo_file
 from pipelines.ingest.files import ingest_files

@@ -15,18 +15,14 @@ node id 1) on 127.0.0.1. Everything it owns lives in its data dir::
     broker.pid          the JVM's pid while it runs (for status/stop from a CLI)
     kafka-logs/         the topic data and KRaft metadata log; kept by restarts
 
-Command line (from the repo root)::
-
-    python -m pipelines.streaming.broker start  [--data-dir DIR] [--port N] [--controller-port N]
-    python -m pipelines.streaming.broker status [--data-dir DIR]
-    python -m pipelines.streaming.broker stop   [--data-dir DIR]
+From the command line: ``planning broker start|stop|status`` (``pipelines/cli/stream.py``), on
+``$PLANNING_HOME/kafka``.
 """
 
 from __future__ import annotations
 
 from kafka import KafkaAdminClient
 
-import argparse
 import base64
 import hashlib
 import os
@@ -35,7 +31,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 import zipfile
@@ -156,11 +151,6 @@ class BrokerStatus:
     running: bool
     pid: int | None = None
     bootstrap: str | None = None
-
-
-def default_home() -> Path:
-    """$PLANNING_HOME, or .planning in the current directory."""
-    return Path(os.environ.get("PLANNING_HOME") or ".planning")
 
 
 def default_cache_dir() -> Path:
@@ -473,43 +463,3 @@ def stop_from_pidfile(data_dir: Path, timeout: float = 30.0) -> bool:
     _terminate(current.pid, timeout)
     pid_file.unlink(missing_ok=True)
     return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.streaming.broker",
-                                     description="Run a local single-node Kafka broker.")
-    parser.add_argument("command", choices=["start", "stop", "status"])
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="default: $PLANNING_HOME/kafka ($PLANNING_HOME defaults to .planning)")
-    parser.add_argument("--port", type=int, default=9092)
-    parser.add_argument("--controller-port", type=int, default=None, help="default: port + 1")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (start/stop)")
-    args = parser.parse_args(argv)
-    data_dir: Path = args.data_dir or default_home() / "kafka"
-
-    try:
-        if args.command == "start":
-            controller_port = args.controller_port or args.port + 1
-            broker = start(BrokerConfig(data_dir, args.port, controller_port), args.timeout)
-            print(broker.bootstrap)
-            print(f"broker running (pid {broker.pid}); log: {broker.config.log_file}",
-                  file=sys.stderr)
-            broker.process = None  # detach: the JVM keeps running after we exit
-            return 0
-        if args.command == "stop":
-            stopped = stop_from_pidfile(data_dir, args.timeout)
-            print(f"stopped broker in {data_dir}" if stopped else f"no broker running in {data_dir}")
-            return 0
-        current = status(data_dir)
-        if current.running:
-            print(f"running (pid {current.pid}) at {current.bootstrap}")
-            return 0
-        print(f"not running ({data_dir})")
-        return 3  # as LSB init scripts' status does
-    except BrokerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -91,7 +91,9 @@ from events.home import PlanningHome
 from events.routing import dead_letter_topic, raw_topics, topic_prefix
 from events.storage.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
 from events.contract.validation import Accepted, Rejected
+from pipelines.exit_codes import ExitCode
 from pipelines.ingest.pool import cores, start_pool, verdicts
+from pipelines.streaming.topics import ensure_topics
 
 log = logging.getLogger("planning.worker")
 
@@ -102,7 +104,6 @@ BATCH_WITHIN = 0.5  # seconds: a quiet stream is still stored promptly
 COMMIT_INTERVAL = 1.0  # seconds between offset commits of acknowledged messages
 DEAD_LETTER_SEND_DEADLINE = 120.0  # seconds of broker trouble before giving up (and exiting, unacknowledged)
 PROGRESS_EVERY = 5.0  # seconds between progress lines
-EXIT_STORE_FAILED = 3
 FETCH_BYTES = 4 * 1024 * 1024 + 64 * 1024  # a whole message of the largest the raw topics accept
 
 
@@ -346,7 +347,7 @@ def _report(totals: Totals, out) -> None:
 def _die(message: str) -> None:
     log.critical(message)
     print(f"planning worker: {message}", file=sys.stderr, flush=True)
-    os._exit(EXIT_STORE_FAILED)  # no finally, no faust shutdown: nothing more is acknowledged or committed
+    os._exit(ExitCode.FAILED)  # no finally, no faust shutdown: nothing more is acknowledged or committed
 
 
 def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_BATCH,
@@ -354,7 +355,6 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
     """Run until SIGTERM/SIGINT. Raises ``StoreLocked`` when another process writes the store."""
     import faust
 
-    from pipelines.streaming.topics import ensure_topics
 
     sink = StoreSink(home.store, validators=validator_processes())  # the writer lock first: a second worker fails fast
     try:

@@ -88,6 +88,24 @@ def test_a_reject_is_dead_lettered_once_by_its_origin_and_bytes(tmp_path: Path) 
     assert letters == [("f.jsonl:2", b"{bad"), ("f.jsonl:5", b"{bad"), ("f.jsonl:9", b"[]"), ("f.jsonl:9", b"[1]")]
 
 
+def test_a_redacted_dead_letter_is_known_by_its_origin_and_reasons(tmp_path: Path) -> None:
+    """After an erasure redacts a dead letter's bytes, the same bad line again adds nothing, but another
+    broken line at that origin (other reasons) is still a dead letter of its own."""
+    mine = make_event("consultation.response_received", {"channel": "carrier_pigeon"})  # respondent r-8812
+    bad = line(mine)
+    erasure = make_event("respondent.erasure_requested", {"respondent_ref": "r-8812"})
+    other = b'{"event_type": "stage.signed_off"}'
+    with EventStore(tmp_path, writer=True) as store:
+        store.append([Received(bad, "daily.jsonl:3", verdict(bad))])
+        store.append([received(erasure)])
+        again = store.append([Received(bad, "daily.jsonl:3", verdict(bad))])
+        edited = store.append([Received(other, "daily.jsonl:3", verdict(other))])
+        letters = [(letter["origin"], letter["raw"]) for letter in store.dead_letters()]
+    assert again.already_dead_lettered == ["daily.jsonl:3"]
+    assert edited.already_dead_lettered == [] and edited.rejected[0][0] == "daily.jsonl:3"
+    assert letters == [("daily.jsonl:3", None), ("daily.jsonl:3", other)]
+
+
 def test_rejects_in_a_batch_do_not_lose_their_accepted_neighbours(tmp_path: Path) -> None:
     good = [make_event("stage.signed_off") for _ in range(2)]
     batch = [received(good[0]), Received(b"{bad", "x:2", verdict(b"{bad")), received(good[1])]

@@ -1,9 +1,7 @@
 """Briefing packs as Dagster assets: one ``briefing_pack`` per cycle, after the snapshot is published.
 
-``briefing_pack`` is partitioned by cycle (the same dynamic partitions,
-``cycle``, as every projection asset: declared here by name, because importing
-``pipelines.orchestration.definitions`` would be circular). It depends on ``panel_snapshot``
-and the Panel table assets, and writes the pack of the stage the cycle is in
+``briefing_pack`` is partitioned by cycle, as every projection asset. It
+depends on ``panel_snapshot`` and the Panel table assets, and writes the pack of the stage the cycle is in
 (the first stage not signed off; or the stage named in its config) to
 ``$PLANNING_HOME/packs/<cycle>/<stage>.html`` and ``.pdf``, reading the
 published snapshot only. Its metadata holds the paths and the (on, as_of) the

@@ -3,7 +3,7 @@
 ``event_store_sensor`` watches the store's high-water mark. It reads only
 local state (the store's SQLite index and the new segments' lines, plus
 ``published.json``), never Kafka: a sensor that polls a broker can hang the
-daemon (field notes, trap 4). When the mark has moved since the last
+daemon (dagster-io/dagster#4021). When the mark has moved since the last
 evaluation it requests one run of ``build_cycle`` per cycle named by the new
 events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
 launches the same build twice. A cycle whose build is still queued is not

@@ -3,6 +3,7 @@ restart, and a broker started from the command line can be stopped by pid file."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -71,13 +72,13 @@ def test_restart_keeps_data(kafka_broker: Broker) -> None:
 
 
 def test_stop_from_pidfile_stops_a_cli_started_broker(tmp_path: Path) -> None:
-    data_dir = tmp_path / "kafka"
+    data_dir = tmp_path / "planning-home" / "kafka"  # `planning broker` keeps its data in $PLANNING_HOME/kafka
     port, controller_port = free_ports(2)
-    command = [sys.executable, "-m", "pipelines.streaming.broker", "start", "--data-dir", str(data_dir),
+    command = [sys.executable, "-m", "pipelines.cli", "broker", "start",
                "--port", str(port), "--controller-port", str(controller_port)]
     try:
-        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PLANNING_HOME": str(data_dir.parent)})
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == f"127.0.0.1:{port}"
         running = status(data_dir)

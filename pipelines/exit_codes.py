@@ -1,4 +1,4 @@
-"""The exit status of every `planning` command, one set for all of them."""
+"""The exit status of every `planning` command and of the processes they start (the worker), one set for all."""
 
 from __future__ import annotations
 
