@@ -10,14 +10,13 @@ import pytest
 from events.home import PlanningHome
 from tests.support.kafka import *  # noqa: F403  (the real-broker fixtures)
 from tests.support.paths import CLOCK_AHEAD
+from tests.support.home import use_home
 
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PlanningHome:
     root = tmp_path / "planning-home"
-    monkeypatch.setenv("PLANNING_HOME", str(root))
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
-    return PlanningHome(root)
+    return use_home(monkeypatch, root)
 
 
 # --- a clock moved ahead: no test may depend on the day it runs ---------------------------------------

@@ -21,6 +21,7 @@ from projections.reading.exports import XLSX_CELL_LIMIT
 from projections.reading.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 from tests.support.events import make_event, write_jsonl
+from tests.support.home import use_home
 
 CYCLE = "2027-28"
 CANARY = "CANARY-DEAD-LETTER-export"
@@ -45,12 +46,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
         f'{{"event_type": "{CANARY}"}}',
     ]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PLANNING_HOME", str(root))
-        patch.setenv("DAGSTER_HOME", str(root / "dagster"))
+        home = use_home(patch, root)
         # knowledge time pinned before as_of, so the build sees the same events whatever the day
         assert main(["ingest", "--recorded-at", "2026-11-20T09:00:00Z", str(write_jsonl(root.parent / "events.jsonl", events))]) == 1
         assert main(["build", "--on", "2026-11-23", "--as-of", "2026-11-23T12:00:00Z"]) == 0
-        yield PlanningHome(root)
+        yield home
 
 
 def snapshot_columns(home: PlanningHome) -> dict[str, list[str]]:

@@ -44,6 +44,7 @@ from projections.packs import content, render_pack, write_pack
 from projections.packs.labels import CITY_TILE, TILE_POSITIONS
 from projections.packs.pdf import INSTALL_HINT, OFFLINE_FLAGS, ChromiumError, find_chromium
 from tests.support.events import write_jsonl
+from tests.support.home import use_home
 
 CYCLE = "2027-28"
 ON = "2026-11-23"
@@ -72,9 +73,7 @@ EXPECTED: dict[str, tuple[list[str], int]] = {
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     root = tmp_path_factory.mktemp("packs") / "planning-home"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PLANNING_HOME", str(root))
-        patch.setenv("DAGSTER_HOME", str(root / "dagster"))
-        home = PlanningHome(root)
+        home = use_home(patch, root)
         lines = [l for l in generate_demo_lines(date(2026, 11, 23), not_after=KNOWN) if l.strip()]
         with EventStore(home.store, writer=True) as store:
             ingest_files(store, [str(write_jsonl(root.parent / "demo.jsonl", lines))], recorded_at=KNOWN, progress=None)

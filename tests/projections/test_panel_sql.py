@@ -18,6 +18,7 @@ import pytest
 from events.home import PlanningHome
 from pipelines.cli.main import main
 from tests.support.events import make_event, write_jsonl
+from tests.support.home import use_home
 
 CANARY = "CANARY-DEAD-LETTER-7f3a"
 
@@ -26,8 +27,7 @@ CANARY = "CANARY-DEAD-LETTER-7f3a"
 def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     root = tmp_path_factory.mktemp("panel-sql") / "planning-home"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PLANNING_HOME", str(root))
-        patch.setenv("DAGSTER_HOME", str(root / "dagster"))
+        home = use_home(patch, root)
         events = [
             make_event("cycle.opened", {"timetable": []}, occurred_at="2026-02-15T09:00:00Z"),
             make_event("consultation.response_received", {"borough": "E09000012"}),
@@ -37,7 +37,7 @@ def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
         source = write_jsonl(root.parent / "events.jsonl", lines)
         assert main(["ingest", str(source)]) == 1  # the bad line was rejected, the rest kept
         assert main(["build", "--on", "2026-09-10"]) == 0
-        yield PlanningHome(root)
+        yield home
 
 
 def sql(capsys: pytest.CaptureFixture, statement: str, *options: str) -> tuple[int, str, str]:
