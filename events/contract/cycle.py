@@ -55,6 +55,11 @@ class Cycle:
         """The cycle before this one: 2027-28 -> 2026-27."""
         return Cycle(self.plan_year - 1)
 
+    @property
+    def plan_years(self) -> str:
+        """The years as a plan's title writes them: 2027-28 -> "2027/28"."""
+        return f"{self.plan_year}/{(self.plan_year + 1) % 100:02d}"
+
     def __str__(self) -> str:
         return f"{self.plan_year}-{(self.plan_year + 1) % 100:02d}"
 

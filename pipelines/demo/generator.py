@@ -1002,7 +1002,7 @@ class _Builder:
 
     def timetable(self) -> None:
         rng, y, p, cycle = self.rng, self.year, self.plan_year, self.cycle
-        title_years = cycle.replace("-", "/")  # "2027/28", as the plan's title writes it
+        title_years = Cycle.parse(cycle).plan_years
         base_url = f"https://policing-plan.example/{cycle}"
         ranking = self.london_ranking()
         london = ranking[:5]

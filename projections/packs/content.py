@@ -39,7 +39,7 @@ def previous_cycle(cycle: str) -> str:
 
 def plan_title(cycle: str) -> str:
     """"Policing Plan 2027/28" for cycle 2027-28."""
-    return f"Policing Plan {str(Cycle.parse(cycle)).replace('-', '/')}"
+    return f"Policing Plan {Cycle.parse(cycle).plan_years}"
 
 
 class Reader:

@@ -43,6 +43,11 @@ def test_the_previous_cycle_crosses_the_century() -> None:
     assert str(Cycle.parse("2000-01").previous) == "1999-00"
 
 
+def test_a_plan_title_writes_the_years_with_a_slash() -> None:
+    assert Cycle.parse("2027-28").plan_years == "2027/28"
+    assert Cycle.parse("1999-00").plan_years == "1999/00"
+
+
 @pytest.mark.parametrize(
     ("day", "cycle"),
     [
