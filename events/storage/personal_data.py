@@ -34,6 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from events.contract.json_text import parse_json
+from events.storage.redaction import spellings
 
 # event_type -> (personal fields of the payload, field holding the respondent_ref)
 PERSONAL_FIELDS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -131,11 +132,30 @@ class Vault:
         return subject, key
 
     def erase(self, respondent_ref: str, erased_at: str) -> None:
-        """Shred the respondent's key (inside the caller's transaction)."""
-        subject, _ = self._key_for(respondent_ref)
-        self._db.execute(
-            "UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE subject = ?", (erased_at, subject)
-        )
+        """Shred the respondent's key (inside the caller's transaction).
+
+        The reference is erased in every Unicode normal form that spells it (as sent, NFC, NFD):
+        ``Zoë`` composed and decomposed are one text, so one person, whichever form their
+        responses carried. Each form keeps a tombstone, so a late event or dead letter in any
+        of them is known as erased."""
+        for spelling in spellings(respondent_ref):
+            subject, _ = self._key_for(spelling)
+            self._db.execute(
+                "UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE subject = ?", (erased_at, subject)
+            )
+
+    def any_erased(self) -> bool:
+        return self._db.execute("SELECT 1 FROM respondent_keys WHERE key IS NULL LIMIT 1").fetchone() is not None
+
+    def erased_among(self, strings: set[str]) -> bool:
+        """Whether any of ``strings`` is the reference of an erased respondent (compared by digest)."""
+        digests = [self._digest(string) for string in strings]
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            query = f"SELECT 1 FROM respondent_keys WHERE key IS NULL AND ref_digest IN ({','.join('?' * len(chunk))}) LIMIT 1"
+            if self._db.execute(query, chunk).fetchone() is not None:
+                return True
+        return False
 
     def keys_by_subject(self) -> dict[str, bytes]:
         """Every live key, for bulk unsealing in a projection build."""

@@ -38,6 +38,7 @@ from typing import Any
 
 from events.storage.conversion import to_event, to_record
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
+from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
@@ -97,6 +98,8 @@ class BatchOutcome:
     rejected: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (origin, reasons) of every reject
     already_dead_lettered: list[str] = field(default_factory=list)  # origins of rejects an earlier append stored
     high_water_mark: int = 0
+    erasures: int = 0  # respondent.erasure_requested events stored
+    redacted: int = 0  # stored dead letters whose bytes an erasure in this batch redacted
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ class EventStore:
             self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
             self.vault = Vault.open(self._db)
             self._remove_orphan_segments()
+            self._redact_dead_letters_of_erased_once()
         else:
             self.vault = Vault.open(self._db) if self._has_schema() else None
 
@@ -213,7 +217,7 @@ class EventStore:
             else:
                 known[verdict.event_id] = verdict.body_sha256
                 fresh.append(verdict)
-        dead = self._without_earlier_dead_letters(dead, outcome)
+        dead = self._without_earlier_dead_letters(self._redacted_if_erased(dead), outcome)
 
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -229,11 +233,11 @@ class EventStore:
             for origin, reasons, raw in dead:
                 self._db.execute(
                     "INSERT INTO dead_letters (received_at, origin, reasons, raw) VALUES (?, ?, ?, ?)",
-                    (recorded_at_text, origin, json.dumps(list(reasons)), _truncate(raw)),
+                    (recorded_at_text, origin, json.dumps(list(reasons)), None if raw is None else _truncate(raw)),
                 )
             erased = [e for e in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
-                self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
+                outcome.redacted += self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -241,12 +245,27 @@ class EventStore:
         if erased:  # push the zeroed pages out of the WAL into the main file
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         outcome.accepted = [e.event_id for e in fresh]
+        outcome.erasures = len(erased)
         outcome.high_water_mark = position
         return outcome
 
+    def _redacted_if_erased(
+        self, dead: list[tuple[str, tuple[str, ...], bytes]]
+    ) -> list[tuple[str, tuple[str, ...], bytes | None]]:
+        """The dead letters, those carrying an erased respondent's reference already redacted
+        (bytes None, echoed values out of the reasons): a bad line of someone erased earlier,
+        arriving now, is never stored with their data."""
+        if self.vault is None or not self.vault.any_erased():
+            return list(dead)
+        return [
+            (origin, tuple(redact_reasons(reasons)), None) if self.vault.erased_among(candidate_references(raw))
+            else (origin, reasons, raw)
+            for origin, reasons, raw in dead
+        ]
+
     def _without_earlier_dead_letters(
-        self, dead: list[tuple[str, tuple[str, ...], bytes]], outcome: BatchOutcome
-    ) -> list[tuple[str, tuple[str, ...], bytes]]:
+        self, dead: list[tuple[str, tuple[str, ...], bytes | None]], outcome: BatchOutcome
+    ) -> list[tuple[str, tuple[str, ...], bytes | None]]:
         """The dead letters still to store, in batch order; each reject is reported in ``outcome``,
         and those already stored (by an earlier append, or earlier in this batch) marked so."""
         stored: dict[str, list[tuple[bytes | None, list[str]]]] = {}
@@ -260,7 +279,7 @@ class EventStore:
                 outcome.already_dead_lettered.append(origin)
             else:
                 new.append((origin, reasons, raw))
-                stored.setdefault(origin, []).append((_truncate(raw), list(reasons)))
+                stored.setdefault(origin, []).append((None if raw is None else _truncate(raw), list(reasons)))
         return new
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
@@ -299,11 +318,58 @@ class EventStore:
             (first, sum(1 for r in records if r["event_type"] == "event.retracted")),
         )
 
-    def _erase(self, respondent_ref: str, erased_at: str) -> None:
-        """Shred the respondent's key and redact dead letters that carry the reference."""
+    def _erase(self, respondent_ref: str, erased_at: str) -> int:
+        """Shred the respondent's key and redact the dead letters that carry the reference, however
+        it is spelled (``events.storage.redaction``); how many dead letters were redacted."""
         self.vault.erase(respondent_ref, erased_at)
-        needle = json.dumps(respondent_ref).encode()  # the reference as a JSON string, quotes included
-        self._db.execute("UPDATE dead_letters SET raw = NULL WHERE instr(raw, ?) > 0", (needle,))
+        rows = self._db.execute("SELECT id, reasons, raw FROM dead_letters WHERE raw IS NOT NULL").fetchall()
+        return self._redact([(id_, reasons) for id_, reasons, raw in rows if carries(raw, respondent_ref)])
+
+    def _redact(self, letters: list[tuple[int, str]]) -> int:
+        """Drop the bytes of these dead letters (id, reasons as stored) and the values their reasons
+        echo; count them in the store's redaction mark, which tells a copy of the dead letters made
+        before (``redaction_mark``) that it is out of date."""
+        self._db.executemany(
+            "UPDATE dead_letters SET raw = NULL, reasons = ? WHERE id = ?",
+            [(json.dumps(redact_reasons(json.loads(reasons))), id_) for id_, reasons in letters],
+        )
+        if letters:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('redactions', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                (len(letters),),
+            )
+        return len(letters)
+
+    def _redact_dead_letters_of_erased_once(self) -> None:
+        """Redact, once per store, dead letters carrying the reference of someone erased before
+        erasure read references by their meaning: an earlier version matched only one spelling,
+        and stored a later bad line of someone already erased with its bytes."""
+        if self._db.execute("SELECT 1 FROM meta WHERE key = 'dead_letters_checked_for_erased'").fetchone():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            # Dead letters an earlier version redacted count too: a copy made before them has no mark.
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value)"
+                             " SELECT 'redactions', count(*) FROM dead_letters WHERE raw IS NULL HAVING count(*) > 0")
+            if self.vault is not None and self.vault.any_erased():
+                rows = self._db.execute("SELECT id, reasons, raw FROM dead_letters WHERE raw IS NOT NULL")
+                self._redact([(id_, reasons) for id_, reasons, raw in rows.fetchall()
+                              if self.vault.erased_among(candidate_references(raw))])
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('dead_letters_checked_for_erased', '1')")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def redaction_mark(self) -> int:
+        """How many dead letters erasures have redacted in this store, ever: a copy of the dead
+        letters made when the mark was lower may still hold bytes an erasure removed."""
+        if not self._has_schema():
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'redactions'").fetchone()
+        return 0 if row is None else int(row[0])
 
     # --- reading ---------------------------------------------------------------
 
@@ -400,7 +466,7 @@ class EventStore:
         return {"events": events, "dead_letters": dead}
 
 
-def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: bytes, reasons: tuple[str, ...]) -> bool:
+def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: bytes | None, reasons: tuple[str, ...]) -> bool:
     """Whether a reject is a dead letter already stored, given the (bytes, reasons) stored from its origin.
 
     A dead letter is known by its origin and its bytes together. The origin alone is not
@@ -414,10 +480,13 @@ def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: by
     data the respondent asked us to erase, while the reasons stay. So the same bad file ingested
     again after an erasure adds nothing, and a different broken line at that origin, which
     breaks other rules, is still stored. (Two different lines breaking exactly the same rules
-    at one origin, one of them erased, count as one.)
+    at one origin, one of them erased, count as one.) The reasons of a redacted dead letter are
+    kept redacted (``events.storage.redaction.redact_reasons``), so they are compared redacted;
+    a reject that is itself redacted on arrival (``raw`` None) is known by its reasons alone.
     """
-    kept = _truncate(raw)
-    return any(earlier == kept if earlier is not None else earlier_reasons == list(reasons)
+    kept = None if raw is None else _truncate(raw)
+    redacted = redact_reasons(reasons)
+    return any(earlier == kept if earlier is not None else earlier_reasons in (list(reasons), redacted)
                for earlier, earlier_reasons in stored)
 
 
