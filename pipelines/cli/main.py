@@ -106,7 +106,28 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"  rejected {origin}: {'; '.join(reasons)}", file=sys.stderr)
     if outcome.rejected > len(outcome.examples):
         print(f"  … and {outcome.rejected - len(outcome.examples):,} more: `planning deadletters`", file=sys.stderr)
+    if not _operations_follow_erasures(home):
+        return ExitCode.FAILED
     return ExitCode.REJECTED if outcome.rejected else ExitCode.OK
+
+
+def _operations_follow_erasures(home: PlanningHome) -> bool:
+    """Rebuild the data team's published dead letters if an erasure redacted some since they were
+    built (Dagster is imported only then); False, with what to do, if that failed."""
+    from pipelines.orchestration.freshness import operations_behind_erasures
+
+    if not operations_behind_erasures(home):
+        return True
+    from pipelines.orchestration.runs import BuildFailed, rebuild_operations
+
+    try:
+        run_id = rebuild_operations(home)
+    except BuildFailed as failed:
+        print(f"planning ingest: the erasure is stored, but the data team's dead letters still hold the erased "
+              f"data: {failed}.\nRun `planning build` to rebuild them.", file=sys.stderr)
+        return False
+    print(f"erasure: the data team's dead letters were rebuilt without the erased data (run {run_id})")
+    return True
 
 
 def _parse_instant(text: str) -> datetime:

@@ -21,6 +21,7 @@ from pipelines.orchestration.defs.jobs import build_cycle, build_operations, bui
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.instance import use_planning_dagster_home
+from projections.reading.snapshots import published
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -81,6 +82,18 @@ def build(
         if not result.success:
             raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
     return builds
+
+
+def rebuild_operations(home: PlanningHome) -> str:
+    """Build and publish again the data team's dead letters, as known at the published copy's own
+    ``as_of``, from the store as it is now (after an erasure redacted some): one run of
+    ``build_operations``; its run id."""
+    as_of = (published(home.projections).get("operations") or {}).get("as_of")
+    with _instance(home) as instance:
+        result = run_job(instance, home, build_operations, {"dead_letters": {"config": {"as_of": as_of}}})
+    if not result.success:
+        raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
+    return result.run_id
 
 
 def write_current_pack(home: PlanningHome, cycle: str, *, synthetic: bool, stage: str | None = None) -> dict:

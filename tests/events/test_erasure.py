@@ -3,7 +3,9 @@ while their responses still count anonymously, at any `on` and `as_of`."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,3 +94,80 @@ def test_a_resent_copy_after_erasure_is_a_harmless_duplicate(home: PlanningHome,
         outcome = ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [mine]))], progress=None)
     assert (outcome.accepted, outcome.duplicates, outcome.rejected) == (0, 1, 0)
     assert not [p for p, text in everything_readable(home.root) if "QUOKKA-7731" in text]
+
+
+# --- a reference however it is spelled ---------------------------------------------------------------
+
+ZOE = "r-Zoë-\U0001F600-4410"  # NFC, with an astral character
+ADDRESS = "at 12 Acacia Road"  # in every comment below: must survive nowhere under $PLANNING_HOME
+
+
+def spelled(ref_text: str, comment: str, **respondent: str) -> bytes:
+    """A response whose reference is written exactly as ``ref_text`` (raw JSON string content) and
+    whose comment is plain UTF-8: it is the comment's bytes that erasure must not leave behind."""
+    event = response("PLACEHOLDER")
+    event["payload"] = {"comment": comment} | event["payload"] | {"comment": comment}  # first: a cut keeps it
+    event["payload"]["respondent"].update(respondent)
+    text = json.dumps(event, ensure_ascii=False)
+    return text.replace('"PLACEHOLDER"', f'"{ref_text}"').encode()
+
+
+def escaped(text: str) -> str:
+    r"""Every character but the ASCII letters and digits as a JSON \u escape (surrogate pairs for astral ones)."""
+    units = text.encode("utf-16-be")
+    return "".join(
+        chr(code) if chr(code).isascii() and chr(code).isalnum() else f"\\u{code:04x}"
+        for code in (int.from_bytes(units[i : i + 2], "big") for i in range(0, len(units), 2))
+    )
+
+
+def cli(*args: str) -> int:
+    from pipelines.cli.main import main
+
+    return main(list(args))
+
+
+def files_holding(root: Path, needle: bytes) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes())
+
+
+def test_erasure_finds_every_spelling_of_the_reference_in_every_copy(home: PlanningHome, tmp_path: Path) -> None:
+    bad_age = {"age_band": f"WOMBAT-1 {ADDRESS}"}  # its value echoed in the reasons
+    dead = [
+        spelled(ZOE, f"WOMBAT-1 {ADDRESS}", **bad_age),  # UTF-8
+        spelled(escaped(ZOE), f"WOMBAT-2 {ADDRESS}", age_band="old"),  # \u002d, \u00eb, \ud83d\ude00
+        spelled(ZOE.replace("-", "\\u002d"), f"WOMBAT-3 {ADDRESS}", age_band="old"),  # ASCII escaped only
+        spelled(unicodedata.normalize("NFD", ZOE), f"WOMBAT-4 {ADDRESS}", age_band="old"),  # e + combining diaeresis
+        spelled(ZOE, f"WOMBAT-5 {ADDRESS}").partition(ZOE.encode())[0] + ZOE.encode(),  # cut before its closing quote
+        b'{"stray": "quote"here", "respondent_ref": "' + ZOE.encode() + b'", "comment": "WOMBAT-6 ' + ADDRESS.encode() + b'"\xff',
+    ]
+    someone_else = spelled(ZOE + "0", "BILBY-9 keeps their dead letter", age_band="old")  # a longer reference
+    assert all(b"Acacia" in raw for raw in dead)
+    cli("ingest", str(write_jsonl(tmp_path / "a.jsonl", [*dead, someone_else])), "--recorded-at", "2026-09-01T09:00:00Z")
+    build(home, on="2026-09-01")
+    assert files_holding(home.root, ADDRESS.encode()), "before the erasure, the store and ops.duckdb hold the comments"
+
+    erasure = make_event("respondent.erasure_requested", {"respondent_ref": ZOE}, occurred_at="2026-09-05T10:00:00Z")
+    assert cli("ingest", str(write_jsonl(tmp_path / "b.jsonl", [erasure])), "--recorded-at", "2026-09-05T12:00:00Z") == 0
+    late = spelled(escaped(ZOE), f"WOMBAT-7 {ADDRESS}", age_band=f"WOMBAT-7 {ADDRESS}")  # a new origin, after the erasure
+    assert cli("ingest", str(write_jsonl(tmp_path / "c.jsonl", [late])), "--recorded-at", "2026-09-06T12:00:00Z") == 1
+
+    with EventStore(home.store) as store:
+        letters = store.dead_letters()
+    assert [letter["raw"] is None for letter in letters] == [True] * 6 + [False, True]
+    assert letters[0]["reasons"] == ["payload.respondent.age_band: '…' is not an age_band"], "the path and rule stay"
+    assert not [r for letter in letters for r in letter["reasons"] if "Acacia" in r or "WOMBAT" in r]
+    assert letters[6]["raw"] == someone_else
+
+    ops = open_reader(home.projections, operations=True)
+    copied = ops.execute("SELECT reason, raw FROM dead_letters ORDER BY received_at, raw NULLS FIRST").fetchall()
+    assert [raw for _, raw in copied if raw is not None] == [someone_else.decode()], "the copy was rebuilt"
+    assert not [row for row in copied if "Acacia" in str(row)]
+    assert files_holding(home.root, ADDRESS.encode()) == [], "no file under $PLANNING_HOME, WAL and old builds included"
+    assert len([p for p in (home.projections / "builds" / "_operations").iterdir() if p.is_dir()]) == 1
+
+    with EventStore(home.store, writer=True) as store:  # the same files again store nothing more
+        for name in ("a.jsonl", "c.jsonl"):
+            again = ingest_files(store, [str(tmp_path / name)], progress=None)
+            assert again.rejected and not again.accepted
+        assert store.counts()["dead_letters"] == 8

@@ -107,6 +107,8 @@ def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, plannin
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build("_operations", context.run.run_id)
     with EventStore(planning.home.store) as store:
+        redactions = store.redaction_mark()  # read first: an erasure committed meanwhile leaves this copy behind, not ahead
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
-    publish_operations(planning.home.projections, build, {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id})
+    publish_operations(planning.home.projections, build,
+                       {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id, "redactions": redactions})
     return dg.MaterializeResult(metadata={"dagster/row_count": rows})

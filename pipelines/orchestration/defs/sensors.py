@@ -21,6 +21,13 @@ the target up; when any new event is ``event.retracted`` it requests a build
 of every cycle in the store. Retractions are rare, so rebuilding everything
 for one is cheaper than being wrong.
 
+An erasure redacts dead letters in the store, but the published copy of the
+dead letters (``build_operations``' ``ops.duckdb``) keeps their bytes until it
+is rebuilt. When that copy is older than the store's last redaction
+(``pipelines.orchestration.freshness``) the sensor requests one run of
+``build_operations``, run_key ``operations@redactions-<mark>``: so an erasure
+that came through the stream worker reaches the data team's copy too.
+
 The morning rebuild is in ``schedules.py``.
 """
 
@@ -32,7 +39,8 @@ import dagster as dg
 
 from events.storage.store import EventStore
 from pipelines.orchestration.defs.assets import event_store
-from pipelines.orchestration.defs.jobs import build_cycle
+from pipelines.orchestration.defs.jobs import build_cycle, build_operations
+from pipelines.orchestration.freshness import operations_behind_erasures
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
 from projections.reading.snapshots import published
@@ -80,12 +88,13 @@ def _last_built_position(projections_dir) -> Optional[int]:
 
 @dg.sensor(
     name="event_store_sensor",
-    job=build_cycle,
+    jobs=[build_cycle, build_operations],
     minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Reads the event store's high-water mark (local state only, never Kafka); when it moved, "
     "requests a build of each cycle the new events name (every cycle if one is a retraction), "
-    "run_key <cycle>@<mark>, and records the mark, throughput, dead letters and lag on event_store.",
+    "run_key <cycle>@<mark>, and records the mark, throughput, dead letters and lag on event_store; "
+    "rebuilds the dead letters' copy when an erasure redacted some since it was built.",
 )
 def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHomeResource) -> dg.SensorResult:
     home = planning.home
@@ -115,12 +124,14 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     run_requests = [
         dg.RunRequest(
             run_key=f"{cycle}@{mark}",
+            job_name=build_cycle.name,
             partition_key=cycle,
             run_config=planning_run_config(str(home.root)),
             tags={MARK_TAG: str(mark)},
         )
         for cycle in requested
     ]
+    run_requests += _operations_after_erasure(home)
     partition_requests = []
     if requested:
         known = set(context.instance.get_dynamic_partitions(cycles.name)) if _has_instance(context) else set()
@@ -155,13 +166,28 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
         why = (f"builds of {', '.join(sorted(queued))} are queued and will read up to mark {mark}" if queued
                else f"the store's high-water mark is still {mark}")
         return dg.SensorResult(skip_reason=why, cursor=cursor, asset_events=asset_events)
-    context.log.info(f"mark {previous} -> {mark}: building {', '.join(requested)}")
+    rebuilding = requested + (["the dead letters, after an erasure"] if len(run_requests) > len(requested) else [])
+    context.log.info(f"mark {previous} -> {mark}: building {', '.join(rebuilding)}")
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=partition_requests,
         cursor=cursor,
         asset_events=asset_events,
     )
+
+
+def _operations_after_erasure(home) -> list[dg.RunRequest]:
+    """A run of build_operations when the published dead letters predate a redaction, at their own as_of."""
+    if not operations_behind_erasures(home):
+        return []
+    with EventStore(home.store) as store:
+        redactions = store.redaction_mark()
+    as_of = (published(home.projections).get("operations") or {}).get("as_of")
+    return [dg.RunRequest(
+        run_key=f"operations@redactions-{redactions}",
+        job_name=build_operations.name,
+        run_config=planning_run_config(str(home.root), {"dead_letters": {"config": {"as_of": as_of}}}),
+    )]
 
 
 def _queued_cycles(context: dg.SensorEvaluationContext, cycles: list[str]) -> set[str]:

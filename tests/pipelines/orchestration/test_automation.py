@@ -169,7 +169,8 @@ def test_the_schedule_skips_an_empty_store(home: PlanningHome, instance: dg.Dags
 
 
 def test_the_sensor_and_schedule_are_in_the_definitions() -> None:
-    assert defs.resolve_sensor_def("event_store_sensor").job_name == "build_cycle"
+    sensor = defs.resolve_sensor_def("event_store_sensor")
+    assert sorted(target.job_name for target in sensor.targets) == ["build_cycle", "build_operations"]
     assert defs.resolve_sensor_def("event_store_sensor").minimum_interval_seconds == 15
     assert defs.resolve_schedule_def("daily_stage_status").job_name == "build_cycle"
 
@@ -197,3 +198,25 @@ def test_a_cycle_whose_build_is_queued_is_not_requested_again(home: PlanningHome
     data = evaluate(home, instance, data.cursor)
     assert data.run_requests == [] and "2027-28 are queued" in data.skip_message
     assert json.loads(data.cursor)["mark"] == 5
+
+
+def test_an_erasure_through_the_worker_rebuilds_the_dead_letters_copy(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """The worker's appends go through no CLI: the sensor sees the published dead letters predate a redaction."""
+    bad = make_event("consultation.response_received", {"channel": "carrier_pigeon", "comment": "lives at 12 Acacia Road"})
+    ingest(home, tmp_path / "a.jsonl", [bad])
+    built = defs.resolve_job_def("build_operations").execute_in_process(
+        run_config=planning_run_config(str(home.root), {"dead_letters": {"config": {"as_of": "2026-09-01T00:00:00Z"}}}),
+        instance=instance,
+    )
+    assert built.success
+    cursor = evaluate(home, instance).cursor
+    assert evaluate(home, instance, cursor).run_requests == [], "a copy as new as the store is left alone"
+
+    ingest(home, tmp_path / "b.jsonl", [make_event("respondent.erasure_requested", {"respondent_ref": "r-8812"})])
+    data = evaluate(home, instance, cursor)
+    (operations,) = [r for r in data.run_requests if r.job_name == "build_operations"]
+    assert operations.run_key == "operations@redactions-1"
+    assert operations.run_config["ops"] == {"dead_letters": {"config": {"as_of": "2026-09-01T00:00:00+00:00"}}}
+    rebuilt = defs.resolve_job_def("build_operations").execute_in_process(run_config=operations.run_config, instance=instance)
+    assert rebuilt.success
+    assert [r for r in evaluate(home, instance, data.cursor).run_requests if r.job_name == "build_operations"] == []
