@@ -352,16 +352,18 @@ class EventStore:
             # Dead letters an earlier version redacted count too: a copy made before them has no mark.
             self._db.execute("INSERT OR IGNORE INTO meta (key, value)"
                              " SELECT 'redactions', count(*) FROM dead_letters WHERE raw IS NULL HAVING count(*) > 0")
+            redacted = 0
             if self.vault is not None and self.vault.any_erased():
                 rows = self._db.execute("SELECT id, reasons, raw FROM dead_letters WHERE raw IS NOT NULL")
-                self._redact([(id_, reasons) for id_, reasons, raw in rows.fetchall()
-                              if self.vault.erased_among(candidate_references(raw))])
+                redacted = self._redact([(id_, reasons) for id_, reasons, raw in rows.fetchall()
+                                         if self.vault.erased_among(candidate_references(raw))])
             self._db.execute("INSERT INTO meta (key, value) VALUES ('dead_letters_checked_for_erased', '1')")
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if redacted:  # push the zeroed pages out of the WAL into the main file
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def redaction_mark(self) -> int:
         """How many dead letters erasures have redacted in this store, ever: a copy of the dead

@@ -145,3 +145,20 @@ def test_a_million_line_file_is_ingested_in_bounded_memory(tmp_path: Path) -> No
     assert "1,000,000 lines" in result.stderr  # progress was shown
     peak_mb = float(result.stderr.rsplit("peak_mb", 1)[1])
     assert size_mb > 250 and peak_mb < 150, (size_mb, peak_mb)
+
+
+def test_ingest_imports_dagster_only_to_rebuild_the_dead_letters(home: PlanningHome, tmp_path: Path) -> None:
+    """An erasure with no published dead letters to correct needs no Dagster: ingest stays light."""
+    erasure = make_event("respondent.erasure_requested", {"respondent_ref": "r-8812"})
+    probe = (
+        "import sys\n"
+        "from pipelines.cli.main import main\n"
+        "code = main(['ingest', sys.argv[1], '--recorded-at', '2026-09-01T00:00:00Z'])\n"
+        "print('dagster' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(write_jsonl(tmp_path / "a.jsonl", [make_event("stage.signed_off"), erasure]))],
+                            cwd=REPO, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "PLANNING_HOME": str(home.root)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-1] == "False"
