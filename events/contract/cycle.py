@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from events.contract.forms import shown
+
 TIMETABLE_STARTS_IN_MONTH = 3  # the brief opens on 1 March of the start year
 
 
@@ -29,9 +31,9 @@ class Cycle:
         """The cycle named ``text``; ValueError unless it is YYYY-YY in ASCII digits with YY = YYYY + 1."""
         first, _, second = text.partition("-")
         if not (len(first) == 4 and len(second) == 2 and _ascii_digits(first) and _ascii_digits(second)):
-            raise ValueError(f"{text!r} is not a cycle (YYYY-YY, e.g. 2027-28)")
+            raise ValueError(f"{shown(text)} is not a cycle (YYYY-YY, e.g. 2027-28)")
         if int(second) != (int(first) + 1) % 100:
-            raise ValueError(f"{text!r}: the second year must follow the first (e.g. 2027-28)")
+            raise ValueError(f"{shown(text)}: the second year must follow the first (e.g. 2027-28)")
         return cls(int(first))
 
     @classmethod

@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,8 +27,10 @@ from pydantic import (
     model_validator,
 )
 
+from events.contract import forms
 from events.contract import vocabulary as v
 from events.contract.cycle import Cycle
+from events.contract.forms import MAX_COST_GBP, MAX_COUNT, MAX_WEIGHT, shown
 
 CURRENT_SCHEMA_VERSION = 1
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -40,7 +43,7 @@ def _vocabulary(name: str, values: tuple[str, ...]) -> Any:
 
     def check(value: str) -> str:
         if value not in allowed:
-            raise ValueError(f"{value!r} is not {article} {name}")
+            raise ValueError(f"{shown(value)} is not {article} {name}")
         return value
 
     return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", "enum": list(values)})]
@@ -48,9 +51,9 @@ def _vocabulary(name: str, values: tuple[str, ...]) -> Any:
 
 def _check_borough(value: str) -> str:
     if value == v.CITY_OF_LONDON:
-        raise ValueError(f"{value!r} is the City of London, which is policed separately")
+        raise ValueError(f"{shown(value)} is the City of London, which is policed separately")
     if value not in v.BOROUGHS:
-        raise ValueError(f"{value!r} is not a London borough code (E09000002 to E09000033)")
+        raise ValueError(f"{shown(value)} is not a London borough code (E09000002 to E09000033)")
     return value
 
 
@@ -66,8 +69,12 @@ Body = _vocabulary("body", v.BODIES)
 Indicator = _vocabulary("indicator", v.INDICATORS)
 RespondentRef = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
-Count = Annotated[int, Field(ge=0)]
+Url = Annotated[str, Field(pattern=r"^https?://[!-~]+$", max_length=2000)]  # printable ASCII: [!-~] reads alike everywhere
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Values read from text in one written form only (events.contract.forms), checked before pydantic parses them.
+Instant = Annotated[AwareDatetime, BeforeValidator(forms.date_time), WithJsonSchema(forms.json_schema("date-time"))]
+Day = Annotated[date, BeforeValidator(forms.calendar_date), WithJsonSchema(forms.json_schema("date"))]
+Id = Annotated[UUID, BeforeValidator(forms.uuid), WithJsonSchema(forms.json_schema("uuid"))]
 
 
 class Contract(BaseModel):
@@ -80,7 +87,7 @@ def _distinct(items: list[str], what: str) -> None:
     seen: set[str] = set()
     for item in items:
         if item in seen:
-            raise ValueError(f"{what} must be distinct ({item!r} appears more than once)")
+            raise ValueError(f"{what} must be distinct ({shown(item)} appears more than once)")
         seen.add(item)
 
 
@@ -97,9 +104,12 @@ def _distinct_list(what: str) -> AfterValidator:
 # --- shared parts -----------------------------------------------------------
 
 
+MAX_RANKED = 5  # a ranking names at most five themes
+
+
 class RankedTheme(Contract):
     theme: Theme
-    rank: Annotated[int, Field(ge=1)]
+    rank: Annotated[int, Field(ge=1, le=MAX_RANKED)]
 
 
 def _check_ranking(themes: list[RankedTheme]) -> list[RankedTheme]:
@@ -111,7 +121,7 @@ def _check_ranking(themes: list[RankedTheme]) -> list[RankedTheme]:
     return themes
 
 
-Ranking = Annotated[list[RankedTheme], Field(min_length=1, max_length=5), AfterValidator(_check_ranking)]
+Ranking = Annotated[list[RankedTheme], Field(min_length=1, max_length=MAX_RANKED), AfterValidator(_check_ranking)]
 
 
 class Respondent(Contract):
@@ -156,7 +166,7 @@ class SurveyResponse(Contract):
     wave: Annotated[str, Field(min_length=1, max_length=20)]
     borough: Borough
     interview_ref: Annotated[str, Field(min_length=1, max_length=64)]
-    weight: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    weight: Annotated[float, Field(gt=0, le=MAX_WEIGHT, allow_inf_nan=False)]
     respondent: SurveyRespondent | None = None
     indicators: dict[Indicator, bool] = Field(default_factory=dict)
     priorities: Annotated[list[Theme], Field(max_length=3), _distinct_list("priorities")] = Field(default_factory=list)
@@ -171,9 +181,9 @@ class CrimeCount(Contract):
 class CdrpAudit(Contract):
     borough: Borough
     audit_ref: Text
-    period_start: date
-    period_end: date
-    crime_counts: list[CrimeCount] = Field(default_factory=list)
+    period_start: Day
+    period_end: Day
+    crime_counts: Annotated[list[CrimeCount], Field(max_length=100)] = Field(default_factory=list)
     priorities: Ranking
 
     @model_validator(mode="after")
@@ -195,7 +205,7 @@ class ProfileGroups(Contract):
 class BoroughProfile(Contract):
     borough: Borough
     source: Text
-    population: Annotated[int, Field(gt=0)]
+    population: Annotated[int, Field(gt=0, le=MAX_COUNT)]
     groups: ProfileGroups = Field(default_factory=ProfileGroups)
 
 
@@ -204,8 +214,8 @@ class GroupMeeting(Contract):
     group_kind: Channel
     borough: Borough
     attendance: Count
-    cost_gbp: Annotated[float, Field(ge=0, allow_inf_nan=False)]
-    themes: Annotated[list[Theme], _distinct_list("themes")] = Field(default_factory=list)
+    cost_gbp: Annotated[float, Field(ge=0, le=MAX_COST_GBP, allow_inf_nan=False)]
+    themes: Annotated[list[Theme], Field(max_length=len(v.THEMES)), _distinct_list("themes")] = Field(default_factory=list)
 
 
 # --- process events (the timetable) -----------------------------------------
@@ -213,8 +223,8 @@ class GroupMeeting(Contract):
 
 class StageWindow(Contract):
     stage: Stage
-    opens_on: date
-    due_on: date
+    opens_on: Day
+    due_on: Day
 
     @model_validator(mode="after")
     def _window_in_order(self) -> StageWindow:
@@ -224,7 +234,7 @@ class StageWindow(Contract):
 
 
 class CycleOpened(Contract):
-    timetable: list[StageWindow] = Field(default_factory=list)
+    timetable: Annotated[list[StageWindow], Field(max_length=len(v.STAGES))] = Field(default_factory=list)
 
     @field_validator("timetable")
     @classmethod
@@ -243,8 +253,10 @@ _ALL_GROUPS = tuple(dict.fromkeys(g for groups in v.DEMOGRAPHIC_DIMENSIONS.value
 
 class ProgrammeApproved(Contract):
     default_min_responses: Count
-    targets: list[BoroughTarget] = Field(default_factory=list)
-    priority_groups: list[_vocabulary("demographic group", _ALL_GROUPS)] = Field(default_factory=list)  # type: ignore[valid-type]
+    targets: Annotated[list[BoroughTarget], Field(max_length=len(v.BOROUGHS))] = Field(default_factory=list)
+    priority_groups: Annotated[
+        list[_vocabulary("demographic group", _ALL_GROUPS)], Field(max_length=len(_ALL_GROUPS))  # type: ignore[misc]
+    ] = Field(default_factory=list)
 
     @field_validator("targets")
     @classmethod
@@ -262,7 +274,7 @@ class StageSignedOff(Contract):
 # "all", or a list of boroughs; the discriminator picks the branch so an error
 # names the field once (union branches are tagged "<…>", which error paths skip).
 BoroughsOrAll = Annotated[
-    Union[Annotated[Literal["all"], Tag("<all>")], Annotated[list[Borough], Field(min_length=1), Tag("<list>")]],
+    Union[Annotated[Literal["all"], Tag("<all>")], Annotated[list[Borough], Field(min_length=1, max_length=len(v.BOROUGHS)), Tag("<list>")]],
     Discriminator(lambda value: "<all>" if isinstance(value, str) else "<list>"),
 ]
 
@@ -270,7 +282,7 @@ BoroughsOrAll = Annotated[
 class FeedbackPublished(Contract):
     round: Literal[1, 2]
     boroughs: BoroughsOrAll
-    themes: list[Theme] = Field(default_factory=list)
+    themes: Annotated[list[Theme], Field(max_length=len(v.THEMES))] = Field(default_factory=list)
     summary: Annotated[str, Field(max_length=10_000)] | None = None
     url: Url | None = None
 
@@ -283,13 +295,13 @@ Scope = Annotated[
 
 
 class AdoptedPriority(Contract):
-    rank: Annotated[int, Field(ge=1)]
+    rank: Annotated[int, Field(ge=1, le=len(v.THEMES))]  # within a scope, each theme at most once
     theme: Theme
     scope: Scope
 
 
 class PrioritiesAdopted(Contract):
-    priorities: Annotated[list[AdoptedPriority], Field(min_length=1)]
+    priorities: Annotated[list[AdoptedPriority], Field(min_length=1, max_length=(1 + len(v.BOROUGHS)) * len(v.THEMES))]
 
     @field_validator("priorities")
     @classmethod
@@ -308,7 +320,7 @@ class PlanPublished(Contract):
 
 
 class EventRetracted(Contract):
-    target_event_id: UUID
+    target_event_id: Id
     reason: Annotated[str, Field(min_length=1, max_length=1000)]
 
 
@@ -338,20 +350,22 @@ EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 
 
 def _canonical_cycle(text: str) -> str:
-    return str(Cycle.parse(text))
+    cycle = Cycle.parse(text)
+    forms.cycle_in_range(cycle.plan_year, text)
+    return str(cycle)
 
 
 # on the wire a cycle is its text ("2027-28"); events.contract.cycle.Cycle is the value type behind the check
-CycleName = Annotated[str, AfterValidator(_canonical_cycle), WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}$"})]
+CycleName = Annotated[str, AfterValidator(_canonical_cycle), WithJsonSchema(forms.json_schema("cycle"))]
 
 
 class Envelope(Contract):
     """Fields common to every event; subclasses fix ``event_type`` and ``payload``."""
 
-    event_id: UUID
+    event_id: Id
     event_type: str
     schema_version: Annotated[int, Field(ge=1, le=CURRENT_SCHEMA_VERSION)]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     source: Text
     cycle: CycleName
     payload: Contract

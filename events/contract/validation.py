@@ -4,7 +4,15 @@
 sender, a file and a topic meet exactly the same contract. It is total: any
 bytes at all (empty, oversized, not JSON, nested past the parser's limits)
 get a verdict, never an exception. A rejection carries one reason per broken
-rule, each naming the field.
+rule, each naming the field, and stays small whatever was sent: at most
+``MAX_REASONS`` reasons, each repeating at most ``forms.MAX_ECHO`` characters
+of a sent value (a 789 KB line once left 3.2 MB of reasons).
+
+Two events that mean the same are the same event: ``body_sha256`` is the digest
+of the validated, canonical form (key order, whitespace, escapes, ``Z`` or
+``+00:00``, ``1.0`` or ``1e0``, a UUID's case: none of them count), while the
+store keeps the body as it was sent. A UTF-8 byte order mark before an event is
+read past (some editors write one at the start of a file).
 """
 
 from __future__ import annotations
@@ -17,11 +25,16 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from events.contract.forms import MAX_ECHO, shown
 from events.contract.json_text import parse_json
 from events.contract.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, AnyEvent, Envelope
 from events.contract.upcasting import upcast
 
 MAX_EVENT_BYTES = 1024 * 1024  # an event is a few KB; a comment is at most 10,000 characters
+MAX_REASONS = 20  # of one rejection; the rest are counted
+MAX_REASON_CHARS = 300
+BOM = b"\xef\xbb\xbf"
+PYTHON_INT_DIGITS = 4300  # the json module refuses longer integers (sys.get_int_max_str_digits)
 
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -29,7 +42,8 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 @dataclass(frozen=True)
 class Accepted:
-    """A valid event: the parsed body as sent (after upcasting) and its model.
+    """A valid event: the parsed body as sent (after upcasting), its model, and the digest
+    of its canonical form (``canonical_digest``), which says whether a resent event is the same.
 
     ``model`` is None on a verdict that crossed a process boundary (``without_model``:
     ingest validates in a process pool, and the store needs only the body, the
@@ -50,6 +64,12 @@ class Accepted:
         """The same verdict, cheap to pickle: the validated model is dropped, its event type kept."""
         return Accepted(self.event_id, self.body, self.body_sha256, None, self.event_type)
 
+    @property
+    def sent_body_sha256(self) -> str:
+        """The digest stores kept before digests were canonical: of the body as sent (``body_digest``).
+        An event stored then and resent exactly is still a duplicate by this one."""
+        return body_digest(self.body)
+
 
 @dataclass(frozen=True)
 class Rejected:
@@ -57,8 +77,19 @@ class Rejected:
 
 
 def body_digest(body: dict[str, Any]) -> str:
-    """Digest of the canonical form: key order and whitespace do not make a different body."""
+    """Digest of a JSON body with its keys sorted: key order and whitespace do not make a different body."""
     return hashlib.sha256(_CANONICAL.encode(body).encode()).hexdigest()
+
+
+def canonical_digest(model: Envelope) -> str:
+    """Digest of what an event means: the validated model as JSON, its instant in UTC.
+
+    Dates, UUIDs, numbers and absent optional fields each have one spelling there, so an
+    event resent with ``Z`` for ``+00:00``, an upper-case id or ``1e0`` for ``1.0`` is a duplicate.
+    """
+    canonical = model.model_dump(mode="json")
+    canonical["occurred_at"] = model.occurred_at.astimezone(timezone.utc).isoformat()
+    return body_digest(canonical)
 
 
 def verdict(raw: bytes, received_at: datetime | None = None, *, size: int | None = None) -> Accepted | Rejected:
@@ -72,9 +103,18 @@ def verdict(raw: bytes, received_at: datetime | None = None, *, size: int | None
     if size > MAX_EVENT_BYTES:
         return Rejected((f"line: {size:,} bytes is larger than the {MAX_EVENT_BYTES:,}-byte limit for one event",))
     try:
-        return _check(raw, received_at or datetime.now(timezone.utc))
+        checked = _check(raw.removeprefix(BOM), received_at or datetime.now(timezone.utc))
     except Exception as error:  # no known input gets here; a poison message must still become a reject
         return Rejected((f"line: could not be read as an event ({type(error).__name__}: {str(error)[:200]})",))
+    return checked if isinstance(checked, Accepted) else _bounded(checked.reasons)
+
+
+def _bounded(reasons: tuple[str, ...] | list[str]) -> Rejected:
+    """At most ``MAX_REASONS`` reasons of at most ``MAX_REASON_CHARS`` characters each."""
+    kept = [r if len(r) <= MAX_REASON_CHARS else r[: MAX_REASON_CHARS - 1] + "…" for r in reasons[:MAX_REASONS]]
+    if len(reasons) > MAX_REASONS:
+        kept.append(f"… and {len(reasons) - MAX_REASONS:,} more")
+    return Rejected(tuple(kept))
 
 
 def _check(raw: bytes, received_at: datetime) -> Accepted | Rejected:
@@ -87,6 +127,8 @@ def _check(raw: bytes, received_at: datetime) -> Accepted | Rejected:
         return Rejected((f"line: not valid JSON ({error})",))
     except RecursionError:  # e.g. 200,000 nested brackets: no event is shaped like that
         return Rejected(("line: JSON nested too deeply to be an event",))
+    except ValueError as error:  # the json module refuses integers of over 4,300 digits
+        return Rejected(tuple(_overlong_integers(raw)) or (f"line: not valid JSON ({error})",))
     if not isinstance(body, dict):
         return Rejected((f"line: expected a JSON object, got {_json_kind(body)}",))
 
@@ -101,8 +143,32 @@ def _check(raw: bytes, received_at: datetime) -> Accepted | Rejected:
         return Rejected(tuple(_reasons(error, body)))
 
     event_id = str(model.event_id)
-    canonical_body = {**body, "event_id": event_id}
-    return Accepted(event_id=event_id, body=canonical_body, body_sha256=body_digest(canonical_body), model=model)
+    return Accepted(event_id=event_id, body={**body, "event_id": event_id}, body_sha256=canonical_digest(model), model=model)
+
+
+class _Overlong:
+    """An integer too long to read, by its number of digits."""
+
+    def __init__(self, digits: str) -> None:
+        self.digits = len(digits.lstrip("-"))
+
+
+def _overlong_integers(raw: bytes) -> list[str]:
+    """A reason naming each integer too long to read, read again with long integers left as text."""
+    try:
+        body = json.loads(raw, parse_int=lambda d: _Overlong(d) if len(d) > PYTHON_INT_DIGITS else int(d))
+    except (ValueError, RecursionError):
+        return []
+    reasons, stack = [], [(body, [])]
+    while stack:  # not recursive: the document may be nested as deep as the json module allows
+        value, loc = stack.pop()
+        if isinstance(value, _Overlong):
+            reasons.append(f"{field_path(loc)}: an integer of {value.digits:,} digits is too large")
+        elif isinstance(value, dict):
+            stack.extend((item, [*loc, key]) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((item, [*loc, i]) for i, item in reversed(list(enumerate(value))))
+    return reasons
 
 
 def _json_kind(value: Any) -> str:
@@ -118,13 +184,13 @@ def _reasons(error: ValidationError, body: dict[str, Any]) -> list[str]:
             loc = loc[1:]
         kind = detail["type"]
         if kind == "union_tag_invalid":
-            reasons.append(f"event_type: {body.get('event_type')!r} is not an event type")
+            reasons.append(f"event_type: {shown(body.get('event_type'))} is not an event type")
         elif kind == "union_tag_not_found":
             reasons.append("event_type: is required")
         elif kind == "missing":
             reasons.append(f"{field_path(loc)}: is required")
         elif kind == "extra_forbidden":
-            reasons.append(f"{field_path(loc)}: is not a field of {body.get('event_type')} (unknown fields are rejected)")
+            reasons.append(f"{field_path(loc)}: is not a field of {str(body.get('event_type'))[:MAX_ECHO]} (unknown fields are rejected)")
         else:
             message = detail["msg"].removeprefix("Value error, ")
             reasons.append(f"{field_path(loc)}: {message}")
@@ -142,5 +208,6 @@ def field_path(loc: list[Any]) -> str:
         elif part == "[key]":
             path += " (key)"
         else:
-            path += f".{part}" if path else str(part)
+            name = str(part) if len(str(part)) <= MAX_ECHO else str(part)[: MAX_ECHO - 1] + "…"
+            path += f".{name}" if path else name
     return path or "event"

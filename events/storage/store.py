@@ -209,7 +209,8 @@ class EventStore:
                 dead.append((item.origin, verdict.reasons, item.raw))
                 continue
             stored_digest = known.get(verdict.event_id)
-            if stored_digest == verdict.body_sha256:
+            # the canonical digest, or (an event stored before digests were canonical) the sent body's
+            if stored_digest is not None and (stored_digest == verdict.body_sha256 or stored_digest == verdict.sent_body_sha256):
                 outcome.duplicates.append(verdict.event_id)
             elif stored_digest is not None:
                 reason = f"event_id: {verdict.event_id} is already stored with a different body (the original is kept)"
