@@ -41,11 +41,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from events.contract import forms
 from events.contract import vocabulary as v
 from events.contract.json_schema import schema_for
 from events.contract.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, FUTURE_TOLERANCE
 from events.routing import DEAD_LETTER_FAMILY, DEFAULT_PREFIX, FAMILIES, dead_letter_topic, topic_for
-from events.contract.validation import MAX_EVENT_BYTES
+from events.contract.validation import MAX_EVENT_BYTES, MAX_REASONS
 from projections.tables import ALL_TABLES, PANEL_TABLES, PanelTable
 
 DOCS_DIR = Path(__file__).parent
@@ -132,11 +133,11 @@ def _type_of(schema: dict[str, Any], root: dict[str, Any]) -> str:
     if kind == "object":
         return "object"
     if kind == "string":
-        text = {"uuid": "UUID", "date": "date (YYYY-MM-DD)", "date-time": "date-time with offset (ISO-8601)"}.get(
-            schema.get("format", ""), "string"
-        )
+        written = {"uuid": "UUID (8-4-4-4-12)", "date": "date (YYYY-MM-DD, see [limits](#limits))",
+                 "date-time": "RFC 3339 date-time with offset (see [limits](#limits))"}
+        text = written.get(schema.get("format", ""), "string")
         details = [_range(schema.get("minLength"), schema.get("maxLength"), "characters")]
-        if "pattern" in schema:
+        if "pattern" in schema and text == "string":  # a format's pattern is its written form, told in the limits
             details.append(f"matching `{schema['pattern']}`")
         details = [d for d in details if d]
         return text + (f" ({', '.join(details)})" if details else "")
@@ -254,10 +255,23 @@ def topics() -> str:
 
 def limits() -> str:
     minutes = int(FUTURE_TOLERANCE.total_seconds() // 60)
+    first, last = forms.FIRST_PLAN_YEAR, forms.LAST_PLAN_YEAR
     return "\n".join([
         f"- one event (one line, one message) is at most {MAX_EVENT_BYTES:,} bytes ({MAX_EVENT_BYTES // 1024 // 1024} MiB)",
         f"- `schema_version` is at most {CURRENT_SCHEMA_VERSION}: a newer version is rejected, never guessed at",
         f"- `occurred_at` may be at most {minutes} minutes ahead of the receiving clock",
+        f"- a date-time (`occurred_at`) is RFC 3339 exactly: `{forms.DATE_TIME_EXAMPLE}` or `2027-01-15T10:00:00.25+01:00`;"
+        " upper-case `T` and `Z`, seconds always written, at most 6 fractional digits, an offset always;"
+        " no Unix seconds, bare date, space, `24:00` or leap second",
+        f"- a date (`period_start`, `opens_on`…) is written `YYYY-MM-DD`; dates and date-times lie in the years"
+        f" {forms.FIRST_YEAR} to {forms.LAST_YEAR} as written",
+        f"- a cycle is `{first}-{(first + 1) % 100:02d}` to `{last}-{(last + 1) % 100:02d}`, in ASCII digits",
+        "- an id (`event_id`, `target_event_id`) is a UUID written 8-4-4-4-12 with hyphens, in either case;"
+        " not in braces, not `urn:uuid:`, not 32 bare digits",
+        f"- a count (responses, crimes, people, attendance) is at most {forms.MAX_COUNT:,}; a survey weight at most"
+        f" {forms.MAX_WEIGHT:,}; a meeting's cost at most £{forms.MAX_COST_GBP:,}; numbers are finite (no NaN or Infinity)",
+        f"- a rejection gives at most {MAX_REASONS} reasons (then how many more), each repeating at most"
+        f" {forms.MAX_ECHO} characters of a value sent",
     ]) + "\n"
 
 

@@ -36,8 +36,8 @@ LAST_PLAN_YEAR = LAST_YEAR  # cycle 2099-00's ends in June 2099
 
 # Numbers every table can hold: a count fits DuckDB's 32-bit INTEGER (and is far above any real count).
 MAX_COUNT = 1_000_000_000
-MAX_WEIGHT = 10_000.0  # a survey weight; real ones are near 1
-MAX_COST_GBP = 1_000_000_000.0  # one meeting's cost
+MAX_WEIGHT = 10_000  # a survey weight; real ones are near 1
+MAX_COST_GBP = 1_000_000_000  # one meeting's cost, in pounds
 MAX_ECHO = 80  # characters of a sent value a rejection reason repeats
 
 _YEAR = "20[0-9]{2}"

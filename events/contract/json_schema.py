@@ -1,9 +1,11 @@
 """JSON Schema files for non-Python senders, exported from the models.
 
 ``python -m events.contract.json_schema`` rewrites ``events/contract/schemas/``; a test fails
-when the committed files drift from the models. Rules that JSON Schema cannot
-say (distinct themes, ranks 1..n, not in the future, the City of London) are
-enforced by the pipeline and named in each schema's description.
+when the committed files drift from the models. The files state every bound
+and written form the pipeline checks (patterns, formats, lengths, ranges), so a
+sender's validator accepts what the pipeline accepts; the few rules JSON Schema
+cannot say (distinct themes, ranks 1..n, not in the future…) are enforced by the
+pipeline and named in each schema's description.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from events.contract.models import ENVELOPES
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 CROSS_FIELD_RULES = (
-    "Also enforced by the pipeline: themes and priorities distinct, ranks exactly 1..n, "
-    "occurred_at not more than 5 minutes in the future, the City of London (E09000001) rejected, "
-    "the cycle's second year following the first, unknown fields rejected."
+    "Also enforced by the pipeline (docs/events.md, 'Rules only the pipeline checks'): occurred_at not more "
+    "than 5 minutes in the future, the cycle's second year following the first, themes, priorities, stages, "
+    "target boroughs and scope/theme pairs distinct, ranks exactly 1..n, period_end and due_on not before "
+    "period_start and opens_on, integers written without a fraction or exponent (1, not 1.0 or 1e0), "
+    "JSON text without lone surrogates."
 )
 
 
