@@ -56,6 +56,7 @@ _DATE_TIME = re.compile(DATE_TIME_PATTERN[1:-1])
 _DATE = re.compile(DATE_PATTERN[1:-1])
 _LOCAL_TIME = re.compile(f"{_DAY}T{_TIME}")  # a date-time without its offset
 _UUID = re.compile(UUID_PATTERN[1:-1])
+_CYCLE = re.compile(CYCLE_PATTERN[1:-1])
 
 DATE_TIME_EXAMPLE = "2027-01-15T10:00:00Z"
 
@@ -97,6 +98,11 @@ def uuid(value: Any) -> Any:
     if not isinstance(value, str) or not _UUID.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a UUID written 8-4-4-4-12 (e.g. 0b5d7c1e-3f0a-4a51-8c1d-7e2f9a60b001)")
     return UUID(value)
+
+
+def is_cycle(text: str) -> bool:
+    """Whether ``text`` is a cycle the contract covers, written as it must be (``2027-28``)."""
+    return _CYCLE.fullmatch(text) is not None and int(text[5:]) == (int(text[:4]) + 1) % 100
 
 
 def cycle_in_range(plan_year: int, text: str) -> None:

@@ -77,6 +77,14 @@ Day = Annotated[date, BeforeValidator(forms.calendar_date), WithJsonSchema(forms
 Id = Annotated[UUID, BeforeValidator(forms.uuid), WithJsonSchema(forms.json_schema("uuid"))]
 
 
+def _keys_in_order(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A mapping's keys sorted, so that its model serialises alike however the keys were sent."""
+    return dict(sorted(mapping.items()))
+
+
+KeysInOrder = AfterValidator(_keys_in_order)
+
+
 class Contract(BaseModel):
     """Base of every contract model: strict, closed, immutable."""
 
@@ -168,7 +176,7 @@ class SurveyResponse(Contract):
     interview_ref: Annotated[str, Field(min_length=1, max_length=64)]
     weight: Annotated[float, Field(gt=0, le=MAX_WEIGHT, allow_inf_nan=False)]
     respondent: SurveyRespondent | None = None
-    indicators: dict[Indicator, bool] = Field(default_factory=dict)
+    indicators: Annotated[dict[Indicator, bool], KeysInOrder] = Field(default_factory=dict)
     priorities: Annotated[list[Theme], Field(max_length=3), _distinct_list("priorities")] = Field(default_factory=list)
 
 
@@ -196,10 +204,10 @@ class CdrpAudit(Contract):
 class ProfileGroups(Contract):
     """Population counts by group, per inclusion dimension (absent = not in the profile)."""
 
-    age_band: dict[AgeBand, Count] | None = None
-    gender: dict[Gender, Count] | None = None
-    ethnic_group: dict[EthnicGroup, Count] | None = None
-    disability: dict[Disability, Count] | None = None
+    age_band: Annotated[dict[AgeBand, Count], KeysInOrder] | None = None
+    gender: Annotated[dict[Gender, Count], KeysInOrder] | None = None
+    ethnic_group: Annotated[dict[EthnicGroup, Count], KeysInOrder] | None = None
+    disability: Annotated[dict[Disability, Count], KeysInOrder] | None = None
 
 
 class BoroughProfile(Contract):
@@ -350,7 +358,9 @@ EVENT_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 
 
 def _canonical_cycle(text: str) -> str:
-    cycle = Cycle.parse(text)
+    if forms.is_cycle(text):  # the common case, at the cost of one regex
+        return text
+    cycle = Cycle.parse(text)  # the reason why not
     forms.cycle_in_range(cycle.plan_year, text)
     return str(cycle)
 

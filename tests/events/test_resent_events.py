@@ -45,6 +45,8 @@ SAME_MEANING = {
     "Z for +00:00": lambda e, raw: _respelt(raw, (b"+00:00", b"Z")),
     "another offset, the same instant": lambda e, raw: _respelt(raw, (b"18:30:00+00:00", b"19:30:00+01:00")),
     "key order": lambda e, raw: json.dumps(dict(reversed(list(e.items())))).encode(),
+    "the keys of a mapping in another order": lambda e, raw: json.dumps({**e, "payload": {
+        **e["payload"], "indicators": dict(reversed(list(e["payload"]["indicators"].items())))}}).encode(),
     "escapes": lambda e, raw: json.dumps(e, ensure_ascii=True).replace('"PAS"', '"\\u0050AS"').encode(),
     "1e0 for 1.0": lambda e, raw: _respelt(raw, (b'"weight": 1.0', b'"weight": 1e0')),
     "an upper-case id": lambda e, raw: _respelt(raw, (e["event_id"].encode(), e["event_id"].upper().encode())),
