@@ -72,7 +72,12 @@ def _years() -> str:
 
 
 def date_time(value: Any) -> Any:
-    """The instant written as RFC 3339 text; ValueError naming the form otherwise."""
+    """The instant written as RFC 3339 text; ValueError naming the form otherwise.
+
+    A datetime passes as it is: a model built in Python (for the emitter) is judged again
+    as text when it is sent."""
+    if isinstance(value, datetime):
+        return value
     if isinstance(value, str) and _LOCAL_TIME.fullmatch(value):
         raise ValueError(f"{shown(value)} has no timezone offset (end it with Z for UTC, or e.g. +01:00)")
     if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
@@ -84,7 +89,9 @@ def date_time(value: Any) -> Any:
 
 
 def calendar_date(value: Any) -> Any:
-    """The day written YYYY-MM-DD; ValueError otherwise."""
+    """The day written YYYY-MM-DD; ValueError otherwise (a date passes as it is)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a date written YYYY-MM-DD in the {_years()} (e.g. 2027-01-15)")
     try:
@@ -94,7 +101,9 @@ def calendar_date(value: Any) -> Any:
 
 
 def uuid(value: Any) -> Any:
-    """The id written 8-4-4-4-12; ValueError otherwise."""
+    """The id written 8-4-4-4-12; ValueError otherwise (a UUID passes as it is)."""
+    if isinstance(value, UUID):
+        return value
     if not isinstance(value, str) or not _UUID.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a UUID written 8-4-4-4-12 (e.g. 0b5d7c1e-3f0a-4a51-8c1d-7e2f9a60b001)")
     return UUID(value)
