@@ -19,3 +19,11 @@ def connect(path: Path | None = None, *, read_only: bool = False) -> duckdb.Duck
     """A connection to the DuckDB file at ``path`` (in memory when None) that never downloads an extension."""
     database = ":memory:" if path is None else str(path)
     return duckdb.connect(database, read_only=read_only, config=dict(_NO_EXTENSION_DOWNLOADS))
+
+
+def sql_string(path: Path | str) -> str:
+    """``path`` as a SQL string literal, quotes included, for the statements that take no parameter (ATTACH).
+
+    A $PLANNING_HOME may hold an apostrophe ("O'Brien's laptop"): it is doubled, as SQL spells it.
+    """
+    return "'" + str(path).replace("'", "''") + "'"

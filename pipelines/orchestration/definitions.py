@@ -4,7 +4,7 @@ import dagster as dg
 
 from events.home import PlanningHome
 from pipelines.orchestration.defs import assets, checks, jobs, packs, schedules, sensors
-from pipelines.orchestration.defs.resources import PlanningHomeResource
+from pipelines.orchestration.defs.resources import PlanningHomeResource, build_lock
 
 defs = dg.Definitions(
     assets=[assets.event_store, assets.cycle_evidence, *assets.table_assets, assets.panel_snapshot, assets.dead_letters,
@@ -13,5 +13,5 @@ defs = dg.Definitions(
     jobs=[jobs.build_cycle, jobs.build_operations, jobs.build_packs],
     sensors=[sensors.event_store_sensor],
     schedules=[schedules.daily_stage_status],
-    resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root))},
+    resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root)), "build_lock": build_lock},
 )

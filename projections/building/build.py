@@ -1,18 +1,34 @@
 """Build one cycle's Panel tables into a new DuckDB file, and the data team's dead letters.
 
 Each build writes files no reader has ever opened (``builds/<cycle>/<build_id>/``);
-``projections.reading.snapshots.publish`` then makes them the current ones. So a
-build never takes a lock a reader holds, and a reader never sees half a build.
+``projections.reading.snapshots.publish_cycle`` then makes them the current ones.
+So a reader never sees half a build.
+
+Builds queue: a run holds the build lock (:func:`build_lock`) from its first
+step to its last, so two runs never write, publish or sweep at once, whoever
+started them (`planning build`, the sensor, the schedule).
 """
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from events.storage.store import EventStore
 from projections.building.sql_files import read_sql
-from projections.connection import connect
+from projections.connection import connect, sql_string
+
+
+@contextmanager
+def build_lock(projections_dir: Path) -> Iterator[None]:
+    """Held for a whole run: one build at a time writes, publishes and sweeps under ``projections_dir``."""
+    projections_dir.mkdir(parents=True, exist_ok=True)
+    with open(projections_dir / "build.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:
@@ -24,7 +40,7 @@ def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:
 def build_table(build: Path, name: str) -> int:
     """Create one Panel table in ``build/panel.duckdb`` from its SQL file; returns its row count."""
     with connect(build / "panel.duckdb") as db:
-        db.execute(f"ATTACH '{build / 'staging.duckdb'}' AS staging (READ_ONLY)")
+        db.execute(f"ATTACH {sql_string(build / 'staging.duckdb')} AS staging (READ_ONLY)")
         db.execute("CREATE OR REPLACE TABLE build_info AS SELECT * FROM staging.build_info")
         db.execute(f"CREATE OR REPLACE TABLE {name} AS\n{read_sql(name)}")
         return db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]

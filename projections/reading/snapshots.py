@@ -4,7 +4,16 @@
 and the current dead-letters file for the data team. Publishing writes a new
 pointer file and renames it over the old one, so a reader sees the old
 snapshot or the new one, never a mix. Published files are never written
-again; superseded ones are deleted (an open reader keeps its file on Linux).
+again.
+
+A superseded build folder outlives every reader that may still open it. A
+reader holds a shared lock on the folder's ``readers.lock`` from reading the
+pointer until its files are attached (DuckDB then holds them open, and an
+open file survives its deletion on Linux); if the folder went first, it reads
+the pointer again. A folder is deleted only by :func:`sweep`, under the build
+lock, and only when it can take that lock exclusively at once: a folder being
+opened is left for the next sweep. The sweep also deletes what a failed or
+killed build left behind (its staging file holds demographics).
 
 Readers open an in-memory DuckDB, attach the published files read-only, and
 see one view per table across cycles. Many readers, no writer: no lock to
@@ -24,10 +33,12 @@ from typing import Any
 
 import duckdb
 
-from projections.connection import connect
+from projections.connection import connect, sql_string
 from projections.tables import DEAD_LETTERS, PANEL_TABLES
 
 POINTER = "published.json"
+READERS_LOCK = "readers.lock"  # in each build folder: shared while a reader attaches its files
+OPEN_ATTEMPTS = 50  # a reader re-reads the pointer when a sweep took its folder; never 50 sweeps in a row
 
 
 class NoSnapshot(RuntimeError):
@@ -55,22 +66,85 @@ def _publishing(projections_dir: Path) -> Iterator[dict[str, Any]]:
 
 
 def publish_cycle(projections_dir: Path, cycle: str, build: Path, info: dict[str, Any]) -> None:
+    """Make ``build``'s panel file the cycle's current one. Call under the build lock (it sweeps)."""
     (build / "staging.duckdb").unlink(missing_ok=True)  # evidence in staging form is never published
     with _publishing(projections_dir) as pointer:
         pointer["cycles"][cycle] = {"file": str(build / "panel.duckdb"), **info}
-    _remove_superseded(projections_dir / "builds" / cycle, keep=build)
+    sweep(projections_dir)
 
 
 def publish_operations(projections_dir: Path, build: Path, info: dict[str, Any]) -> None:
+    """Make ``build``'s dead letters the current ones. Call under the build lock (it sweeps)."""
     with _publishing(projections_dir) as pointer:
         pointer["operations"] = {"file": str(build / "ops.duckdb"), **info}
-    _remove_superseded(build.parent, keep=build)
+    sweep(projections_dir)
 
 
-def _remove_superseded(builds: Path, keep: Path) -> None:
-    for old in builds.iterdir():
-        if old != keep and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
+def sweep(projections_dir: Path, only: str | None = None) -> list[Path]:
+    """Delete the build folders no pointer names (every one, or the run ``only``'s), bar those a reader is opening.
+
+    Call it under the build lock, so that no folder swept is a build in progress. Returns the folders deleted.
+    """
+    builds = projections_dir / "builds"
+    if not builds.is_dir():
+        return []
+    pointer = published(projections_dir)
+    current = {Path(e["file"]).parent for e in [*pointer["cycles"].values(), pointer.get("operations") or {}] if e}
+    swept = []
+    for folder in sorted(f for cycle in builds.iterdir() if cycle.is_dir() for f in cycle.iterdir() if f.is_dir()):
+        if folder in current or (only is not None and folder.name != only):
+            continue
+        if _remove_unless_read(folder):
+            swept.append(folder)
+    return swept
+
+
+def _remove_unless_read(folder: Path) -> bool:
+    """Delete ``folder`` if no reader holds its lock; it is renamed first, so no reader finds it half deleted."""
+    try:
+        lock = open(folder / READERS_LOCK, "a")
+    except FileNotFoundError:  # a folder of a build that failed before writing its lock, or half swept
+        lock = None
+    try:
+        if lock is not None:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # a reader is opening it: the next sweep takes it
+        doomed = folder.with_name(f".swept-{folder.name}")
+        try:
+            os.replace(folder, doomed)
+        except FileNotFoundError:
+            return False
+    finally:
+        if lock is not None:
+            lock.close()
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
+@contextmanager
+def _attaching(files: list[str]) -> Iterator[bool]:
+    """Hold a shared lock on each file's build folder while it is attached; False if a sweep took one first."""
+    locks = []
+    try:
+        for file in files:
+            try:
+                lock = open(Path(file).parent / READERS_LOCK, "a")
+            except FileNotFoundError:  # the folder is gone: swept
+                yield False
+                return
+            except OSError:  # a home this reader cannot write: read without the lock, as before it existed
+                continue
+            locks.append(lock)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            if not os.path.exists(file):  # swept between opening the lock and taking it
+                yield False
+                return
+        yield True
+    finally:
+        for lock in locks:
+            lock.close()
 
 
 def open_reader(
@@ -88,24 +162,41 @@ def open_reader(
     the Panel's own connections (query, sql, packs) never have it.
     After attaching, the connection can touch no file and no network.
     """
-    pointer = published(projections_dir)
+    for _ in range(OPEN_ATTEMPTS):
+        db = _open_published(projections_dir, published(projections_dir), operations, cycles)
+        if db is not None:
+            return db
+    raise RuntimeError(f"the published snapshots in {projections_dir} kept changing while they were opened; try again")
+
+
+def _open_published(
+    projections_dir: Path, pointer: dict[str, Any], operations: bool, cycles: Iterable[str] | None
+) -> duckdb.DuckDBPyConnection | None:
+    """``open_reader`` on one reading of the pointer; None if a file it names was swept meanwhile."""
     if not pointer["cycles"] and not (operations and pointer.get("operations")):
         raise NoSnapshot("no projections have been published yet: run `planning build` first")
     entries = sorted(pointer["cycles"].items())
     if cycles is not None:
         wanted = set(cycles)
         entries = [e for e in entries if e[0] in wanted] or entries[-1:]
+    operations_file = pointer["operations"]["file"] if operations and pointer.get("operations") else None
+    files = [entry["file"] for _, entry in entries] + ([operations_file] if operations_file else [])
     db = connect()
-    aliases = [f"cycle_{index}" for index in range(len(entries))]
-    for alias, (_, entry) in zip(aliases, entries):
-        db.execute(f"ATTACH '{entry['file']}' AS {alias} (READ_ONLY)")
+    with _attaching(files) as present:
+        if not present:
+            db.close()
+            return None
+        aliases = [f"cycle_{index}" for index in range(len(entries))]
+        for alias, (_, entry) in zip(aliases, entries):
+            db.execute(f"ATTACH {sql_string(entry['file'])} AS {alias} (READ_ONLY)")
+        if operations_file:
+            db.execute(f"ATTACH {sql_string(operations_file)} AS operations (READ_ONLY)")
     if len(aliases) == 1:
         # One cycle's file holds the Panel tables under their own names: read them in place.
         db.execute(f"USE {aliases[0]}")
     elif aliases:
         _create_union_views(db, aliases)
-    if operations and pointer.get("operations"):
-        db.execute(f"ATTACH '{pointer['operations']['file']}' AS operations (READ_ONLY)")
+    if operations_file:
         db.execute(f"CREATE TEMP VIEW {DEAD_LETTERS.name} AS SELECT * FROM operations.dead_letters")
     db.execute("SET enable_external_access = false")
     db.execute("SET lock_configuration = true")

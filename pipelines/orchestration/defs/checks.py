@@ -14,7 +14,7 @@ import dagster as dg
 from events.contract.instants import Instants
 from events.storage.store import EventStore
 from pipelines.orchestration.defs.resources import PlanningHomeResource
-from projections.connection import connect
+from projections.connection import connect, sql_string
 from projections.building.staging import stage_cycle
 from projections.tables import PANEL_TABLES, TableCheck
 
@@ -72,7 +72,7 @@ def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: Plann
 def compare_databases(left: Path, right: Path, skip: set[str]) -> list[str]:
     """Tables whose rows differ between two DuckDB files (as multisets)."""
     with connect(left) as db:
-        db.execute(f"ATTACH '{right}' AS other (READ_ONLY)")
+        db.execute(f"ATTACH {sql_string(right)} AS other (READ_ONLY)")
         tables = [t for (t,) in db.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()]
         differing = []
         for table in sorted(set(tables) - skip):

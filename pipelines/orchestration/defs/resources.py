@@ -1,9 +1,10 @@
-"""What every projection asset needs: where $PLANNING_HOME is, and the build's two instants.
+"""What every projection asset needs: where $PLANNING_HOME is, the build's two instants, and the build lock.
 
 (No ``from __future__ import annotations`` here or in the asset modules:
 Dagster reads these annotations at definition time.)
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,6 +12,7 @@ import dagster as dg
 
 from events.home import PlanningHome
 from projections.building import build as projection_build
+from projections.reading.snapshots import sweep
 
 
 class BuildConfig(dg.Config):
@@ -33,6 +35,22 @@ class PlanningHomeResource(dg.ConfigurableResource):
 
     def build(self, cycle: str, run_id: str) -> Path:
         return projection_build.build_dir(self.home.projections, cycle, run_id)
+
+
+@dg.resource(
+    required_resource_keys={"planning"},
+    description="The build lock, held from a run's first step to its last: builds queue, whoever started them. "
+    "It sweeps what killed builds left, and at the end the run's own folder unless it was published.",
+)
+def build_lock(context: dg.InitResourceContext) -> Iterator[Path]:
+    projections_dir = context.resources.planning.home.projections
+    with projection_build.build_lock(projections_dir):
+        sweep(projections_dir)  # no build is in progress: any folder no pointer names is a failed or killed one's
+        try:
+            yield projections_dir
+        finally:
+            # a failed step or blocking check left the folder unpublished; its staging file holds demographics
+            sweep(projections_dir, only=context.run_id)
 
 
 def planning_run_config(root: str, ops: Optional[dict[str, Any]] = None) -> dict[str, Any]:
