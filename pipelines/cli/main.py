@@ -154,18 +154,21 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
     except ValueError as error:
         print(f"planning build: {error}", file=sys.stderr)
         return ExitCode.USAGE
+    failures = []
     try:
         builds = build(home, args.cycle, args.on, args.as_of, full=args.full)
-    except BuildFailed as failure:
-        print(f"planning build: {failure}", file=sys.stderr)
-        return ExitCode.FAILED
+    except BuildFailed as failure:  # the other cycles were built and published all the same
+        builds, failures = failure.builds, failure.failures
     print(f"built at on={instants.on.isoformat()} as_of={args.as_of or 'now'}")
     for b in builds:
         tables = ", ".join(f"{name} {rows}" for name, rows in sorted(b.rows.items()))
-        print(f"  {b.cycle}: {tables}  (Dagster run {b.run_id})")
-    if not builds:
+        print(f"  {b.cycle}: not built: {b.not_built}" if b.not_built else f"  {b.cycle}: {tables}  (Dagster run {b.run_id})")
+    for f in failures:
+        print(f"planning build: the build of {f.target} failed, nothing of it published (Dagster run {f.run_id}): {f.reason}",
+              file=sys.stderr)
+    if not builds and not failures:
         print("  the store holds no events yet: `planning ingest FILE` first")
-    return ExitCode.OK
+    return ExitCode.FAILED if failures else ExitCode.OK
 
 
 # --- query and sql -------------------------------------------------------------

@@ -21,6 +21,7 @@ from pipelines.orchestration.defs.jobs import build_cycle, build_operations, bui
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.instance import use_planning_dagster_home
+from projections.building.timetable import default_windows
 from projections.reading.snapshots import published
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -31,7 +32,11 @@ class RunFailed(RuntimeError):
 
 
 class BuildFailed(RunFailed):
-    pass
+    """Some runs of a build failed; the others were published. ``failures`` names each failed one."""
+
+    def __init__(self, failures: list[FailedRun], builds: list[CycleBuild]) -> None:
+        self.failures, self.builds = failures, builds
+        super().__init__("; ".join(f"the build of {f.target} failed (run {f.run_id}): {f.reason}" for f in failures))
 
 
 class PackFailed(RunFailed):
@@ -41,8 +46,24 @@ class PackFailed(RunFailed):
 @dataclass(frozen=True)
 class CycleBuild:
     cycle: str
-    run_id: str
+    run_id: str  # "" when not built
     rows: dict[str, int]
+    not_built: str | None = None  # why the cycle was not built (a cycle the calendar cannot hold)
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    target: str  # the cycle, or "the dead letters"
+    run_id: str
+    reason: str
+
+    @property
+    def cycle(self) -> str | None:
+        return None if self.target == DEAD_LETTERS_TARGET else self.target
+
+
+DEAD_LETTERS_TARGET = "the dead letters"
+NO_TIMETABLE = "not a cycle the timetable can hold (YYYY-YY, years 1 to 9999): retract its events"
 
 
 def run_job(
@@ -63,24 +84,36 @@ def run_job(
 def build(
     home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None, *, full: bool = False
 ) -> list[CycleBuild]:
-    """Materialize every Panel table of one cycle (or of every cycle in the store), then the dead letters."""
+    """Materialize every Panel table of one cycle (or of every cycle in the store), then the dead letters.
+
+    Every cycle is built, whichever failed before it, and then the dead letters: what succeeded is
+    published. If any run failed, ``BuildFailed`` names each, and carries the builds that succeeded.
+    """
     if cycle:
         targets = [cycle]
     else:
         with EventStore(home.store) as store:
             targets = store.cycles()
     instants = {"on": on, "as_of": as_of}
-    builds = []
+    builds: list[CycleBuild] = []
+    failures: list[FailedRun] = []
     with _instance(home) as instance:
         for target in targets:
-            evidence = {**instants, "full": full and not builds}  # the cache is rebuilt once, by the first cycle's run
+            if not default_windows(target):  # "0000-01" as an older contract let in: no timetable, no Panel to show
+                builds.append(CycleBuild(target, "", {}, NO_TIMETABLE))
+                continue
+            # the cache is rebuilt once, by the first run that succeeds
+            evidence = {**instants, "full": full and not any(b.run_id for b in builds)}
             result = run_job(instance, home, build_cycle, {"cycle_evidence": {"config": evidence}}, target)
-            if not result.success:
-                raise BuildFailed(f"the build of {target} failed (run {result.run_id}): {_failure(result)}")
-            builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+            if result.success:
+                builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+            else:
+                failures.append(FailedRun(target, result.run_id, _failure(result)))
         result = run_job(instance, home, build_operations, {"dead_letters": {"config": instants}})
         if not result.success:
-            raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
+            failures.append(FailedRun(DEAD_LETTERS_TARGET, result.run_id, _failure(result)))
+    if failures:
+        raise BuildFailed(failures, builds)
     return builds
 
 
@@ -92,7 +125,7 @@ def rebuild_operations(home: PlanningHome) -> str:
     with _instance(home) as instance:
         result = run_job(instance, home, build_operations, {"dead_letters": {"config": {"as_of": as_of}}})
     if not result.success:
-        raise BuildFailed(f"the dead-letter build failed (run {result.run_id}): {_failure(result)}")
+        raise BuildFailed([FailedRun(DEAD_LETTERS_TARGET, result.run_id, _failure(result))], [])
     return result.run_id
 
 

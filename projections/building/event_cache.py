@@ -6,6 +6,12 @@ mark (cost grows with the new events, not with the history), then stages its
 cycle from the cache. ``full=True`` (``planning build --full``) rebuilds the
 cache from the store alone, into a new file swapped in atomically.
 
+Segments are read as text and typed with ``TRY_CAST``: a record an older
+contract let in with an envelope the tables cannot hold (``occurred_at``
+"1700000000", a ``schema_version`` of 10^30) is cached with that field null,
+never an error. Builds leave such a record out (``TYPED``) and count it, so
+the data team can see it and retract it; it can stop no build.
+
 The cache holds what the segments hold: clear payloads, and personal data
 only as ciphertext whose keys erasure deletes. Only builds touch it, one at a
 time (a file lock), so there is never a second DuckDB writer.
@@ -58,9 +64,17 @@ def cache_lock(projections_dir: Path) -> Iterator[None]:
         yield
 
 
+# A record whose envelope could be typed: every field the contract requires is there.
+TYPED = " AND ".join(f"{name} IS NOT NULL" for name in CACHE_COLUMNS if name not in ("payload", "subject", "sealed"))
+
+
 def read_segments_sql(files: list[str]) -> tuple[str, list]:
-    """A SELECT over segment files with the store's columns typed."""
-    return "SELECT * FROM read_json(?, format = 'newline_delimited', columns = ?)", [files, CACHE_COLUMNS]
+    """A SELECT over segment files with the store's columns, each typed by TRY_CAST (null where it cannot be)."""
+    as_text = {name: "JSON" if kind == "JSON" else "VARCHAR" for name, kind in CACHE_COLUMNS.items()}
+    typed = ", ".join(
+        name if kind in ("VARCHAR", "JSON") else f"TRY_CAST({name} AS {kind}) AS {name}" for name, kind in CACHE_COLUMNS.items()
+    )
+    return f"SELECT {typed} FROM read_json(?, format = 'newline_delimited', columns = ?)", [files, as_text]
 
 
 def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upto: int | None = None) -> dict[str, int]:

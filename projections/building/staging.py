@@ -10,6 +10,12 @@ fields of each response are staged into ``response_demographics`` for
 inclusion monitoring (see :func:`stage_demographics`). The staging file is
 private to the build and deleted when the build is published; no reference,
 comment or other personal field reaches it.
+
+A retracted event never reaches a build: retractions are resolved first, and
+the retracted events leave ``store_events`` before any of their values is
+read, converted or cast (a count of 10^30 an older contract let in, once
+retracted, can fail nothing). A record whose envelope cannot be typed is left
+out and listed in ``untypable_events`` (position and event_id) unless retracted.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from events.contract.models import CURRENT_SCHEMA_VERSION
 from events.storage.personal_data import split_personal
 from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
-from projections.connection import connect
-from projections.building.event_cache import CACHE_COLUMNS, create_store_events_table, read_segments_sql
+from projections.connection import connect, sql_string
+from projections.building.event_cache import CACHE_COLUMNS, TYPED, create_store_events_table, read_segments_sql
 from projections.building.retractions import retracted_ids
 from projections.building.sql_files import run_sql_file
 from projections.building.timetable import default_windows
 
 Demographics = tuple[str, list[str | None]]  # (the respondent's surrogate, their group in each dimension)
+# an event_id as retractions.canonical_id writes it ({…}, urn:uuid:…, capitals or no hyphens name the same event)
+CANONICAL_ID = "coalesce(TRY_CAST(regexp_replace(event_id, '^urn:uuid:', '', 'i') AS UUID)::VARCHAR, event_id)"
 ISO_TEXT = "strftime({0} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS {0}"
 
 def stage_cycle(
@@ -55,10 +63,12 @@ def stage_cycle(
             [(d, g, i) for d, groups in DEMOGRAPHIC_DIMENSIONS.items() for i, g in enumerate(groups)],
         )
         db.execute("CREATE TABLE default_windows (stage VARCHAR, stage_order INTEGER, opens_on DATE, due_on DATE)")
-        db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", default_windows(cycle))
+        windows = default_windows(cycle)  # none for a cycle the calendar cannot hold
+        if windows:
+            db.executemany("INSERT INTO default_windows VALUES (?, ?, ?, ?)", windows)
         create_store_events_table(db)
         if cache is not None:
-            db.execute(f"ATTACH '{cache}' AS cache (READ_ONLY)")
+            db.execute(f"ATTACH {sql_string(cache)} AS cache (READ_ONLY)")
             source, parameters = "SELECT * FROM cache.store_events", []
         else:
             # only the segments that can hold this cycle's events or a retraction (the store's index says which)
@@ -67,21 +77,33 @@ def stage_cycle(
         # this cycle's events and every retraction (a retraction may name an event of any cycle)
         db.execute(
             f"INSERT INTO store_events SELECT * FROM ({source})"
-            " WHERE position <= ? AND occurred_at < ? AND recorded_at <= ? AND (cycle = ? OR event_type = 'event.retracted')"
+            f" WHERE {TYPED} AND position <= ? AND occurred_at < ? AND recorded_at <= ?"
+            " AND (cycle = ? OR event_type = 'event.retracted')"
             " ORDER BY position",
             [*parameters, position, instants.on_end, instants.as_of, cycle],
         )
+        # what an older contract let in with an envelope no table can hold (its cycle unknown, or this one)
+        db.execute(
+            f"CREATE TABLE untypable_events AS SELECT position, event_id FROM ({source})"
+            f" WHERE NOT ({TYPED}) AND position <= ? AND coalesce(recorded_at <= ?, true) AND coalesce(cycle = ?, true)"
+            " ORDER BY position",
+            [*parameters, position, instants.as_of, cycle],
+        )
         if cache is not None:
             db.execute("DETACH cache")
-        demographics = convert_records(db, store, cycle)
+        # retractions first (no upcaster changes a retraction's payload), so no retracted event is ever read
         pairs = db.execute(
             "SELECT event_id, payload->>'target_event_id' FROM store_events WHERE event_type = 'event.retracted'"
         ).fetchall()
         db.execute("CREATE TABLE retracted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(retracted_ids(pairs))])
+        for table in ("store_events", "untypable_events"):
+            db.execute(f"DELETE FROM {table} WHERE {CANONICAL_ID} IN (SELECT event_id FROM retracted)")
+        demographics = convert_records(db, store, cycle)
         run_sql_file(db, "_staging")
         stage_demographics(db, demographics)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    return {"store_position": position, "cycle_events": events}
+        untypable = db.execute("SELECT count(*) FROM untypable_events").fetchone()[0]
+    return {"store_position": position, "cycle_events": events, "untypable_events": untypable}
 
 
 def convert_records(db: duckdb.DuckDBPyConnection, store: EventStore, cycle: str) -> dict[str, Demographics]:

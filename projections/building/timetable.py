@@ -3,6 +3,10 @@
 For cycle ``P-(P+1)`` (plan year P), with Y = P - 1, stages run from the
 brief in March of Y to publication in May–June of P. ``cycle.opened`` may
 override any window; that merge happens in SQL (stage_status.sql).
+
+A cycle whose text names no cycle, or whose years the calendar cannot hold
+(year 0 or 1, as an older contract let in), has no default timetable: its
+build goes on with none, and stops no other.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ _WINDOWS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
 
 
 def default_windows(cycle: str) -> list[tuple[str, int, date, date]]:
-    """(stage, order, opens_on, due_on) for every stage, in timetable order."""
-    y = Cycle.parse(cycle).start_year
-    rows = []
-    for order, stage in enumerate(STAGES, start=1):
-        (o_off, o_m, o_d), (d_off, d_m, d_d) = _WINDOWS[stage]
-        rows.append((stage, order, date(y + o_off, o_m, o_d), date(y + d_off, d_m, d_d)))
+    """(stage, order, opens_on, due_on) for every stage, in timetable order; none for a cycle without a timetable."""
+    try:
+        y = Cycle.parse(cycle).start_year
+        rows = []
+        for order, stage in enumerate(STAGES, start=1):
+            (o_off, o_m, o_d), (d_off, d_m, d_d) = _WINDOWS[stage]
+            rows.append((stage, order, date(y + o_off, o_m, o_d), date(y + d_off, d_m, d_d)))
+    except ValueError:  # not YYYY-YY, or a year before 1 or after 9999
+        return []
     return rows

@@ -5,8 +5,15 @@ run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
 private file, each Panel table asset runs its SQL file into the run's panel
 file, the checks guard them (blocking), and ``panel_snapshot`` publishes the
 file for readers only when every check passed. Runs execute in one process:
-a DuckDB file has one writer, and it is this run.
+a DuckDB file has one writer, and it is this run. Every build asset takes the
+``build_lock`` resource, held for the whole run: builds queue.
+
+A stored record whose envelope cannot be typed is left out of the build and
+reported by the ``every_stored_event_readable`` check, a warning that does not
+block publication: the data team retracts the record, and the warning goes.
 """
+
+from pathlib import Path
 
 import dagster as dg
 
@@ -16,6 +23,7 @@ from projections.building import build as projection_build
 from projections.building import event_cache
 from projections.reading.snapshots import publish_cycle, publish_operations
 from projections.building.staging import stage_cycle
+from projections.connection import connect
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
@@ -29,16 +37,26 @@ event_store = dg.AssetSpec(
 )
 
 
+UNTYPABLE_CHECK = "every_stored_event_readable"
+
+
 @dg.asset(
     partitions_def=cycles,
     deps=[event_store],
     group_name="store",
     kinds={"duckdb"},
+    check_specs=[dg.AssetCheckSpec(
+        UNTYPABLE_CHECK, asset="cycle_evidence", blocking=False,
+        description="Every stored event of the cycle (and every retraction) has an envelope the tables can hold. "
+        "One that has not (an older contract let it in) is left out of the build; a warning until it is retracted.",
+    )],
     description="The cycle's events as known at (on, as_of), retractions applied, personal data left sealed "
     "(bar the responses' demographics, for inclusion monitoring): "
     "the private input of one build, never published.",
 )
-def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+def cycle_evidence(
+    context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
+) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build(context.partition_key, context.run.run_id)
     projections_dir = planning.home.projections
@@ -49,9 +67,25 @@ def cycle_evidence(context: dg.AssetExecutionContext, config: EvidenceConfig, pl
             store, build / "staging.duckdb", context.partition_key, instants,
             cache=event_cache.cache_file(projections_dir), upto=position,
         )
-    return dg.MaterializeResult(
-        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts, **cache}
+    untypable = untypable_event_ids(build / "staging.duckdb")
+    if untypable:
+        context.log.warning(
+            f"{len(untypable)} stored event(s) of {context.partition_key} have an envelope no table can hold and are left "
+            f"out of the build; retract them (event_id {', '.join(untypable[:5])}{' …' if len(untypable) > 5 else ''})"
+        )
+    readable = dg.AssetCheckResult(
+        check_name=UNTYPABLE_CHECK, passed=not untypable, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"untypable_events": len(untypable), "first": untypable[0] if untypable else ""},
     )
+    return dg.MaterializeResult(
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts, **cache},
+        check_results=[readable],
+    )
+
+
+def untypable_event_ids(staging: Path) -> list[str]:
+    with connect(staging, read_only=True) as db:
+        return [str(event_id) for (event_id,) in db.execute("SELECT event_id FROM untypable_events ORDER BY position").fetchall()]
 
 
 def column_schema(table: PanelTable) -> dict[str, dg.TableSchema]:
@@ -70,7 +104,7 @@ def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
         description=table.description,
         metadata=column_schema(table),
     )
-    def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+    def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]) -> dg.MaterializeResult:
         rows = projection_build.build_table(planning.build(context.partition_key, context.run.run_id), table.name)
         return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
@@ -87,7 +121,9 @@ table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
     kinds={"duckdb"},
     description="Publishes the run's panel file as the cycle's current snapshot, once every blocking check passed.",
 )
-def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeResource) -> dg.MaterializeResult:
+def panel_snapshot(
+    context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
+) -> dg.MaterializeResult:
     build = planning.build(context.partition_key, context.run.run_id)
     info = projection_build.read_build_info(build / "panel.duckdb")
     info["run_id"] = context.run.run_id
@@ -103,7 +139,9 @@ def panel_snapshot(context: dg.AssetExecutionContext, planning: PlanningHomeReso
     description=DEAD_LETTERS.description + " For the data team; never in a Panel snapshot.",
     metadata=column_schema(DEAD_LETTERS),
 )
-def dead_letters(context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
+def dead_letters(
+    context: dg.AssetExecutionContext, config: BuildConfig, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
+) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build("_operations", context.run.run_id)
     with EventStore(planning.home.store) as store:
