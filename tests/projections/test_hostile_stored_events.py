@@ -57,9 +57,15 @@ def test_a_retracted_event_with_an_untypable_payload_never_reaches_a_build(home:
     good = make_event("group.meeting_held", {"group_id": "cpcg-good", "attendance": 12})
     huge = make_event("group.meeting_held", {"group_id": "cpcg-huge", "attendance": 10**30})
     huge_cost = make_event("group.meeting_held", {"group_id": "cpcg-cost", "attendance": 10**19})
+    epoch = make_event("group.meeting_held", {"group_id": "cpcg-epoch"}, occurred_at="1700000000")
+    unknown_version = make_event("group.meeting_held", {"group_id": "cpcg-v2"}, schema_version=2)  # no upcaster reads it
+    braced = make_event("group.meeting_held", {"group_id": "cpcg-braced"})
+    braced["event_id"] = "{" + braced["event_id"].upper() + "}"
+    hostile = [huge, huge_cost, epoch, unknown_version, braced]
     store_valid(home, tmp_path, [good])
-    store_unchecked(home, [huge, huge_cost])
-    store_valid(home, tmp_path, [retraction_of(huge), retraction_of(huge_cost)])
+    store_unchecked(home, hostile)
+    store_valid(home, tmp_path, [retraction_of({"event_id": braced["event_id"][1:-1].lower()})]
+                + [retraction_of(e) for e in hostile[:-1]])
 
     (built,) = build(home, on=ON, as_of=AS_OF)
     assert built.cycle == "2027-28"
