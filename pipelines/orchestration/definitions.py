@@ -13,5 +13,8 @@ defs = dg.Definitions(
     jobs=[jobs.build_cycle, jobs.build_operations, jobs.build_packs],
     sensors=[sensors.event_store_sensor],
     schedules=[schedules.daily_stage_status],
+    # every run in one process, ad hoc materializations from the UI too: the build lock and a build's
+    # DuckDB files belong to the run, not to one step
+    executor=dg.in_process_executor,
     resources={"planning": PlanningHomeResource(root=str(PlanningHome.from_env().root)), "build_lock": build_lock},
 )

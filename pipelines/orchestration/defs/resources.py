@@ -50,7 +50,7 @@ def build_lock(context: dg.InitResourceContext) -> Iterator[Path]:
             yield projections_dir
         finally:
             # a failed step or blocking check left the folder unpublished; its staging file holds demographics
-            sweep(projections_dir, only=context.run_id)
+            sweep(projections_dir, only=context.run.run_id)
 
 
 def planning_run_config(root: str, ops: Optional[dict[str, Any]] = None) -> dict[str, Any]:
