@@ -21,18 +21,37 @@ Formats:
   longer than a spreadsheet cell can hold (32,767 characters, e.g. the evidence
   ids of a priority) is written one item per row on its own sheet, and the cell
   says where.
+
+What the files may hold (``projections.reading.cells``): a CSV or xlsx file
+is opened in a spreadsheet, so a text cell that a spreadsheet would run as a
+formula (``=``, ``+``, ``-``, ``@``, TAB, CR) is neutralised, in CSV by a
+leading apostrophe and in xlsx by writing the cell as text with Excel's own
+quote prefix, and control characters are written as ``\\xNN`` escapes
+(xlsx cannot hold them at all). Numbers stay numbers. Parquet is a data
+format and carries every value intact.
+
+The export never overwrites a file silently: if a file it would write
+already exists, it refuses before writing anything, unless ``overwrite`` is
+given. A target it cannot write (a file, ``/dev/null``, ``/proc``, a
+read-only or full disk) is refused with :class:`CannotWriteExport`, and no
+half-written file is left behind.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from projections.connection import connect
+from projections.reading.cells import is_formula_like, spreadsheet_text, visible
 from projections.reading.snapshots import open_reader
 from projections.tables import PANEL_TABLES
 
@@ -49,6 +68,10 @@ BUILD_INFO_DOCS: dict[str, str] = {
 
 class ExportError(RuntimeError):
     pass
+
+
+class CannotWriteExport(ExportError):
+    """The target cannot be written: not a directory, a file would be overwritten, or the disk refused."""
 
 
 @dataclass
@@ -92,26 +115,77 @@ def read_cycle(projections_dir: Path, cycle: str) -> tuple[dict[str, Any], dict[
         db.close()
 
 
-def export_cycle(projections_dir: Path, cycle: str, fmt: str, directory: Path) -> ExportResult:
+def export_cycle(projections_dir: Path, cycle: str, fmt: str, directory: Path, *, overwrite: bool = False) -> ExportResult:
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     info, tables = read_cycle(projections_dir, cycle)
-    directory.mkdir(parents=True, exist_ok=True)
     result = ExportResult(cycle, fmt, directory, rows={n: len(t.rows) for n, t in tables.items()})
-    if fmt == "csv":
-        result.files = [_write_csv(directory / f"{name}.csv", table) for name, table in tables.items()]
-    elif fmt == "parquet":
-        result.files = _write_parquet(directory, tables)
-    else:
-        result.files = [_write_xlsx(directory / f"panel-{cycle}.xlsx", cycle, info, tables)]
-    result.readme.write_text(readme_text(cycle, fmt, info, tables, result.files), encoding="utf-8")
+    planned = export_files(cycle, fmt, directory, tables)
+    _check_target(directory, planned + [result.readme], overwrite)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            result.files = [_write_csv(directory / f"{name}.csv", table) for name, table in tables.items()]
+        elif fmt == "parquet":
+            result.files = _write_parquet(directory, tables)
+        else:
+            result.files = [_write_xlsx(directory / f"panel-{cycle}.xlsx", cycle, info, tables)]
+        _replace_atomically(result.readme, lambda out: out.write(readme_text(cycle, fmt, info, tables, result.files).encode("utf-8")))
+    except OSError as error:
+        raise CannotWriteExport(f"cannot write to {directory}: {_reason(error)}; nothing half-written was left there") from None
     return result
+
+
+def export_files(cycle: str, fmt: str, directory: Path, tables: dict[str, TableData]) -> list[Path]:
+    """The data files an export writes (the README aside)."""
+    if fmt == "xlsx":
+        return [directory / f"panel-{cycle}.xlsx"]
+    return [directory / f"{name}.{fmt}" for name in tables]
+
+
+def _check_target(directory: Path, files: list[Path], overwrite: bool) -> None:
+    """Refuse, before writing anything, a target that is not a directory or files that would be overwritten."""
+    if directory.exists() and not directory.is_dir():
+        raise CannotWriteExport(f"{directory} is not a directory; choose a directory for --to (it is created if missing)")
+    existing = [f for f in files if f.exists() or f.is_symlink()]
+    if existing and not overwrite:
+        names = ", ".join(f.name for f in existing)
+        raise CannotWriteExport(
+            f"{directory} already holds {names}; remove them or choose another directory "
+            "(or pass --overwrite to replace them)"
+        )
+    unfit = [f for f in existing if not f.is_file() or f.is_symlink()]
+    if unfit:
+        raise CannotWriteExport(f"{unfit[0]} is not a regular file, so it is not replaced; remove it or choose another directory")
+
+
+def _reason(error: OSError) -> str:
+    if error.errno == errno.ENOSPC:
+        return "the disk is full"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "it is read-only or not ours to write"
+    return error.strerror or str(error)
+
+
+def _replace_atomically(path: Path, write: Any) -> Path:
+    """Write ``path`` through a temporary file renamed over it, and remove the temporary file if writing fails."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as out:
+            write(out)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
 
 
 # --- csv -------------------------------------------------------------------------
 
 
 def _csv_value(value: Any) -> str:
+    if isinstance(value, str):
+        return spreadsheet_text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -121,7 +195,7 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return json.dumps([_json_item(v) for v in value], ensure_ascii=False)
+        return visible(json.dumps([_json_item(v) for v in value], ensure_ascii=False))
     return str(value)
 
 
@@ -134,13 +208,15 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _write_csv(path: Path, table: TableData) -> Path:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
+    def write(out: Any) -> None:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text)
         writer.writerow(table.columns)
         writer.writerows([_csv_value(v) for v in row] for row in table.rows)
-    temporary.replace(path)
-    return path
+        text.flush()
+        text.detach()
+
+    return _replace_atomically(path, write)
 
 
 # --- parquet -----------------------------------------------------------------------
@@ -163,8 +239,14 @@ def _write_parquet(directory: Path, tables: dict[str, TableData]) -> list[Path]:
                 )
             path = directory / f"{name}.parquet"
             temporary = directory / f".{name}.parquet.tmp"
-            db.execute(f"COPY \"{name}\" TO '{_sql_string(temporary)}' (FORMAT parquet)")
-            temporary.replace(path)
+            try:
+                db.execute(f"COPY \"{name}\" TO '{_sql_string(temporary)}' (FORMAT parquet)")
+                temporary.replace(path)
+            except (duckdb.Error, OSError) as error:
+                temporary.unlink(missing_ok=True)
+                if isinstance(error, OSError):
+                    raise
+                raise OSError(errno.EIO, f"writing {path.name} failed ({error})") from None
             files.append(path)
     return files
 
@@ -180,8 +262,20 @@ def _xlsx_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return _utc(value).replace(tzinfo=None)  # spreadsheets have no time zones: UTC, as the README sheet says
     if isinstance(value, (list, tuple)):
-        return "; ".join(str(_json_item(v)) for v in value)
+        return visible("; ".join(str(_json_item(v)) for v in value))
+    if isinstance(value, str):
+        return visible(value)
     return value
+
+
+def _append(sheet: Any, values: list[Any]) -> None:
+    """One row; every text cell is text (never a formula), and a formula-like one carries Excel's quote prefix."""
+    sheet.append(values)
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+            if is_formula_like(cell.value):
+                cell.quotePrefix = True
 
 
 def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, TableData]) -> Path:
@@ -197,7 +291,7 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
     about.append([])
     about.append(["Built at", "value", "meaning"])
     for key, meaning in BUILD_INFO_DOCS.items():
-        about.append([key, _xlsx_value(info.get(key)), meaning])
+        _append(about, [key, _xlsx_value(info.get(key)), meaning])
     about.append(["", "", "Times are UTC. Lists are joined with '; '. A blank cell is null."])
     about.append([])
     about.append(["table", "column", "type", "meaning"])
@@ -208,7 +302,7 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
         cell.font = bold
     for name, table in tables.items():
         for column, kind in zip(table.columns, table.types):
-            about.append([name, column, kind, PANEL_TABLES[name].column(column).description])
+            _append(about, [name, column, kind, PANEL_TABLES[name].column(column).description])
     about.column_dimensions["A"].width = 24
     about.column_dimensions["B"].width = 26
     about.column_dimensions["C"].width = 26
@@ -235,7 +329,7 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
                     values.append(f"{len(value):,} items: see sheet '{table.columns[i][:31]}'")
                 else:
                     values.append(_xlsx_value(value))
-            sheet.append(values)
+            _append(sheet, values)
         for column_index, column in enumerate(table.columns, start=1):
             sheet.column_dimensions[sheet.cell(1, column_index).column_letter].width = max(12, min(40, len(column) + 4))
         for i in sorted(overflow):
@@ -245,11 +339,8 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
                 cell.font = bold
             for row in table.rows:
                 for item in row[i] or []:
-                    long_sheet.append([_xlsx_value(row[k]) for k in keys] + [_xlsx_value(item)])
-    temporary = path.with_name(f".{path.name}.tmp")
-    book.save(temporary)
-    temporary.replace(path)
-    return path
+                    _append(long_sheet, [_xlsx_value(row[k]) for k in keys] + [_xlsx_value(item)])
+    return _replace_atomically(path, book.save)
 
 
 # --- README --------------------------------------------------------------------------
