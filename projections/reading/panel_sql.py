@@ -17,13 +17,18 @@ What makes it safe, layer by layer:
   table, and no ``dead_letters``;
 * the data team's dead letters and the event store are not attached at all;
 * a row limit (default 10,000: the rest is not fetched, and the caller is told
-  it was truncated) and a time limit (default 10 s: the query is interrupted
-  with ``interrupt()`` from a timer thread).
+  it was truncated), a size limit (``MAX_RESULT_BYTES`` of values fetched,
+  whatever the row limit), a memory limit (``open_reader``'s
+  ``READER_MEMORY_LIMIT``) and a time limit (default 10 s: the query is
+  interrupted with ``interrupt()`` from a timer thread). Limits are checked
+  here too, not only by the command line: a NaN or infinite timeout is
+  refused, not taken as "no limit".
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from pathlib import Path
@@ -31,11 +36,13 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from projections.reading.snapshots import open_reader
+from projections.reading.snapshots import READER_MEMORY_LIMIT, open_reader
 from projections.tables import DEAD_LETTERS
 
 DEFAULT_LIMIT = 10_000
 DEFAULT_TIMEOUT = 10.0
+MAX_RESULT_BYTES = 32 * 1024 * 1024  # of values, as text: a result one can read, print or keep in memory
+_FETCH_ROWS = 1_024
 
 # Table functions a Panel query may call: they make rows from their arguments,
 # or describe the Panel's own tables, and touch nothing else.
@@ -66,17 +73,18 @@ class PanelSqlTimeout(PanelSqlError):
 class PanelSqlResult(NamedTuple):
     columns: list[str]
     rows: list[tuple[Any, ...]]
-    truncated: bool  # more rows existed than the limit; only the first ``limit`` were fetched
+    truncated: bool  # more rows existed than were fetched (the row limit, or the size limit)
+    too_big: bool = False  # fetching stopped at MAX_RESULT_BYTES, before the row limit
 
 
 def run_panel_sql(
     projections_dir: Path, sql: str, *, limit: int = DEFAULT_LIMIT, timeout: float = DEFAULT_TIMEOUT
 ) -> PanelSqlResult:
     """Run one read-only query on the published snapshot, within ``limit`` rows and ``timeout`` seconds."""
-    if limit < 1:
-        raise PanelSqlError("--limit must be at least 1")
-    if timeout <= 0:
-        raise PanelSqlError("--timeout must be more than 0 seconds")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise PanelSqlError("--limit must be a whole number, at least 1")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise PanelSqlError("--timeout must be a finite number of seconds, more than 0")
     db = open_reader(projections_dir)
     try:
         check_statement(db, sql)
@@ -159,11 +167,16 @@ def _run(db: duckdb.DuckDBPyConnection, sql: str, limit: int, timeout: float) ->
     try:
         cursor = db.execute(sql)
         columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchmany(limit + 1)  # the result streams: rows past the limit are never made
+        rows, too_big = _fetch(cursor, limit + 1)  # the result streams: rows past the limit are never made
     except duckdb.InterruptException:
         raise PanelSqlTimeout(
             f"the query was stopped after the time limit of {timeout:g} s (nothing was changed); "
             "narrow it, or allow longer with --timeout SECONDS"
+        ) from None
+    except duckdb.OutOfMemoryException:
+        raise PanelSqlError(
+            f"the query needed more memory than a Panel query may use ({READER_MEMORY_LIMIT}; nothing was changed): "
+            "narrow it to fewer rows, columns or groups"
         ) from None
     except duckdb.Error as error:
         if expired.is_set():
@@ -171,12 +184,31 @@ def _run(db: duckdb.DuckDBPyConnection, sql: str, limit: int, timeout: float) ->
         raise PanelSqlError(str(error)) from None
     finally:
         timer.cancel()
-    truncated = len(rows) > limit
-    return PanelSqlResult(columns, rows[:limit], truncated)
+    truncated = too_big or len(rows) > limit
+    return PanelSqlResult(columns, rows[:limit], truncated, too_big)
+
+
+def _fetch(cursor: duckdb.DuckDBPyConnection, most: int) -> tuple[list[tuple[Any, ...]], bool]:
+    """Up to ``most`` rows, stopping once their values pass MAX_RESULT_BYTES; says whether the size stopped it."""
+    rows: list[tuple[Any, ...]] = []
+    size = 0
+    while len(rows) < most:
+        chunk = cursor.fetchmany(min(_FETCH_ROWS, most - len(rows)))
+        if not chunk:
+            return rows, False
+        for row in chunk:
+            size += sum(len(str(value)) + 1 for value in row)
+            if size > MAX_RESULT_BYTES:
+                return rows, True
+            rows.append(row)
+    return rows, False
 
 
 def truncation_note(result: PanelSqlResult, limit: int) -> str | None:
-    """What to tell the reader when only the first ``limit`` rows were fetched."""
+    """What to tell the reader when only part of the result was fetched."""
     if not result.truncated:
         return None
+    if result.too_big:
+        return (f"output stopped at {len(result.rows):,} rows / {MAX_RESULT_BYTES // (1024 * 1024)} MB, the most one "
+                "query may return; narrow the query or use `planning export`")
     return f"the result was truncated: showing the first {limit:,} rows only (raise it with --limit N)"

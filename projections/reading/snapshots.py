@@ -39,6 +39,10 @@ from projections.tables import DEAD_LETTERS, PANEL_TABLES
 POINTER = "published.json"
 READERS_LOCK = "readers.lock"  # in each build folder: shared while a reader attaches its files
 OPEN_ATTEMPTS = 50  # a reader re-reads the pointer when a sweep took its folder; never 50 sweeps in a row
+# What one reader's queries may hold in memory, and spill to disk beyond it: a Panel query
+# that needs more is stopped with DuckDB's out-of-memory error, not left to take the machine.
+READER_MEMORY_LIMIT = "512MB"
+READER_SPILL_LIMIT = "1GB"
 
 
 class NoSnapshot(RuntimeError):
@@ -160,7 +164,8 @@ def open_reader(
     finds nothing, as it would across every cycle).
     With ``operations=True`` the data team's ``dead_letters`` is there too;
     the Panel's own connections (query, sql, packs) never have it.
-    After attaching, the connection can touch no file and no network.
+    After attaching, the connection can touch no file and no network, and its
+    queries hold at most ``READER_MEMORY_LIMIT`` in memory.
     """
     for _ in range(OPEN_ATTEMPTS):
         db = _open_published(projections_dir, published(projections_dir), operations, cycles)
@@ -198,6 +203,8 @@ def _open_published(
         _create_union_views(db, aliases)
     if operations_file:
         db.execute(f"CREATE TEMP VIEW {DEAD_LETTERS.name} AS SELECT * FROM operations.dead_letters")
+    db.execute(f"SET memory_limit = '{READER_MEMORY_LIMIT}'")
+    db.execute(f"SET max_temp_directory_size = '{READER_SPILL_LIMIT}'")
     db.execute("SET enable_external_access = false")
     db.execute("SET lock_configuration = true")
     return db

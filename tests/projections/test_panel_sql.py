@@ -17,6 +17,8 @@ import pytest
 
 from events.home import PlanningHome
 from pipelines.cli.main import main
+from projections.reading.panel_sql import PanelSqlError, run_panel_sql
+from projections.reading.snapshots import open_reader
 from tests.support.events import make_event, write_jsonl
 from tests.support.home import use_home
 
@@ -176,5 +178,32 @@ def test_a_cross_join_of_a_hundred_million_rows_stops_at_the_row_limit(panel: Pl
 
 
 def test_limits_must_make_sense(panel: PlanningHome, capsys: pytest.CaptureFixture) -> None:
-    assert sql(capsys, "SELECT 1", "--limit", "0")[0] == 1
-    assert sql(capsys, "SELECT 1", "--timeout", "0")[0] == 1
+    """On the command line a senseless limit is a usage error (exit 2); called directly, a refusal."""
+    assert sql(capsys, "SELECT 1", "--limit", "0")[0] == 2
+    assert sql(capsys, "SELECT 1", "--timeout", "0")[0] == 2
+    code, out, err = sql(capsys, "SELECT 1", "--timeout", "nan")
+    assert code == 2 and out == "" and "argument --timeout" in err
+    for limit, timeout in ((0, 1.0), (1, float("nan")), (1, float("inf")), (1, -1.0)):
+        with pytest.raises(PanelSqlError):
+            run_panel_sql(panel.projections, "SELECT 1", limit=limit, timeout=timeout)
+
+
+def test_a_query_may_not_take_the_machines_memory(panel: PlanningHome, capsys: pytest.CaptureFixture) -> None:
+    """About 1 GB of strings in one aggregate: stopped at the reader's memory limit, with a message."""
+    code, out, err = sql(capsys, "SELECT length(list(repeat('x', 100))) FROM range(8000000)")
+    assert code == 1 and out == ""
+    assert "more memory than a Panel query may use (512MB" in err
+    db = open_reader(panel.projections)
+    try:
+        assert db.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+    finally:
+        db.close()
+
+
+def test_a_huge_result_stops_at_the_size_cap_and_says_so(panel: PlanningHome, capsys: pytest.CaptureFixture) -> None:
+    """100 MB of text in 1,000 rows (under the row limit): fetching stops at 32 MB, and the reader is told."""
+    code, out, err = sql(capsys, "SELECT repeat('x', 100000) AS text FROM range(1000)", "--format", "csv")
+    assert code == 0
+    rows = len(out.splitlines()) - 1
+    assert 300 < rows < 340 and len(out) < 33 * 1024 * 1024
+    assert f"output stopped at {rows:,} rows / 32 MB" in err and "planning export" in err
