@@ -79,7 +79,11 @@ CREATE INDEX IF NOT EXISTS dead_letters_by_origin ON dead_letters (origin);
 
 
 class StoreLocked(RuntimeError):
-    """Another process holds the writer lock."""
+    """Another process holds the writer lock; ``holder`` is what it wrote there, e.g. ``planning ingest (pid 12)``."""
+
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ class EventStore:
             lock_file.seek(0)
             current = lock_file.read().strip() or "another process"
             lock_file.close()
-            raise StoreLocked(f"the event store at {self.root} is being written by {current}") from None
+            raise StoreLocked(f"the event store at {self.root} is being written by {current}", current) from None
         lock_file.seek(0)
         lock_file.truncate()
         lock_file.write(f"{holder} (pid {os.getpid()})\n")

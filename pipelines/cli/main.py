@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from events.home import PlanningHome
+from pipelines.cli import arguments
 from pipelines.exit_codes import ExitCode
+
+MAX_SQL_ROWS = 1_000_000
+MAX_SQL_SECONDS = 600.0
+MAX_DEAD_LETTERS = 10_000
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help (0), or argparse's refusal of the command line (2, its message printed)
+        return stop.code if isinstance(stop.code, int) else ExitCode.USAGE
     if not getattr(args, "run", None):
         parser.print_help()
         return ExitCode.USAGE
@@ -31,22 +38,22 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="generate a synthetic cycle, ingest it, build, print the stage dashboard")
-    demo.add_argument("--today", help="pretend today is this date (YYYY-MM-DD)")
-    demo.add_argument("--seed", type=int, default=2027)
+    demo.add_argument("--today", type=arguments.day, help="pretend today is this date (YYYY-MM-DD)")
+    demo.add_argument("--seed", type=arguments.whole_number(0, 2**32 - 1), default=2027)
     demo.set_defaults(run=_demo)
 
     ingest = commands.add_parser("ingest", help="append JSON Lines events through the contract (`-` reads stdin)")
     ingest.add_argument("files", nargs="+", metavar="FILE")
     ingest.add_argument(
-        "--recorded-at",
-        help="knowledge time to record (ISO-8601), for backfilling history; default: now",
+        "--recorded-at", type=arguments.recorded_at,
+        help="knowledge time to record (ISO-8601, from 2000-01-01 to now), for backfilling history; default: now",
     )
     ingest.set_defaults(run=_ingest)
 
     build = commands.add_parser("build", help="materialize the projections through Dagster at (on, as_of)")
     build.add_argument("--cycle", help="one cycle (YYYY-YY); default: every cycle in the store")
-    build.add_argument("--on", help="the date the timetable is read at (YYYY-MM-DD); default: today")
-    build.add_argument("--as-of", dest="as_of", help="knowledge cutoff (ISO-8601; a date means its end); default: now")
+    build.add_argument("--on", type=arguments.day, help="the date the timetable is read at (YYYY-MM-DD); default: today")
+    build.add_argument("--as-of", dest="as_of", type=arguments.as_of, help="knowledge cutoff (ISO-8601; a date means its end); default: now")
     build.add_argument("--full", action="store_true", help="rebuild the event cache from the store instead of adding what is new")
     build.set_defaults(run=_build)
 
@@ -59,16 +66,25 @@ def _parser() -> argparse.ArgumentParser:
     sql = commands.add_parser("sql", help="read-only SQL over the latest published projections")
     sql.add_argument("statement", metavar="SQL")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    sql.add_argument("--limit", type=int, default=10_000, help="at most this many rows (default 10,000); more is reported as truncated")
-    sql.add_argument("--timeout", type=float, default=10.0, help="stop the query after this many seconds (default 10)")
+    sql.add_argument(
+        "--limit", type=arguments.whole_number(1, MAX_SQL_ROWS), default=10_000,
+        help=f"at most this many rows (default 10,000, at most {MAX_SQL_ROWS:,}); more is reported as truncated",
+    )
+    sql.add_argument(
+        "--timeout", type=arguments.seconds(MAX_SQL_SECONDS), default=10.0,
+        help=f"stop the query after this many seconds (default 10, at most {MAX_SQL_SECONDS:g})",
+    )
     sql.set_defaults(run=_sql)
 
     dead = commands.add_parser("deadletters", help="list rejected events with their reasons (data team)")
-    dead.add_argument("--limit", type=int, default=20)
+    dead.add_argument(
+        "--limit", type=arguments.whole_number(1, MAX_DEAD_LETTERS), default=20,
+        help=f"show the last this many (default 20, at most {MAX_DEAD_LETTERS:,})",
+    )
     dead.set_defaults(run=_deadletters)
 
     ui = commands.add_parser("ui", help="open Dagster's UI on this PLANNING_HOME (dagster dev)")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--port", type=arguments.whole_number(1, 65_535), default=3000)
     ui.set_defaults(run=_ui)
 
     from pipelines.cli.panel import add_panel_commands
@@ -85,10 +101,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.storage.store import EventStore, StoreLocked
-    from pipelines.ingest.files import ingest_files
+    import sqlite3
 
-    recorded_at = _parse_instant(args.recorded_at) if args.recorded_at else None
+    from events.storage.store import EventStore, StoreLocked
+    from pipelines.ingest.files import StoreUnwritable, ingest_files, unwritable_reason
+    from projections.reading.cells import one_line
+
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
         print(f"planning ingest: no such file: {', '.join(missing)}", file=sys.stderr)
@@ -96,14 +114,27 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     try:
         store = EventStore(home.store, writer=True, holder="planning ingest")
     except StoreLocked as locked:
-        print(f"planning ingest: {locked}.\nWhile the stream worker runs it is the only writer: "
-              "send the file through Kafka with `planning emit FILE`, or stop the worker first.", file=sys.stderr)
+        print(f"planning ingest: {locked}.\n{_while_locked(locked.holder)}", file=sys.stderr)
         return ExitCode.FAILED
-    with store:
-        outcome = ingest_files(store, args.files, recorded_at=recorded_at)
+    except (OSError, sqlite3.Error) as error:
+        reason = unwritable_reason(error)
+        if reason is None:
+            raise
+        print(f"planning ingest: cannot write the event store at {home.store}: {reason}. Nothing was stored.", file=sys.stderr)
+        return ExitCode.CANNOT_WRITE
+    try:
+        with store:
+            outcome = ingest_files(store, args.files, recorded_at=args.recorded_at)
+    except StoreUnwritable as refused:
+        done = refused.summary
+        print(f"accepted {done.accepted:,}  duplicate {done.duplicates:,}  rejected {done.rejected:,}  (before the store refused)")
+        print(f"planning ingest: cannot write the event store at {home.store}: {refused}. What is counted above is stored; "
+              "free the disk or make the store writable, then ingest the same files again (what is stored already "
+              "is skipped as duplicate).", file=sys.stderr)
+        return ExitCode.CANNOT_WRITE
     print(f"accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  rejected {outcome.rejected:,}")
     for origin, reasons in outcome.examples:
-        print(f"  rejected {origin}: {'; '.join(reasons)}", file=sys.stderr)
+        print(f"  rejected {one_line(origin)}: {one_line('; '.join(reasons))}", file=sys.stderr)
     if outcome.rejected > len(outcome.examples):
         print(f"  … and {outcome.rejected - len(outcome.examples):,} more: `planning deadletters`", file=sys.stderr)
     if not _operations_follow_erasures(home):
@@ -130,13 +161,12 @@ def _operations_follow_erasures(home: PlanningHome) -> bool:
     return True
 
 
-def _parse_instant(text: str) -> datetime:
-    from events.contract.instants import parse_as_of
-
-    try:
-        return parse_as_of(text)
-    except ValueError:
-        raise SystemExit(f"planning: {text!r} is not an ISO-8601 date or time")
+def _while_locked(holder: str) -> str:
+    """What to do while ``holder`` (as the lock file names it) writes the store."""
+    if "worker" in holder:
+        return ("While the stream worker runs it is the only writer: "
+                "send the file through Kafka with `planning emit FILE`, or stop the worker first.")
+    return f"Only one process may write the store at a time: wait until {holder} has finished, then run this again."
 
 
 # --- build -------------------------------------------------------------------
@@ -196,8 +226,17 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning query: {table.name} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
         return ExitCode.FAILED
     columns = [d[0] for d in cursor.description]
-    output.write(columns, cursor.fetchall(), args.format)
+    printed = output.write(columns, _streamed(cursor), args.format)
+    if printed.cut:
+        print(f"planning query: {output.cut_note(printed)}; choose one --cycle, use `planning sql` with a WHERE, "
+              "or `planning export`", file=sys.stderr)
     return ExitCode.OK
+
+
+def _streamed(cursor: object, size: int = 1024):
+    """The cursor's rows, fetched a chunk at a time (a whole table is never held at once)."""
+    while rows := cursor.fetchmany(size):  # type: ignore[attr-defined]
+        yield from rows
 
 
 def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -206,27 +245,31 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     from projections.reading.snapshots import NoSnapshot
 
     try:
-        columns, rows, truncated = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
+        columns, rows, truncated, _ = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
     except NoSnapshot as error:
         print(f"planning sql: {error}", file=sys.stderr)
         return ExitCode.FAILED
     except PanelSqlError as error:
         print(f"planning sql: {error}", file=sys.stderr)
         return ExitCode.REJECTED
-    output.write(columns, rows, args.format)
-    if truncated:
+    printed = output.write(columns, rows, args.format)
+    if printed.cut:
+        print(f"planning sql: {output.cut_note(printed)}; narrow the query or use `planning export`", file=sys.stderr)
+    elif truncated:
         print(f"planning sql: {truncation_note(result, args.limit)}", file=sys.stderr)
     return ExitCode.OK
 
 
 def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.store import EventStore
+    from projections.reading.cells import one_line
 
     with EventStore(home.store) as store:
         letters = store.dead_letters()
     for letter in letters[-args.limit:]:
         raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")
-        print(f"{letter['received_at']}  {letter['origin']}\n  why: {'; '.join(letter['reasons'])}\n  raw: {raw}")
+        print(f"{letter['received_at']}  {one_line(letter['origin'])}\n"
+              f"  why: {one_line('; '.join(letter['reasons']))}\n  raw: {one_line(raw)}")
     print(f"{len(letters):,} dead letter(s) in {home.store}")
     return ExitCode.OK
 

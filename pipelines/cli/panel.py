@@ -41,6 +41,7 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--cycle", required=True, help="the cycle (YYYY-YY)")
     export.add_argument("--format", choices=FORMATS, default="csv")
     export.add_argument("--to", metavar="DIR", required=True, help="the directory to write into (created if missing)")
+    export.add_argument("--overwrite", action="store_true", help="replace files of the same names already in DIR (refused otherwise)")
     export.set_defaults(run=_export)
 
 
@@ -67,11 +68,14 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _export(args: argparse.Namespace, home: PlanningHome) -> int:
-    from projections.reading.exports import ExportError, export_cycle
+    from projections.reading.exports import CannotWriteExport, ExportError, export_cycle
     from projections.reading.snapshots import NoSnapshot
 
     try:
-        result = export_cycle(home.projections, args.cycle, args.format, Path(args.to))
+        result = export_cycle(home.projections, args.cycle, args.format, Path(args.to), overwrite=args.overwrite)
+    except CannotWriteExport as error:
+        print(f"planning export: {error}", file=sys.stderr)
+        return ExitCode.CANNOT_WRITE
     except (NoSnapshot, ExportError) as error:
         print(f"planning export: {error}", file=sys.stderr)
         return ExitCode.FAILED

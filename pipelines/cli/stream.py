@@ -12,10 +12,14 @@ import os
 import sys
 
 from events.home import PlanningHome
+from pipelines.cli import arguments
 from pipelines.exit_codes import ExitCode
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 SHOWN_PROBLEMS = 20
+MAX_WAIT_SECONDS = 3600.0
+MAX_PARTITIONS = 1_000
+MAX_BATCH = 100_000
 
 
 def default_bootstrap() -> str:
@@ -33,13 +37,16 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
     actions = broker.add_subparsers(title="actions", metavar="ACTION")
     start = actions.add_parser("start", help="start the broker and wait until it is ready",
                                description="Start the broker in the background; prints its bootstrap address.")
-    start.add_argument("--port", type=int, default=9092, help="client port (default 9092)")
-    start.add_argument("--controller-port", type=int, default=None, help="KRaft controller port (default: port + 1)")
-    start.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness (default 60)")
+    start.add_argument("--port", type=arguments.whole_number(1, 65_534), default=9092, help="client port (default 9092)")
+    start.add_argument("--controller-port", type=arguments.whole_number(1, 65_535), default=None,
+                       help="KRaft controller port (default: port + 1)")
+    start.add_argument("--timeout", type=arguments.seconds(MAX_WAIT_SECONDS), default=60.0,
+                       help="seconds to wait for readiness (default 60)")
     start.set_defaults(run=_broker_start)
     stop = actions.add_parser("stop", help="stop the broker (SIGTERM, then SIGKILL after --timeout)",
                               description="Stop the broker recorded in $PLANNING_HOME/kafka/broker.pid.")
-    stop.add_argument("--timeout", type=float, default=30.0)
+    stop.add_argument("--timeout", type=arguments.seconds(MAX_WAIT_SECONDS), default=30.0,
+                      help="seconds to wait after SIGTERM (default 30)")
     stop.set_defaults(run=_broker_stop)
     state = actions.add_parser("status", help="say whether the broker runs (exit 0) or not (exit 3)",
                                description="Whether the broker of $PLANNING_HOME/kafka runs, and where.")
@@ -52,7 +59,7 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
                     "not exist, then list each with its partitions, retention and what it carries. "
                     "Existing topics are never changed.")
     topics.add_argument("--bootstrap", default=None, help=bootstrap_help)
-    topics.add_argument("--partitions", type=int, default=None,
+    topics.add_argument("--partitions", type=arguments.whole_number(1, MAX_PARTITIONS), default=None,
                         help="partitions for topics created now (default: $PLANNING_TOPIC_PARTITIONS, else 3)")
     topics.set_defaults(run=_topics)
 
@@ -72,7 +79,7 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
                     "commit Kafka offsets only after each batch is durable. Holds the store's writer lock: "
                     "`planning ingest` refuses while it runs (use `planning emit`).")
     worker.add_argument("--bootstrap", default=None, help=bootstrap_help)
-    worker.add_argument("--batch", type=int, default=None, metavar="N",
+    worker.add_argument("--batch", type=arguments.whole_number(1, MAX_BATCH), default=None, metavar="N",
                         help="at most N messages per store append (default 2000)")
     worker.add_argument("--loglevel", default="WARNING", help="faust's log level (default WARNING)")
     worker.set_defaults(run=_worker)
@@ -91,7 +98,11 @@ def _usage(parser: argparse.ArgumentParser):
 def _broker_start(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.streaming.broker import BrokerConfig, BrokerError, start
 
-    config = BrokerConfig(home.kafka, args.port, args.controller_port or args.port + 1)
+    controller_port = args.controller_port or args.port + 1
+    if controller_port == args.port:
+        print("planning broker start: --controller-port must differ from --port", file=sys.stderr)
+        return ExitCode.USAGE
+    config = BrokerConfig(home.kafka, args.port, controller_port)
     try:
         broker = start(config, args.timeout)
     except BrokerError as error:
@@ -160,6 +171,7 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
     from pathlib import Path
 
     from events.emitter import EmitFailed, Emitter
+    from projections.reading.cells import one_line
 
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
@@ -174,7 +186,8 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
                 sent += report.sent
                 invalid += len(report.invalid)
                 for problem in report.invalid[:SHOWN_PROBLEMS]:
-                    print(f"  not sent {report.name}:{problem.number}: {'; '.join(problem.reasons)}", file=sys.stderr)
+                    print(f"  not sent {one_line(report.name)}:{problem.number}: {one_line('; '.join(problem.reasons))}",
+                          file=sys.stderr)
                 if len(report.invalid) > SHOWN_PROBLEMS:
                     print(f"  … and {len(report.invalid) - SHOWN_PROBLEMS:,} more invalid line(s) in {report.name}",
                           file=sys.stderr)
@@ -197,11 +210,9 @@ def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
 
     bootstrap = args.bootstrap or default_bootstrap()
     batch = args.batch or DEFAULT_BATCH
-    if batch < 1:
-        print("planning worker: --batch must be at least 1", file=sys.stderr)
-        return ExitCode.USAGE
     try:
         return run_worker(home, bootstrap, batch_size=batch, loglevel=args.loglevel)
     except StoreLocked as locked:
-        print(f"planning worker: {locked}; only one process may write the store", file=sys.stderr)
+        print(f"planning worker: {locked}; only one process may write the store: start the worker when "
+              f"{locked.holder} has finished", file=sys.stderr)
         return ExitCode.FAILED

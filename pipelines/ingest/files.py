@@ -12,11 +12,18 @@ lines go out in chunks of ``CHUNK_LINES``, at most ``2 × processes`` chunks
 in flight (memory stays bounded), and verdicts come back in file order, so
 batches, their atomicity, the dead letters and their reasons are exactly
 those of the inline path. The pool is ``pipelines.ingest.pool``'s.
+
+A store that cannot be written (a read-only file system, a full disk) is a
+refusal, not a crash: :class:`StoreUnwritable` says why, and carries what
+was stored before it happened (each batch is atomic, so those stay, and
+ingesting the file again only adds what is missing).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import stat
 import sys
 import time
@@ -62,6 +69,42 @@ class IngestSummary:
         self.rejected += other.rejected
         self.examples = (self.examples + other.examples)[:10]
         self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
+
+
+class StoreUnwritable(RuntimeError):
+    """The event store refused a write; ``summary`` counts what was stored before."""
+
+    def __init__(self, reason: str, summary: IngestSummary) -> None:
+        super().__init__(reason)
+        self.summary = summary
+
+
+def unwritable_reason(error: OSError | sqlite3.Error) -> str | None:
+    """Why the store could not be written, when ``error`` says so (None for any other error)."""
+    if isinstance(error, OSError):
+        if error.errno == errno.ENOSPC:
+            return "the disk is full"
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return "it is read-only"
+        return None
+    message = str(error).lower()
+    if "readonly" in message or "read-only" in message:
+        return "it is read-only"
+    if "disk is full" in message:
+        return "the disk is full"
+    if "unable to open" in message or "disk i/o error" in message:
+        return f"it cannot be opened for writing ({error})"
+    return None
+
+
+def _append(store: EventStore, batch: list[Received], recorded_at: datetime | None, total: IngestSummary) -> None:
+    try:
+        total.add(store.append(batch, recorded_at))
+    except (OSError, sqlite3.Error) as error:
+        reason = unwritable_reason(error)
+        if reason is None:
+            raise
+        raise StoreUnwritable(reason, total) from error
 
 
 def receive(line: Line, origin: str, received_at: datetime | None = None) -> Received:
@@ -127,13 +170,13 @@ def ingest_stream(
     for number, item in received(stream, name, recorded_at, validators(stream)):
         batch.append(item)
         if len(batch) >= BATCH_SIZE:
-            total.add(store.append(batch, recorded_at))
+            _append(store, batch, recorded_at, total)
             batch = []
         if progress is not None and number % PROGRESS_EVERY == 0:
             rate = number / max(time.monotonic() - started, 1e-9)
             print(f"  {name}: {number:,} lines ({rate:,.0f} lines/s)", file=progress, flush=True)
     if batch:
-        total.add(store.append(batch, recorded_at))
+        _append(store, batch, recorded_at, total)
     return total
 
 
@@ -143,9 +186,13 @@ def ingest_files(
     """`-` reads standard input."""
     total = IngestSummary()
     for path in paths:
-        if path == "-":
-            total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
-        else:
-            with open(Path(path), "rb") as stream:
-                total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
+        try:
+            if path == "-":
+                total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
+            else:
+                with open(Path(path), "rb") as stream:
+                    total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
+        except StoreUnwritable as refused:
+            total.merge(refused.summary)
+            raise StoreUnwritable(str(refused), total) from refused.__cause__
     return total

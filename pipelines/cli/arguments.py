@@ -1,0 +1,99 @@
+"""The kinds of value a `planning` option takes, each with the range it may have.
+
+A limit a user can set is a limit a user can switch off: ``float('nan')``
+compares false with everything, so ``--timeout nan`` would have removed the
+time limit, and ``--limit 1e20`` ran into a traceback. Every number and
+instant the command takes goes through one of these argparse types: a value
+that is not finite, not a number or out of range exits 2 (USAGE) with a
+message naming the option and the range allowed (argparse names the option).
+The ranges are listed in docs/cli.md ("Limits").
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+
+EARLIEST_DAY = date(2000, 1, 1)  # nothing the pipeline records or builds is older than this
+LATEST_DAY = date(2099, 12, 31)  # a build's `on` or `as_of` is no later than this
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high`` inclusive."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one from {low:,} to {high:,}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give a whole number from {low:,} to {high:,}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def seconds(high: float) -> Callable[[str], float]:
+    """A finite number of seconds, more than 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not math.isfinite(value) or not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give more than 0 and at most {high:g} seconds")
+        return value
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+def day(text: str) -> str:
+    """A date (YYYY-MM-DD) from EARLIEST_DAY to LATEST_DAY, kept as its text."""
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; give a date from {EARLIEST_DAY} to {LATEST_DAY}")
+    return text
+
+
+def as_of(text: str) -> str:
+    """A knowledge cutoff (a date, or an ISO-8601 time) from EARLIEST_DAY to the end of LATEST_DAY, kept as its text."""
+    earliest = datetime.combine(EARLIEST_DAY, datetime.min.time(), tzinfo=timezone.utc)
+    latest = datetime.combine(LATEST_DAY + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+    _instant(text, earliest, latest)
+    return text
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def recorded_at(text: str) -> datetime:
+    """Knowledge time for a backfill: not before EARLIEST_DAY, not after now plus the contract's tolerance
+    for the future (the contract would refuse an event dated later, and a build could never see it)."""
+    from events.contract.models import FUTURE_TOLERANCE
+
+    earliest = datetime.combine(EARLIEST_DAY, datetime.min.time(), tzinfo=timezone.utc)
+    return _instant(text, earliest, utc_now() + FUTURE_TOLERANCE)
+
+
+def _instant(text: str, earliest: datetime, latest: datetime) -> datetime:
+    from events.contract.instants import parse_as_of
+
+    try:
+        moment = parse_as_of(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 date or time") from None
+    if not earliest <= moment <= latest:
+        shown = latest.isoformat(timespec="seconds").replace("+00:00", "Z")
+        raise argparse.ArgumentTypeError(
+            f"{text} is out of range; give a time from {earliest.date()} to {shown}"
+        )
+    return moment.astimezone(timezone.utc)
