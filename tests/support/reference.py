@@ -23,8 +23,8 @@ Binding decisions (docs/decisions.md)
   across all cycles; a retraction that is itself (effectively) retracted no
   longer removes its target. "Effectively" is recursive: in a chain
   R3 -> R2 -> R1 -> E, R3 cancels R2, so R1 stands and E is out. Event ids
-  are compared as UUIDs (any form the contract accepts: upper case, no
-  hyphens, braces, ``urn:uuid:``) and shown in canonical 8-4-4-4-12 lower
+  are compared as UUIDs (upper or lower case, the forms the contract
+  accepts) and shown in canonical 8-4-4-4-12 lower
   case. Retractions are events like any other: one that
   occurred after ``on`` or was recorded after ``as_of`` has no effect.
 - Fieldwork gate without a programme: blocker ``programme_not_approved``
@@ -254,7 +254,8 @@ def default_windows(cycle: str) -> dict[str, tuple[date, date]]:
 
 
 def canonical_id(value: Any) -> str:
-    """A UUID in any form the contract accepts (upper case, no hyphens, braces, ``urn:uuid:``) as 8-4-4-4-12 lower case."""
+    """A UUID as the contract accepts it (8-4-4-4-12, either case; older stores may hold braces, ``urn:uuid:``
+    or no hyphens) as 8-4-4-4-12 lower case."""
     text = str(value).strip().lower()
     if text.startswith("urn:uuid:"):
         text = text[len("urn:uuid:"):]
