@@ -258,11 +258,15 @@ def generate_cycle(
 
 class DemoLine(NamedTuple):
     """One line of the demo file: ``kind`` is "event", "duplicate" or "bad";
-    ``label`` is the event type, or for a bad line the rule it breaks."""
+    ``label`` is the event type, or for a bad line the rule it breaks;
+    ``event`` is the event the line carries (for a bad line, the good event it
+    was copied from), which says when the line can be delivered
+    (``pipelines.demo.deliveries``)."""
 
     kind: str
     label: str
     line: str
+    event: dict[str, Any] | None = None
 
 
 BAD_LINE_RULES: tuple[str, ...] = (
@@ -289,7 +293,7 @@ def demo_lines(
         *generate_cycle(str(current), today, seed, scale, not_after=not_after),
     ]
     events.sort(key=_occurred_at)  # stable: ties keep generation order
-    good = [DemoLine("event", e["event_type"], _dumps(e)) for e in events]
+    good = [DemoLine("event", e["event_type"], _dumps(e), e) for e in events]
 
     rng = random.Random(f"{seed}:demo-faults:{today.isoformat()}")
     n = len(good)
@@ -1124,4 +1128,4 @@ def _bad_lines(rng: random.Random, events: list[dict[str, Any]], today: date) ->
     e["event_id"] = f"evt-{rng.randrange(10**6):06d}"
     out.append(("event_id_not_uuid", _dumps(e)))
     assert tuple(rule for rule, _ in out) == BAD_LINE_RULES
-    return [DemoLine("bad", rule, line) for rule, line in out]
+    return [DemoLine("bad", rule, line, interview if rule == "negative_weight" else response) for rule, line in out]
