@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 
 from events.home import PlanningHome
 from events.contract.vocabulary import BOROUGH_NAMES
+from projections.building.timetable import default_windows
 from projections.reading.snapshots import open_reader
 
 STATUS = {"signed_off": "signed off", "open": "open", "overdue": "OVERDUE", "upcoming": "upcoming"}
@@ -28,6 +30,19 @@ def summarise_blockers(blockers: list[str]) -> str:
         else:
             parts.append(f"{label}: {len(named)} boroughs")
     return "; ".join(parts)
+
+
+def stage_on(cycle: str, day: date) -> str:
+    """The stage current on ``day``: the last whose window has opened by then (the first before any has).
+
+    Not the first stage still to be signed off, which after a sign-off is a
+    stage whose window may be months away, with nothing in it yet.
+    """
+    windows = default_windows(cycle)
+    if not windows:
+        raise ValueError(f"{cycle} has no timetable")
+    opened = [stage for stage, _, opens_on, _ in windows if opens_on <= day]
+    return opened[-1] if opened else windows[0][0]
 
 
 def print_dashboard(home: PlanningHome, cycle: str) -> None:

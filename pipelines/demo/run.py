@@ -1,8 +1,15 @@
 """`planning demo`: the main job on the embedded default, end to end.
 
 Generates a synthetic cycle (and the one before it), ingests it through the
-contract, builds every projection through Dagster, and prints the stage
-dashboard. Everything it writes is labelled synthetic.
+contract in the deliveries a real team would receive (each with its own
+knowledge time, ``pipelines.demo.deliveries``), builds every projection
+through Dagster, and prints the stage dashboard, with one line of what the
+Panel knew at the start of October against what it knows now. Everything it
+writes is labelled synthetic.
+
+Knowledge time never runs ahead of the real clock: a ``--today`` later than
+now still builds the timetable on that day, but only with the deliveries that
+have arrived by now (the contract refuses a ``recorded_at`` in the future).
 """
 
 from __future__ import annotations
@@ -10,52 +17,78 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from pathlib import Path
+from collections import Counter
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 from events.contract.cycle import Cycle
 from events.home import PlanningHome
 from events.storage.store import EventStore
 from pipelines.exit_codes import ExitCode
-from pipelines.demo.dashboard import print_dashboard
-from pipelines.demo.generator import write_demo_file
-from pipelines.ingest.files import ingest_files
+from pipelines.demo.dashboard import print_dashboard, stage_on
+from pipelines.demo.deliveries import Delivery, deliveries, known_by
+from pipelines.demo.generator import DemoScale, demo_lines
+from pipelines.demo.knowledge import earlier_instant, knowledge_line, responses_known, responses_now
+from pipelines.ingest.files import IngestSummary, ingest_files
 from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 
 
-def run_demo(home: PlanningHome, today: str | None = None, seed: int = 2027) -> int:
+def run_demo(
+    home: PlanningHome, today: str | None = None, seed: int = 2027, *,
+    now: datetime | None = None, scale: DemoScale = DemoScale(),
+) -> int:
     started = time.monotonic()
-    day = date.fromisoformat(today) if today else date.today()
+    now = now or datetime.now(timezone.utc)
+    day = date.fromisoformat(today) if today else now.date()
     cycle = str(Cycle.from_date(day))
     # The raw input carries (synthetic) personal data, so it is not kept under
     # $PLANNING_HOME, where erasure could not reach it; the seed reproduces it.
     with tempfile.TemporaryDirectory(prefix="planning-demo-") as scratch:
-        demo_file = Path(scratch) / f"synthetic-{cycle}.jsonl"
-        counts = write_demo_file(demo_file, day, seed=seed, not_after=datetime.now(timezone.utc))
+        cutoff = known_by(day, now)
+        arrived = deliveries(demo_lines(day, seed, scale, not_after=cutoff), cutoff)
         with EventStore(home.store, writer=True, holder="planning demo") as store:
-            outcome = ingest_files(store, [str(demo_file)], progress=None)
-    print(f"SYNTHETIC DATA: generated {sum(v for k, v in counts.items() if '.' in k):,} events "
-          f"for cycles {cycle} and the one before, with {counts.get('bad_lines', 0)} deliberately bad lines "
-          f"and {counts.get('duplicate_lines', 0)} re-sent duplicates")
-
+            outcome = ingest_deliveries(store, arrived, Path(scratch))
+    kinds = Counter(line.kind for d in arrived for line in d.lines)
+    print(f"SYNTHETIC DATA: generated {kinds['event']:,} events for cycles {cycle} and the one before, "
+          f"with {kinds['bad']} deliberately bad lines and {kinds['duplicate']} re-sent duplicates")
+    if arrived:
+        print(f"delivered in {len(arrived)} files, recorded from {arrived[0].recorded_at:%d %b %Y} "
+              f"to {arrived[-1].recorded_at:%d %b %Y} (their knowledge time: try `--as-of`)")
     print(f"ingested: accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  "
           f"rejected {outcome.rejected:,} (see `planning deadletters`)")
 
     try:
-        builds = build(home, on=day.isoformat())
+        builds = build(home, on=day.isoformat(), as_of=now.isoformat())  # knowing every delivery that has arrived
     except BuildFailed as failure:
         print(f"planning demo: {failure}", file=sys.stderr)
         return ExitCode.FAILED
     print(f"built {len(builds)} cycle(s) through Dagster: {', '.join(b.cycle for b in builds)}\n")
 
     print_dashboard(home, cycle)
+    earlier = earlier_instant(day)
+    print(knowledge_line(earlier, responses_known(home, cycle, day, earlier), responses_now(home, cycle)))
     print(f"\nWhere things are (PLANNING_HOME={home.root}):")
     print(f"  synthetic input   regenerated from --seed {seed}; not kept, as it carries personal fields")
     print(f"  event store       {home.store}")
     print(f"  projections       {home.projections / 'published.json'} (read with `planning query TABLE`)")
     print(f"  Dagster history   {home.dagster} (browse with `planning ui`)")
-    pack = write_current_pack(home, cycle, synthetic=True)  # the briefing pack of the stage the cycle is in
+    pack = write_current_pack(home, cycle, synthetic=True, stage=stage_on(cycle, day))  # the stage current on the day
     print(f"  briefing pack     {pack['html']} ({pack['stage']}; opens offline)")
     print(f"                    {pack['pdf']}" if "pdf" in pack else f"                    no PDF: {pack.get('pdf_error')}")
     print(f"done in {time.monotonic() - started:.1f} s")
     return ExitCode.OK
+
+
+def ingest_deliveries(store: EventStore, arrived: list[Delivery], scratch: Path) -> IngestSummary:
+    """Each delivery as its own file, in knowledge order, through `planning ingest --recorded-at`'s path.
+
+    The files are small, so each is validated in this process (no pool to start per file).
+    """
+    total = IngestSummary()
+    folder = scratch / "deliveries"
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, delivery in enumerate(arrived, start=1):
+        path = folder / f"{number:04d}-{delivery.name}"
+        path.write_text("".join(line.line + "\n" for line in delivery.lines), encoding="utf-8", newline="\n")
+        total.merge(ingest_files(store, [str(path)], recorded_at=delivery.recorded_at, progress=None))
+    return total
