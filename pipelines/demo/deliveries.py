@@ -67,8 +67,8 @@ class Delivery:
 
     @property
     def name(self) -> str:
-        """The file's name, e.g. "online-survey-2026-06-08.jsonl"."""
-        return f"{self.feed}-{self.recorded_at:%Y-%m-%d}.jsonl"
+        """The delivery's file name, e.g. "online-survey-2026-06-08T0600.jsonl": one per feed and instant."""
+        return f"{self.feed}-{self.recorded_at:%Y-%m-%dT%H%M}.jsonl"
 
 
 def known_by(today: date, now: datetime) -> datetime:

@@ -14,12 +14,11 @@ have arrived by now (the contract refuses a ``recorded_at`` in the future).
 
 from __future__ import annotations
 
+import io
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date, datetime, timezone
-from pathlib import Path
 
 from events.contract.cycle import Cycle
 from events.home import PlanningHome
@@ -29,7 +28,7 @@ from pipelines.demo.dashboard import print_dashboard, stage_on
 from pipelines.demo.deliveries import Delivery, deliveries, known_by
 from pipelines.demo.generator import DemoScale, demo_lines
 from pipelines.demo.knowledge import earlier_instant, knowledge_line, responses_known, responses_now
-from pipelines.ingest.files import IngestSummary, ingest_files
+from pipelines.ingest.files import IngestSummary, ingest_stream
 from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 
 
@@ -43,11 +42,10 @@ def run_demo(
     cycle = str(Cycle.from_date(day))
     # The raw input carries (synthetic) personal data, so it is not kept under
     # $PLANNING_HOME, where erasure could not reach it; the seed reproduces it.
-    with tempfile.TemporaryDirectory(prefix="planning-demo-") as scratch:
-        cutoff = known_by(day, now)
-        arrived = deliveries(demo_lines(day, seed, scale, not_after=cutoff), cutoff)
-        with EventStore(home.store, writer=True, holder="planning demo") as store:
-            outcome = ingest_deliveries(store, arrived, Path(scratch))
+    cutoff = known_by(day, now)
+    arrived = deliveries(demo_lines(day, seed, scale, not_after=cutoff), cutoff)
+    with EventStore(home.store, writer=True, holder="planning demo") as store:
+        outcome = ingest_deliveries(store, arrived)
     kinds = Counter(line.kind for d in arrived for line in d.lines)
     print(f"SYNTHETIC DATA: generated {kinds['event']:,} events for cycles {cycle} and the one before, "
           f"with {kinds['bad']} deliberately bad lines and {kinds['duplicate']} re-sent duplicates")
@@ -79,16 +77,18 @@ def run_demo(
     return ExitCode.OK
 
 
-def ingest_deliveries(store: EventStore, arrived: list[Delivery], scratch: Path) -> IngestSummary:
-    """Each delivery as its own file, in knowledge order, through `planning ingest --recorded-at`'s path.
+def ingest_deliveries(store: EventStore, arrived: list[Delivery]) -> IngestSummary:
+    """Each delivery as one stream, in knowledge order, through the path of `planning ingest --recorded-at`
+    (``ingest_stream``, what ``ingest_files`` runs on each file).
 
-    The files are small, so each is validated in this process (no pool to start per file).
+    The deliveries are held in memory, never written to a file (they carry personal fields), and are
+    small, so each is validated in this process: no pool is started per delivery. A dead letter's
+    origin names its delivery ("synthetic-deliveries/pas-2026-05-07T0800.jsonl:17"), the same on
+    every run, so running the demo again stores nothing twice.
     """
     total = IngestSummary()
-    folder = scratch / "deliveries"
-    folder.mkdir(parents=True, exist_ok=True)
-    for number, delivery in enumerate(arrived, start=1):
-        path = folder / f"{number:04d}-{delivery.name}"
-        path.write_text("".join(line.line + "\n" for line in delivery.lines), encoding="utf-8", newline="\n")
-        total.merge(ingest_files(store, [str(path)], recorded_at=delivery.recorded_at, progress=None))
+    for delivery in arrived:
+        stream = io.BytesIO("".join(line.line + "\n" for line in delivery.lines).encode("utf-8"))
+        name = f"synthetic-deliveries/{delivery.name}"
+        total.merge(ingest_stream(store, stream, name, recorded_at=delivery.recorded_at, progress=None))
     return total

@@ -8,8 +8,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from events.contract.validation import Accepted, Rejected, verdict
+from events.home import PlanningHome
+from events.storage.store import EventStore
 from pipelines.demo.deliveries import Delivery, deliveries, delivery_of, known_by
-from pipelines.demo.generator import BAD_LINE_RULES, DemoLine, demo_lines
+from pipelines.demo.generator import BAD_LINE_RULES, DemoLine, DemoScale, demo_lines
+from pipelines.demo.run import ingest_deliveries
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)  # the demo's today, in the evening
@@ -94,7 +97,9 @@ def test_an_audit_arrives_after_the_analysis_stage_opened(arrived: list[Delivery
 
 def test_a_retraction_comes_after_the_response_it_retracts_and_after_october_began(arrived: list[Delivery]) -> None:
     known_at = {line.event["event_id"]: d.recorded_at for d in arrived for line in d.lines if line.kind == "event"}
-    retractions = [line for d in arrived for line in d.lines if line.label == "event.retracted" and line.event["cycle"] == "2027-28"]
+    retractions = [
+        line for d in arrived for line in d.lines if line.label == "event.retracted" and line.event["cycle"] == "2027-28"
+    ]
     assert retractions
     for line in retractions:
         assert known_at[line.event["payload"]["target_event_id"]] < known_at[line.event["event_id"]]
@@ -122,3 +127,19 @@ def test_a_day_earlier_knows_less() -> None:
     one_day_before = deliveries(demo_lines(date(2026, 10, 11), not_after=NOW), known_by(date(2026, 10, 11), NOW))
     assert not any(d.feed == "late-paper-returns" and d.recorded_at.year == 2026 for d in one_day_before)
     assert max(d.recorded_at for d in one_day_before) < datetime(2026, 10, 11, tzinfo=timezone.utc) + timedelta(days=1)
+
+
+def test_each_event_is_stored_at_its_delivery_time_and_a_second_run_stores_nothing_more(home: PlanningHome) -> None:
+    arrived = deliveries(demo_lines(TODAY, scale=DemoScale(scale=0.05), not_after=NOW), NOW)
+    with EventStore(home.store, writer=True, holder="test") as store:
+        first = ingest_deliveries(store, arrived)
+        letters = store.dead_letters()
+        again = ingest_deliveries(store, arrived)
+        assert store.dead_letters() == letters
+        stored = {e["event_id"]: e["recorded_at"] for e in store.events()}
+    assert first.accepted == len(stored) and again.accepted == 0
+    assert again.duplicates == first.accepted + first.duplicates
+    expected = {line.event["event_id"]: d.recorded_at for d in arrived for line in d.lines if line.kind == "event"}
+    assert {event_id: datetime.fromisoformat(at.replace("Z", "+00:00")) for event_id, at in stored.items()} == expected
+    origins = {letter["origin"].split(":")[0] for letter in letters}
+    assert letters and origins <= {f"synthetic-deliveries/{d.name}" for d in arrived}
