@@ -4,6 +4,12 @@ Every chart is a string of SVG with a ``viewBox`` (it scales to the page), a
 ``<title>`` and ``<desc>`` for screen readers, and only rect, line, circle,
 path and text elements. A suppressed value is drawn as the words "suppressed",
 never as a bar, a dot or a number.
+
+A row's label is never cut short: a name wider than the label column is wrapped
+at its spaces onto several lines (``tspan``), and the row grows to hold them.
+Labels that sit beside a bar are placed past both the bar's end and its target
+tick, so the two never overlap. Row labels carry ``class="row-label"``, values
+``class="value"`` and target ticks ``class="target"``, so tests can measure them.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ SERIES = ("#1f3a5f", "#3f8fb5", "#c77700", "#7a5aa6")  # consultation, survey, C
 STATUS_COLOURS = {"signed_off": GREEN, "open": BLUE, "overdue": RED, "upcoming": GREY}
 
 FONT = 12
+LINE = 1.2  # line height of a wrapped label, in ems
 
 
 def _e(text: object) -> str:
@@ -63,8 +70,10 @@ class Canvas:
         else:
             self.parts.append(f"<rect {attributes}/>")
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = GRID, width: float = 1, dash: str | None = None) -> None:
+    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str = GRID, width: float = 1, dash: str | None = None,
+             cls: str = "") -> None:
         extra = f' stroke-dasharray="{dash}"' if dash else ""
+        extra += f' class="{cls}"' if cls else ""
         self.parts.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{stroke}" stroke-width="{width}"{extra}/>')
 
     def circle(self, x: float, y: float, r: float, fill: str, title: str | None = None) -> None:
@@ -82,6 +91,20 @@ class Canvas:
         self.parts.append(
             f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
             f'font-weight="{weight}"{style}{klass}>{_e(content)}</text>'
+        )
+
+    def lines(self, x: float, middle: float, lines: list[str], *, size: float = FONT, anchor: str = "end", fill: str = INK,
+              weight: str = "normal", cls: str = "row-label") -> None:
+        """One label on one or more lines (from :func:`_wrap`), centred vertically on ``middle``."""
+        step = size * LINE
+        first = middle + size * 0.35 - step * (len(lines) - 1) / 2
+        if len(lines) == 1:
+            self.text(x, first, lines[0], size=size, anchor=anchor, fill=fill, weight=weight, cls=cls)
+            return
+        spans = "".join(f'<tspan x="{x:.1f}" y="{first + i * step:.1f}">{_e(line)}</tspan>' for i, line in enumerate(lines))
+        self.parts.append(
+            f'<text x="{x:.1f}" y="{first:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{fill}" '
+            f'font-weight="{weight}" class="{cls}">{spans}</text>'
         )
 
     def legend(self, x: float, y: float, items: list[tuple[str, str]], *, dash_first: bool = False) -> float:
@@ -115,12 +138,26 @@ def _nice_scale(value: float, most: int = 6) -> tuple[float, list[float]]:
     return top, [round(i * step, 10) for i in range(int(round(top / step)) + 1)]
 
 
-def _fit(text: str, width: float, size: float = FONT) -> str:
-    """Shorten ``text`` with an ellipsis so it fits ``width`` (estimated)."""
-    if _text_width(text, size) <= width:
-        return text
-    keep = max(1, int(width / (size * 0.56)) - 1)
-    return text[:keep].rstrip() + "…"
+def _wrap(text: str, width: float, size: float = FONT) -> list[str]:
+    """``text`` broken at its spaces into lines that fit ``width`` (estimated); no word is cut, nothing is dropped.
+
+    A name in brackets at the end ("1. Robbery (Hammersmith and Fulham)") starts a line of its own.
+    """
+    head, bracket, tail = text.rpartition(" (")
+    if bracket and tail.endswith(")") and _text_width(text, size) > width:
+        return _wrap(head, width, size) + _wrap(f"({tail}", width, size)
+    lines: list[str] = []
+    for word in text.split():
+        if lines and _text_width(f"{lines[-1]} {word}", size) <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _label_height(lines: list[str], size: float, padding: float = 4) -> float:
+    """The height a row needs to hold a wrapped label."""
+    return len(lines) * size * LINE + padding
 
 
 # --- the timetable as a Gantt chart --------------------------------------------------------
@@ -148,7 +185,10 @@ def gantt(rows: list[GanttRow], on: date, title: str) -> str:
     def x(d: date) -> float:
         return left + plot * (min(max(d, start), end) - start).days / span
 
-    height = top + row_h * len(rows) + 34
+    labels = [_wrap(r.label, left - 12) for r in rows]
+    heights = [max(row_h, _label_height(lines, FONT)) for lines in labels]
+    bottom = top + sum(heights)
+    height = bottom + 34
     c = Canvas(width, height, title, "Each stage's window as a bar, coloured by its status; the dashed line is the date the pack was built at.")
     c.legend(left, 14, [(STATUS_COLOURS["signed_off"], "signed off"), (STATUS_COLOURS["open"], "open"),
                         (STATUS_COLOURS["overdue"], "overdue"), (STATUS_COLOURS["upcoming"], "upcoming")])
@@ -157,28 +197,29 @@ def gantt(rows: list[GanttRow], on: date, title: str) -> str:
     while month < end:
         nxt = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
         xm = x(month)
-        c.line(xm, top - 6, xm, top + row_h * len(rows), GRID)
+        c.line(xm, top - 6, xm, bottom, GRID)
         if (nxt - month).days and x(nxt) - xm > 18:
             label = f"{month:%b}" if month.month != 1 and month != start else f"{month:%b %Y}"
             c.text((xm + x(nxt)) / 2, top - 10, label, size=FONT - 2, anchor="middle", fill=MUTED)
         month = nxt
-    for i, r in enumerate(rows):
-        y = top + i * row_h
+    y = top
+    for i, (r, lines, h) in enumerate(zip(rows, labels, heights)):
         if i % 2 == 0:
-            c.rect(0, y, width, row_h, LIGHT)
-        c.text(left - 8, y + row_h / 2 + 4, _fit(r.label, left - 12), anchor="end", weight="bold" if r.status in ("open", "overdue") else "normal")
+            c.rect(0, y, width, h, LIGHT)
+        c.lines(left - 8, y + h / 2, lines, weight="bold" if r.status in ("open", "overdue") else "normal")
         x0, x1 = x(r.opens), x(r.due + timedelta(days=1))
-        c.rect(x0, y + 6, max(x1 - x0, 3), row_h - 12, STATUS_COLOURS.get(r.status, GREY), rx=2,
+        c.rect(x0, y + h / 2 - 7, max(x1 - x0, 3), 14, STATUS_COLOURS.get(r.status, GREY), rx=2,
                title=f"{r.label}: {r.opens.isoformat()} to {r.due.isoformat()}, {r.status.replace('_', ' ')}")
         if r.signed_off:
-            sx, sy = x(r.signed_off), y + row_h / 2
+            sx, sy = x(r.signed_off), y + h / 2
             c.path(f"M{sx:.1f},{sy - 6:.1f} L{sx + 6:.1f},{sy:.1f} L{sx:.1f},{sy + 6:.1f} L{sx - 6:.1f},{sy:.1f} Z", INK,
                    title=f"signed off {r.signed_off.isoformat()}")
         if r.blocked and r.status != "upcoming":
-            c.text(x1 + 5, y + row_h / 2 + 4, "!", weight="bold", fill=RED)
+            c.text(x1 + 5, y + h / 2 + 4, "!", weight="bold", fill=RED)
+        y += h
     xo = x(on)
-    c.line(xo, top - 4, xo, top + row_h * len(rows) + 4, INK, 1.5, dash="4 3")
-    c.text(xo, top + row_h * len(rows) + 18, f"on {on.day} {on:%b %Y}", size=FONT - 1, anchor="middle", weight="bold")
+    c.line(xo, top - 4, xo, bottom + 4, INK, 1.5, dash="4 3")
+    c.text(xo, bottom + 18, f"on {on.day} {on:%b %Y}", size=FONT - 1, anchor="middle", weight="bold")
     return c.render()
 
 
@@ -192,32 +233,44 @@ class TargetBar:
     target: int | None
 
 
+def _target_note(r: TargetBar) -> str:
+    return f"{r.value:,}" + (f" / {r.target:,} ({100 * r.value / r.target:.0f}%)" if r.target else "")
+
+
 def target_bars(rows: list[TargetBar], title: str, unit: str = "responses") -> str:
-    left, right, top, row_h = 165, 110, 36, 18
+    """One bar per row against its target tick; the value sits past both the bar's end and the tick."""
+    left, top, row_h, size = 165, 36, 18, FONT - 1
+    gap = 6  # between the end of the bar or the tick, whichever is further right, and the value
     width = 700
+    right = max([_text_width(_target_note(r), FONT - 2) for r in rows] + [60]) + gap + 8
     maximum, ticks = _nice_scale(max([r.value for r in rows] + [r.target or 0 for r in rows] + [1]))
     plot = width - left - right
-    height = top + row_h * len(rows) + 30
+    labels = [_wrap(r.label, left - 12, size) for r in rows]
+    heights = [max(row_h, _label_height(lines, size)) for lines in labels]
+    bottom = top + sum(heights)
+    height = bottom + 30
     c = Canvas(width, height, title, f"One bar per borough: {unit} received; the black tick is the borough's target.")
     c.legend(left, 14, [(GREEN, "at or above target"), (AMBER, "below target"), (GREY, "no target yet")])
     c.text(width - 10, 15, "┃ target", size=FONT - 1, anchor="end", fill=MUTED)
     for tick in ticks:
         xt = left + plot * tick / maximum
-        c.line(xt, top - 4, xt, top + row_h * len(rows), GRID)
-        c.text(xt, top + row_h * len(rows) + 14, f"{tick:,.0f}", size=FONT - 2, anchor="middle", fill=MUTED)
-    for i, r in enumerate(rows):
-        y = top + i * row_h
+        c.line(xt, top - 4, xt, bottom, GRID)
+        c.text(xt, bottom + 14, f"{tick:,.0f}", size=FONT - 2, anchor="middle", fill=MUTED)
+    y = top
+    for r, lines, h in zip(rows, labels, heights):
         below = r.target is not None and r.value < r.target
         colour = GREY if r.target is None else AMBER if below else GREEN
-        c.text(left - 8, y + row_h / 2 + 4, _fit(r.label, left - 12, FONT - 1), size=FONT - 1, anchor="end", weight="bold" if below else "normal")
-        w = plot * r.value / maximum
-        c.rect(left, y + 3, max(w, 1.5), row_h - 6, colour,
+        c.lines(left - 8, y + h / 2, lines, size=size, weight="bold" if below else "normal")
+        w = max(plot * r.value / maximum, 1.5)
+        c.rect(left, y + h / 2 - 6, w, 12, colour,
                title=f"{r.label}: {r.value:,} {unit}" + (f" of a target of {r.target:,}" if r.target is not None else ""))
+        end = left + w
         if r.target is not None:
             xt = left + plot * r.target / maximum
-            c.line(xt, y + 1, xt, y + row_h - 1, INK, 2)
-        note = f"{r.value:,}" + (f" / {r.target:,} ({100 * r.value / r.target:.0f}%)" if r.target else "")
-        c.text(left + max(w, (plot * (r.target or 0) / maximum)) + 6, y + row_h / 2 + 4, note, size=FONT - 2, fill=MUTED)
+            c.line(xt, y + h / 2 - 8, xt, y + h / 2 + 8, INK, 2, cls="target")
+            end = max(end, xt + 1)  # the tick is 2 wide, centred on xt
+        c.text(end + gap, y + h / 2 + 3.5, _target_note(r), size=FONT - 2, fill=MUTED, cls="value")
+        y += h
     return c.render()
 
 
@@ -268,10 +321,12 @@ class RatioRow:
 
 
 def ratio_chart(groups: list[tuple[str, list[RatioRow]]], title: str) -> str:
-    left, right, top, row_h, head = 130, 60, 40, 19, 21
+    left, right, top, row_h, head, size = 130, 60, 40, 19, 21, FONT - 1
     width = 700
-    rows = sum(len(g) for _, g in groups)
-    height = top + rows * row_h + len(groups) * head + 30
+    labels = [[_wrap(r.label, left - 12, size) for r in members] for _, members in groups]
+    heights = [[max(row_h, _label_height(lines, size)) for lines in group] for group in labels]
+    bottom = top + sum(sum(group) for group in heights) + len(groups) * head
+    height = bottom + 30
     maximum = max([2.0] + [min(r.ratio, 3.0) for _, g in groups for r in g if r.ratio is not None])
     plot = width - left - right
 
@@ -281,28 +336,28 @@ def ratio_chart(groups: list[tuple[str, list[RatioRow]]], title: str) -> str:
     c = Canvas(width, height, title, "Each group's share of respondents divided by its share of the population; 1 means heard in proportion.")
     c.legend(left, 14, [(AMBER, "under-represented (below 0.8)"), (GREY, "within 0.8–1.25"), (BLUE, "over-represented (above 1.25)")])
     y = top
-    bottom = top + rows * row_h + len(groups) * head
     for tick in [0, 0.5, 1, 1.5, 2, 2.5, 3]:
         if tick <= maximum:
             c.line(x(tick), top, x(tick), bottom, INK if tick == 1 else GRID, 1.5 if tick == 1 else 1)
             c.text(x(tick), bottom + 14, f"{tick:g}", size=FONT - 2, anchor="middle", fill=MUTED)
     c.text(x(1), bottom + 26, "heard in proportion", size=FONT - 2, anchor="middle", fill=MUTED)
-    for dimension, members in groups:
+    for (dimension, members), group_labels, group_heights in zip(groups, labels, heights):
         c.text(8, y + 14, dimension, weight="bold")
         y += head
-        for r in members:
-            c.text(left - 8, y + row_h / 2 + 4, _fit(r.label, left - 12, FONT - 1), size=FONT - 1, anchor="end")
+        for r, lines, h in zip(members, group_labels, group_heights):
+            middle = y + h / 2
+            c.lines(left - 8, middle, lines, size=size)
             if r.suppressed:
-                c.text(x(1) + 6, y + row_h / 2 + 4, "suppressed (<10)", size=FONT - 2, fill=MUTED, italic=True, cls="suppressed")
+                c.text(x(1) + 6, middle + 4, "suppressed (<10)", size=FONT - 2, fill=MUTED, italic=True, cls="suppressed")
             elif not r.baseline or r.ratio is None:
-                c.text(x(1) + 6, y + row_h / 2 + 4, "no population baseline", size=FONT - 2, fill=MUTED, italic=True)
+                c.text(x(1) + 6, middle + 4, "no population baseline", size=FONT - 2, fill=MUTED, italic=True)
             else:
                 colour = AMBER if r.ratio < 0.8 else BLUE if r.ratio > 1.25 else GREY
                 x0, x1 = sorted((x(1), x(r.ratio)))
-                c.rect(x0, y + 4, max(x1 - x0, 2), row_h - 8, colour, title=f"{r.label}: {r.ratio:.2f}")
-                c.circle(x(r.ratio), y + row_h / 2, 3.5, INK)
-                c.text(max(x(r.ratio), x(1)) + 8, y + row_h / 2 + 4, f"{r.ratio:.2f}", size=FONT - 2, fill=MUTED)
-            y += row_h
+                c.rect(x0, middle - 5.5, max(x1 - x0, 2), 11, colour, title=f"{r.label}: {r.ratio:.2f}")
+                c.circle(x(r.ratio), middle, 3.5, INK)
+                c.text(max(x(r.ratio), x(1)) + 8, middle + 4, f"{r.ratio:.2f}", size=FONT - 2, fill=MUTED, cls="value")
+            y += h
     return c.render()
 
 
@@ -321,12 +376,14 @@ class Estimate:
 
 def interval_chart(rows: list[Estimate], title: str, series_labels: list[str] | None = None, group_size: int = 1) -> str:
     """Dots with 95% interval bars on a 0–100% scale; rows of one label share a band when ``group_size`` > 1."""
-    left, right, top, row_h = 230, 30, 40, 14 if group_size > 1 else 18
+    left, right, top, row_h, size = 230, 30, 40, 14 if group_size > 1 else 18, FONT - 1
     width = 700
     plot = width - left - right
-    bands = (len(rows) + group_size - 1) // group_size
-    band_h = row_h * group_size + 6
-    height = top + bands * band_h + 28
+    bands = [rows[i:i + group_size] for i in range(0, len(rows), group_size)]
+    labels = [_wrap(members[0].label, left - 12, size) for members in bands]
+    heights = [max(row_h * len(members) + 6, _label_height(lines, size)) for members, lines in zip(bands, labels)]
+    bottom = top + sum(heights)
+    height = bottom + 28
 
     def x(v: float) -> float:
         return left + plot * v / 100
@@ -336,18 +393,17 @@ def interval_chart(rows: list[Estimate], title: str, series_labels: list[str] | 
         c.legend(left, 14, [(SERIES[i % len(SERIES)], s) for i, s in enumerate(series_labels)])
     else:
         c.text(left, 15, "● estimate   ━ 95% interval", size=FONT - 1, fill=MUTED)
-    bottom = top + bands * band_h
     for tick in range(0, 101, 10):
         c.line(x(tick), top - 4, x(tick), bottom, GRID)
         c.text(x(tick), bottom + 14, f"{tick}%", size=FONT - 2, anchor="middle", fill=MUTED)
-    for band in range(bands):
-        y = top + band * band_h
-        members = rows[band * group_size:(band + 1) * group_size]
+    y = top
+    for band, (members, lines, h) in enumerate(zip(bands, labels, heights)):
         if band % 2 == 0:
-            c.rect(0, y, width, band_h, LIGHT)
-        c.text(left - 8, y + band_h / 2 + 4, _fit(members[0].label, left - 12, FONT - 1), size=FONT - 1, anchor="end")
+            c.rect(0, y, width, h, LIGHT)
+        c.lines(left - 8, y + h / 2, lines, size=size)
+        first = y + (h - row_h * len(members)) / 2
         for j, r in enumerate(members):
-            yy = y + 3 + j * row_h + row_h / 2
+            yy = first + j * row_h + row_h / 2
             colour = SERIES[r.series % len(SERIES)]
             if r.suppressed or r.value is None:
                 c.text(x(50), yy + 4, "suppressed (n<30)", size=FONT - 2, anchor="middle", fill=MUTED, italic=True, cls="suppressed")
@@ -355,7 +411,8 @@ def interval_chart(rows: list[Estimate], title: str, series_labels: list[str] | 
             c.rect(x(r.low), yy - 1.5, max(x(r.high) - x(r.low), 1), 3, colour,
                    title=f"{r.label}: {r.value:.1f}% (95% interval {r.low:.1f}–{r.high:.1f}%)")
             c.circle(x(r.value), yy, 4, colour, title=f"{r.label}: {r.value:.1f}%")
-            c.text(x(r.high) + 6, yy + 4, f"{r.value:.0f}%", size=FONT - 2.5, fill=MUTED)
+            c.text(x(r.high) + 6, yy + 4, f"{r.value:.0f}%", size=FONT - 2.5, fill=MUTED, cls="value")
+        y += h
     return c.render()
 
 
@@ -370,32 +427,34 @@ class SourceRow:
 
 
 def source_bars(rows: list[SourceRow], sources: list[str], title: str) -> str:
-    left, right, top = 190, 50, 40
+    left, right, top, size = 190, 50, 40, FONT - 1
     width = 700
     bar_h = 7
-    band_h = bar_h * len(sources) + 10
     plot = width - left - right
     maximum, ticks = _nice_scale(max([v for r in rows for v in r.values if v is not None] + [0.01]), 5)
-    height = top + band_h * len(rows) + 28
+    labels = [_wrap(r.label, left - 12, size) for r in rows]
+    heights = [max(bar_h * len(sources) + 10, _label_height(lines, size)) for lines in labels]
+    bottom = top + sum(heights)
+    height = bottom + 28
     c = Canvas(width, height, title, "For each theme, one bar per source of evidence on a common 0–1 scale.")
     c.legend(left, 14, [(SERIES[i], s) for i, s in enumerate(sources)])
-    bottom = top + band_h * len(rows)
     for tick in ticks:
         xt = left + plot * tick / maximum
         c.line(xt, top - 4, xt, bottom, GRID)
         c.text(xt, bottom + 14, f"{tick:g}", size=FONT - 2, anchor="middle", fill=MUTED)
-    for i, r in enumerate(rows):
-        y = top + i * band_h
+    y = top
+    for i, (r, lines, h) in enumerate(zip(rows, labels, heights)):
         if i % 2 == 0:
-            c.rect(0, y, width, band_h, LIGHT)
-        c.text(left - 8, y + band_h / 2 + 4, _fit(r.label, left - 12, FONT - 1), size=FONT - 1, anchor="end",
-               weight="bold" if r.highlight else "normal")
+            c.rect(0, y, width, h, LIGHT)
+        c.lines(left - 8, y + h / 2, lines, size=size, weight="bold" if r.highlight else "normal")
+        first = y + (h - bar_h * len(sources)) / 2
         for j, value in enumerate(r.values):
-            yy = y + 5 + j * bar_h
             if value is None:
                 continue
             w = plot * value / maximum
-            c.rect(left, yy, max(w, 1), bar_h - 1.5, SERIES[j], title=f"{r.label}, {sources[j]}: {value:.3f}")
-        c.text(left + plot * max(v or 0 for v in r.values) / maximum + 6, y + band_h / 2 + 4,
-               f"{r.values[-1]:.2f}" if r.values[-1] is not None else "", size=FONT - 2, fill=MUTED)
+            c.rect(left, first + j * bar_h, max(w, 1), bar_h - 1.5, SERIES[j], title=f"{r.label}, {sources[j]}: {value:.3f}")
+        if r.values[-1] is not None:
+            c.text(left + plot * max(v or 0 for v in r.values) / maximum + 6, y + h / 2 + 4,
+                   f"{r.values[-1]:.2f}", size=FONT - 2, fill=MUTED, cls="value")
+        y += h
     return c.render()
