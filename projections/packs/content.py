@@ -90,7 +90,7 @@ def timetable(r: Reader, cycle: str, stage: str) -> Section:
     now = next((row for row in rows if row["stage"] == stage), None)
     summary = [
         f"On {day(p.on)}, {len(signed)} of {len(rows)} stages of the {cycle} cycle are signed off. "
-        + (f"This pack is for the {stage_label(stage).lower()} stage ({STAGE_WHAT[stage]}): "
+        + (f"This pack is for {stage_label(stage)} ({STAGE_WHAT[stage]}): "
            f"its window runs {window(now['opens_on'], now['due_on'])} and it is {STATUS_LABELS[now['status']].lower()}."
            if now else "")
     ]

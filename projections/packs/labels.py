@@ -30,9 +30,9 @@ STAGE_WHAT: dict[str, str] = {  # docs/tables.md, "The timetable"
     "programme_approval": "Committee approves the consultation programme",
     "fieldwork": "The consultation programme is carried out",
     "analysis": "Analysis of results and of the CDRP audits",
-    "feedback_1": "CSMB and committee receive the analysis; feedback stage 1",
+    "feedback_1": "CSMB and committee receive the analysis; first feedback to boroughs",
     "priorities": "Planning Panel develops the policing priorities",
-    "feedback_2": "Feedback stage 2",
+    "feedback_2": "Second feedback to boroughs",
     "publication": "Publication of the plan",
 }
 STATUS_LABELS = {"signed_off": "Signed off", "open": "Open", "overdue": "Overdue", "upcoming": "Upcoming"}
