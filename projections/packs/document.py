@@ -14,6 +14,11 @@ from html import escape
 
 from projections.packs.labels import day, instant
 
+# A table with more body rows than this may run over a page: it breaks between rows and repeats its
+# header row on each page. A shorter one (every borough table: 32 or 33 rows) is kept whole with its
+# caption, so no page holds only a table's tail.
+LONG_TABLE_ROWS = 34
+
 
 def e(text: object) -> str:
     return escape(str(text), quote=True)
@@ -173,8 +178,9 @@ def _table(table: Table, number: int) -> str:
     if not rows:
         rows.append(f'<tr><td colspan="{len(table.columns)}" class="muted">No rows.</td></tr>')
     note = f'<p class="table-note">{e(table.note)}</p>' if table.note else ""
+    wrap = "table-wrap long" if len(table.rows) > LONG_TABLE_ROWS else "table-wrap"
     return (
-        f'<div class="table-wrap"><table class="data{" compact" if table.compact else ""}" '
+        f'<div class="{wrap}"><table class="data{" compact" if table.compact else ""}" '
         f'data-on="{e(table.provenance.on.isoformat())}" data-as-of="{e(table.provenance.as_of.isoformat())}">'
         f"<caption><strong>Table {number}.</strong> {e(table.caption)}"
         f'<span class="provenance">{e(table.provenance.text(table.source))}</span></caption>'
@@ -228,8 +234,15 @@ td.bad {{ color: #b3261e; font-weight: bold; }}
 td.good {{ color: #2e7d4f; }}
 td.mono {{ font-family: "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 7.5pt; word-break: break-all; }}
 .table-note {{ font-size: 8.5pt; margin: 1mm 0 0; }}
+/* Printing: a figure or a table stays whole with its caption; a long table breaks between rows and
+   repeats its header row; a heading or caption is never left at the foot of a page. */
 thead {{ display: table-header-group; }}
 tr {{ break-inside: avoid; page-break-inside: avoid; }}
+.table-wrap {{ break-inside: avoid; page-break-inside: avoid; }}
+.table-wrap.long {{ break-inside: auto; page-break-inside: auto; }}
+h1, h2, h3, table.data caption {{ break-after: avoid; page-break-after: avoid; }}
+table.data caption {{ break-inside: avoid; }}
+p {{ orphans: 3; widows: 3; }}
 @page {{ size: A4; margin: 16mm 14mm 18mm;
   @bottom-left {{ content: "{footer}"; color: #5f6b7a; font: 8pt sans-serif; }}
   @bottom-right {{ content: "Page " counter(page) " of " counter(pages); color: #5f6b7a; font: 8pt sans-serif; }}
@@ -240,8 +253,7 @@ tr {{ break-inside: avoid; page-break-inside: avoid; }}
   figure svg {{ max-width: 165mm; }}
   figure.wide svg {{ max-width: 178mm; }}
   h1 {{ font-size: 19pt; }}
-  .section {{ break-before: page; page-break-before: always; margin-top: 0; }}
-  .cover + main .section:first-child {{ break-before: auto; page-break-before: auto; margin-top: 8mm; }}
+  .section {{ margin-top: 8mm; }}
   a {{ color: inherit; text-decoration: none; }}
 }}
 """
