@@ -192,7 +192,8 @@ def gantt(rows: list[GanttRow], on: date, title: str) -> str:
     c = Canvas(width, height, title, "Each stage's window as a bar, coloured by its status; the dashed line is the date the pack was built at.")
     c.legend(left, 14, [(STATUS_COLOURS["signed_off"], "signed off"), (STATUS_COLOURS["open"], "open"),
                         (STATUS_COLOURS["overdue"], "overdue"), (STATUS_COLOURS["upcoming"], "upcoming")])
-    c.text(width - right, 14 + 1, "◆ date signed off    ! gate not met", size=FONT - 1, anchor="end", fill=MUTED)
+    c.text(width - right, 14 + 1, "! gate not met", size=FONT - 1, anchor="end", fill=MUTED)
+    c.text(width - right - _text_width("! gate not met", FONT - 1) - 14, 14 + 1, "◆ date signed off", size=FONT - 1, anchor="end", fill=MUTED)
     month = start
     while month < end:
         nxt = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
@@ -210,12 +211,14 @@ def gantt(rows: list[GanttRow], on: date, title: str) -> str:
         x0, x1 = x(r.opens), x(r.due + timedelta(days=1))
         c.rect(x0, y + h / 2 - 7, max(x1 - x0, 3), 14, STATUS_COLOURS.get(r.status, GREY), rx=2,
                title=f"{r.label}: {r.opens.isoformat()} to {r.due.isoformat()}, {r.status.replace('_', ' ')}")
+        reach = max(x1, x0 + 3)
         if r.signed_off:
             sx, sy = x(r.signed_off), y + h / 2
             c.path(f"M{sx:.1f},{sy - 6:.1f} L{sx + 6:.1f},{sy:.1f} L{sx:.1f},{sy + 6:.1f} L{sx - 6:.1f},{sy:.1f} Z", INK,
                    title=f"signed off {r.signed_off.isoformat()}")
-        if r.blocked and r.status != "upcoming":
-            c.text(x1 + 5, y + h / 2 + 4, "!", weight="bold", fill=RED)
+            reach = max(reach, sx + 6)
+        if r.blocked and r.status != "upcoming":  # past the bar and the sign-off mark, never on them
+            c.text(reach + 4, y + h / 2 + 4, "!", weight="bold", fill=RED, cls="value")
         y += h
     xo = x(on)
     c.line(xo, top - 4, xo, bottom + 4, INK, 1.5, dash="4 3")

@@ -137,3 +137,18 @@ def test_the_value_sits_past_the_tick_when_the_bar_falls_short() -> None:
     (value,) = of_class(root, "text", "value")
     assert float(value.get("x")) > float(tick.get("x1")) + 2
     assert value.text == "100 / 400 (25%)"
+
+
+def test_the_gate_mark_never_overlaps_the_sign_off_mark() -> None:
+    """A stage signed off on its due date with its gate not met: the '!' sits past the ◆, not on it."""
+    rows = [svg.GanttRow("Fieldwork", date(2026, 6, 1), date(2026, 8, 31), "signed_off", date(2026, 8, 31), True),
+            svg.GanttRow("Analysis", date(2026, 9, 1), date(2026, 9, 30), "signed_off", date(2026, 10, 3), True)]
+    root = parse(svg.gantt(rows, date(2026, 11, 23), "t"))
+    diamonds = []
+    for path in root.iter(f"{NS}path"):
+        points = [tuple(map(float, p.split(","))) for p in path.get("d").strip("MZ ").replace("L", "").split()]
+        diamonds.append(Box(min(x for x, _ in points), min(y for _, y in points), max(x for x, _ in points), max(y for _, y in points)))
+    marks = [b for t in of_class(root, "text", "value") for b in boxes(t)]
+    assert len(diamonds) == len(marks) == 2
+    for mark in marks:
+        assert not any(mark.overlaps(diamond) for diamond in diamonds), (mark, diamonds)

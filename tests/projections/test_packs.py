@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import html as html_lib
 import json
 import os
 import re
@@ -40,7 +41,7 @@ from pipelines.orchestration.runs import build
 from pipelines.cli.main import main
 from pipelines.demo.generator import generate_demo_lines
 from pipelines.ingest.files import ingest_files
-from projections.packs import content, render_pack, write_pack
+from projections.packs import content, document, render_pack, write_pack
 from projections.packs.labels import CITY_TILE, TILE_POSITIONS
 from projections.packs.pdf import INSTALL_HINT, OFFLINE_FLAGS, ChromiumError, find_chromium
 from tests.support.events import write_jsonl
@@ -262,6 +263,7 @@ def test_the_pack_of_each_stage_as_a_reader_sees_it(stage: str, demo: PlanningHo
     assert written.html == tmp_path / f"{stage}.html" and written.pdf == tmp_path / f"{stage}.pdf"
     pdf = written.pdf.read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page") >= 2  # several A4 pages, at least
+    assert tails(written.pdf) == []  # printed, no page holds only a table's tail
 
     html = written.html.read_text(encoding="utf-8")
     assert "http://" not in html and "https://" not in html  # no absolute address at all, not even as text
@@ -444,3 +446,142 @@ def test_briefing_pack_asset_writes_the_current_stage_with_its_instants(demo: Pl
     assert spec.group_names_by_key[key] == "publication"
     assert spec.partitions_def.name == "cycle"
     assert {d.to_user_string() for d in spec.asset_deps[key]} >= {"panel_snapshot", "stage_status", "priority_traceability"}
+
+
+# --- printing well: whole labels, no repeated names, tables kept with their captions ------------------------------
+
+
+def _text(fragment: str) -> str:
+    """The words of an HTML or SVG fragment as read: tags dropped, entities decoded, spaces collapsed."""
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def repeated_names(text: str) -> list[str]:
+    """Each '(X)' that says again the words just before it: 'Feedback, stage 2 (Feedback stage 2)'."""
+    found = []
+    for match in re.finditer(r"\(([^()]+)\)", text):
+        inner, before = _words(match.group(1)), _words(text[:match.start()])
+        if inner and before[-len(inner):] == inner:
+            found.append(text[max(0, match.start() - 60):match.end()])
+    return found
+
+
+def test_repeated_names_are_caught() -> None:
+    assert repeated_names("Cycle 2027-28 · stage 7 of 8: Feedback, stage 2 (Feedback stage 2) · window")
+    assert not repeated_names("Feedback, stage 2 (Second feedback to boroughs)")
+    assert not repeated_names("1. Robbery (Hammersmith and Fulham)")
+
+
+def chart_labels(html: str) -> dict[str, list[str]]:
+    """Each chart's row labels, by chart title, each label's lines joined as the reader reads them."""
+    charts = {}
+    for chart in re.findall(r"<svg .*?</svg>", html, re.S):
+        title = html_lib.unescape(re.search(r"<title>(.*?)</title>", chart).group(1))
+        charts[title] = [_text(label) for label in re.findall(r'<text [^>]*class="row-label"[^>]*>(.*?)</text>', chart)]
+    return charts
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_label_is_cut_and_no_name_is_said_twice(stage: str, demo: PlanningHome) -> None:
+    html = render_pack(demo.projections, CYCLE, stage, synthetic=True)[0]
+    svg_text = " ".join(_text(t) for t in re.findall(r"<text[^>]*>.*?</text>", html))
+    assert "…" not in svg_text and "..." not in svg_text
+    labels = chart_labels(html)
+    assert labels["Timetable of the 2027-28 cycle"] == [content.stage_label(s) for s in STAGES]
+    if stage == "fieldwork":
+        assert sorted(labels["Responses against target by borough"]) == sorted(BOROUGH_NAMES[b] for b in BOROUGHS)
+    if stage == "priorities":  # each adopted priority's chart label says its rank, theme and whole borough name
+        table = re.search(r"<caption><strong>Table \d+\.</strong> Adopted priorities with the evidence behind each\..*?</table>", html, re.S).group(0)
+        rows = [cells[:3] for row in re.findall(r"<tr>(.*?)</tr>", table)
+                if (cells := [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)])]
+        expected = [f"{rank}. {theme}" + ("" if scope == "London" else f" ({scope})") for rank, theme, scope in rows]
+        assert any(scope != "London" for _, _, scope in rows)  # the demo adopts borough priorities too
+        assert labels["Evidence behind each adopted priority"] == expected
+    # headings, captions, the subtitle and the summaries never say a name twice, nor does the timetable's row
+    prose = [_text(m.group(2)) for m in re.finditer(r"<(h1|h2|caption|figcaption)\b[^>]*>(.*?)</\1>", html, re.S)]
+    prose += [_text(p) for p in re.findall(r'<p class="(?:subtitle|summary)">(.*?)</p>', html, re.S)]
+    assert any(f"{content.stage_label(stage)} (" in p for p in prose)  # the subtitle names the stage and what happens in it
+    assert [r for p in prose for r in repeated_names(p)] == []
+    timetable = re.search(r"<caption><strong>Table 1\.</strong> Stages of the .*?</table>", html, re.S).group(0)
+    stages = [[_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)][:2] for row in re.findall(r"<tr>(.*?)</tr>", timetable)][1:]
+    assert [name for name, _ in stages] == [content.stage_label(s) for s in STAGES]
+    for name, what in stages:  # "What happens" says what happens, not the stage's name again
+        assert _words(what) != _words(name), (name, what)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_print_css_keeps_tables_and_figures_with_their_captions(stage: str, demo: PlanningHome) -> None:
+    html = render_pack(demo.projections, CYCLE, stage, synthetic=True)[0]
+    style = re.sub(r"\s+", " ", re.search(r"<style>(.*?)</style>", html, re.S).group(1))
+    for rule in ("thead { display: table-header-group; }", "figure { margin: 4mm 0 5mm; break-inside: avoid;",
+                 ".table-wrap { break-inside: avoid;", ".table-wrap.long { break-inside: auto;",
+                 "h1, h2, h3, table.data caption { break-after: avoid;", "tr { break-inside: avoid;"):
+        assert rule in style, rule
+    wraps = re.findall(r'<div class="(table-wrap(?: long)?)"><table .*?<tbody>(.*?)</tbody>', html, re.S)
+    assert wraps
+    for wrap, body in wraps:  # only a table too long for a page may break, and it repeats its header row
+        assert (wrap == "table-wrap long") == (body.count("<tr>") > document.LONG_TABLE_ROWS), (wrap, body.count("<tr>"))
+    # every table has its caption and header row inside it, and every figure its caption
+    assert html.count("<table ") == html.count("<caption>") == html.count("<thead>")
+    assert html.count("<figure ") == html.count("<figcaption>")
+
+
+# What a printed page holds: the text on it, read back from the PDF with PDFium, inside the page's margins.
+MM = 72 / 25.4  # PDF points per millimetre
+LEAST_FILL = 0.4  # a page under this full, before the last, must at least begin a figure or a table
+CAPTION = re.compile(r"^(?:Figure|Table) \d+\.(?: |$)")
+
+
+def printed_pages(pdf: Path) -> list[tuple[float, list[str]]]:
+    """Each page's fill (how far down its content reaches, as a share of A4 less the @page margins) and its lines.
+
+    Lines printed on every page alike (a running banner) are left out, so the measure is of the pack's own content.
+    """
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(pdf)
+    pages = []
+    try:
+        for page in document:
+            _, height = page.get_size()
+            top, bottom = height - 16 * MM, 18 * MM  # the @page margins of the pack's CSS
+            text = page.get_textpage()
+            lines = []
+            for i in range(text.count_rects()):
+                left, low, right, high = text.get_rect(i)
+                if low >= bottom - 1 and high <= top + 1:
+                    lines.append((low, " ".join(text.get_text_bounded(left, low, right, high).split())))
+            pages.append((top, bottom, lines))
+    finally:
+        document.close()
+    everywhere = set.intersection(*[{words for _, words in lines} for _, _, lines in pages]) if len(pages) > 1 else set()
+    out = []
+    for top, bottom, lines in pages:
+        own = [(low, words) for low, words in lines if words not in everywhere]
+        out.append(((top - min([low for low, _ in own], default=top)) / (top - bottom), [words for _, words in own]))
+    return out
+
+
+def test_a_page_holding_only_a_tables_tail_is_caught(tmp_path: Path) -> None:
+    """The measure itself: a table that runs a few rows onto a page of its own is seen, a whole one is not."""
+    from projections.packs.pdf import print_pdf
+
+    rows = "".join(f"<tr><td>row {i}</td></tr>" for i in range(50))
+    page = tmp_path / "tail.html"
+    page.write_text(f"<!DOCTYPE html><style>@page {{ size: A4; margin: 16mm 14mm 18mm; }} td {{ font: 12pt sans-serif; }}</style>"
+                    f"<p>Figure 1. A caption</p><table><caption>Table 1. Rows</caption>{rows}</table>")
+    pages = printed_pages(print_pdf(page, tmp_path / "tail.pdf"))
+    assert len(pages) == 2 and pages[0][0] > 0.9 and pages[1][0] < LEAST_FILL
+    assert not any(CAPTION.match(line) for line in pages[1][1]) and any(CAPTION.match(line) for line in pages[0][1])
+
+
+def tails(pdf: Path) -> list[tuple[int, float, list[str]]]:
+    """Pages before the last that are under LEAST_FILL full and begin no figure or table: a table's tail left alone."""
+    pages = printed_pages(pdf)
+    assert len(pages) >= 2 and pages[-1][0] > 0  # several pages, and the last holds something
+    return [(number, round(fill, 2), lines[:3]) for number, (fill, lines) in enumerate(pages[:-1], start=1)
+            if fill < LEAST_FILL and not any(CAPTION.match(line) for line in lines)]
