@@ -9,7 +9,10 @@ events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
 launches the same build twice. A cycle whose build is still queued is not
 requested again: that run reads the store when it starts, so it will include
 the new events (a busy stream does not pile up builds of one cycle behind the
-one-at-a-time run queue). It keeps the mark it launched for in its
+one-at-a-time run queue). Nor is a cycle whose published build already read
+every event that names it (``already_current``): the first evaluation of a
+new daemon, e.g. when `planning ui` opens a home `planning build` has built,
+does not rebuild what is current. It keeps the mark it launched for in its
 cursor, and reports an observation of the ``event_store`` asset: the mark,
 events and events/s since the last evaluation, dead letters, and the lag
 behind the last published build.
@@ -77,6 +80,25 @@ def _has_retraction(store: EventStore, after: int) -> bool:
     return False
 
 
+def already_current(store: EventStore, projections_dir, targets: list[str]) -> set[str]:
+    """The cycles among ``targets`` whose published build already read every event that names them.
+
+    The sensor's cursor says what it launched builds for, not what was built: on its first evaluation
+    (a new instance, the daemon of `planning ui` opened on a home `planning build` built) it would see
+    every stored event as new and rebuild every cycle. Primed from the published marks, it builds
+    only a cycle with an event (or any retraction) after the position its published build read.
+    """
+    positions: dict[int, list[str]] = {}
+    for cycle, info in published(projections_dir).get("cycles", {}).items():
+        if cycle in targets and info.get("store_position") is not None:
+            positions.setdefault(int(info["store_position"]), []).append(cycle)
+    current: set[str] = set()
+    for position, built in positions.items():
+        if not _has_retraction(store, position):
+            current |= set(built) - set(store.cycles(after=position))
+    return current
+
+
 def _last_built_position(projections_dir) -> Optional[int]:
     """The store position the most recent published build of any cycle had read up to."""
     positions = [
@@ -111,6 +133,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
             targets = store.cycles() if everything else store.cycles(after=after)
         else:
             everything, targets = False, []
+        current = set() if reset else already_current(store, home.projections, targets)
 
     new_events = max(mark - previous, 0)
     elapsed = now - state["at"] if state["at"] is not None else None
@@ -120,7 +143,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     # A build still waiting in the queue reads the store when it starts, so it will see these events too:
     # another request for its cycle would only repeat its work.
     queued = _queued_cycles(context, targets)
-    requested = [cycle for cycle in targets if cycle not in queued]
+    requested = [cycle for cycle in targets if cycle not in queued and cycle not in current]
     run_requests = [
         dg.RunRequest(
             run_key=f"{cycle}@{mark}",
@@ -155,6 +178,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
             "lag_events": dg.MetadataValue.int(mark - (built or 0)),
             "cycles_requested": dg.MetadataValue.text(", ".join(requested) or "none"),
             "cycles_already_queued": dg.MetadataValue.text(", ".join(sorted(queued)) or "none"),
+            "cycles_already_current": dg.MetadataValue.text(", ".join(sorted(current)) or "none"),
             "all_cycles_because": dg.MetadataValue.text(
                 "store reset" if reset else "retraction" if everything else "-"
             ),
@@ -164,6 +188,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     cursor = json.dumps({"mark": mark, "at": now, "observed": observed})
     if not run_requests:
         why = (f"builds of {', '.join(sorted(queued))} are queued and will read up to mark {mark}" if queued
+               else f"the published builds of {', '.join(sorted(current))} already read up to mark {mark}" if current
                else f"the store's high-water mark is still {mark}")
         return dg.SensorResult(skip_reason=why, cursor=cursor, asset_events=asset_events)
     rebuilding = requested + (["the dead letters, after an erasure"] if len(run_requests) > len(requested) else [])

@@ -7,6 +7,7 @@ go in through the real ingest path, so the sensor reads what a worker writes.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from pipelines.orchestration.defs.schedules import daily_stage_status
 from pipelines.orchestration.defs.sensors import event_store_sensor
 from pipelines.orchestration.instance import use_planning_dagster_home
 from pipelines.orchestration.definitions import defs
+from pipelines.orchestration.runs import build
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.ingest.files import ingest_files
 from pipelines.orchestration.defs.resources import PlanningHomeResource
@@ -96,6 +98,26 @@ def test_new_events_in_two_cycles_request_one_build_each(home: PlanningHome, ins
     assert later.dynamic_partitions_requests == []  # the partition exists already
     seen = observation(later)
     assert seen["events_since_last_evaluation"] == 3 and seen["events_per_second"] > 0
+
+
+def test_a_new_daemon_does_not_rebuild_cycles_already_current(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """`planning build` published both cycles; the daemon `planning ui` starts has no cursor yet."""
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
+    assert [b.cycle for b in build(home, on="2026-09-10")] == ["2026-27", "2027-28"]
+    first = evaluate(home, instance, cursor=None)
+    assert first.run_requests == [], [r.run_key for r in first.run_requests]
+    assert "already read up to mark 2" in first.skip_message
+    seen = observation(first)
+    assert seen["cycles_already_current"] == "2026-27, 2027-28" and seen["lag_events"] == 0
+
+    # An event after the published builds: its cycle is built, the other stays as it is.
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off", cycle="2026-27")])
+    for cursor in (first.cursor, None):
+        assert [r.run_key for r in evaluate(home, instance, cursor).run_requests] == ["2026-27@3"]
+
+    # A retraction may name an event of any cycle: every cycle is built again.
+    ingest(home, tmp_path / "c.jsonl", [make_event("event.retracted", {"target_event_id": str(uuid.uuid4())})])
+    assert sorted(r.run_key for r in evaluate(home, instance, None).run_requests) == ["2026-27@4", "2027-28@4"]
 
 
 def test_a_retraction_requests_every_cycle(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
