@@ -83,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     dead.set_defaults(run=_deadletters)
 
-    ui = commands.add_parser("ui", help="open Dagster's UI on this PLANNING_HOME (dagster dev)")
-    ui.add_argument("--port", type=arguments.whole_number(1, 65_535), default=3000)
+    ui = commands.add_parser("ui", help="open Dagster's UI (webserver and daemon) on this PLANNING_HOME, until Ctrl-C or SIGTERM")
+    ui.add_argument("--port", type=arguments.whole_number(1, 65_535), default=3000,
+                    help="the webserver's port on 127.0.0.1")
     ui.set_defaults(run=_ui)
 
     from pipelines.cli.panel import add_panel_commands
@@ -275,9 +276,10 @@ def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _ui(args: argparse.Namespace, home: PlanningHome) -> int:
-    from pipelines.orchestration.instance import run_ui
+    from pipelines.orchestration.ui import run_ui
 
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (DAGSTER_HOME={home.dagster})")
+    print(f"starting Dagster's webserver and daemon on http://127.0.0.1:{args.port} (DAGSTER_HOME={home.dagster})",
+          flush=True)
     return run_ui(home, args.port)
 
 

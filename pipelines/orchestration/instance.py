@@ -1,11 +1,9 @@
-"""The Dagster instance of the embedded default lives under $PLANNING_HOME/dagster; `planning ui` opens it."""
+"""The Dagster instance of the embedded default lives under $PLANNING_HOME/dagster; `planning ui` opens it (``ui``)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -28,14 +26,6 @@ def use_planning_dagster_home(home: PlanningHome) -> Path:
             config.write_text(FALLBACK)
     os.environ["DAGSTER_HOME"] = str(home.dagster)
     return home.dagster
-
-
-def run_ui(home: PlanningHome, port: int) -> int:
-    """Dagster's UI (``dagster dev``) on this home, on 127.0.0.1:``port``, until it stops; its exit code."""
-    use_planning_dagster_home(home)
-    os.environ["PLANNING_HOME"] = str(home.root)
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(WORKSPACE), "-h", "127.0.0.1", "-p", str(port)]
-    return subprocess.call(command)
 
 
 def create_storage(home: PlanningHome) -> None:

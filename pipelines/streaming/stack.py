@@ -18,7 +18,7 @@ neither Kafka nor the worker, so their start-up overlaps the broker's):
 The subprocesses share ``PLANNING_HOME`` and ``DAGSTER_HOME=$PLANNING_HOME/dagster``
 (seeded by ``use_planning_dagster_home``), write their output to
 ``$PLANNING_HOME/logs/<name>.log`` (the broker keeps its own
-``$PLANNING_HOME/kafka/broker.log``), and each runs in its own session, so a
+``$PLANNING_HOME/kafka/broker.log``), and each runs in its own session (``pipelines.processes``), so a
 Ctrl-C in the terminal reaches only `planning up`, which then stops them in
 reverse order: SIGTERM, then the rest of the process's group (a Dagster
 process's code server, a run it launched), then SIGKILL after a timeout.
@@ -32,24 +32,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from events.home import PlanningHome
-from pipelines.orchestration.instance import WORKSPACE, DaemonHeartbeats, create_storage, use_planning_dagster_home
+from pipelines.orchestration.instance import DaemonHeartbeats, create_storage, use_planning_dagster_home
+from pipelines.orchestration.ui import dagster_services
+from pipelines.processes import Service
 from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
 from pipelines.streaming.topics import ensure_topics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
-STOP_TIMEOUT = 20.0  # seconds for each process to stop after SIGTERM before its group is killed
-LOG_TAIL_LINES = 20
 START_ORDER = ("worker", "dagster-webserver", "dagster-daemon")  # after the broker; stopped in reverse, then the broker
 
 
@@ -75,99 +74,6 @@ class StackConfig:
         return self.home.root / "logs"
 
 
-@dataclass
-class Service:
-    """One subprocess of the stack, in its own session (so its process group is its own)."""
-
-    name: str
-    command: list[str]
-    log: Path
-    where: str = ""
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    log_offset: int = 0
-    started_at: float = 0.0  # time.time() of the start
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def start(self, env: dict[str, str], cwd: Path) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "ab") as out:
-            out.write(f"\n=== planning up: {' '.join(self.command)} ({time.strftime('%Y-%m-%d %H:%M:%S')}) ===\n".encode())
-            out.flush()
-            self.log_offset = out.tell()
-            self.started_at = time.time()
-            self.process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=env, cwd=cwd, start_new_session=True,
-            )
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def output(self) -> str:
-        """What the process wrote since this start."""
-        try:
-            with open(self.log, "rb") as log:
-                log.seek(self.log_offset)
-                return log.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def tail(self) -> str:
-        return "\n".join(self.output().splitlines()[-LOG_TAIL_LINES:]) or "(no output)"
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM the process; then whatever is left of its group (children it started); SIGKILL last."""
-        if self.process is None:
-            return
-        group = self.process.pid  # start_new_session: the pid is the group id
-        if self.process.poll() is None:
-            try:
-                self.process.send_signal(signal.SIGTERM)
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            except ProcessLookupError:
-                pass
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if not _group_alive(group):
-                break
-            try:
-                os.killpg(group, sig)
-            except ProcessLookupError:
-                break
-            _wait(lambda: not _group_alive(group), 5.0 if sig == signal.SIGTERM else 10.0)
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-
-def _group_alive(group: int) -> bool:
-    """Whether any live (not zombie) process is in the process group."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        state, pgid = fields[0], int(fields[2])
-        if pgid == group and state != "Z":
-            return True
-    return False
-
-
-def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
 def child_env(config: StackConfig, bootstrap: str) -> dict[str, str]:
     env = {
         **os.environ,
@@ -187,11 +93,7 @@ def services(config: StackConfig, bootstrap: str) -> list[Service]:
     return [
         Service("worker", [python, "-m", "pipelines.cli", "worker", "--bootstrap", bootstrap],
                 logs / "worker.log", where=f"consumes {bootstrap}, writes {config.home.store}"),
-        Service("dagster-webserver",
-                [python, "-m", "dagster_webserver", "-w", str(WORKSPACE), "-h", config.host, "-p", str(config.webserver_port)],
-                logs / "dagster-webserver.log", where=f"http://{config.host}:{config.webserver_port}"),
-        Service("dagster-daemon", [python, "-m", "dagster._daemon", "run", "-w", str(WORKSPACE)],
-                logs / "dagster-daemon.log", where=f"sensor + schedule + run queue on {config.home.dagster}"),
+        *dagster_services(config.home, config.host, config.webserver_port),
     ]
 
 
