@@ -1,4 +1,4 @@
-"""The projection assets: the event store, the cycle's evidence, one asset per Panel table, publication.
+"""The projection assets: the event store (observed), the cycle's evidence, one asset per Panel table, publication.
 
 Every projection asset is partitioned by cycle. A build of one cycle is one
 run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
@@ -13,11 +13,13 @@ reported by the ``every_stored_event_readable`` check, a warning that does not
 block publication: the data team retracts the record, and the warning goes.
 """
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from events.contract.instants import Instants
+from events.home import PlanningHome
 from events.storage.store import EventStore
 from projections.building import build as projection_build
 from projections.building import event_cache
@@ -29,12 +31,47 @@ from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
 
 
-event_store = dg.AssetSpec(
-    "event_store",
-    description="The append-only event store (system of record), written by `planning ingest` or the stream worker.",
-    group_name="store",
-    kinds={"sqlite", "file"},
-)
+DATA_VERSION_TAG = "dagster/data_version"  # how an observation carries the data version Dagster compares
+
+
+def store_facts(home: PlanningHome) -> tuple[int, dict[str, dg.MetadataValue]]:
+    """The store's high-water mark (its data version: it moves exactly when an event is stored, the
+    builds' only input) and what an observation shows beside it."""
+    with EventStore(home.store) as store:
+        mark, counts = store.high_water_mark(), store.counts()
+    return mark, {
+        "high_water_mark": dg.MetadataValue.int(mark),
+        "events_stored": dg.MetadataValue.int(counts["events"]),
+        "dead_letters": dg.MetadataValue.int(counts["dead_letters"]),
+    }
+
+
+def store_observation(home: PlanningHome) -> dg.AssetObservation:
+    """An observation of ``event_store`` as it is now, for a caller outside a run (``runs.build``)."""
+    mark, metadata = store_facts(home)
+    return dg.AssetObservation(asset_key="event_store", metadata=metadata, tags={DATA_VERSION_TAG: str(mark)})
+
+
+# The store is written outside Dagster (`planning ingest`, the stream worker): Dagster observes it, never
+# materializes it, so the catalog shows when it was last seen and at which mark, not "never materialized".
+# The observations come from the sensor (every change), each `planning build`, and "Observe" in the UI.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)  # observable source assets are stable in use, "beta" by name
+
+    @dg.multi_observable_source_asset(
+        specs=[dg.AssetSpec(
+            "event_store",
+            description="The append-only event store (system of record), written by `planning ingest` or the stream "
+            "worker, outside Dagster. Observed, never materialized: its data version is its high-water mark.",
+            group_name="store",
+            kinds={"sqlite", "file"},
+        )],
+        name="observe_event_store",
+        required_resource_keys={"planning"},
+    )
+    def event_store(context: dg.AssetExecutionContext) -> dg.ObserveResult:
+        mark, metadata = store_facts(context.resources.planning.home)
+        return dg.ObserveResult(data_version=dg.DataVersion(str(mark)), metadata=metadata)
 
 
 UNTYPABLE_CHECK = "every_stored_event_readable"

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import dagster as dg
 
 from events.storage.store import EventStore
-from pipelines.orchestration.defs.assets import event_store
+from pipelines.orchestration.defs.assets import DATA_VERSION_TAG, event_store
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations
 from pipelines.orchestration.freshness import operations_behind_erasures
 from pipelines.orchestration.defs.partitions import cycles
@@ -183,7 +183,8 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
                 "store reset" if reset else "retraction" if everything else "-"
             ),
         }
-        asset_events.append(dg.AssetObservation(asset_key=event_store.key, metadata=metadata))
+        asset_events.append(dg.AssetObservation(asset_key=event_store.key, metadata=metadata,
+                                                tags={DATA_VERSION_TAG: str(mark)}))
 
     cursor = json.dumps({"mark": mark, "at": now, "observed": observed})
     if not run_requests:

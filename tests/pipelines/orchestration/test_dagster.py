@@ -69,3 +69,32 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     assert not any(e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("panel_snapshot") for e in result.all_events)
     assert json.loads((home.projections / "published.json").read_text()) == before
     assert cycles.name == "cycle"
+
+
+def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_path: Path) -> None:
+    """The catalog shows the store as an observable source, with its observations, not as "never materialized"."""
+    from dagster._core.definitions.observe import observe  # what "Observe" in the UI runs
+
+    from pipelines.orchestration.defs.assets import event_store
+    from pipelines.orchestration.defs.resources import PlanningHomeResource
+
+    store_def = defs.get_assets_def("event_store")
+    assert store_def.is_observable and not store_def.is_materializable
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off"), b"not json"]))],
+                     progress=None)
+    build(home, on="2026-09-10")  # each build observes the store it reads
+    instance = dg.DagsterInstance.get()
+
+    def observations() -> list[dg.AssetObservation]:
+        records = instance.fetch_observations(dg.AssetKey("event_store"), limit=10).records
+        return [r.asset_observation for r in records]
+
+    (seen,) = observations()
+    assert seen.tags["dagster/data_version"] == "1"  # the mark counts stored events; a dead letter is not one
+    assert {k: v.value for k, v in seen.metadata.items()} == {"high_water_mark": 1, "events_stored": 1, "dead_letters": 1}
+    assert observe([event_store], instance=instance, resources={"planning": PlanningHomeResource(root=str(home.root))}).success
+    latest = observations()[0]
+    assert len(observations()) == 2 and latest.tags["dagster/data_version"] == "1"
+    assert instance.get_latest_materialization_event(dg.AssetKey("event_store")) is None
+
