@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from events.home import PlanningHome
 from pipelines.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from projections.packs import WrittenPack
 
 
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:
@@ -57,6 +61,7 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
     except (NoSnapshot, PackError) as error:
         print(f"planning pack: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    _record_in_catalog(home, written)
     print(f"briefing pack for {written.cycle}, stage {written.stage} (on {written.on}, as_of {written.as_of})")
     print(f"  html  {written.html}")
     if written.pdf:
@@ -65,6 +70,21 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning pack: the PDF was not written: {written.pdf_error}", file=sys.stderr)
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def _record_in_catalog(home: PlanningHome, written: WrittenPack) -> None:
+    """A pack in its place ($PLANNING_HOME/packs/<cycle>) is the cycle's ``briefing_pack``: Dagster's
+    catalog records it, so that there a missing pack is one never written (one written elsewhere is not it)."""
+    from projections.packs import pack_dir
+
+    if written.html.parent != pack_dir(home.packs, written.cycle):
+        return
+    from pipelines.orchestration.runs import record_pack
+
+    try:
+        record_pack(home, written)
+    except Exception as error:  # the pack is written all the same; only the catalog misses it
+        print(f"planning pack: the pack is written, but Dagster's catalog could not record it: {error}", file=sys.stderr)
 
 
 def _export(args: argparse.Namespace, home: PlanningHome) -> int:

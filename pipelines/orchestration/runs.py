@@ -3,7 +3,8 @@
 Each build of a cycle is one run of ``build_cycle`` on its partition, and a
 pack is one run of ``build_packs``, recorded in the Dagster instance under
 $PLANNING_HOME/dagster, so the data team sees every build, its checks and its
-metadata in the UI. ``run_job`` is the one way this package starts a run.
+metadata in the UI. A pack `planning pack` writes without a run is recorded
+there too (``record_pack``). ``run_job`` is the one way this package starts a run.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from events.storage.store import EventStore
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.assets import store_observation
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations, build_packs
+from pipelines.orchestration.defs.packs import briefing_pack
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.instance import use_planning_dagster_home
 from projections.building.timetable import default_windows
+from projections.packs import WrittenPack
 from projections.reading.snapshots import published
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -141,6 +144,25 @@ def write_current_pack(home: PlanningHome, cycle: str, *, synthetic: bool, stage
     for materialization in _materializations(result):
         return {key: value.value for key, value in materialization.metadata.items()} | {"run_id": result.run_id}
     raise PackFailed(f"the briefing pack run of {cycle} materialized nothing (run {result.run_id})")
+
+
+def record_pack(home: PlanningHome, written: WrittenPack) -> None:
+    """Record a pack written outside a run (`planning pack`) in its place, ``$PLANNING_HOME/packs/<cycle>``,
+    as a materialization of that cycle's ``briefing_pack``: the catalog then shows every pack that exists,
+    whoever wrote it, and a missing partition means that no pack of that cycle was written."""
+    metadata: dict[str, Any] = {
+        "stage": written.stage, "html": dg.MetadataValue.path(str(written.html)),
+        "on": written.on.isoformat(), "as_of": written.as_of.isoformat(), "written_by": "planning pack",
+    }
+    if written.pdf:
+        metadata["pdf"] = dg.MetadataValue.path(str(written.pdf))
+    if written.pdf_error:
+        metadata["pdf_error"] = written.pdf_error
+    with _instance(home) as instance:
+        if not instance.has_dynamic_partition(cycles.name, written.cycle):
+            instance.add_dynamic_partitions(cycles.name, [written.cycle])
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=briefing_pack.key, partition=written.cycle, metadata=metadata))
 
 
 def _instance(home: PlanningHome) -> dg.DagsterInstance:

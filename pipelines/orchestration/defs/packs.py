@@ -7,6 +7,12 @@ depends on ``panel_snapshot`` and the Panel table assets, and writes the pack of
 published snapshot only. Its metadata holds the paths and the (on, as_of) the
 pack was built at.
 
+Packs are written on demand, not by every build (a PDF takes Chromium
+seconds). A pack `planning pack` writes in its place is recorded as a
+materialization of the cycle's partition too (``runs.record_pack``), so a
+partition shown as missing is a cycle with no pack, never a pack written
+outside Dagster.
+
 Without Chromium the HTML is still written and the run succeeds; the missing
 PDF is reported in the metadata (``pdf_error``) and the run's log.
 
@@ -35,7 +41,9 @@ class PackConfig(dg.Config):
     group_name="publication",
     kinds={"html", "pdf"},
     description="The Planning Panel's briefing pack for the stage the cycle is in: one self-contained HTML file "
-    "(inline CSS and SVG, opens offline) and its PDF, from the published snapshot.",
+    "(inline CSS and SVG, opens offline) and its PDF, from the published snapshot, in $PLANNING_HOME/packs/<cycle>. "
+    "Written on demand (the build_packs job, `planning pack`, the demo), and recorded here whoever wrote it: "
+    "a cycle shown as missing has no pack yet (`planning pack --cycle CYCLE` writes it).",
 )
 def briefing_pack(context: dg.AssetExecutionContext, config: PackConfig, planning: PlanningHomeResource) -> dg.MaterializeResult:
     home = planning.home

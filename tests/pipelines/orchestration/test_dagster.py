@@ -98,3 +98,23 @@ def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_
     assert len(observations()) == 2 and latest.tags["dagster/data_version"] == "1"
     assert instance.get_latest_materialization_event(dg.AssetKey("event_store")) is None
 
+
+def test_a_pack_written_by_the_command_is_in_the_catalog(home: PlanningHome, tmp_path: Path) -> None:
+    """A cycle's briefing_pack is missing in the catalog only while no pack of it exists."""
+    from pipelines.cli.main import main
+
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("cycle.opened", {"timetable": []})]))],
+                     progress=None)
+    build(home, on="2026-09-10")
+    instance = dg.DagsterInstance.get()
+    key = dg.AssetKey("briefing_pack")
+    assert instance.get_materialized_partitions(key) == set()
+    assert main(["pack", "--cycle", "2027-28", "--no-pdf", "--to", str(tmp_path / "elsewhere")]) == 0
+    assert instance.get_materialized_partitions(key) == set(), "a pack written elsewhere is not the cycle's pack"
+    assert main(["pack", "--cycle", "2027-28", "--no-pdf"]) == 0
+    assert instance.get_materialized_partitions(key) == {"2027-28"}
+    materialization = instance.get_latest_materialization_event(key).asset_materialization
+    html = Path(materialization.metadata["html"].value)
+    assert html.parent == home.packs / "2027-28" and html.is_file()
+    assert materialization.metadata["written_by"].value == "planning pack"
