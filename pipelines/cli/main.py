@@ -13,6 +13,7 @@ from pipelines.exit_codes import ExitCode
 MAX_SQL_ROWS = 1_000_000
 MAX_SQL_SECONDS = 600.0
 MAX_DEAD_LETTERS = 10_000
+FORMAT_HELP = "table for people (long cells cut), csv or json (every value whole)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,11 +40,12 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="generate a synthetic cycle, ingest it, build, print the stage dashboard")
     demo.add_argument("--today", type=arguments.day, help="pretend today is this date (YYYY-MM-DD)")
-    demo.add_argument("--seed", type=arguments.whole_number(0, 2**32 - 1), default=2027)
+    demo.add_argument("--seed", type=arguments.whole_number(0, 2**32 - 1), default=2027,
+                      help="the generator's seed: the same seed and --today give the same events")
     demo.set_defaults(run=_demo)
 
     ingest = commands.add_parser("ingest", help="append JSON Lines events through the contract (`-` reads stdin)")
-    ingest.add_argument("files", nargs="+", metavar="FILE")
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="one or more JSON Lines files of events (- reads stdin)")
     ingest.add_argument(
         "--recorded-at", type=arguments.recorded_at,
         help="knowledge time to record (ISO-8601, from 2000-01-01 to now), for backfilling history; default: now",
@@ -58,14 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     build.set_defaults(run=_build)
 
     query = commands.add_parser("query", help="print one projection table from the latest build")
-    query.add_argument("table")
-    query.add_argument("--cycle")
-    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("table", help="a projection table (an unknown name lists them)")
+    query.add_argument("--cycle", help="only this cycle's rows (YYYY-YY); default: every published cycle")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help=FORMAT_HELP)
     query.set_defaults(run=_query)
 
     sql = commands.add_parser("sql", help="read-only SQL over the latest published projections")
-    sql.add_argument("statement", metavar="SQL")
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("statement", metavar="SQL", help='one read-only query, e.g. "SELECT * FROM consultation_coverage"')
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table", help=FORMAT_HELP)
     sql.add_argument(
         "--limit", type=arguments.whole_number(1, MAX_SQL_ROWS), default=10_000,
         help=f"at most this many rows (default 10,000, at most {MAX_SQL_ROWS:,}); more is reported as truncated",

@@ -43,7 +43,7 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
         "with a README.md documenting every column.",
     )
     export.add_argument("--cycle", required=True, help="the cycle (YYYY-YY)")
-    export.add_argument("--format", choices=FORMATS, default="csv")
+    export.add_argument("--format", choices=FORMATS, default="csv", help="the files' format")
     export.add_argument("--to", metavar="DIR", required=True, help="the directory to write into (created if missing)")
     export.add_argument("--overwrite", action="store_true", help="replace files of the same names already in DIR (refused otherwise)")
     export.set_defaults(run=_export)

@@ -68,7 +68,7 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
         description="Send each line of each FILE to its topic after checking it against the event contract. "
                     "Invalid lines are NOT sent; each is reported with its line number and reasons. "
                     "Exit 0 when every line was sent, 1 when any line was invalid, 3 when Kafka failed.")
-    emit.add_argument("files", nargs="+", metavar="FILE")
+    emit.add_argument("files", nargs="+", metavar="FILE", help="one or more JSON Lines files of events (- reads stdin)")
     emit.add_argument("--bootstrap", default=None, help=bootstrap_help)
     emit.set_defaults(run=_emit)
 

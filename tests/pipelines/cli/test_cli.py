@@ -121,6 +121,28 @@ def test_every_subcommand_has_help() -> None:
         assert result.returncode == 0 and "usage: planning" in result.stdout, command
 
 
+def test_every_option_and_argument_has_help_text() -> None:
+    """Walks the parser, every subcommand's and every action's, so a new option without help is caught."""
+    import argparse
+
+    from pipelines.cli.main import _parser
+
+    def unhelped(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        missing = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    missing += unhelped(sub, f"{path} {name}")
+            elif not isinstance(action, argparse._HelpAction) and not (action.help or "").strip():
+                missing.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+        return missing
+
+    parser = _parser()
+    assert unhelped(parser, "planning") == []
+    walked = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+    assert {"query", "ui", "emit", "worker", "pack", "export", "up"} <= walked.keys()  # the walk reaches them
+
+
 def test_a_million_line_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
     """1,000,000 lines (a thousand events re-sent a thousand times): peak memory stays far below the file size."""
     events = [json.dumps(make_event("stage.signed_off", {"decision_ref": "D-" + "x" * 150})).encode() for _ in range(1000)]
