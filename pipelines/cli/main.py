@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import select
+import signal
 import sys
 from pathlib import Path
 
@@ -13,10 +16,41 @@ from pipelines.exit_codes import ExitCode
 MAX_SQL_ROWS = 1_000_000
 MAX_SQL_SECONDS = 600.0
 MAX_DEAD_LETTERS = 10_000
+READER_LEFT = 128 + signal.SIGPIPE  # 141: the reader closed our output, as shells report a tool SIGPIPE stopped
 FORMAT_HELP = "table for people (long cells cut), csv or json (every value whole)"
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a reader that left shows here, not in Python's complaint at exit
+        return code
+    except BrokenPipeError:
+        if not _reader_left():
+            raise  # a socket's, not our output's: a real failure
+        return _quiet_after_reader_left()
+
+
+def _reader_left() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (`planning query … | head`)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file (a test's capture), or already closed
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def _quiet_after_reader_left() -> int:
+    """Stop quietly, as Unix tools do when the reader of their output has all it wanted."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere, without a second error at exit
+    os.close(devnull)
+    return READER_LEFT
+
+
+def _run(argv: list[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)

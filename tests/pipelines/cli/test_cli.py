@@ -143,6 +143,18 @@ def test_every_option_and_argument_has_help_text() -> None:
     assert {"query", "ui", "emit", "worker", "pack", "export", "up"} <= walked.keys()  # the walk reaches them
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(ingested: PlanningHome) -> None:
+    """`planning query … | head`: the reader closes the pipe before the output is written."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PLANNING_HOME": str(ingested.root)}
+    for command in (["query", "consultation_coverage"], ["sql", "SELECT 1 AS one"], ["deadletters"]):
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *command], cwd=REPO, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process.stdout.close()  # as `head` does once it has its lines
+        stderr = process.stderr.read().decode()
+        assert process.wait(60) == 141, (command, stderr)  # 128 + SIGPIPE, as shells report a tool SIGPIPE stopped
+        assert stderr == "", command
+
+
 def test_a_million_line_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
     """1,000,000 lines (a thousand events re-sent a thousand times): peak memory stays far below the file size."""
     events = [json.dumps(make_event("stage.signed_off", {"decision_ref": "D-" + "x" * 150})).encode() for _ in range(1000)]
