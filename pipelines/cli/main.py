@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -151,7 +152,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     try:
         store = EventStore(home.store, writer=True, holder="planning ingest")
     except StoreLocked as locked:
-        print(f"planning ingest: {locked}.\n{_while_locked(locked.holder)}", file=sys.stderr)
+        print(f"planning ingest: {locked}.\n{_while_locked(locked.holder, args.files)}", file=sys.stderr)
         return ExitCode.FAILED
     except (OSError, sqlite3.Error) as error:
         reason = unwritable_reason(error)
@@ -198,11 +199,15 @@ def _operations_follow_erasures(home: PlanningHome) -> bool:
     return True
 
 
-def _while_locked(holder: str) -> str:
+def _while_locked(holder: str, files: list[str]) -> str:
     """What to do while ``holder`` (as the lock file names it) writes the store."""
     if "worker" in holder:
+        from pipelines.streaming.worker import holder_bootstrap
+
+        bootstrap = holder_bootstrap(holder)
+        emit = shlex.join(["planning", "emit", *files, *(["--bootstrap", bootstrap] if bootstrap else [])])
         return ("While the stream worker runs it is the only writer: "
-                "send the file through Kafka with `planning emit FILE`, or stop the worker first.")
+                f"send the file through Kafka with `{emit}`, or stop the worker first.")
     return f"Only one process may write the store at a time: wait until {holder} has finished, then run this again."
 
 

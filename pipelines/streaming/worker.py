@@ -51,11 +51,12 @@ JSON nested deep enough to break the parser -- each becomes a dead letter
 with its reason, like any other invalid event.
 
 Ownership. The worker holds the event store's writer lock for its lifetime
-(holder ``planning worker``); the store is used from one dedicated thread so
-the asyncio loop (heartbeats, fetches) never waits on an fsync. While the
-worker runs, ``planning ingest`` refuses with a clear message -- the store is
-being written by the planning worker; send the file with ``planning emit``
-instead, or stop the worker first -- and exits 3. Readers (``planning
+(holder ``planning worker --bootstrap <the Kafka it consumes>``); the store is
+used from one dedicated thread so the asyncio loop (heartbeats, fetches) never
+waits on an fsync. While the worker runs, ``planning ingest`` refuses with a
+clear message -- the store is being written by the planning worker; send the
+file with ``planning emit FILE --bootstrap <the worker's>`` instead, or stop
+the worker first -- and exits 3. Readers (``planning
 deadletters``, Dagster's sensor and builds) are unaffected.
 
 The consumer group is bound to the store (``$PLANNING_HOME/worker/group``,
@@ -79,6 +80,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 import time
@@ -344,6 +346,18 @@ def _report(totals: Totals, out) -> None:
           file=out, flush=True)
 
 
+def worker_holder(bootstrap: str) -> str:
+    """What the worker writes in the store's writer.lock: who it is and the Kafka it consumes, so that a
+    refused `planning ingest` can print the `planning emit` line that reaches this worker."""
+    return f"{HOLDER} --bootstrap {bootstrap}"
+
+
+def holder_bootstrap(holder: str) -> str | None:
+    """The Kafka bootstrap a lock holder line names (``worker_holder``), if it is the worker's."""
+    found = re.match(rf"{re.escape(HOLDER)} --bootstrap (\S+)", holder)
+    return found.group(1) if found else None
+
+
 def _die(message: str) -> None:
     log.critical(message)
     print(f"planning worker: {message}", file=sys.stderr, flush=True)
@@ -356,7 +370,8 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
     import faust
 
 
-    sink = StoreSink(home.store, validators=validator_processes())  # the writer lock first: a second worker fails fast
+    # the writer lock first: a second worker fails fast
+    sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes())
     try:
         states = ensure_topics(bootstrap, prefix)
         created = [s.name for s in states if s.created]

@@ -86,6 +86,7 @@ def test_printed_output_is_capped_and_says_what_was_cut() -> None:
 
 def test_the_second_writer_is_told_who_holds_the_store(home: PlanningHome, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from events.storage.store import EventStore
+    from pipelines.streaming.worker import worker_holder
 
     events = str(write_jsonl(tmp_path / "a.jsonl", [make_event("stage.signed_off")]))
     with EventStore(home.store, writer=True, holder="planning ingest"):
@@ -93,9 +94,11 @@ def test_the_second_writer_is_told_who_holds_the_store(home: PlanningHome, tmp_p
     err = capsys.readouterr().err
     assert "being written by planning ingest (pid " in err
     assert "stream worker" not in err and "wait until planning ingest (pid " in err
-    with EventStore(home.store, writer=True, holder="planning worker"):
+    with EventStore(home.store, writer=True, holder=worker_holder("10.1.2.3:9192")):
         assert main(["ingest", events]) == ExitCode.FAILED
-    assert "planning emit FILE" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "being written by planning worker --bootstrap 10.1.2.3:9192 (pid " in err
+    assert f"`planning emit {events} --bootstrap 10.1.2.3:9192`" in err  # the line that reaches this worker
 
 
 def test_a_read_only_store_is_refused_cleanly(

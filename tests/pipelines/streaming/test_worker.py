@@ -105,7 +105,7 @@ def test_end_to_end_stored_once_rejects_dead_lettered_in_store_and_on_topic(
         ingest = subprocess.run([sys.executable, "-m", "pipelines.cli", "ingest", str(jsonl)], cwd=REPO_ROOT,
                                 env=worker.env(), capture_output=True, text=True, timeout=120)
         assert ingest.returncode == 3, ingest.stderr
-        assert "planning worker" in ingest.stderr and "planning emit" in ingest.stderr
+        assert "planning worker" in ingest.stderr and f"`planning emit {jsonl} --bootstrap {bootstrap}`" in ingest.stderr
         second = subprocess.run([sys.executable, "-m", "pipelines.cli", "worker", "--bootstrap", bootstrap],
                                 cwd=REPO_ROOT, env=worker.env(), capture_output=True, text=True, timeout=120)
         assert second.returncode == 3, second.stderr
