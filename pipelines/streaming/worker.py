@@ -71,6 +71,10 @@ bytes, never a decode error), ``web_enabled=False``, ``store='memory://'``
 (no tables), ``stream_wait_empty=False`` (a rebalance does not wait on the
 buffer: unacknowledged messages are simply redelivered),
 ``consumer_auto_offset_reset='earliest'``.
+
+Until the broker has a coordinator for the group (a fresh broker, a new group)
+aiokafka logs each retry of its lookup, ``GroupCoordinatorNotAvailableError``,
+as an error; ``CoordinatorSearch`` logs those at INFO, as what they are.
 """
 
 from __future__ import annotations
@@ -358,6 +362,37 @@ def holder_bootstrap(holder: str) -> str | None:
     return found.group(1) if found else None
 
 
+class CoordinatorSearch(logging.Filter):
+    """aiokafka logs ``GroupCoordinatorNotAvailableError`` as an error each time it asks for the group's
+    coordinator before the broker has one: expected while the group forms (a fresh broker, a new group,
+    a broker restart), and retried. Such a record is logged at INFO, saying so; every other record passes."""
+
+    EXPECTED = "waiting for the consumer group's coordinator (expected while the group forms; retrying): %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiokafka.errors import GroupCoordinatorNotAvailableError
+
+        if record.levelno >= logging.ERROR and any(isinstance(a, GroupCoordinatorNotAvailableError) for a in _args(record)):
+            record.msg, record.args = self.EXPECTED, tuple(a for a in _args(record) if isinstance(a, Exception))[:1]
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
+def _args(record: logging.LogRecord) -> tuple[object, ...]:
+    return record.args if isinstance(record.args, tuple) else ()
+
+
+COORDINATOR_LOGGER = "aiokafka.consumer.group_coordinator"
+
+
+def expect_coordinator_search() -> None:
+    """Install ``CoordinatorSearch`` on aiokafka's group-coordinator logger (once)."""
+    logger = logging.getLogger(COORDINATOR_LOGGER)
+    if not any(isinstance(f, CoordinatorSearch) for f in logger.filters):
+        logger.addFilter(CoordinatorSearch())
+
+
 def _die(message: str) -> None:
     log.critical(message)
     print(f"planning worker: {message}", file=sys.stderr, flush=True)
@@ -383,6 +418,7 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
               f"(batches of up to {batch_size})", file=sys.stderr, flush=True)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                               override_logging=True)
+        expect_coordinator_search()
         worker.spinner = None  # a terminal spinner means nothing in a service's log
         try:
             worker.execute_from_commandline()
