@@ -1,7 +1,10 @@
 """Published snapshots: what readers open.
 
 ``published.json`` names, per cycle, the one panel file that is current,
-and the current dead-letters file for the data team. Publishing writes a new
+and the current dead-letters file for the data team. Under ``named`` it
+names the panel files of each what-if build (``projections.reading.named``):
+``named[NAME][cycle]``, read with ``--snapshot NAME``, never in place of the
+current ones. Publishing writes a new
 pointer file and renames it over the old one, so a reader sees the old
 snapshot or the new one, never a mix. Published files are never written
 again.
@@ -34,6 +37,7 @@ from typing import Any
 import duckdb
 
 from projections.connection import connect, sql_string
+from projections.reading.named import CURRENT
 from projections.tables import DEAD_LETTERS, PANEL_TABLES
 
 POINTER = "published.json"
@@ -49,11 +53,25 @@ class NoSnapshot(RuntimeError):
     """Nothing has been published yet."""
 
 
+class UnknownSnapshot(LookupError):
+    """No named snapshot has this name; ``known`` lists those that exist."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name, self.known = name, known
+        listed = ", ".join(known) if known else "none yet (a build with --on, --as-of or --name makes one)"
+        super().__init__(f"no snapshot is named {name!r}; named snapshots: {listed} (`planning snapshots` lists them)")
+
+
 def published(projections_dir: Path) -> dict[str, Any]:
     try:
         return json.loads((projections_dir / POINTER).read_text())
     except FileNotFoundError:
         return {"cycles": {}, "operations": None}
+
+
+def named_snapshots(pointer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """name -> {cycle: entry} of every named snapshot in ``pointer`` (a pointer written before them has none)."""
+    return pointer.get("named") or {}
 
 
 @contextmanager
@@ -69,12 +87,45 @@ def _publishing(projections_dir: Path) -> Iterator[dict[str, Any]]:
         os.replace(temporary, projections_dir / POINTER)
 
 
-def publish_cycle(projections_dir: Path, cycle: str, build: Path, info: dict[str, Any]) -> None:
-    """Make ``build``'s panel file the cycle's current one. Call under the build lock (it sweeps)."""
+def publish_cycle(
+    projections_dir: Path, cycle: str, build: Path, info: dict[str, Any], snapshot: str | None = None
+) -> None:
+    """Make ``build``'s panel file the cycle's current one, or the cycle's file in the named ``snapshot``
+    (the current one is then left as it was). Call under the build lock (it sweeps)."""
     (build / "staging.duckdb").unlink(missing_ok=True)  # evidence in staging form is never published
+    entry = {"file": str(build / "panel.duckdb"), **info}
     with _publishing(projections_dir) as pointer:
-        pointer["cycles"][cycle] = {"file": str(build / "panel.duckdb"), **info}
+        if snapshot is None:
+            pointer["cycles"][cycle] = entry
+        else:
+            pointer.setdefault("named", {}).setdefault(snapshot, {})[cycle] = entry
     sweep(projections_dir)
+
+
+def drop_snapshot(projections_dir: Path, name: str) -> list[str]:
+    """Remove the named snapshot from the pointer and sweep its folders; the cycles it held.
+
+    Call under the build lock (it sweeps). A folder a reader is opening stays for the next sweep.
+    """
+    with _publishing(projections_dir) as pointer:
+        named = named_snapshots(pointer)
+        if name not in named:
+            raise UnknownSnapshot(name, sorted(named))
+        dropped = sorted(named.pop(name))
+    sweep(projections_dir)
+    return dropped
+
+
+def listed_snapshots(projections_dir: Path) -> list[dict[str, Any]]:
+    """One row per published cycle of every snapshot, current first, then the named ones by name:
+    snapshot, cycle, on, as_of, built_at."""
+    pointer = published(projections_dir)
+    snapshots = [(CURRENT, pointer["cycles"])] + sorted(named_snapshots(pointer).items())
+    return [
+        {"snapshot": name, "cycle": cycle, "on": entry.get("on_date"), "as_of": entry.get("as_of"),
+         "built_at": entry.get("built_at")}
+        for name, cycles in snapshots for cycle, entry in sorted(cycles.items())
+    ]
 
 
 def publish_operations(projections_dir: Path, build: Path, info: dict[str, Any]) -> None:
@@ -93,7 +144,8 @@ def sweep(projections_dir: Path, only: str | None = None) -> list[Path]:
     if not builds.is_dir():
         return []
     pointer = published(projections_dir)
-    current = {Path(e["file"]).parent for e in [*pointer["cycles"].values(), pointer.get("operations") or {}] if e}
+    named = [entry for cycles in named_snapshots(pointer).values() for entry in cycles.values()]
+    current = {Path(e["file"]).parent for e in [*pointer["cycles"].values(), *named, pointer.get("operations") or {}] if e}
     swept = []
     for folder in sorted(f for cycle in builds.iterdir() if cycle.is_dir() for f in cycle.iterdir() if f.is_dir()):
         if folder in current or (only is not None and folder.name != only):
@@ -152,9 +204,10 @@ def _attaching(files: list[str]) -> Iterator[bool]:
 
 
 def open_reader(
-    projections_dir: Path, *, operations: bool = False, cycles: Iterable[str] | None = None
+    projections_dir: Path, *, operations: bool = False, cycles: Iterable[str] | None = None, snapshot: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """A locked-down, read-only view of the published tables.
+    """A locked-down, read-only view of the published tables: the current snapshot's, or the named ``snapshot``'s
+    (``UnknownSnapshot`` if there is none of that name).
 
     The Panel tables are views across every published cycle, or across the
     named ``cycles`` only: a reader that wants one cycle attaches one file,
@@ -168,10 +221,20 @@ def open_reader(
     queries hold at most ``READER_MEMORY_LIMIT`` in memory.
     """
     for _ in range(OPEN_ATTEMPTS):
-        db = _open_published(projections_dir, published(projections_dir), operations, cycles)
+        db = _open_published(projections_dir, _chosen(published(projections_dir), snapshot), operations, cycles)
         if db is not None:
             return db
     raise RuntimeError(f"the published snapshots in {projections_dir} kept changing while they were opened; try again")
+
+
+def _chosen(pointer: dict[str, Any], snapshot: str | None) -> dict[str, Any]:
+    """``pointer`` with the named ``snapshot``'s cycles in place of the current ones (None: as it is)."""
+    if snapshot is None or snapshot == CURRENT:
+        return pointer
+    named = named_snapshots(pointer)
+    if snapshot not in named:
+        raise UnknownSnapshot(snapshot, sorted(named))
+    return {**pointer, "cycles": named[snapshot]}
 
 
 def _open_published(
