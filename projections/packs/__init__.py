@@ -37,8 +37,8 @@ def pack_dir(packs_root: Path, cycle: str) -> Path:
     return packs_root / cycle
 
 
-def _reader(projections_dir: Path, synthetic: bool) -> Reader:
-    return Reader(open_reader(projections_dir), synthetic)
+def _reader(projections_dir: Path, synthetic: bool, snapshot: str | None = None) -> Reader:
+    return Reader(open_reader(projections_dir, snapshot=snapshot), synthetic)
 
 
 def _cycle(r: Reader, cycle: str | None) -> str:
@@ -52,9 +52,11 @@ def _cycle(r: Reader, cycle: str | None) -> str:
     return cycle
 
 
-def render_pack(projections_dir: Path, cycle: str | None, stage: str | None, *, synthetic: bool) -> tuple[str, str, str, date, datetime]:
-    """(html, cycle, stage, on, as_of) of the pack, from the published snapshot."""
-    r = _reader(projections_dir, synthetic)
+def render_pack(
+    projections_dir: Path, cycle: str | None, stage: str | None, *, synthetic: bool, snapshot: str | None = None
+) -> tuple[str, str, str, date, datetime]:
+    """(html, cycle, stage, on, as_of) of the pack, from the published snapshot (or the named ``snapshot``)."""
+    r = _reader(projections_dir, synthetic, snapshot)
     try:
         cycle = _cycle(r, cycle)
         stage = stage or current_stage(r, cycle)
@@ -79,16 +81,17 @@ def render_pack(projections_dir: Path, cycle: str | None, stage: str | None, *, 
 
 def write_pack(
     projections_dir: Path, cycle: str | None, stage: str | None, to: Path | None = None, *,
-    synthetic: bool, pdf: bool = True, packs_root: Path | None = None,
+    synthetic: bool, pdf: bool = True, packs_root: Path | None = None, snapshot: str | None = None,
 ) -> WrittenPack:
-    """Write ``<stage>.html`` (and ``<stage>.pdf``) into ``to`` (default ``packs_root/<cycle>``)."""
+    """Write ``<stage>.html`` (and ``<stage>.pdf``) into ``to`` (default ``packs_root/<cycle>``; a named
+    snapshot's pack under ``packs_root/snapshots/<name>/``, never over the current one)."""
     from projections.packs.pdf import ChromiumError, print_pdf
 
-    html, cycle, stage, on, as_of = render_pack(projections_dir, cycle, stage, synthetic=synthetic)
+    html, cycle, stage, on, as_of = render_pack(projections_dir, cycle, stage, synthetic=synthetic, snapshot=snapshot)
     if to is None:
         if packs_root is None:
             raise PackError("say where to write the pack")
-        to = pack_dir(packs_root, cycle)
+        to = pack_dir(packs_root if snapshot is None else packs_root / "snapshots" / snapshot, cycle)
     to.mkdir(parents=True, exist_ok=True)
     html_path = to / f"{stage}.html"
     temporary = to / f".{stage}.html.tmp"

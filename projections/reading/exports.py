@@ -95,9 +95,11 @@ class ExportResult:
         return self.directory / "README.md"
 
 
-def read_cycle(projections_dir: Path, cycle: str) -> tuple[dict[str, Any], dict[str, TableData]]:
-    """The cycle's build_info and every Panel table, from the published snapshot."""
-    db = open_reader(projections_dir)
+def read_cycle(
+    projections_dir: Path, cycle: str, snapshot: str | None = None
+) -> tuple[dict[str, Any], dict[str, TableData]]:
+    """The cycle's build_info and every Panel table, from the published snapshot (or the named ``snapshot``)."""
+    db = open_reader(projections_dir, snapshot=snapshot)
     try:
         info_cursor = db.execute("SELECT * FROM build_info WHERE cycle = ?", [cycle])
         info_row = info_cursor.fetchone()
@@ -115,10 +117,12 @@ def read_cycle(projections_dir: Path, cycle: str) -> tuple[dict[str, Any], dict[
         db.close()
 
 
-def export_cycle(projections_dir: Path, cycle: str, fmt: str, directory: Path, *, overwrite: bool = False) -> ExportResult:
+def export_cycle(
+    projections_dir: Path, cycle: str, fmt: str, directory: Path, *, overwrite: bool = False, snapshot: str | None = None
+) -> ExportResult:
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    info, tables = read_cycle(projections_dir, cycle)
+    info, tables = read_cycle(projections_dir, cycle, snapshot)
     result = ExportResult(cycle, fmt, directory, rows={n: len(t.rows) for n, t in tables.items()})
     planned = export_files(cycle, fmt, directory, tables)
     _check_target(directory, planned + [result.readme], overwrite)

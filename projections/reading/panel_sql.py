@@ -78,14 +78,16 @@ class PanelSqlResult(NamedTuple):
 
 
 def run_panel_sql(
-    projections_dir: Path, sql: str, *, limit: int = DEFAULT_LIMIT, timeout: float = DEFAULT_TIMEOUT
+    projections_dir: Path, sql: str, *, limit: int = DEFAULT_LIMIT, timeout: float = DEFAULT_TIMEOUT,
+    snapshot: str | None = None,
 ) -> PanelSqlResult:
-    """Run one read-only query on the published snapshot, within ``limit`` rows and ``timeout`` seconds."""
+    """Run one read-only query on the published snapshot (the current one, or the named ``snapshot``),
+    within ``limit`` rows and ``timeout`` seconds."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise PanelSqlError("--limit must be a whole number, at least 1")
     if not math.isfinite(timeout) or timeout <= 0:
         raise PanelSqlError("--timeout must be a finite number of seconds, more than 0")
-    db = open_reader(projections_dir)
+    db = open_reader(projections_dir, snapshot=snapshot)
     try:
         check_statement(db, sql)
         return _run(db, sql, limit, timeout)
