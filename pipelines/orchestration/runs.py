@@ -26,8 +26,10 @@ from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.instance import use_planning_dagster_home
 from projections.building.timetable import default_windows
 from projections.packs import WrittenPack
+from projections.reading.named import CURRENT
 from projections.reading.snapshots import published
 
+SNAPSHOT_TAG = "planning/snapshot"  # on each build_cycle run we start: "current", or the named snapshot it publishes
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -72,7 +74,7 @@ NO_TIMETABLE = "not a cycle the timetable can hold (YYYY-YY, years 1 to 9999): r
 
 def run_job(
     instance: dg.DagsterInstance, home: PlanningHome, job: dg.UnresolvedAssetJobDefinition,
-    ops: dict[str, Any], partition: str | None = None,
+    ops: dict[str, Any], partition: str | None = None, tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One in-process run of ``job`` on ``home``: the home travels in the run's config, so the UI shows where it wrote."""
     if partition is not None and not instance.has_dynamic_partition(cycles.name, partition):
@@ -82,16 +84,21 @@ def run_job(
         instance=instance,
         run_config={**planning_run_config(str(home.root), ops), **QUIET},
         raise_on_error=False,
+        tags=tags,
     )
 
 
 def build(
-    home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None, *, full: bool = False
+    home: PlanningHome, cycle: str | None = None, on: str | None = None, as_of: str | None = None, *,
+    full: bool = False, snapshot: str | None = None,
 ) -> list[CycleBuild]:
     """Materialize every Panel table of one cycle (or of every cycle in the store), then the dead letters.
 
     Every cycle is built, whichever failed before it, and then the dead letters: what succeeded is
-    published. If any run failed, ``BuildFailed`` names each, and carries the builds that succeeded.
+    published, as the current snapshot, or in the named ``snapshot`` (a what-if build: the current
+    snapshot and the data team's dead letters are left as they are, so no dead letters are built).
+    Each run is tagged ``planning/snapshot`` with where it published. If any run failed,
+    ``BuildFailed`` names each, and carries the builds that succeeded.
     """
     if cycle:
         targets = [cycle]
@@ -109,14 +116,16 @@ def build(
                 continue
             # the cache is rebuilt once, by the first run that succeeds
             evidence = {**instants, "full": full and not any(b.run_id for b in builds)}
-            result = run_job(instance, home, build_cycle, {"cycle_evidence": {"config": evidence}}, target)
+            ops = {"cycle_evidence": {"config": evidence}, "panel_snapshot": {"config": {"snapshot": snapshot}}}
+            result = run_job(instance, home, build_cycle, ops, target, {SNAPSHOT_TAG: snapshot or CURRENT})
             if result.success:
                 builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
             else:
                 failures.append(FailedRun(target, result.run_id, _failure(result)))
-        result = run_job(instance, home, build_operations, {"dead_letters": {"config": instants}})
-        if not result.success:
-            failures.append(FailedRun(DEAD_LETTERS_TARGET, result.run_id, _failure(result)))
+        if snapshot is None:
+            result = run_job(instance, home, build_operations, {"dead_letters": {"config": instants}})
+            if not result.success:
+                failures.append(FailedRun(DEAD_LETTERS_TARGET, result.run_id, _failure(result)))
     if failures:
         raise BuildFailed(failures, builds)
     return builds

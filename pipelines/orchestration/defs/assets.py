@@ -4,7 +4,9 @@ Every projection asset is partitioned by cycle. A build of one cycle is one
 run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
 private file, each Panel table asset runs its SQL file into the run's panel
 file, the checks guard them (blocking), and ``panel_snapshot`` publishes the
-file for readers only when every check passed. Runs execute in one process:
+file for readers only when every check passed: as the cycle's current
+snapshot, or, for a what-if build at other instants, in the named snapshot its
+config gives (the current one untouched). Runs execute in one process:
 a DuckDB file has one writer, and it is this run. Every build asset takes the
 ``build_lock`` resource, held for the whole run: builds queue.
 
@@ -23,12 +25,13 @@ from events.home import PlanningHome
 from events.storage.store import EventStore
 from projections.building import build as projection_build
 from projections.building import event_cache
+from projections.reading.named import CURRENT, check_name
 from projections.reading.snapshots import publish_cycle, publish_operations
 from projections.building.staging import stage_cycle
 from projections.connection import connect
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.orchestration.defs.partitions import cycles
-from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource
+from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource, SnapshotConfig
 
 
 DATA_VERSION_TAG = "dagster/data_version"  # how an observation carries the data version Dagster compares
@@ -156,16 +159,21 @@ table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
     deps=[t.key for t in table_assets],
     group_name="publication",
     kinds={"duckdb"},
-    description="Publishes the run's panel file as the cycle's current snapshot, once every blocking check passed.",
+    description="Publishes the run's panel file as the cycle's current snapshot, or in the named snapshot its "
+    "config gives (a what-if build), once every blocking check passed. Its `snapshot` metadata says which.",
 )
 def panel_snapshot(
-    context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
+    context: dg.AssetExecutionContext, config: SnapshotConfig, planning: PlanningHomeResource,
+    build_lock: dg.ResourceParam[Path],
 ) -> dg.MaterializeResult:
+    snapshot = check_name(config.snapshot) if config.snapshot is not None else None
     build = planning.build(context.partition_key, context.run.run_id)
     info = projection_build.read_build_info(build / "panel.duckdb")
     info["run_id"] = context.run.run_id
-    publish_cycle(planning.home.projections, context.partition_key, build, info)
-    return dg.MaterializeResult(metadata={"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]})
+    publish_cycle(planning.home.projections, context.partition_key, build, info, snapshot)
+    return dg.MaterializeResult(metadata={
+        "snapshot": snapshot or CURRENT, "file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"],
+    })
 
 
 @dg.asset(

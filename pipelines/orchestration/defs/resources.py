@@ -1,4 +1,5 @@
-"""What every projection asset needs: where $PLANNING_HOME is, the build's two instants, and the build lock.
+"""What every projection asset needs: where $PLANNING_HOME is, the build's two instants, where it publishes,
+and the build lock.
 
 (No ``from __future__ import annotations`` here or in the asset modules:
 Dagster reads these annotations at definition time.)
@@ -24,6 +25,14 @@ class BuildConfig(dg.Config):
 
 class EvidenceConfig(BuildConfig):
     full: bool = False  # rebuild the event cache from the store instead of appending what is new
+
+
+class SnapshotConfig(dg.Config):
+    """Where ``panel_snapshot`` publishes: empty for the current snapshot the Panel reads (the sensor's, the
+    schedule's and a plain `planning build`'s runs), or a name for a what-if build (`planning build` names
+    one whenever on/as_of are not today/now; ``projections.reading.named``)."""
+
+    snapshot: Optional[str] = None
 
 
 class PlanningHomeResource(dg.ConfigurableResource):

@@ -2,7 +2,10 @@
 
 Each builder is a `planning build` process, as two people (or a person and the sensor) start them;
 the readers are threads of this process opening the published snapshot and querying it, each for
-a bounded number of reads, while the builds go on. Afterwards only the published folders remain.
+a bounded number of reads, while the builds go on. The builders build at pinned instants, so they
+publish the named snapshot ``SNAPSHOT`` again and again (a what-if build never replaces the current
+one): the readers open it, and the current snapshot with the dead letters, in turn. Afterwards only
+the published folders remain.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from tests.support.events import make_event, write_jsonl
 from tests.support.paths import REPO_ROOT
 
 KNOWN = datetime(2026, 9, 5, 12, tzinfo=timezone.utc)
-BUILD = ("--on", "2026-09-10", "--as-of", "2026-09-10T12:00:00Z")
+SNAPSHOT = "stress"
+BUILD = ("--on", "2026-09-10", "--as-of", "2026-09-10T12:00:00Z", "--name", SNAPSHOT)
 BUILDERS, BUILDS_EACH = 2, 2
 READERS, READS_AT_MOST = 20, 150
 
@@ -41,7 +45,8 @@ def reader(home: PlanningHome, building: threading.Event, reads: list[int], erro
     count = 0
     while count < READS_AT_MOST and (building.is_set() or count == 0):
         try:
-            with open_reader(home.projections, operations=count % 2 == 1) as db:
+            opened = {"operations": True} if count % 2 == 1 else {"snapshot": SNAPSHOT}
+            with open_reader(home.projections, **opened) as db:
                 (boroughs,) = db.execute("SELECT count(DISTINCT borough) FROM consultation_coverage").fetchone()
                 assert boroughs == 32, boroughs
         except Exception as error:  # every kind counts: the test asserts there were none
@@ -55,6 +60,7 @@ def test_two_builders_and_twenty_readers_collide_nowhere(home: PlanningHome, tmp
     with EventStore(home.store, writer=True) as store:
         ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", events))], recorded_at=KNOWN, progress=None)
     build(home, on="2026-09-10", as_of="2026-09-10T12:00:00Z")  # something to read, and Dagster's storage created
+    build(home, on="2026-09-10", as_of="2026-09-10T12:00:00Z", snapshot=SNAPSHOT)
 
     building, outcomes, reads, errors = threading.Event(), [], [], []
     building.set()
@@ -72,7 +78,8 @@ def test_two_builders_and_twenty_readers_collide_nowhere(home: PlanningHome, tmp
     assert errors == [], f"{len(errors)} of {sum(reads)} reads failed, first: {errors[0]}"
     assert sum(reads) > READERS, "the readers read while the builds ran"
     pointer = published(home.projections)
-    current = {Path(e["file"]) for e in [*pointer["cycles"].values(), pointer["operations"]]}
+    named = list(pointer["named"][SNAPSHOT].values())
+    current = {Path(e["file"]) for e in [*pointer["cycles"].values(), *named, pointer["operations"]]}
     assert all(file.exists() for file in current)
     with build_lock(home.projections):  # a folder a reader was opening at the last publication is the next sweep's
         sweep(home.projections)
