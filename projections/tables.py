@@ -96,3 +96,8 @@ PANEL_TABLES: dict[str, PanelTable] = {name: load_table(name) for name in PANEL_
 DEAD_LETTERS = load_table("dead_letters")
 
 ALL_TABLES: dict[str, PanelTable] = {**PANEL_TABLES, DEAD_LETTERS.name: DEAD_LETTERS}
+
+# Each published cycle's record of its build (cycle, on_date, as_of, built_at, store_position): written by
+# the build itself, not by a SQL file, and readable like a Panel table (`planning query build_info`).
+BUILD_INFO = "build_info"
+BUILD_INFO_ORDER = "cycle"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from events.home import PlanningHome
 from pipelines.cli import arguments
+from pipelines.cli.snapshots import add_snapshot_option, add_snapshots_command, chosen
 from pipelines.exit_codes import ExitCode
 
 MAX_SQL_ROWS = 1_000_000
@@ -92,12 +93,17 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--on", type=arguments.day, help="the date the timetable is read at (YYYY-MM-DD); default: today")
     build.add_argument("--as-of", dest="as_of", type=arguments.as_of, help="knowledge cutoff (ISO-8601; a date means its end); default: now")
     build.add_argument("--full", action="store_true", help="rebuild the event cache from the store instead of adding what is new")
+    build.add_argument(
+        "--name", help="publish as this named snapshot; default: the current snapshot for a build at (today, now), "
+        "else a name made of on and as_of (the current snapshot is never replaced by a what-if build)",
+    )
     build.set_defaults(run=_build)
 
     query = commands.add_parser("query", help="print one projection table from the latest build")
     query.add_argument("table", help="a projection table (an unknown name lists them)")
-    query.add_argument("--cycle", help="only this cycle's rows (YYYY-YY); default: every published cycle")
+    query.add_argument("--cycle", help="only this cycle's rows (YYYY-YY); not for dead_letters, which belong to no cycle")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help=FORMAT_HELP)
+    add_snapshot_option(query)
     query.set_defaults(run=_query)
 
     sql = commands.add_parser("sql", help="read-only SQL over the latest published projections")
@@ -111,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=arguments.seconds(MAX_SQL_SECONDS), default=10.0,
         help=f"stop the query after this many seconds (default 10, at most {MAX_SQL_SECONDS:g})",
     )
+    add_snapshot_option(sql)
     sql.set_defaults(run=_sql)
 
     dead = commands.add_parser("deadletters", help="list rejected events with their reasons (data team)")
@@ -131,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_stream_commands(commands)
     add_panel_commands(commands)
+    add_snapshots_command(commands)
     add_stack_commands(commands)
     return parser
 
@@ -218,20 +226,24 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.contract.cycle import Cycle
     from events.contract.instants import Instants
     from pipelines.orchestration.runs import BuildFailed, build
+    from projections.reading.named import snapshot_of_build
 
     try:
         if args.cycle:
             Cycle.parse(args.cycle)
         instants = Instants.parse(args.on, args.as_of)
+        snapshot = snapshot_of_build(args.on, args.as_of, args.name)
     except ValueError as error:
         print(f"planning build: {error}", file=sys.stderr)
         return ExitCode.USAGE
     failures = []
     try:
-        builds = build(home, args.cycle, args.on, args.as_of, full=args.full)
+        builds = build(home, args.cycle, args.on, args.as_of, full=args.full, snapshot=snapshot)
     except BuildFailed as failure:  # the other cycles were built and published all the same
         builds, failures = failure.builds, failure.failures
     print(f"built at on={instants.on.isoformat()} as_of={args.as_of or 'now'}")
+    if snapshot is not None and builds:
+        print(f"  published as snapshot {snapshot}, beside the current one (read it with --snapshot {snapshot})")
     for b in builds:
         tables = ", ".join(f"{name} {rows}" for name, rows in sorted(b.rows.items()))
         print(f"  {b.cycle}: not built: {b.not_built}" if b.not_built else f"  {b.cycle}: {tables}  (Dagster run {b.run_id})")
@@ -248,24 +260,32 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
 
 def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
-    from projections.reading.snapshots import NoSnapshot, open_reader
-    from projections.tables import ALL_TABLES
+    from projections.reading.snapshots import NoSnapshot, UnknownSnapshot, open_reader
+    from projections.tables import ALL_TABLES, BUILD_INFO, BUILD_INFO_ORDER, DEAD_LETTERS
 
-    table = ALL_TABLES.get(args.table)
-    if table is None:
-        print(f"planning query: unknown table {args.table!r}; known tables: {', '.join(ALL_TABLES)}", file=sys.stderr)
+    orders = {name: table.order_by for name, table in ALL_TABLES.items()} | {BUILD_INFO: BUILD_INFO_ORDER}
+    if args.table not in orders:
+        print(f"planning query: unknown table {args.table!r}; known tables: {', '.join(orders)}", file=sys.stderr)
         return ExitCode.USAGE
-    operations = table.name == "dead_letters"
+    operations = args.table == DEAD_LETTERS.name
+    if operations and (args.cycle or args.snapshot):
+        print(f"planning query: {DEAD_LETTERS.name} holds the events the contract refused, which belong to no cycle "
+              "and to no snapshot: drop --cycle and --snapshot", file=sys.stderr)
+        return ExitCode.USAGE
     try:
-        db = open_reader(home.projections, operations=operations, cycles=[args.cycle] if args.cycle else None)
+        db = open_reader(home.projections, operations=operations, cycles=[args.cycle] if args.cycle else None,
+                         snapshot=chosen(args))
+    except UnknownSnapshot as error:
+        print(f"planning query: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     except NoSnapshot as error:
         print(f"planning query: {error}", file=sys.stderr)
         return ExitCode.FAILED
-    where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle and not operations else ("", [])
+    where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle else ("", [])
     try:
-        cursor = db.execute(f"SELECT * FROM {table.name} {where} ORDER BY {table.order_by}", parameters)
+        cursor = db.execute(f"SELECT * FROM {args.table} {where} ORDER BY {orders[args.table]}", parameters)
     except Exception as error:  # a snapshot built before this table existed
-        print(f"planning query: {table.name} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
+        print(f"planning query: {args.table} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
         return ExitCode.FAILED
     columns = [d[0] for d in cursor.description]
     printed = output.write(columns, _streamed(cursor), args.format)
@@ -284,10 +304,15 @@ def _streamed(cursor: object, size: int = 1024):
 def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
     from projections.reading.panel_sql import PanelSqlError, run_panel_sql, truncation_note
-    from projections.reading.snapshots import NoSnapshot
+    from projections.reading.snapshots import NoSnapshot, UnknownSnapshot
 
     try:
-        columns, rows, truncated, _ = result = run_panel_sql(home.projections, args.statement, limit=args.limit, timeout=args.timeout)
+        columns, rows, truncated, _ = result = run_panel_sql(
+            home.projections, args.statement, limit=args.limit, timeout=args.timeout, snapshot=chosen(args),
+        )
+    except UnknownSnapshot as error:
+        print(f"planning sql: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     except NoSnapshot as error:
         print(f"planning sql: {error}", file=sys.stderr)
         return ExitCode.FAILED

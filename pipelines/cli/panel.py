@@ -1,7 +1,7 @@
 """Panel-facing subcommands of `planning`: briefing packs and exports.
 
 Both read the published snapshot only (``projections.reading.snapshots.open_reader``):
-never the event store, never the dead letters.
+never the event store, never the dead letters. ``--snapshot NAME`` reads a named (what-if) one.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     """Register the Panel subcommands on the `planning` parser."""
     from events.contract.vocabulary import STAGES
+    from pipelines.cli.snapshots import add_snapshot_option
     from projections.reading.exports import FORMATS
 
     pack = commands.add_parser(
@@ -34,6 +35,7 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     pack.add_argument("--to", metavar="DIR", help="where to write <stage>.html and <stage>.pdf; default: $PLANNING_HOME/packs/<cycle>")
     pack.add_argument("--synthetic", action="store_true", help="label every page and figure as synthetic data (for demo data)")
     pack.add_argument("--no-pdf", dest="pdf", action="store_false", help="write the HTML only")
+    add_snapshot_option(pack)
     pack.set_defaults(run=_pack)
 
     export = commands.add_parser(
@@ -46,18 +48,24 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=FORMATS, default="csv", help="the files' format")
     export.add_argument("--to", metavar="DIR", required=True, help="the directory to write into (created if missing)")
     export.add_argument("--overwrite", action="store_true", help="replace files of the same names already in DIR (refused otherwise)")
+    add_snapshot_option(export)
     export.set_defaults(run=_export)
 
 
 def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.cli.snapshots import chosen
     from projections.packs import PackError, write_pack
-    from projections.reading.snapshots import NoSnapshot
+    from projections.reading.snapshots import NoSnapshot, UnknownSnapshot
 
     try:
         written = write_pack(
             home.projections, args.cycle, args.stage,
             Path(args.to) if args.to else None, synthetic=args.synthetic, pdf=args.pdf, packs_root=home.packs,
+            snapshot=chosen(args),
         )
+    except UnknownSnapshot as error:
+        print(f"planning pack: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     except (NoSnapshot, PackError) as error:
         print(f"planning pack: {error}", file=sys.stderr)
         return ExitCode.FAILED
@@ -88,11 +96,16 @@ def _record_in_catalog(home: PlanningHome, written: WrittenPack) -> None:
 
 
 def _export(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.cli.snapshots import chosen
     from projections.reading.exports import CannotWriteExport, ExportError, export_cycle
-    from projections.reading.snapshots import NoSnapshot
+    from projections.reading.snapshots import NoSnapshot, UnknownSnapshot
 
     try:
-        result = export_cycle(home.projections, args.cycle, args.format, Path(args.to), overwrite=args.overwrite)
+        result = export_cycle(home.projections, args.cycle, args.format, Path(args.to), overwrite=args.overwrite,
+                              snapshot=chosen(args))
+    except UnknownSnapshot as error:
+        print(f"planning export: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     except CannotWriteExport as error:
         print(f"planning export: {error}", file=sys.stderr)
         return ExitCode.CANNOT_WRITE

@@ -18,6 +18,7 @@ import pytest
 
 from events.home import PlanningHome
 from pipelines.cli.main import main
+from pipelines.orchestration.runs import build
 from pipelines.exit_codes import ExitCode
 from projections.connection import connect
 from tests.support.events import make_event, write_jsonl
@@ -42,7 +43,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     with pytest.MonkeyPatch.context() as patch:
         home = use_home(patch, root)
         assert main(["ingest", "--recorded-at", "2026-11-20T09:00:00Z", str(write_jsonl(root.parent / "events.jsonl", events))]) == 0
-        assert main(["build", "--on", "2026-11-23", "--as-of", "2026-11-23T12:00:00Z"]) == 0
+        build(home, on="2026-11-23", as_of="2026-11-23T12:00:00Z")  # current, at pinned instants
         yield home
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from events.home import PlanningHome
 from pipelines.cli.main import main
+from pipelines.orchestration.runs import build
 from projections.connection import connect
 from projections.reading.exports import XLSX_CELL_LIMIT
 from projections.reading.snapshots import open_reader
@@ -49,7 +50,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
         home = use_home(patch, root)
         # knowledge time pinned before as_of, so the build sees the same events whatever the day
         assert main(["ingest", "--recorded-at", "2026-11-20T09:00:00Z", str(write_jsonl(root.parent / "events.jsonl", events))]) == 1
-        assert main(["build", "--on", "2026-11-23", "--as-of", "2026-11-23T12:00:00Z"]) == 0
+        # the current snapshot at pinned instants (`planning build --on/--as-of` names a what-if snapshot)
+        build(home, on="2026-11-23", as_of="2026-11-23T12:00:00Z")
         yield home
 
 

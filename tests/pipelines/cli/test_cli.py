@@ -32,7 +32,10 @@ def ingested(home: PlanningHome, tmp_path: Path) -> PlanningHome:
         make_event("cdrp.audit_submitted", occurred_at="2026-08-15T10:00:00Z"),
     ]
     assert planning("ingest", str(write_jsonl(tmp_path / "ok.jsonl", events))) == 0
-    assert planning("build", "--on", "2026-09-10") == 0
+    # the current snapshot at a pinned `on` (`planning build --on` would publish it as a named what-if snapshot)
+    from pipelines.orchestration.runs import build
+
+    build(home, on="2026-09-10")
     return home
 
 
