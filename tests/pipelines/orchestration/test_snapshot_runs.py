@@ -15,6 +15,7 @@ from pipelines.ingest.files import ingest_files
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from pipelines.orchestration.defs.schedules import daily_stage_status
+from pipelines.orchestration.instance import use_planning_dagster_home
 from pipelines.orchestration.runs import SNAPSHOT_TAG, build
 from projections.reading.snapshots import published
 from tests.support.events import make_event, write_jsonl
@@ -54,6 +55,7 @@ def test_a_run_names_the_snapshot_it_published(home: PlanningHome, tmp_path: Pat
 
 def test_the_schedule_publishes_the_current_snapshot_whatever_its_day(home: PlanningHome, tmp_path: Path) -> None:
     ingest(home, tmp_path / "e.jsonl")
+    use_planning_dagster_home(home)
     instance = dg.DagsterInstance.get()
     morning = datetime(2026, 9, 21, 6, 0, tzinfo=ZoneInfo("Europe/London"))  # not the day the test runs
     tick = daily_stage_status.evaluate_tick(dg.build_schedule_context(
