@@ -56,7 +56,9 @@ def context(home: PlanningHome, instance: dg.DagsterInstance, cursor: str | None
 
 
 def evaluate(home: PlanningHome, instance: dg.DagsterInstance, cursor: str | None = None):
-    return event_store_sensor.evaluate_tick(context(home, instance, cursor))
+    # closed as the daemon closes it: the instance it opened from the ref would otherwise stay Dagster's current one
+    with context(home, instance, cursor) as sensor_context:
+        return event_store_sensor.evaluate_tick(sensor_context)
 
 
 def observation(data) -> dict:
