@@ -379,6 +379,9 @@ class Envelope(Contract):
     source: Text
     cycle: CycleName
     payload: Contract
+    # Data generated for demonstration or testing says so: a store holds synthetic or real events, never both
+    # (events.storage.store), and every output built from synthetic events carries the label.
+    synthetic: bool = False
 
     @field_validator("occurred_at")
     @classmethod

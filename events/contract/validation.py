@@ -38,6 +38,9 @@ PYTHON_INT_DIGITS = 4300  # the json module refuses longer integers (sys.get_int
 
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Not part of what an event means: the label says where the data came from, and the store, which holds
+# one kind of data only, refuses the other kind before it compares digests (and digests stay as before).
+_NOT_MEANING = {"synthetic"}
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,12 @@ def canonical_digest(model: Envelope) -> str:
     Dates, UUIDs, numbers, absent optional fields and the keys of a mapping (sorted by the model)
     each have one spelling there, so an event resent with ``Z`` for ``+00:00``, an upper-case
     id or ``1e0`` for ``1.0`` is a duplicate. pydantic writes the JSON (fields in model order),
-    which costs less than the json module's sorting encoder.
+    which costs less than the json module's sorting encoder. The ``synthetic`` label is left out
+    (``_NOT_MEANING``): the store refuses an event of the other kind before digests are compared.
     """
     if model.occurred_at.utcoffset():
         model = model.model_copy(update={"occurred_at": model.occurred_at.astimezone(timezone.utc)})
-    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()
+    return hashlib.sha256(model.model_dump_json(exclude=_NOT_MEANING).encode()).hexdigest()
 
 
 def verdict(raw: bytes, received_at: datetime | None = None, *, size: int | None = None) -> Accepted | Rejected:

@@ -2,7 +2,7 @@
 
 Going in (``to_record``): the event's personal fields are sealed with its
 respondent's key (``events.storage.personal_data``) and the envelope is written
-beside its position and the time it was recorded. The store keeps the event
+beside its position and the time it was recorded (``synthetic`` only when true). The store keeps the event
 at the schema_version it was sent at; nothing is upcast on the way in.
 
 Coming out (``to_event``): the personal fields are unsealed, then the body is
@@ -41,10 +41,16 @@ def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault) ->
         "position": position,
         "recorded_at": recorded_at,
         **{name: body[name] for name in ENVELOPE},
+        **({"synthetic": True} if is_synthetic(body) else {}),
         "payload": sealed.payload,
         "subject": sealed.subject,
         "sealed": sealed.sealed,
     }
+
+
+def is_synthetic(body: Mapping[str, Any]) -> bool:
+    """Whether an event (or a record of one) is labelled synthetic: ``"synthetic": true``; absent is real."""
+    return body.get("synthetic") is True
 
 
 def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
@@ -56,6 +62,8 @@ def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
     The result is the body plus the record's ``position`` and ``recorded_at``.
     """
     body = {name: record[name] for name in ENVELOPE}
+    if is_synthetic(record):
+        body["synthetic"] = True
     personal = unseal_with(keys, record["subject"], record["sealed"])
     body["payload"] = {**record["payload"], **personal} if personal else dict(record["payload"])
     event = upcast(body)

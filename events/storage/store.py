@@ -17,6 +17,12 @@ One append is one transaction:
    committed in one SQLite transaction. That commit is the moment the batch
    exists.
 
+A store holds one kind of data: real events, or synthetic ones (``"synthetic": true``,
+the demo's). The first event stored sets the kind (``meta`` key ``data``); an event
+of the other kind is refused (:class:`MixedData`, or a dead letter when the
+appender asks for that), so no output built from the store can mix them, and
+every output built from a synthetic store can say so (``EventStore.synthetic``).
+
 A crash before step 4 leaves an orphan segment file that the next writer
 deletes; a crash after it leaves a complete batch. Readers never see half a
 batch. Segments are never rewritten: retractions are events, and erasure
@@ -36,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from events.storage.conversion import to_event, to_record
+from events.storage.conversion import is_synthetic, to_event, to_record
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
@@ -76,6 +82,33 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_origin ON dead_letters (origin);
 """
+
+
+SYNTHETIC, REAL = "synthetic", "real"  # the kinds of data a store can hold (meta key "data")
+LEGACY_SYNTHETIC_SOURCE = "synthetic:"  # how the demo marked its events before the label was a field
+
+
+class MixedData(RuntimeError):
+    """An event of the other kind than the store's (synthetic into real, or real into synthetic): nothing of
+    the batch was stored. ``origin`` is the first such event's, ``refused`` how many the batch held."""
+
+    def __init__(self, reason: str, origin: str, refused: int) -> None:
+        super().__init__(f"{origin}: {reason}" + (f" ({refused - 1:,} more such event(s) in the batch)" if refused > 1 else ""))
+        self.reason, self.origin, self.refused = reason, origin, refused
+
+
+def kind_of(body: dict[str, Any]) -> str:
+    return SYNTHETIC if is_synthetic(body) else REAL
+
+
+def mixing_reason(event_kind: str, store: str) -> str:
+    """Why an event of ``event_kind`` is refused by ``store`` (which "holds" events of the other kind), and what to do instead."""
+    if event_kind == SYNTHETIC:
+        return (f'synthetic: the event is synthetic ("synthetic": true) but {store} real events; '
+                "synthetic and real events never share a store: use another PLANNING_HOME for synthetic data")
+    return (f'synthetic: the event is real (no "synthetic": true) but {store} synthetic events (demo data); '
+            "synthetic and real events never share a store: use another PLANNING_HOME for real data, "
+            'or, if the event is synthetic too, send it with "synthetic": true')
 
 
 class StoreLocked(RuntimeError):
@@ -146,6 +179,7 @@ class EventStore:
             self.vault = Vault.open(self._db)
             self._remove_orphan_segments()
             self._redact_dead_letters_of_erased_once()
+            self._record_data_kind_once()
         else:
             self.vault = Vault.open(self._db) if self._has_schema() else None
 
@@ -190,7 +224,7 @@ class EventStore:
 
     # --- appending -------------------------------------------------------------
 
-    def append(self, batch: Sequence[Received], recorded_at: datetime | None = None) -> BatchOutcome:
+    def append(self, batch: Sequence[Received], recorded_at: datetime | None = None, *, other_kind: str = "refuse") -> BatchOutcome:
         """Append a batch: accepted events, duplicates dropped, rejects and conflicts dead-lettered.
 
         Appending the same batch again (a file ingested twice, a batch Kafka redelivers) stores
@@ -198,9 +232,15 @@ class EventStore:
         origin and bytes, or by its origin and reasons once an erasure redacted its bytes
         (``_already_dead_lettered``). Every reject is still in ``rejected``; those stored by an
         earlier append are also in ``already_dead_lettered``.
+
+        An event of the other kind than the store's (synthetic or real; an empty store takes the
+        kind of the batch's first event) raises :class:`MixedData` before anything is stored, or,
+        with ``other_kind="dead_letter"`` (the stream worker, which cannot hand a message back), is
+        dead-lettered with the reason.
         """
         if self._lock_file is None:
             raise RuntimeError("this EventStore was opened read-only")
+        batch, kind = self._of_one_kind(batch, other_kind)
         recorded_at_text = iso(recorded_at or utc_now())
         outcome = BatchOutcome()
         dead: list[tuple[str, tuple[str, ...], bytes]] = []
@@ -235,6 +275,7 @@ class EventStore:
             self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)", ids)
             if records:
                 self._write_segment(records)
+                self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind,))
             for origin, reasons, raw in dead:
                 self._db.execute(
                     "INSERT INTO dead_letters (received_at, origin, reasons, raw) VALUES (?, ?, ?, ?)",
@@ -253,6 +294,29 @@ class EventStore:
         outcome.erasures = len(erased)
         outcome.high_water_mark = position
         return outcome
+
+    def _of_one_kind(self, batch: Sequence[Received], other_kind: str) -> tuple[Sequence[Received], str | None]:
+        """The batch with events of the other kind than the store's turned into rejects (or ``MixedData``
+        raised), and the kind of data the store holds once it is appended (None: still no event)."""
+        if other_kind not in ("refuse", "dead_letter"):
+            raise ValueError(f"other_kind must be 'refuse' or 'dead_letter', not {other_kind!r}")
+        kind = self.data_kind()
+        store = f"the event store at {self.root} {'holds' if kind else 'is empty and this batch begins with'}"
+        kept: list[Received] = []
+        refused: list[tuple[Received, str]] = []
+        for item in batch:
+            if isinstance(item.verdict, Accepted):
+                event_kind = kind_of(item.verdict.body)
+                kind = kind or event_kind
+                if event_kind != kind:
+                    reason = mixing_reason(event_kind, store)
+                    refused.append((item, reason))
+                    item = Received(item.raw, item.origin, Rejected((reason,)))
+            kept.append(item)
+        if refused and other_kind == "refuse":
+            first, reason = refused[0]
+            raise MixedData(reason, first.origin, len(refused))
+        return kept, kind
 
     def _redacted_if_erased(
         self, dead: list[tuple[str, tuple[str, ...], bytes]]
@@ -369,6 +433,35 @@ class EventStore:
             raise
         if redacted:  # push the zeroed pages out of the WAL into the main file
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _record_data_kind_once(self) -> None:
+        """Write the kind of a store whose events predate the ``data`` mark (a writer opened it)."""
+        kind = self.data_kind()
+        if kind is not None:
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind,))
+
+    def data_kind(self) -> str | None:
+        """``"synthetic"`` or ``"real"``: the kind of every event in the store; None while it holds none.
+
+        The first event stored sets it. A store whose events predate the mark takes the kind of its first
+        event, which is synthetic if it says so or if its source starts ``synthetic:`` (the demo's events
+        said so that way before the label was a field)."""
+        if not self._has_schema():
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'data'").fetchone()
+        if row is not None:
+            return row[0]
+        for segment in self.segments():
+            with open(segment.path, encoding="utf-8") as lines:
+                first = json.loads(lines.readline())
+            legacy = str(first.get("source", "")).startswith(LEGACY_SYNTHETIC_SOURCE)
+            return SYNTHETIC if is_synthetic(first) or legacy else REAL
+        return None
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the store holds synthetic events (and so every output built from it must say so)."""
+        return self.data_kind() == SYNTHETIC
 
     def redaction_mark(self) -> int:
         """How many dead letters erasures have redacted in this store, ever: a copy of the dead
@@ -509,4 +602,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["EventStore", "Received", "BatchOutcome", "StoreLocked", "Segment", "PERSONAL_FIELDS", "respondent_ref_of"]
+__all__ = [
+    "EventStore", "Received", "BatchOutcome", "StoreLocked", "MixedData", "Segment", "SYNTHETIC", "REAL",
+    "PERSONAL_FIELDS", "respondent_ref_of",
+]
