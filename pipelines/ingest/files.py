@@ -16,7 +16,9 @@ those of the inline path. The pool is ``pipelines.ingest.pool``'s.
 A store that cannot be written (a read-only file system, a full disk) is a
 refusal, not a crash: :class:`StoreUnwritable` says why, and carries what
 was stored before it happened (each batch is atomic, so those stay, and
-ingesting the file again only adds what is missing).
+ingesting the file again only adds what is missing). So is an event of the
+other kind than the store holds, synthetic or real (:class:`MixedDataRefused`):
+the ingest stops at its batch, and nothing of that batch is stored.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from events.contract.lines import Line, read_lines
-from events.storage.store import BatchOutcome, EventStore, Received
+from events.storage.store import BatchOutcome, EventStore, MixedData, Received
 from events.contract.validation import verdict
 from pipelines.ingest.pool import cores, start_pool, verdicts
 
@@ -71,12 +73,20 @@ class IngestSummary:
         self.high_water_mark = max(self.high_water_mark, other.high_water_mark)
 
 
-class StoreUnwritable(RuntimeError):
-    """The event store refused a write; ``summary`` counts what was stored before."""
+class IngestStopped(RuntimeError):
+    """The ingest stopped before the end of its input; ``summary`` counts what was stored before."""
 
     def __init__(self, reason: str, summary: IngestSummary) -> None:
         super().__init__(reason)
         self.summary = summary
+
+
+class StoreUnwritable(IngestStopped):
+    """The event store refused a write."""
+
+
+class MixedDataRefused(IngestStopped):
+    """An event of the other kind than the store's (synthetic or real) was refused, with its batch."""
 
 
 def unwritable_reason(error: OSError | sqlite3.Error) -> str | None:
@@ -100,6 +110,8 @@ def unwritable_reason(error: OSError | sqlite3.Error) -> str | None:
 def _append(store: EventStore, batch: list[Received], recorded_at: datetime | None, total: IngestSummary) -> None:
     try:
         total.add(store.append(batch, recorded_at))
+    except MixedData as refused:
+        raise MixedDataRefused(str(refused), total) from refused
     except (OSError, sqlite3.Error) as error:
         reason = unwritable_reason(error)
         if reason is None:
@@ -192,7 +204,7 @@ def ingest_files(
             else:
                 with open(Path(path), "rb") as stream:
                     total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
-        except StoreUnwritable as refused:
+        except IngestStopped as refused:
             total.merge(refused.summary)
-            raise StoreUnwritable(str(refused), total) from refused.__cause__
+            raise type(refused)(str(refused), total) from refused.__cause__
     return total

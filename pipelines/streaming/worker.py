@@ -11,7 +11,8 @@ What it does with each message of every raw topic (``events.routing.raw_topics``
    ``Received(raw, origin="{topic}/{partition}@{offset}", verdict)``;
 3. each batch is ONE ``EventStore.append``: accepted events stored,
    duplicates (by ``event_id``) dropped, rejects and conflicts dead-lettered,
-   all in one transaction;
+   and so is an event of the other kind than the store holds (a synthetic
+   event into a store of real ones, or the reverse), all in one transaction;
 4. the batch's rejects are forwarded to ``planning.deadletters`` with their
    reasons (the broker has acknowledged them before we go on);
 5. only then are the batch's messages acknowledged to faust, whose consumer
@@ -195,7 +196,7 @@ class StoreSink:
         received_at = received_at or datetime.now(timezone.utc)
         checked = pending.result() if pending is not None else verdicts([m.value for m in messages], received_at)
         batch = [Received(m.value, m.origin, judged) for m, judged in zip(messages, checked, strict=True)]
-        outcome = self.store.append(batch, received_at)
+        outcome = self.store.append(batch, received_at, other_kind="dead_letter")  # a message cannot be handed back
         raws = {item.origin: item.raw for item in batch}
         redelivered = set(outcome.already_dead_lettered)
         result = BatchResult()
