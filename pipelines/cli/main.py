@@ -150,7 +150,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     import sqlite3
 
     from events.storage.store import EventStore, StoreLocked
-    from pipelines.ingest.files import StoreUnwritable, ingest_files, unwritable_reason
+    from pipelines.ingest.files import MixedDataRefused, StoreUnwritable, ingest_files, unwritable_reason
     from projections.reading.cells import one_line
 
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
@@ -178,6 +178,11 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
               "free the disk or make the store writable, then ingest the same files again (what is stored already "
               "is skipped as duplicate).", file=sys.stderr)
         return ExitCode.CANNOT_WRITE
+    except MixedDataRefused as refused:
+        done = refused.summary
+        print(f"accepted {done.accepted:,}  duplicate {done.duplicates:,}  rejected {done.rejected:,}  (before the refusal)")
+        print(f"planning ingest: REFUSED, the ingest stopped here: {one_line(str(refused))}", file=sys.stderr)
+        return ExitCode.REJECTED
     print(f"accepted {outcome.accepted:,}  duplicate {outcome.duplicates:,}  rejected {outcome.rejected:,}")
     for origin, reasons in outcome.examples:
         print(f"  rejected {one_line(origin)}: {one_line('; '.join(reasons))}", file=sys.stderr)
@@ -261,6 +266,7 @@ def _build(args: argparse.Namespace, home: PlanningHome) -> int:
 def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
     from projections.reading.snapshots import NoSnapshot, UnknownSnapshot, open_reader
+    from projections.reading.synthetic import NOTE, holds_synthetic
     from projections.tables import ALL_TABLES, BUILD_INFO, BUILD_INFO_ORDER, DEAD_LETTERS
 
     orders = {name: table.order_by for name, table in ALL_TABLES.items()} | {BUILD_INFO: BUILD_INFO_ORDER}
@@ -288,7 +294,8 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning query: {args.table} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
         return ExitCode.FAILED
     columns = [d[0] for d in cursor.description]
-    printed = output.write(columns, _streamed(cursor), args.format)
+    label = NOTE if holds_synthetic(db) else None  # the snapshot's to say, whatever the flags
+    printed = output.write(columns, _streamed(cursor), args.format, label=label)
     if printed.cut:
         print(f"planning query: {output.cut_note(printed)}; choose one --cycle, use `planning sql` with a WHERE, "
               "or `planning export`", file=sys.stderr)
@@ -305,9 +312,10 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.cli import output
     from projections.reading.panel_sql import PanelSqlError, run_panel_sql, truncation_note
     from projections.reading.snapshots import NoSnapshot, UnknownSnapshot
+    from projections.reading.synthetic import NOTE
 
     try:
-        columns, rows, truncated, _ = result = run_panel_sql(
+        columns, rows, truncated, *_ = result = run_panel_sql(
             home.projections, args.statement, limit=args.limit, timeout=args.timeout, snapshot=chosen(args),
         )
     except UnknownSnapshot as error:
@@ -319,7 +327,7 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
     except PanelSqlError as error:
         print(f"planning sql: {error}", file=sys.stderr)
         return ExitCode.REJECTED
-    printed = output.write(columns, rows, args.format)
+    printed = output.write(columns, rows, args.format, label=NOTE if result.synthetic else None)
     if printed.cut:
         print(f"planning sql: {output.cut_note(printed)}; narrow the query or use `planning export`", file=sys.stderr)
     elif truncated:

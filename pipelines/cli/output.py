@@ -7,6 +7,11 @@ for spreadsheets, so a formula-like text cell gets a leading apostrophe;
 `json` keeps every value, with DEL and the C1 controls written as ``\\u``
 escapes like the C0 ones (the same JSON, nothing a terminal would obey).
 
+Results built from synthetic data carry the label (``label``): `table`
+prints it above the column names; `csv` and `json` stay data a program can
+read, so the label goes to standard error, where the person running the
+command still sees it.
+
 Output is capped at ``MAX_OUTPUT_BYTES``: what a command prints can be
 read, and a runaway result cannot fill a disk or a terminal's memory;
 :func:`write` says how many rows it wrote, and the caller says what was cut.
@@ -59,10 +64,13 @@ def plain(value: Any) -> Any:
 
 def write(
     columns: list[str], rows: Iterable[tuple[Any, ...]], fmt: str, out: TextIO | None = None,
-    max_bytes: int = MAX_OUTPUT_BYTES,
+    max_bytes: int = MAX_OUTPUT_BYTES, *, label: str | None = None,
 ) -> int:
-    """Print ``rows`` in ``fmt``, stopping before ``max_bytes``; says how many were printed and whether any were cut."""
+    """Print ``rows`` in ``fmt``, stopping before ``max_bytes``; says how many were printed and whether any were cut.
+    ``label`` (the synthetic label) heads a `table`, and goes to standard error beside `csv` or `json`."""
     out = out or sys.stdout
+    if label is not None:
+        print(one_line(label), file=out if fmt == "table" else sys.stderr)
     if fmt == "json":
         written, cut = _write_json(columns, rows, out, max_bytes)
     elif fmt == "csv":

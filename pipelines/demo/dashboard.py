@@ -9,6 +9,7 @@ from events.home import PlanningHome
 from events.contract.vocabulary import BOROUGH_NAMES
 from projections.building.timetable import default_windows
 from projections.reading.snapshots import open_reader
+from projections.reading.synthetic import LABEL, holds_synthetic
 
 STATUS = {"signed_off": "signed off", "open": "open", "overdue": "OVERDUE", "upcoming": "upcoming"}
 
@@ -48,7 +49,8 @@ def stage_on(cycle: str, day: date) -> str:
 def print_dashboard(home: PlanningHome, cycle: str) -> None:
     db = open_reader(home.projections)
     (on_date,) = db.execute("SELECT on_date FROM build_info WHERE cycle = ?", [cycle]).fetchone()
-    print(f"Policing plan cycle {cycle}: stage dashboard on {on_date:%d %B %Y}   [SYNTHETIC DATA]")
+    label = f"   [{LABEL}]" if holds_synthetic(db) else ""  # the snapshot's to say
+    print(f"Policing plan cycle {cycle}: stage dashboard on {on_date:%d %B %Y}{label}")
     print(f"{'stage':<19} {'window':<27} {'status':<11} gate")
     rows = db.execute(
         "SELECT stage, opens_on, due_on, status, ready, blockers, signed_off_by FROM stage_status"

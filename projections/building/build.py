@@ -57,7 +57,8 @@ def build_dead_letters(store: EventStore, ops_file: Path, as_of: datetime) -> in
         if rows:
             db.executemany("INSERT INTO dead_letters VALUES (?::TIMESTAMPTZ, ?, ?)", rows)
         db.execute("DELETE FROM dead_letters WHERE received_at > ?", [as_of])
-        db.execute("CREATE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS as_of, now() AS built_at", [as_of])
+        db.execute("CREATE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS as_of, now() AS built_at, ?::BOOLEAN AS synthetic",
+                   [as_of, store.synthetic])
         return db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
 
 

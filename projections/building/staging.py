@@ -9,7 +9,8 @@ sealed personal data stays sealed with one exception: the four demographic
 fields of each response are staged into ``response_demographics`` for
 inclusion monitoring (see :func:`stage_demographics`). The staging file is
 private to the build and deleted when the build is published; no reference,
-comment or other personal field reaches it.
+comment or other personal field reaches it. ``build_info`` says whether the
+store holds synthetic data (``synthetic``), so every snapshot carries the label.
 
 A retracted event never reaches a build: retractions are resolved first, and
 the retracted events leave ``store_events`` before any of their values is
@@ -50,10 +51,11 @@ def stage_cycle(
     from the store's segments: the full rebuild). Returns counts for the build's metadata."""
     position = store.high_water_mark() if upto is None else upto
     with connect(staging_path) as db:
+        # synthetic: the store's kind of data (events.storage.store), carried by every output built from this build
         db.execute(
             "CREATE TABLE build_info AS SELECT ?::VARCHAR AS cycle, ?::DATE AS on_date, ?::TIMESTAMPTZ AS on_end,"
-            " ?::TIMESTAMPTZ AS as_of, now() AS built_at, ?::BIGINT AS store_position",
-            [cycle, instants.on, instants.on_end, instants.as_of, position],
+            " ?::TIMESTAMPTZ AS as_of, now() AS built_at, ?::BIGINT AS store_position, ?::BOOLEAN AS synthetic",
+            [cycle, instants.on, instants.on_end, instants.as_of, position, store.synthetic],
         )
         db.execute("CREATE TABLE boroughs AS SELECT unnest(?::VARCHAR[]) AS borough", [list(BOROUGHS)])
         db.execute("CREATE TABLE themes AS SELECT unnest(?::VARCHAR[]) AS theme", [list(THEMES)])

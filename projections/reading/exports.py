@@ -6,7 +6,8 @@ of one cycle, read from the published snapshot through
 workbook, beside a ``README.md`` that documents every column. Each table and
 column is described once, in its schema file beside its SQL
 (``projections/sql/<table>.yml``); the README and the xlsx README sheet read
-the descriptions from there.
+the descriptions from there. Tables built from synthetic data say so at the
+top of the README and of the README sheet (``build_info.synthetic``).
 
 Formats:
 
@@ -53,6 +54,7 @@ import duckdb
 from projections.connection import connect
 from projections.reading.cells import is_formula_like, spreadsheet_text, visible
 from projections.reading.snapshots import open_reader
+from projections.reading.synthetic import EXPLANATION, LABEL, NOTE
 from projections.tables import PANEL_TABLES
 
 FORMATS = ("csv", "parquet", "xlsx")
@@ -63,6 +65,7 @@ BUILD_INFO_DOCS: dict[str, str] = {
     "as_of": "`as_of`: the knowledge cutoff; events recorded later are left out.",
     "built_at": "When the build ran.",
     "store_position": "How many events the store held when the build read it.",
+    "synthetic": "`true` when the events behind these tables are synthetic (generated for demonstration and testing).",
 }
 
 
@@ -290,9 +293,11 @@ def _write_xlsx(path: Path, cycle: str, info: dict[str, Any], tables: dict[str, 
     book = Workbook()
     about = book.active
     about.title = "README"
-    about.append([f"Planning Panel tables for cycle {cycle}"])
+    about.append([f"Planning Panel tables for cycle {cycle}" + (f" ({LABEL})" if info.get("synthetic") else "")])
     about["A1"].font = Font(bold=True, size=14)
-    about.append([])
+    about.append([NOTE] if info.get("synthetic") else [])
+    if info.get("synthetic"):
+        about["A2"].font = Font(bold=True, color="B3261E")
     about.append(["Built at", "value", "meaning"])
     for key, meaning in BUILD_INFO_DOCS.items():
         _append(about, [key, _xlsx_value(info.get(key)), meaning])
@@ -355,8 +360,9 @@ def readme_text(cycle: str, fmt: str, info: dict[str, Any], tables: dict[str, Ta
         return _csv_value(value) or "—"
 
     lines = [
-        f"# Planning Panel tables, cycle {cycle}",
+        f"# Planning Panel tables, cycle {cycle}" + (f" ({LABEL})" if info.get("synthetic") else ""),
         "",
+        *([f"**{LABEL}.** These tables are built from synthetic data: {EXPLANATION}.", ""] if info.get("synthetic") else []),
         f"Exported as {fmt} from the published snapshot of the policing-plan evidence pipeline.",
         "Read with `planning query TABLE --cycle " + cycle + "`; these files are a copy, not the system of record.",
         "",

@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from projections.reading.snapshots import READER_MEMORY_LIMIT, open_reader
+from projections.reading.synthetic import holds_synthetic
 from projections.tables import DEAD_LETTERS
 
 DEFAULT_LIMIT = 10_000
@@ -75,6 +76,7 @@ class PanelSqlResult(NamedTuple):
     rows: list[tuple[Any, ...]]
     truncated: bool  # more rows existed than were fetched (the row limit, or the size limit)
     too_big: bool = False  # fetching stopped at MAX_RESULT_BYTES, before the row limit
+    synthetic: bool = False  # the snapshot was built from synthetic data (projections.reading.synthetic)
 
 
 def run_panel_sql(
@@ -90,7 +92,7 @@ def run_panel_sql(
     db = open_reader(projections_dir, snapshot=snapshot)
     try:
         check_statement(db, sql)
-        return _run(db, sql, limit, timeout)
+        return _run(db, sql, limit, timeout)._replace(synthetic=holds_synthetic(db))
     finally:
         db.close()
 
