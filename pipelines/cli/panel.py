@@ -33,7 +33,6 @@ def add_panel_commands(commands: argparse._SubParsersAction) -> None:
     pack.add_argument("--cycle", help="the cycle (YYYY-YY); default: the latest published cycle")
     pack.add_argument("--stage", choices=STAGES, help="the stage; default: the stage the cycle is in (the first not signed off)")
     pack.add_argument("--to", metavar="DIR", help="where to write <stage>.html and <stage>.pdf; default: $PLANNING_HOME/packs/<cycle>")
-    pack.add_argument("--synthetic", action="store_true", help="label every page and figure as synthetic data (for demo data)")
     pack.add_argument("--no-pdf", dest="pdf", action="store_false", help="write the HTML only")
     add_snapshot_option(pack)
     pack.set_defaults(run=_pack)
@@ -60,7 +59,7 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
     try:
         written = write_pack(
             home.projections, args.cycle, args.stage,
-            Path(args.to) if args.to else None, synthetic=args.synthetic, pdf=args.pdf, packs_root=home.packs,
+            Path(args.to) if args.to else None, pdf=args.pdf, packs_root=home.packs,
             snapshot=chosen(args),
         )
     except UnknownSnapshot as error:
@@ -70,7 +69,8 @@ def _pack(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning pack: {error}", file=sys.stderr)
         return ExitCode.FAILED
     _record_in_catalog(home, written)
-    print(f"briefing pack for {written.cycle}, stage {written.stage} (on {written.on}, as_of {written.as_of})")
+    print(f"briefing pack for {written.cycle}, stage {written.stage} (on {written.on}, as_of {written.as_of})"
+          + ("  [SYNTHETIC DATA: labelled on every page]" if written.synthetic else ""))
     print(f"  html  {written.html}")
     if written.pdf:
         print(f"  pdf   {written.pdf}")

@@ -5,8 +5,10 @@ Everything here is invented. The shape follows the real process
 Census 2021 populations and approximate ethnic mix, a consultation of a few
 thousand responses across the nine channels, ~100 Public Attitude Survey (PAS)
 interviews per borough per quarter, one CDRP audit per borough, monthly
-consultative groups, and the timetable's sign-offs. Every event's ``source``
-starts with ``synthetic:`` so that no one can mistake it for real data.
+consultative groups, and the timetable's sign-offs. Every event says
+``"synthetic": true`` (and its ``source`` starts with ``synthetic:``) so that
+no one can mistake it for real data: the store then holds synthetic data only,
+and everything built from it is labelled.
 
 Determinism: the same ``seed`` gives the same events, byte for byte, and the
 random stream does not depend on ``today``. A cycle is always generated whole
@@ -588,6 +590,7 @@ class _Builder:
             "occurred_at": occurred_at,
             "source": source,
             "cycle": self.cycle,
+            "synthetic": True,  # what makes the store, and everything built from it, say so
             "payload": payload,
         }
         self.events.append(e)

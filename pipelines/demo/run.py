@@ -4,8 +4,10 @@ Generates a synthetic cycle (and the one before it), ingests it through the
 contract in the deliveries a real team would receive (each with its own
 knowledge time, ``pipelines.demo.deliveries``), builds every projection
 through Dagster, and prints the stage dashboard, with one line of what the
-Panel knew at the start of October against what it knows now. Everything it
-writes is labelled synthetic.
+Panel knew at the start of October against what it knows now. Its events say
+they are synthetic (``"synthetic": true``), so the store and every snapshot,
+pack and export built from them is labelled too; a home whose store holds
+real events refuses them.
 
 Knowledge time never runs ahead of the real clock: a ``--today`` later than
 now still builds the timetable on that day, but only with the deliveries that
@@ -28,7 +30,7 @@ from pipelines.demo.dashboard import print_dashboard, stage_on
 from pipelines.demo.deliveries import Delivery, deliveries, known_by
 from pipelines.demo.generator import DemoScale, demo_lines
 from pipelines.demo.knowledge import earlier_instant, knowledge_line, responses_known, responses_now
-from pipelines.ingest.files import IngestSummary, ingest_stream
+from pipelines.ingest.files import IngestSummary, MixedDataRefused, ingest_stream
 from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 
 
@@ -45,7 +47,11 @@ def run_demo(
     cutoff = known_by(day, now)
     arrived = deliveries(demo_lines(day, seed, scale, not_after=cutoff), cutoff)
     with EventStore(home.store, writer=True, holder="planning demo") as store:
-        outcome = ingest_deliveries(store, arrived)
+        try:
+            outcome = ingest_deliveries(store, arrived)
+        except MixedDataRefused as refused:  # this home holds real data: the demo adds none of its own
+            print(f"planning demo: REFUSED: {refused}", file=sys.stderr)
+            return ExitCode.REJECTED
     kinds = Counter(line.kind for d in arrived for line in d.lines)
     print(f"SYNTHETIC DATA: generated {kinds['event']:,} events for cycles {cycle} and the one before, "
           f"with {kinds['bad']} deliberately bad lines and {kinds['duplicate']} re-sent duplicates")
@@ -70,7 +76,7 @@ def run_demo(
     print(f"  event store       {home.store}")
     print(f"  projections       {home.projections / 'published.json'} (read with `planning query TABLE`)")
     print(f"  Dagster history   {home.dagster} (browse with `planning ui`)")
-    pack = write_current_pack(home, cycle, synthetic=True, stage=stage_on(cycle, day))  # the stage current on the day
+    pack = write_current_pack(home, cycle, stage=stage_on(cycle, day))  # the stage current on the day; labelled by its data
     print(f"  briefing pack     {pack['html']} ({pack['stage']}; opens offline)")
     print(f"                    {pack['pdf']}" if "pdf" in pack else f"                    no PDF: {pack.get('pdf_error')}")
     print(f"done in {time.monotonic() - started:.1f} s")

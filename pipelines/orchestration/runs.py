@@ -143,11 +143,11 @@ def rebuild_operations(home: PlanningHome) -> str:
     return result.run_id
 
 
-def write_current_pack(home: PlanningHome, cycle: str, *, synthetic: bool, stage: str | None = None) -> dict:
-    """Materialize ``briefing_pack`` for one cycle through Dagster; its metadata, with the run id."""
+def write_current_pack(home: PlanningHome, cycle: str, *, stage: str | None = None) -> dict:
+    """Materialize ``briefing_pack`` for one cycle through Dagster; its metadata, with the run id.
+    Whether the pack is labelled synthetic is the snapshot's to say, not the caller's."""
     with _instance(home) as instance:
-        result = run_job(instance, home, build_packs, {"briefing_pack": {"config": {"stage": stage, "synthetic": synthetic}}},
-                         cycle)
+        result = run_job(instance, home, build_packs, {"briefing_pack": {"config": {"stage": stage}}}, cycle)
     if not result.success:
         raise PackFailed(f"the briefing pack of {cycle} was not written (run {result.run_id}): {_failure(result)}")
     for materialization in _materializations(result):

@@ -31,14 +31,15 @@ class WrittenPack:
     html: Path
     pdf: Path | None
     pdf_error: str | None = None
+    synthetic: bool = False  # built from synthetic data: labelled on every page
 
 
 def pack_dir(packs_root: Path, cycle: str) -> Path:
     return packs_root / cycle
 
 
-def _reader(projections_dir: Path, synthetic: bool, snapshot: str | None = None) -> Reader:
-    return Reader(open_reader(projections_dir, snapshot=snapshot), synthetic)
+def _reader(projections_dir: Path, snapshot: str | None = None) -> Reader:
+    return Reader(open_reader(projections_dir, snapshot=snapshot))
 
 
 def _cycle(r: Reader, cycle: str | None) -> str:
@@ -53,10 +54,12 @@ def _cycle(r: Reader, cycle: str | None) -> str:
 
 
 def render_pack(
-    projections_dir: Path, cycle: str | None, stage: str | None, *, synthetic: bool, snapshot: str | None = None
-) -> tuple[str, str, str, date, datetime]:
-    """(html, cycle, stage, on, as_of) of the pack, from the published snapshot (or the named ``snapshot``)."""
-    r = _reader(projections_dir, synthetic, snapshot)
+    projections_dir: Path, cycle: str | None, stage: str | None, *, snapshot: str | None = None
+) -> tuple[str, str, str, date, datetime, bool]:
+    """(html, cycle, stage, on, as_of, synthetic) of the pack, from the published snapshot (or the named
+    ``snapshot``), which says whether its data is synthetic (``build_info.synthetic``): no caller can label
+    or unlabel it."""
+    r = _reader(projections_dir, snapshot)
     try:
         cycle = _cycle(r, cycle)
         stage = stage or current_stage(r, cycle)
@@ -69,25 +72,25 @@ def render_pack(
             subtitle += f" · window {window(row['opens_on'], row['due_on'])} · {STATUS_LABELS[row['status']].lower()}"
         pack = document.Pack(
             title=f"{plan_title(cycle)}: {stage_label(stage)}",
-            subtitle=subtitle, cycle=cycle, stage=stage, on=on, as_of=as_of, synthetic=synthetic,
+            subtitle=subtitle, cycle=cycle, stage=stage, on=on, as_of=as_of, synthetic=r.synthetic,
             sections=content.sections_for(r, cycle, stage),
             footer=f"{plan_title(cycle)} · {stage_label(stage)} briefing pack · on {on.isoformat()}"
-                   + (" · SYNTHETIC DATA" if synthetic else ""),
+                   + (" · SYNTHETIC DATA" if r.synthetic else ""),
         )
-        return document.render(pack), cycle, stage, on, as_of
+        return document.render(pack), cycle, stage, on, as_of, r.synthetic
     finally:
         r.db.close()
 
 
 def write_pack(
     projections_dir: Path, cycle: str | None, stage: str | None, to: Path | None = None, *,
-    synthetic: bool, pdf: bool = True, packs_root: Path | None = None, snapshot: str | None = None,
+    pdf: bool = True, packs_root: Path | None = None, snapshot: str | None = None,
 ) -> WrittenPack:
     """Write ``<stage>.html`` (and ``<stage>.pdf``) into ``to`` (default ``packs_root/<cycle>``; a named
     snapshot's pack under ``packs_root/snapshots/<name>/``, never over the current one)."""
     from projections.packs.pdf import ChromiumError, print_pdf
 
-    html, cycle, stage, on, as_of = render_pack(projections_dir, cycle, stage, synthetic=synthetic, snapshot=snapshot)
+    html, cycle, stage, on, as_of, synthetic = render_pack(projections_dir, cycle, stage, snapshot=snapshot)
     if to is None:
         if packs_root is None:
             raise PackError("say where to write the pack")
@@ -103,4 +106,4 @@ def write_pack(
             pdf_path = print_pdf(html_path, to / f"{stage}.pdf")
         except ChromiumError as failure:
             error = str(failure)
-    return WrittenPack(cycle, stage, on, as_of, html_path, pdf_path, error)
+    return WrittenPack(cycle, stage, on, as_of, html_path, pdf_path, error, synthetic)

@@ -24,6 +24,7 @@ from projections.packs.labels import (
     SUPPRESSED_SURVEY, borough_name, count, day, group_label, instant, money, names, pct, ratio, readable_blockers,
     sentence, share, short_day, stage_label, theme_label, window,
 )
+from projections.reading.synthetic import holds_synthetic
 from projections.tables import PANEL_TABLES
 
 UNDER = 0.8  # a representation ratio below this is "not hearing from" (a convention of this pack, said in its notes)
@@ -43,11 +44,15 @@ def plan_title(cycle: str) -> str:
 
 
 class Reader:
-    """Queries on the reader connection, rows as dicts; one Provenance per cycle from build_info."""
+    """Queries on the reader connection, rows as dicts; one Provenance per cycle from build_info.
 
-    def __init__(self, db: duckdb.DuckDBPyConnection, synthetic: bool) -> None:
+    ``synthetic`` comes from the snapshot (``build_info.synthetic``), never from the caller: a pack
+    built from synthetic data says so on every page and under every figure, whoever asked for it.
+    """
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
         self.db = db
-        self.synthetic = synthetic
+        self.synthetic = holds_synthetic(db)
         self._provenance: dict[str, Provenance | None] = {}
 
     def rows(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,10 @@
 One HTML file, self-contained: the CSS is inline, the charts are inline SVG,
 the only fonts are the reader's own (sans-serif), there is no script and no
 address outside the file (links are to the file's own sections). Every figure
-and table carries the (on, as_of) of the build its numbers come from.
+and table carries the (on, as_of) of the build its numbers come from. A pack of
+synthetic data says so on every printed page (the page's margin boxes: top
+right and the footer), in a mark that stays in view on screen, on the cover and
+under every figure and table.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ def render(pack: Pack) -> str:
         "generated events for demonstration and testing. It describes no real consultation, survey, audit or person.</p>"
         if pack.synthetic else ""
     )
+    # on screen, a mark that stays in view however far one scrolls; in print, the page's margin boxes (_css)
+    mark = '<div class="synthetic-mark" role="note">SYNTHETIC DATA</div>' if pack.synthetic else ""
     return f"""<!DOCTYPE html>
 <html lang="en-GB">
 <head>
@@ -127,6 +132,7 @@ def render(pack: Pack) -> str:
 <style>{_css(pack)}</style>
 </head>
 <body>
+{mark}
 <header class="cover">
 <p class="org">Police Authority · Planning Panel · Briefing pack</p>
 <h1>{e(pack.title)}</h1>
@@ -203,6 +209,8 @@ h2 .number {{ color: var(--muted); }}
 .org {{ text-transform: uppercase; letter-spacing: .08em; font-size: 8.5pt; color: var(--muted); margin: 0; }}
 .subtitle {{ font-size: 12pt; margin: 0 0 3mm; }}
 .synthetic-banner {{ border: 2px solid #b3261e; background: #fdf1f0; color: #7a1b15; padding: 2mm 3mm; margin: 3mm 0; }}
+.synthetic-mark {{ position: fixed; top: 0; right: 0; z-index: 10; background: #b3261e; color: #fff;
+  font: bold 8pt sans-serif; letter-spacing: .06em; padding: 1mm 2.5mm; }}
 .provenance {{ color: var(--muted); font-size: 8.5pt; }}
 header .provenance {{ font-size: 9.5pt; }}
 nav.contents h2 {{ font-size: 11pt; border: 0; margin: 3mm 0 1mm; }}
@@ -255,5 +263,6 @@ p {{ orphans: 3; widows: 3; }}
   h1 {{ font-size: 19pt; }}
   .section {{ margin-top: 8mm; }}
   a {{ color: inherit; text-decoration: none; }}
+  .synthetic-mark {{ display: none; }}
 }}
 """

@@ -62,7 +62,8 @@ def test_second_build_takes_only_the_new_events_and_equals_a_full_rebuild(home: 
     assert evidence_metadata(again[0].run_id)["cache_added"] == 0
     before_new = snapshot(home)
 
-    new = [make_event("consultation.response_received", {"borough": "E09000005"}) for _ in range(3)]
+    # synthetic like the history: a store holds one kind of data
+    new = [make_event("consultation.response_received", {"borough": "E09000005"}, synthetic=True) for _ in range(3)]
     with EventStore(home.store, writer=True) as store:
         ingest_files(store, [str(write_jsonl(tmp_path / "new.jsonl", new))], recorded_at=NEW_KNOWN, progress=None)
     incremental = build(home, cycle="2027-28", on="2026-11-23", as_of=AS_OF)

@@ -258,7 +258,7 @@ def inspect(page: Page) -> dict[str, Any]:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_pack_of_each_stage_as_a_reader_sees_it(stage: str, demo: PlanningHome, chromium: Chromium, tmp_path: Path) -> None:
-    written = write_pack(demo.projections, CYCLE, stage, tmp_path, synthetic=True)
+    written = write_pack(demo.projections, CYCLE, stage, tmp_path)
     assert written.pdf_error is None, written.pdf_error
     assert written.html == tmp_path / f"{stage}.html" and written.pdf == tmp_path / f"{stage}.pdf"
     pdf = written.pdf.read_bytes()
@@ -332,7 +332,7 @@ def test_the_pack_of_each_stage_as_a_reader_sees_it(stage: str, demo: PlanningHo
 
 
 def test_fieldwork_shows_who_we_are_not_hearing_from_without_numbers_for_small_cells(demo: PlanningHome, chromium: Chromium, tmp_path: Path) -> None:
-    written = write_pack(demo.projections, CYCLE, "fieldwork", tmp_path, synthetic=True, pdf=False)
+    written = write_pack(demo.projections, CYCLE, "fieldwork", tmp_path, pdf=False)
     page = chromium.open(written.html.as_uri())
     try:
         rows = json.loads(page.evaluate(r"""JSON.stringify([...[...document.querySelectorAll('table')]
@@ -377,7 +377,7 @@ def test_no_number_is_ever_drawn_from_a_suppressed_cell(stage: str, demo: Planni
     renders = []
     for seed in (0, 7, 9):
         monkeypatch.setattr(content.Reader, "rows", lambda self, sql, *p, _seed=seed: poisoned(original(self, sql, *p), _seed, True))
-        renders.append(render_pack(demo.projections, CYCLE, stage, synthetic=True)[0])
+        renders.append(render_pack(demo.projections, CYCLE, stage)[0])
     assert renders[0] == renders[1] == renders[2]
     if stage == "analysis":
         assert "suppressed (n&lt;30)" in renders[0]  # the forced survey suppression shows as words
@@ -407,7 +407,7 @@ def test_the_harness_would_see_a_request_and_a_console_error(chromium: Chromium,
 
 def test_planning_pack_command_defaults_to_the_current_stage(demo: PlanningHome, capsys: pytest.CaptureFixture) -> None:
     capsys.readouterr()
-    assert main(["pack", "--cycle", CYCLE, "--synthetic"]) == 0
+    assert main(["pack", "--cycle", CYCLE]) == 0
     out = capsys.readouterr().out
     html = demo.root / "packs" / CYCLE / "priorities.html"
     assert f"stage priorities (on {ON}" in out and str(html) in out
@@ -429,7 +429,7 @@ def test_without_chromium_the_html_is_written_and_the_pdf_failure_is_clear(demo:
 def test_briefing_pack_asset_writes_the_current_stage_with_its_instants(demo: PlanningHome) -> None:
     from pipelines.orchestration.runs import write_current_pack
 
-    metadata = write_current_pack(demo, CYCLE, synthetic=True)
+    metadata = write_current_pack(demo, CYCLE)
     assert metadata["stage"] == "priorities"
     assert metadata["on"] == ON and metadata["as_of"].startswith(ON)
     assert metadata["html"] == str(demo.root / "packs" / CYCLE / "priorities.html")

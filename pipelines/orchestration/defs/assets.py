@@ -10,6 +10,9 @@ config gives (the current one untouched). Runs execute in one process:
 a DuckDB file has one writer, and it is this run. Every build asset takes the
 ``build_lock`` resource, held for the whole run: builds queue.
 
+A run that read synthetic data (the store says so) is tagged ``planning/synthetic``
+and says ``synthetic`` in its metadata (``defs.synthetic``).
+
 A stored record whose envelope cannot be typed is left out of the build and
 reported by the ``every_stored_event_readable`` check, a warning that does not
 block publication: the data team retracts the record, and the warning goes.
@@ -32,6 +35,7 @@ from projections.connection import connect
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import BuildConfig, EvidenceConfig, PlanningHomeResource, SnapshotConfig
+from pipelines.orchestration.defs.synthetic import label_run
 
 
 DATA_VERSION_TAG = "dagster/data_version"  # how an observation carries the data version Dagster compares
@@ -107,6 +111,8 @@ def cycle_evidence(
             store, build / "staging.duckdb", context.partition_key, instants,
             cache=event_cache.cache_file(projections_dir), upto=position,
         )
+        synthetic = store.synthetic
+    label_run(context, synthetic)
     untypable = untypable_event_ids(build / "staging.duckdb")
     if untypable:
         context.log.warning(
@@ -118,7 +124,7 @@ def cycle_evidence(
         metadata={"untypable_events": len(untypable), "first": untypable[0] if untypable else ""},
     )
     return dg.MaterializeResult(
-        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), **counts, **cache},
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), "synthetic": synthetic, **counts, **cache},
         check_results=[readable],
     )
 
@@ -173,6 +179,7 @@ def panel_snapshot(
     publish_cycle(planning.home.projections, context.partition_key, build, info, snapshot)
     return dg.MaterializeResult(metadata={
         "snapshot": snapshot or CURRENT, "file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"],
+        "synthetic": bool(info["synthetic"]),
     })
 
 
@@ -192,6 +199,8 @@ def dead_letters(
     with EventStore(planning.home.store) as store:
         redactions = store.redaction_mark()  # read first: an erasure committed meanwhile leaves this copy behind, not ahead
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
+        synthetic = store.synthetic
+    label_run(context, synthetic)
     publish_operations(planning.home.projections, build,
                        {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id, "redactions": redactions})
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "synthetic": synthetic})

@@ -4,8 +4,9 @@
 depends on ``panel_snapshot`` and the Panel table assets, and writes the pack of the stage the cycle is in
 (the first stage not signed off; or the stage named in its config) to
 ``$PLANNING_HOME/packs/<cycle>/<stage>.html`` and ``.pdf``, reading the
-published snapshot only. Its metadata holds the paths and the (on, as_of) the
-pack was built at.
+published snapshot only. Its metadata holds the paths, the (on, as_of) the
+pack was built at and whether its data is synthetic (the snapshot says so, not
+the config; a synthetic pack's run is tagged too).
 
 Packs are written on demand, not by every build (a PDF takes Chromium
 seconds). A pack `planning pack` writes in its place is recorded as a
@@ -27,11 +28,11 @@ from projections.packs import write_pack
 from pipelines.orchestration.defs.assets import panel_snapshot, table_assets
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource
+from pipelines.orchestration.defs.synthetic import label_run
 
 
 class PackConfig(dg.Config):
     stage: Optional[str] = None  # default: the stage the cycle is in
-    synthetic: bool = False  # label every page and figure as synthetic (the demo's data)
     pdf: bool = True
 
 
@@ -49,8 +50,9 @@ def briefing_pack(context: dg.AssetExecutionContext, config: PackConfig, plannin
     home = planning.home
     written = write_pack(
         home.projections, context.partition_key, config.stage, None,
-        synthetic=config.synthetic, pdf=config.pdf, packs_root=home.packs,
+        pdf=config.pdf, packs_root=home.packs,
     )
+    label_run(context, written.synthetic)
     if written.pdf_error:
         context.log.warning(f"the PDF of the {written.stage} pack was not written: {written.pdf_error}")
     metadata = {
@@ -58,7 +60,7 @@ def briefing_pack(context: dg.AssetExecutionContext, config: PackConfig, plannin
         "html": dg.MetadataValue.path(str(written.html)),
         "on": written.on.isoformat(),
         "as_of": written.as_of.isoformat(),
-        "synthetic": config.synthetic,
+        "synthetic": written.synthetic,  # from the snapshot, as the pack's pages say
     }
     if written.pdf:
         metadata["pdf"] = dg.MetadataValue.path(str(written.pdf))

@@ -26,7 +26,7 @@ from pipelines.demo.generator import (
 
 TODAY = date(2026, 11, 23)
 END_OF_TODAY = datetime(2026, 11, 23, 23, 59, 59, tzinfo=timezone.utc)
-ENVELOPE_KEYS = {"event_id", "event_type", "schema_version", "occurred_at", "source", "cycle", "payload"}
+ENVELOPE_KEYS = {"event_id", "event_type", "schema_version", "occurred_at", "source", "cycle", "synthetic", "payload"}
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +128,11 @@ def test_good_lines_pass_the_contract_and_bad_lines_break_one_rule_each(lines: l
             assert isinstance(outcome, Accepted), (item.line[:200], getattr(outcome, "reasons", None))
 
 
-def test_every_source_is_labelled_synthetic(events: list[dict]) -> None:
-    assert all(e["source"].startswith("synthetic:") for e in events)
+def test_every_event_is_labelled_synthetic(events: list[dict], lines: list[DemoLine]) -> None:
+    assert all(e["synthetic"] is True for e in events)  # the label the store and every output go by
+    assert all(e["source"].startswith("synthetic:") for e in events)  # and a courtesy to whoever reads the source
+    good = [json.loads(item.line) for item in lines if item.kind != "bad"]
+    assert good and all(event["synthetic"] is True for event in good)
 
 
 def test_no_event_after_today(events: list[dict]) -> None:
