@@ -24,6 +24,6 @@ def holds_synthetic(db: duckdb.DuckDBPyConnection) -> bool:
     """Whether any build a reader connection sees (its ``build_info``) was built from synthetic data."""
     try:
         (synthetic,) = db.execute("SELECT coalesce(bool_or(synthetic), false) FROM build_info").fetchone()
-    except duckdb.BinderException:  # a snapshot built before build_info had the column
+    except (duckdb.BinderException, duckdb.CatalogException):  # built before the column existed; no cycle attached
         return False
     return bool(synthetic)
