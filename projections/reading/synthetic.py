@@ -21,9 +21,14 @@ NOTE = f"{LABEL}: {EXPLANATION}."
 
 
 def holds_synthetic(db: duckdb.DuckDBPyConnection) -> bool:
-    """Whether any build a reader connection sees (its ``build_info``) was built from synthetic data."""
+    """Whether any build a reader connection sees was built from synthetic data: a cycle's
+    (``build_info``) or, when attached, the data team's dead letters' (``operations.build_info``)."""
+    return any(_says_synthetic(db, table) for table in ("build_info", "operations.build_info"))
+
+
+def _says_synthetic(db: duckdb.DuckDBPyConnection, table: str) -> bool:
     try:
-        (synthetic,) = db.execute("SELECT coalesce(bool_or(synthetic), false) FROM build_info").fetchone()
-    except (duckdb.BinderException, duckdb.CatalogException):  # built before the column existed; no cycle attached
+        (synthetic,) = db.execute(f"SELECT coalesce(bool_or(synthetic), false) FROM {table}").fetchone()
+    except (duckdb.BinderException, duckdb.CatalogException):  # built before the column existed, or not attached
         return False
     return bool(synthetic)
