@@ -287,6 +287,7 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     except NoSnapshot as error:
         print(f"planning query: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    label = NOTE if holds_synthetic(db) else None  # the snapshot's to say, whatever the flags (asked before the rows)
     where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle else ("", [])
     try:
         cursor = db.execute(f"SELECT * FROM {args.table} {where} ORDER BY {orders[args.table]}", parameters)
@@ -294,7 +295,6 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning query: {args.table} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
         return ExitCode.FAILED
     columns = [d[0] for d in cursor.description]
-    label = NOTE if holds_synthetic(db) else None  # the snapshot's to say, whatever the flags
     printed = output.write(columns, _streamed(cursor), args.format, label=label)
     if printed.cut:
         print(f"planning query: {output.cut_note(printed)}; choose one --cycle, use `planning sql` with a WHERE, "
