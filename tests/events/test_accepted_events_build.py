@@ -47,8 +47,13 @@ batches = st.tuples(
 
 
 def _batch(plan_year: int, drawn: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The drawn events in one cycle, obeying the pipeline's own rules; a retraction names the event before it."""
+    """The drawn events in one cycle, obeying the pipeline's own rules; a retraction names the event before it,
+    and every event is of the first one's kind, synthetic or real (a store holds one kind: events.storage.store)."""
     events = [obeying_pipeline_rules({**event, "cycle": str(Cycle(plan_year))}) for event in drawn]
+    synthetic = events[0].get("synthetic") is True
+    for event in events:
+        if (event.get("synthetic") is True) != synthetic:
+            event["synthetic"] = synthetic
     for before, event in zip(events, events[1:]):
         if event["event_type"] == "event.retracted":
             event["payload"] = {**event["payload"], "target_event_id": before["event_id"]}
