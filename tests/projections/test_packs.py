@@ -487,7 +487,7 @@ def chart_labels(html: str) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_no_label_is_cut_and_no_name_is_said_twice(stage: str, demo: PlanningHome) -> None:
-    html = render_pack(demo.projections, CYCLE, stage, synthetic=True)[0]
+    html = render_pack(demo.projections, CYCLE, stage)[0]
     svg_text = " ".join(_text(t) for t in re.findall(r"<text[^>]*>.*?</text>", html))
     assert "…" not in svg_text and "..." not in svg_text
     labels = chart_labels(html)
@@ -515,7 +515,7 @@ def test_no_label_is_cut_and_no_name_is_said_twice(stage: str, demo: PlanningHom
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_print_css_keeps_tables_and_figures_with_their_captions(stage: str, demo: PlanningHome) -> None:
-    html = render_pack(demo.projections, CYCLE, stage, synthetic=True)[0]
+    html = render_pack(demo.projections, CYCLE, stage)[0]
     style = re.sub(r"\s+", " ", re.search(r"<style>(.*?)</style>", html, re.S).group(1))
     for rule in ("thead { display: table-header-group; }", "figure { margin: 4mm 0 5mm; break-inside: avoid;",
                  ".table-wrap { break-inside: avoid;", ".table-wrap.long { break-inside: auto;",
