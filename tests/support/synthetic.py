@@ -13,6 +13,7 @@ import pytest
 
 from events.home import PlanningHome
 from pipelines.cli.main import main
+from pipelines.orchestration.runs import build
 from tests.support.events import make_event, write_jsonl
 from tests.support.home import use_home
 
@@ -46,5 +47,6 @@ def built_home(patch: pytest.MonkeyPatch, root: Path, *, synthetic: bool) -> Pla
     root.parent.mkdir(parents=True, exist_ok=True)
     events = write_jsonl(root.parent / f"{root.name}.jsonl", cycle_events(synthetic=synthetic))
     assert main(["ingest", "--recorded-at", RECORDED_AT, str(events)]) == 0
-    assert main(["build", "--cycle", CYCLE, "--on", ON, "--as-of", AS_OF]) == 0
+    # the current snapshot at pinned instants (`planning build --on/--as-of` would publish a named what-if one)
+    build(home, cycle=CYCLE, on=ON, as_of=AS_OF)
     return home
