@@ -11,7 +11,6 @@ Chromium, scrolled from top to bottom.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,14 @@ from projections.packs import write_pack
 from projections.reading.exports import export_cycle
 from projections.reading.snapshots import open_reader, published
 from tests.projections.test_packs import Chromium, chromium  # noqa: F401  (the headless-Chromium fixture)
-from tests.support.synthetic import CYCLE, LABEL, built_home
+from tests.support.synthetic import CYCLE, LABEL, built_homes
 
 KINDS = ("synthetic", "real")
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PlanningHome]]:
-    root = tmp_path_factory.mktemp("synthetic-label")
-    built = {}
-    for kind in KINDS:
-        with pytest.MonkeyPatch.context() as patch:
-            built[kind] = built_home(patch, root / kind / "planning-home", synthetic=kind == "synthetic")
-    yield built
+def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PlanningHome]:
+    return built_homes(tmp_path_factory.mktemp("synthetic-label"))
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -50,3 +50,12 @@ def built_home(patch: pytest.MonkeyPatch, root: Path, *, synthetic: bool) -> Pla
     # the current snapshot at pinned instants (`planning build --on/--as-of` would publish a named what-if one)
     build(home, cycle=CYCLE, on=ON, as_of=AS_OF)
     return home
+
+
+def built_homes(root: Path) -> dict[str, PlanningHome]:
+    """One home of each kind under ``root``: {"synthetic": …, "real": …}, each built as ``built_home`` does."""
+    homes = {}
+    for kind in ("synthetic", "real"):
+        with pytest.MonkeyPatch.context() as patch:
+            homes[kind] = built_home(patch, root / kind / "planning-home", synthetic=kind == "synthetic")
+    return homes

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,14 @@ from pipelines.exit_codes import ExitCode
 from projections.reading.synthetic import NOTE
 from tests.support.events import make_event, write_jsonl
 from tests.support.home import use_home
-from tests.support.synthetic import CYCLE, LABEL, RECORDED_AT, built_home
+from tests.support.synthetic import CYCLE, LABEL, RECORDED_AT, built_homes
 
 KINDS = ("synthetic", "real")
 
 
 @pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PlanningHome]]:
-    root = tmp_path_factory.mktemp("cli-synthetic")
-    built = {}
-    for kind in KINDS:
-        with pytest.MonkeyPatch.context() as patch:
-            built[kind] = built_home(patch, root / kind / "planning-home", synthetic=kind == "synthetic")
-    yield built
+def homes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PlanningHome]:
+    return built_homes(tmp_path_factory.mktemp("cli-synthetic"))
 
 
 def run(capsys: pytest.CaptureFixture, *arguments: str) -> tuple[int, str, str]:
