@@ -197,11 +197,11 @@ import sys
 from events.storage.store import EventStore
 from pipelines.cli.main import main
 calls, original = [0], EventStore.append
-def append(self, batch, recorded_at=None):
+def append(self, batch, recorded_at=None, **options):
     calls[0] += 1
     if calls[0] == 3:
         raise OSError(28, "No space left on device")
-    return original(self, batch, recorded_at)
+    return original(self, batch, recorded_at, **options)
 EventStore.append = append
 sys.exit(main(sys.argv[1:]))
 """
