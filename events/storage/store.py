@@ -37,6 +37,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -222,6 +223,21 @@ class EventStore:
             if path.name not in committed:
                 path.unlink()
 
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """One SQLite write transaction: committed whole, or rolled back whole on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _checkpoint_zeroed_pages(self) -> None:
+        """Push the pages an erasure zeroed out of the WAL into the main file."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # --- appending -------------------------------------------------------------
 
     def append(self, batch: Sequence[Received], recorded_at: datetime | None = None, *, other_kind: str = "refuse") -> BatchOutcome:
@@ -264,8 +280,7 @@ class EventStore:
                 fresh.append(verdict)
         dead = self._without_earlier_dead_letters(self._redacted_if_erased(dead), outcome)
 
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_transaction():
             position = self.high_water_mark()
             records, ids = [], []
             for event in fresh:
@@ -284,12 +299,8 @@ class EventStore:
             erased = [e for e in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
                 outcome.redacted += self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        if erased:  # push the zeroed pages out of the WAL into the main file
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if erased:
+            self._checkpoint_zeroed_pages()
         outcome.accepted = [e.event_id for e in fresh]
         outcome.erasures = len(erased)
         outcome.high_water_mark = position
@@ -416,8 +427,7 @@ class EventStore:
         and stored a later bad line of someone already erased with its bytes."""
         if self._db.execute("SELECT 1 FROM meta WHERE key = 'dead_letters_checked_for_erased'").fetchone():
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write_transaction():
             # Dead letters an earlier version redacted count too: a copy made before them has no mark.
             self._db.execute("INSERT OR IGNORE INTO meta (key, value)"
                              " SELECT 'redactions', count(*) FROM dead_letters WHERE raw IS NULL HAVING count(*) > 0")
@@ -427,12 +437,8 @@ class EventStore:
                 redacted = self._redact([(id_, reasons) for id_, reasons, raw in rows.fetchall()
                                          if self.vault.erased_among(candidate_references(raw))])
             self._db.execute("INSERT INTO meta (key, value) VALUES ('dead_letters_checked_for_erased', '1')")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        if redacted:  # push the zeroed pages out of the WAL into the main file
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if redacted:
+            self._checkpoint_zeroed_pages()
 
     def _record_data_kind_once(self) -> None:
         """Write the kind of a store whose events predate the ``data`` mark (a writer opened it)."""
