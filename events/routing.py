@@ -88,3 +88,41 @@ def partition_key(event: dict[str, Any]) -> str:
     payload = event.get("payload")
     borough = payload.get("borough") if isinstance(payload, dict) else None
     return f"{cycle}/{borough}" if isinstance(borough, str) and borough else cycle
+
+
+# --- who sent it: topics of their own ----------------------------------------------------------
+#
+# A consumer never learns which principal produced a message, and a header or field a sender
+# writes proves nothing. So each registered sender writes only topics of its own,
+# ``{prefix}.from.{sender}.{family}`` (the broker's ACLs let no other principal write them), and the
+# worker reads the sender from the topic's name. The HTTP collector, which authenticates senders
+# itself, writes ``{prefix}.collector.{family}`` with the sender in the ``planning-sender`` header;
+# only the collector's principal may write those topics, so only there is the header believed.
+
+SENDERS_SEGMENT = "from"
+COLLECTOR_SEGMENT = "collector"
+SENDER_HEADER = "planning-sender"
+
+
+def sender_topic_prefix(sender: str, prefix: str | None = None) -> str:
+    """``cdrp-harrow`` -> ``planning.from.cdrp-harrow.`` (sender names hold no dots)."""
+    return f"{topic_prefix(prefix)}.{SENDERS_SEGMENT}.{sender}."
+
+
+def sender_topic(sender: str, event_type: str, prefix: str | None = None) -> str:
+    """(``cdrp-harrow``, ``cdrp.audit_submitted``) -> ``planning.from.cdrp-harrow.partnership``."""
+    return sender_topic_prefix(sender, prefix) + family_of(event_type)
+
+
+def collector_topic(event_type: str, prefix: str | None = None) -> str:
+    """``consultation.response_received`` -> ``planning.collector.consultation``."""
+    return f"{topic_prefix(prefix)}.{COLLECTOR_SEGMENT}.{family_of(event_type)}"
+
+
+def sender_of_topic(topic: str, prefix: str | None = None) -> str | None:
+    """The sender whose own topic this is (``planning.from.cdrp-harrow.partnership`` -> ``cdrp-harrow``), else None."""
+    head = f"{topic_prefix(prefix)}.{SENDERS_SEGMENT}."
+    if not topic.startswith(head):
+        return None
+    sender, dot, family = topic[len(head):].partition(".")
+    return sender if dot and sender and family in FAMILIES else None

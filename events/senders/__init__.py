@@ -1,0 +1,1 @@
+"""Who may send what: the registered senders, their secrets (hashed) and their grants."""
