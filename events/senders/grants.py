@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from events.contract.validation import Accepted, Rejected
-from events.senders.registry import Sender
+from events.senders.registry import Sender, is_operator
 
 
 def refusal(sender: Sender, event_type: str, payload: Mapping[str, Any]) -> str | None:
@@ -53,3 +53,13 @@ def within_grants(verdict: Accepted | Rejected, sender: Sender) -> Accepted | Re
         return verdict
     reason = refusal(sender, verdict.event_type, verdict.body.get("payload") or {})
     return verdict if reason is None else Rejected((reason,))
+
+
+def may_retract(retracting: str | None, target_sender: str | None) -> bool:
+    """Whether a retraction delivered by ``retracting`` may take out an event delivered by ``target_sender``.
+
+    A registered sender retracts only its own events (not one of unknown origin either); the data
+    team (an operator) may retract any; a retraction of unknown origin (stored before senders were
+    recorded) keeps the effect it always had.
+    """
+    return retracting is None or is_operator(retracting) or retracting == target_sender

@@ -30,8 +30,9 @@ class NoUpcaster(RuntimeError):
     """A stored record is at a schema_version no chain of upcasters brings to the current one."""
 
 
-def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault) -> Record:
-    """What the store writes for an accepted event: personal fields sealed, as sent otherwise.
+def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault, sender: str | None = None) -> Record:
+    """What the store writes for an accepted event: personal fields sealed, as sent otherwise, and
+    who delivered it (``sender``; written only when known, so a record without one is from an unknown sender).
 
     Must run inside the store's transaction: sealing may create the respondent's key.
     """
@@ -40,6 +41,7 @@ def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault) ->
     return {
         "position": position,
         "recorded_at": recorded_at,
+        **({"sender": sender} if sender is not None else {}),
         **{name: body[name] for name in ENVELOPE},
         **({"synthetic": True} if is_synthetic(body) else {}),
         "payload": sealed.payload,
@@ -59,7 +61,7 @@ def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
     ``keys`` are live respondent keys by subject (``EventStore.live_keys``, or ``Vault.keys_by_subject``): a record whose
     key is not among them (its respondent was erased) comes back without its personal fields.
     Upcasters see the whole body, personal fields included, as validation showed them.
-    The result is the body plus the record's ``position`` and ``recorded_at``.
+    The result is the body plus the record's ``position``, ``recorded_at`` and ``sender`` (None: unknown).
     """
     body = {name: record[name] for name in ENVELOPE}
     if is_synthetic(record):
@@ -73,4 +75,5 @@ def to_event(record: Record, keys: Mapping[str, bytes]) -> dict[str, Any]:
             f" (the record at position {record['position']})"
         )
     event["position"], event["recorded_at"] = record["position"], record["recorded_at"]
+    event["sender"] = record.get("sender")
     return event

@@ -36,6 +36,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from events.senders.grants import may_retract
 from events.storage.conversion import is_synthetic, to_event, to_record
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
 from events.storage.redaction import candidate_references, carries, redact_reasons
@@ -63,7 +65,8 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS event_ids (
     event_id    TEXT PRIMARY KEY,
     body_sha256 TEXT NOT NULL,
-    position    INTEGER NOT NULL
+    position    INTEGER NOT NULL,
+    sender      TEXT              -- who delivered it (events.senders); NULL: stored before senders were recorded
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_cycles (   -- which cycles each segment touches
     first_position INTEGER NOT NULL,
@@ -79,11 +82,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     received_at TEXT NOT NULL,
     origin      TEXT NOT NULL,   -- file:line, or topic/partition@offset
     reasons     TEXT NOT NULL,   -- JSON array, one reason per broken rule
-    raw         BLOB             -- the bytes as received; NULL once redacted by an erasure
+    raw         BLOB,            -- the bytes as received; NULL once redacted by an erasure
+    sender      TEXT             -- who delivered it; NULL: unknown (stored before senders were recorded)
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_origin ON dead_letters (origin);
 """
 
+
+UNKNOWN_SENDER = "unknown"  # how a store shows who delivered an event stored before senders were recorded
+DeadLetter = tuple[str, tuple[str, ...], bytes | None, str | None]  # origin, reasons, bytes (None: redacted), sender
 
 SYNTHETIC, REAL = "synthetic", "real"  # the kinds of data a store can hold (meta key "data")
 LEGACY_SYNTHETIC_SOURCE = "synthetic:"  # how the demo marked its events before the label was a field
@@ -122,11 +129,14 @@ class StoreLocked(RuntimeError):
 
 @dataclass(frozen=True)
 class Received:
-    """One raw event as it arrived, with the validator's verdict."""
+    """One raw event as it arrived, with the validator's verdict and who delivered it: the
+    authenticated sender's name (``events.senders``), never the ``source`` the event names itself;
+    None when unknown."""
 
     raw: bytes
     origin: str
     verdict: Accepted | Rejected
+    sender: str | None = None
 
 
 @dataclass
@@ -177,6 +187,7 @@ class EventStore:
             self._db.execute("PRAGMA journal_mode = WAL")  # not allowed inside a transaction
             # One transaction, so a reader never sees the index without the vault's pepper.
             self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
+            self._add_sender_columns_once()
             self.vault = Vault.open(self._db)
             self._remove_orphan_segments()
             self._redact_dead_letters_of_erased_once()
@@ -212,6 +223,15 @@ class EventStore:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _add_sender_columns_once(self) -> None:
+        """Give a store made before senders were recorded its ``sender`` columns (NULL: unknown)."""
+        for table in ("event_ids", "dead_letters"):
+            if "sender" not in self._columns(table):
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN sender TEXT")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def _has_schema(self) -> bool:
         return self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
@@ -259,14 +279,19 @@ class EventStore:
         batch, kind = self._of_one_kind(batch, other_kind)
         recorded_at_text = iso(recorded_at or utc_now())
         outcome = BatchOutcome()
-        dead: list[tuple[str, tuple[str, ...], bytes]] = []
-        fresh: list[Accepted] = []
+        dead: list[DeadLetter] = []
+        fresh: list[tuple[Accepted, str | None]] = []  # with who delivered it
 
         known = self._known_digests([r.verdict.event_id for r in batch if isinstance(r.verdict, Accepted)])
+        senders = self._senders_of_targets(batch)
         for item in batch:
             verdict = item.verdict
             if isinstance(verdict, Rejected):
-                dead.append((item.origin, verdict.reasons, item.raw))
+                dead.append((item.origin, verdict.reasons, item.raw, item.sender))
+                continue
+            refusal = retraction_refusal(verdict, item.sender, senders)
+            if refusal is not None:
+                dead.append((item.origin, (refusal,), item.raw, item.sender))
                 continue
             stored_digest = known.get(verdict.event_id)
             # the canonical digest, or (an event stored before digests were canonical) the sent body's
@@ -274,34 +299,35 @@ class EventStore:
                 outcome.duplicates.append(verdict.event_id)
             elif stored_digest is not None:
                 reason = f"event_id: {verdict.event_id} is already stored with a different body (the original is kept)"
-                dead.append((item.origin, (reason,), item.raw))
+                dead.append((item.origin, (reason,), item.raw, item.sender))
             else:
                 known[verdict.event_id] = verdict.body_sha256
-                fresh.append(verdict)
+                senders[verdict.event_id] = item.sender
+                fresh.append((verdict, item.sender))
         dead = self._without_earlier_dead_letters(self._redacted_if_erased(dead), outcome)
 
         with self._write_transaction():
             position = self.high_water_mark()
             records, ids = [], []
-            for event in fresh:
+            for event, sender in fresh:
                 position += 1
-                records.append(to_record(event, position, recorded_at_text, self.vault))
-                ids.append((event.event_id, event.body_sha256, position))
-            self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position) VALUES (?, ?, ?)", ids)
+                records.append(to_record(event, position, recorded_at_text, self.vault, sender))
+                ids.append((event.event_id, event.body_sha256, position, sender))
+            self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)", ids)
             if records:
                 self._write_segment(records)
                 self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind,))
-            for origin, reasons, raw in dead:
+            for origin, reasons, raw, sender in dead:
                 self._db.execute(
-                    "INSERT INTO dead_letters (received_at, origin, reasons, raw) VALUES (?, ?, ?, ?)",
-                    (recorded_at_text, origin, json.dumps(list(reasons)), None if raw is None else _truncate(raw)),
+                    "INSERT INTO dead_letters (received_at, origin, reasons, raw, sender) VALUES (?, ?, ?, ?, ?)",
+                    (recorded_at_text, origin, json.dumps(list(reasons)), None if raw is None else _truncate(raw), sender),
                 )
-            erased = [e for e in fresh if e.event_type == "respondent.erasure_requested"]
+            erased = [e for e, _ in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
                 outcome.redacted += self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
         if erased:
             self._checkpoint_zeroed_pages()
-        outcome.accepted = [e.event_id for e in fresh]
+        outcome.accepted = [e.event_id for e, _ in fresh]
         outcome.erasures = len(erased)
         outcome.high_water_mark = position
         return outcome
@@ -322,43 +348,43 @@ class EventStore:
                 if event_kind != kind:
                     reason = mixing_reason(event_kind, store)
                     refused.append((item, reason))
-                    item = Received(item.raw, item.origin, Rejected((reason,)))
+                    item = Received(item.raw, item.origin, Rejected((reason,)), item.sender)
             kept.append(item)
         if refused and other_kind == "refuse":
             first, reason = refused[0]
             raise MixedData(reason, first.origin, len(refused))
         return kept, kind
 
-    def _redacted_if_erased(
-        self, dead: list[tuple[str, tuple[str, ...], bytes]]
-    ) -> list[tuple[str, tuple[str, ...], bytes | None]]:
+    def _senders_of_targets(self, batch: Sequence[Received]) -> dict[str, str | None]:
+        """Who sent each stored event that a retraction in the batch names (by canonical id)."""
+        return self.senders_of([target for item in batch if (target := retraction_target(item.verdict)) is not None])
+
+    def _redacted_if_erased(self, dead: list[DeadLetter]) -> list[DeadLetter]:
         """The dead letters, those carrying an erased respondent's reference already redacted
         (bytes None, echoed values out of the reasons): a bad line of someone erased earlier,
         arriving now, is never stored with their data."""
         if self.vault is None or not self.vault.any_erased():
             return list(dead)
         return [
-            (origin, tuple(redact_reasons(reasons)), None) if self.vault.erased_among(candidate_references(raw))
-            else (origin, reasons, raw)
-            for origin, reasons, raw in dead
+            (origin, tuple(redact_reasons(reasons)), None, sender) if self.vault.erased_among(candidate_references(raw))
+            else (origin, reasons, raw, sender)
+            for origin, reasons, raw, sender in dead
         ]
 
-    def _without_earlier_dead_letters(
-        self, dead: list[tuple[str, tuple[str, ...], bytes | None]], outcome: BatchOutcome
-    ) -> list[tuple[str, tuple[str, ...], bytes | None]]:
+    def _without_earlier_dead_letters(self, dead: list[DeadLetter], outcome: BatchOutcome) -> list[DeadLetter]:
         """The dead letters still to store, in batch order; each reject is reported in ``outcome``,
         and those already stored (by an earlier append, or earlier in this batch) marked so."""
         stored: dict[str, list[tuple[bytes | None, list[str]]]] = {}
         query = "SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({})"
-        for origin, raw, reasons in self._rows_for(query, [origin for origin, _, _ in dead]):
+        for origin, raw, reasons in self._rows_for(query, [origin for origin, *_ in dead]):
             stored.setdefault(origin, []).append((raw, json.loads(reasons)))
         new = []
-        for origin, reasons, raw in dead:
+        for origin, reasons, raw, sender in dead:
             outcome.rejected.append((origin, reasons))
             if _already_dead_lettered(stored.get(origin, []), raw, reasons):
                 outcome.already_dead_lettered.append(origin)
             else:
-                new.append((origin, reasons, raw))
+                new.append((origin, reasons, raw, sender))
                 stored.setdefault(origin, []).append((None if raw is None else _truncate(raw), list(reasons)))
         return new
 
@@ -555,14 +581,40 @@ class EventStore:
         for record in self.records(after):
             yield to_event(record, keys)
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def dead_letters(self, sender: str | None = None) -> list[dict[str, Any]]:
+        """The dead letters in the order they were stored, each with ``sender`` (None: unknown);
+        only those ``sender`` delivered when it is given ("unknown" for those from no known sender)."""
         if not self._has_schema():
             return []
-        rows = self._db.execute("SELECT received_at, origin, reasons, raw FROM dead_letters ORDER BY id")
+        who = "sender" if "sender" in self._columns("dead_letters") else "NULL"  # no writer has added it yet
+        query = f"SELECT received_at, origin, reasons, raw, {who} FROM dead_letters"
+        if sender is None:
+            rows = self._db.execute(query + " ORDER BY id")
+        elif sender == UNKNOWN_SENDER:
+            rows = self._db.execute(query + f" WHERE {who} IS NULL ORDER BY id")
+        else:
+            rows = self._db.execute(query + f" WHERE {who} = ? ORDER BY id", (sender,))
         return [
-            {"received_at": at, "origin": origin, "reasons": json.loads(reasons), "raw": raw}
-            for at, origin, reasons, raw in rows
+            {"received_at": at, "origin": origin, "reasons": json.loads(reasons), "raw": raw, "sender": by}
+            for at, origin, reasons, raw, by in rows
         ]
+
+    def senders_of(self, event_ids: Sequence[str]) -> dict[str, str | None]:
+        """Who delivered each of these stored events (canonical ids as the index keeps them; None: unknown)."""
+        if not self._has_schema() or "sender" not in self._columns("event_ids"):
+            return {}
+        return dict(self._rows_for("SELECT event_id, sender FROM event_ids WHERE event_id IN ({})", event_ids))
+
+    def counts_by_sender(self) -> dict[str, dict[str, int]]:
+        """How many events and dead letters each sender delivered ("unknown": stored before senders were recorded)."""
+        counts: dict[str, dict[str, int]] = {"events": {}, "dead_letters": {}}
+        if not self._has_schema():
+            return counts
+        for table, kind in (("event_ids", "events"), ("dead_letters", "dead_letters")):
+            who = "sender" if "sender" in self._columns(table) else "NULL"
+            rows = self._db.execute(f"SELECT coalesce({who}, ?), count(*) FROM {table} GROUP BY 1 ORDER BY 1", (UNKNOWN_SENDER,))
+            counts[kind] = dict(rows.fetchall())
+        return counts
 
     def counts(self) -> dict[str, int]:
         if not self._has_schema():
@@ -570,6 +622,31 @@ class EventStore:
         events = self._db.execute("SELECT count(*) FROM event_ids").fetchone()[0]
         dead = self._db.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
         return {"events": events, "dead_letters": dead}
+
+
+def retraction_target(verdict: Accepted | Rejected) -> str | None:
+    """The canonical id of the event an accepted retraction names (as the index keeps ids), else None."""
+    if not isinstance(verdict, Accepted) or verdict.event_type != "event.retracted":
+        return None
+    try:
+        return str(uuid.UUID(str(verdict.body["payload"]["target_event_id"])))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def retraction_refusal(verdict: Accepted | Rejected, sender: str | None, senders: dict[str, str | None]) -> str | None:
+    """Why this sender may not make this retraction, or None.
+
+    A registered sender may retract only events it sent itself; the data team (an operator)
+    may retract any event, and an appender that names no sender is not checked. A target the
+    store does not hold yet cannot be checked here; the builds check it (``projections.building``).
+    """
+    target = retraction_target(verdict)
+    if target is None or target not in senders or may_retract(sender, senders[target]):
+        return None
+    by = senders[target]
+    return (f"payload.target_event_id: sender {sender} may retract only events it sent itself"
+            f" ({target} was sent by {by or UNKNOWN_SENDER}); ask its sender or the data team to retract it")
 
 
 def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: bytes | None, reasons: tuple[str, ...]) -> bool:
@@ -609,6 +686,6 @@ def _fsync_dir(path: Path) -> None:
 
 
 __all__ = [
-    "EventStore", "Received", "BatchOutcome", "StoreLocked", "MixedData", "Segment", "SYNTHETIC", "REAL",
+    "EventStore", "Received", "BatchOutcome", "UNKNOWN_SENDER", "StoreLocked", "MixedData", "Segment", "SYNTHETIC", "REAL",
     "PERSONAL_FIELDS", "respondent_ref_of",
 ]

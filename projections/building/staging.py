@@ -35,7 +35,7 @@ from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect, sql_string
 from projections.building.event_cache import CACHE_COLUMNS, TYPED, create_store_events_table, read_segments_sql
-from projections.building.retractions import retracted_ids
+from projections.building.retractions import canonical_id, permitted, retracted_ids
 from projections.building.sql_files import run_sql_file
 from projections.building.timetable import default_windows
 
@@ -97,6 +97,8 @@ def stage_cycle(
         pairs = db.execute(
             "SELECT event_id, payload->>'target_event_id' FROM store_events WHERE event_type = 'event.retracted'"
         ).fetchall()
+        ids = [canonical for pair in pairs for canonical in map(canonical_id, pair) if canonical]
+        pairs = permitted(pairs, store.senders_of(ids))  # a sender retracts only its own events
         db.execute("CREATE TABLE retracted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(retracted_ids(pairs))])
         for table in ("store_events", "untypable_events"):
             db.execute(f"DELETE FROM {table} WHERE {CANONICAL_ID} IN (SELECT event_id FROM retracted)")
