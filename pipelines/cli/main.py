@@ -86,6 +86,10 @@ def _parser() -> argparse.ArgumentParser:
         "--recorded-at", type=arguments.recorded_at,
         help="knowledge time to record (ISO-8601, from 2000-01-01 to now), for backfilling history; default: now",
     )
+    ingest.add_argument(
+        "--as", dest="as_sender", metavar="NAME",
+        help="deliver as this registered sender, its grant checked on each event; default: you, the operator, with every grant",
+    )
     ingest.set_defaults(run=_ingest)
 
     build = commands.add_parser("build", help="materialize the projections through Dagster at (on, as_of)")
@@ -125,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=arguments.whole_number(1, MAX_DEAD_LETTERS), default=20,
         help=f"show the last this many (default 20, at most {MAX_DEAD_LETTERS:,})",
     )
+    dead.add_argument("--sender", metavar="NAME",
+                      help="only the dead letters this sender delivered (unknown: those stored before senders were recorded)")
     dead.set_defaults(run=_deadletters)
 
     ui = commands.add_parser("ui", help="open Dagster's UI (webserver and daemon) on this PLANNING_HOME, until Ctrl-C or SIGTERM")
@@ -133,12 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     ui.set_defaults(run=_ui)
 
     from pipelines.cli.panel import add_panel_commands
+    from pipelines.cli.senders import add_senders_command
     from pipelines.cli.stack import add_stack_commands
     from pipelines.cli.stream import add_stream_commands
 
     add_stream_commands(commands)
     add_panel_commands(commands)
     add_snapshots_command(commands)
+    add_senders_command(commands)
     add_stack_commands(commands)
     return parser
 
@@ -157,6 +165,10 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     if missing:
         print(f"planning ingest: no such file: {', '.join(missing)}", file=sys.stderr)
         return ExitCode.USAGE
+    sender = _ingesting_sender(args.as_sender, home)
+    if isinstance(sender, str):
+        print(f"planning ingest: --as: {sender}", file=sys.stderr)
+        return ExitCode.USAGE
     try:
         store = EventStore(home.store, writer=True, holder="planning ingest")
     except StoreLocked as locked:
@@ -170,7 +182,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
         return ExitCode.CANNOT_WRITE
     try:
         with store:
-            outcome = ingest_files(store, args.files, recorded_at=args.recorded_at)
+            outcome = ingest_files(store, args.files, recorded_at=args.recorded_at, sender=sender)
     except StoreUnwritable as refused:
         done = refused.summary
         print(f"accepted {done.accepted:,}  duplicate {done.duplicates:,}  rejected {done.rejected:,}  (before the store refused)")
@@ -191,6 +203,22 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     if not _operations_follow_erasures(home):
         return ExitCode.FAILED
     return ExitCode.REJECTED if outcome.rejected else ExitCode.OK
+
+
+def _ingesting_sender(name: str | None, home: PlanningHome):
+    """The sender an ingest delivers as: the operator, or the active registered sender ``--as`` names
+    (else why not, as text)."""
+    from events.senders.registry import SenderRegistry, operator
+
+    if name is None:
+        return operator()
+    with SenderRegistry.of(home) as registry:
+        sender = registry.get(name)
+    if sender is None:
+        return f"sender {name} is not registered (`planning senders list` shows who is)"
+    if not sender.active:
+        return f"sender {name} is revoked (since {sender.revoked_at}); ingest as yourself, without --as"
+    return sender
 
 
 def _operations_follow_erasures(home: PlanningHome) -> bool:
@@ -336,16 +364,17 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.storage.store import EventStore
+    from events.storage.store import UNKNOWN_SENDER, EventStore
     from projections.reading.cells import one_line
 
     with EventStore(home.store) as store:
-        letters = store.dead_letters()
+        letters = store.dead_letters(sender=args.sender)
     for letter in letters[-args.limit:]:
         raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")
-        print(f"{letter['received_at']}  {one_line(letter['origin'])}\n"
+        print(f"{letter['received_at']}  {one_line(letter['origin'])}  from {one_line(letter['sender'] or UNKNOWN_SENDER)}\n"
               f"  why: {one_line('; '.join(letter['reasons']))}\n  raw: {one_line(raw)}")
-    print(f"{len(letters):,} dead letter(s) in {home.store}")
+    sent = "" if args.sender is None else f" from {one_line(args.sender)}"
+    print(f"{len(letters):,} dead letter(s){sent} in {home.store}")
     return ExitCode.OK
 
 

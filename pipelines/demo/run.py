@@ -30,6 +30,7 @@ from pipelines.demo.dashboard import print_dashboard, stage_on
 from pipelines.demo.deliveries import Delivery, deliveries, known_by
 from pipelines.demo.generator import DemoScale, demo_lines
 from pipelines.demo.knowledge import earlier_instant, knowledge_line, responses_known, responses_now
+from events.senders.registry import operator
 from pipelines.ingest.files import IngestSummary, MixedDataRefused, ingest_stream
 from pipelines.orchestration.runs import BuildFailed, build, write_current_pack
 
@@ -93,8 +94,9 @@ def ingest_deliveries(store: EventStore, arrived: list[Delivery]) -> IngestSumma
     every run, so running the demo again stores nothing twice.
     """
     total = IngestSummary()
+    data_team = operator()  # delivered as `planning ingest` delivers them
     for delivery in arrived:
         stream = io.BytesIO("".join(line.line + "\n" for line in delivery.lines).encode("utf-8"))
         name = f"synthetic-deliveries/{delivery.name}"
-        total.merge(ingest_stream(store, stream, name, recorded_at=delivery.recorded_at, progress=None))
+        total.merge(ingest_stream(store, stream, name, recorded_at=delivery.recorded_at, progress=None, sender=data_team))
     return total

@@ -40,6 +40,8 @@ from typing import BinaryIO, TextIO
 from events.contract.lines import Line, read_lines
 from events.storage.store import BatchOutcome, EventStore, MixedData, Received
 from events.contract.validation import verdict
+from events.senders.registry import Sender
+from pipelines.ingest.delivery import delivered_by
 from pipelines.ingest.pool import cores, start_pool, verdicts
 
 BATCH_SIZE = 5_000
@@ -174,13 +176,15 @@ def ingest_stream(
     *,
     recorded_at: datetime | None = None,
     progress: TextIO | None = sys.stderr,
+    sender: Sender | None = None,
 ) -> IngestSummary:
-    """Validate and append every line of one stream; returns what happened to them."""
+    """Validate and append every line of one stream, as delivered by ``sender`` (its grant checked on
+    each event; None: not recorded); returns what happened to them."""
     total = IngestSummary()
     batch: list[Received] = []
     started = time.monotonic()
     for number, item in received(stream, name, recorded_at, validators(stream)):
-        batch.append(item)
+        batch.append(delivered_by(item, sender))
         if len(batch) >= BATCH_SIZE:
             _append(store, batch, recorded_at, total)
             batch = []
@@ -193,17 +197,18 @@ def ingest_stream(
 
 
 def ingest_files(
-    store: EventStore, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr
+    store: EventStore, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr,
+    sender: Sender | None = None,
 ) -> IngestSummary:
-    """`-` reads standard input."""
+    """`-` reads standard input. ``sender``: who delivers the files (``ingest_stream``)."""
     total = IngestSummary()
     for path in paths:
         try:
             if path == "-":
-                total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress))
+                total.merge(ingest_stream(store, sys.stdin.buffer, "stdin", recorded_at=recorded_at, progress=progress, sender=sender))
             else:
                 with open(Path(path), "rb") as stream:
-                    total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress))
+                    total.merge(ingest_stream(store, stream, path, recorded_at=recorded_at, progress=progress, sender=sender))
         except IngestStopped as refused:
             total.merge(refused.summary)
             raise type(refused)(str(refused), total) from refused.__cause__
