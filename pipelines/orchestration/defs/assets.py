@@ -45,12 +45,20 @@ def store_facts(home: PlanningHome) -> tuple[int, dict[str, dg.MetadataValue]]:
     """The store's high-water mark (its data version: it moves exactly when an event is stored, the
     builds' only input) and what an observation shows beside it."""
     with EventStore(home.store) as store:
-        mark, counts = store.high_water_mark(), store.counts()
+        mark, counts, by_sender = store.high_water_mark(), store.counts(), store.counts_by_sender()
     return mark, {
         "high_water_mark": dg.MetadataValue.int(mark),
         "events_stored": dg.MetadataValue.int(counts["events"]),
         "dead_letters": dg.MetadataValue.int(counts["dead_letters"]),
+        "by_sender": sender_counts(by_sender),
     }
+
+
+def sender_counts(by_sender: dict[str, dict[str, int]]) -> dg.MetadataValue:
+    """Events and dead letters per sender, as a table in Dagster's UI ("unknown": stored before senders were recorded)."""
+    senders = sorted(set(by_sender["events"]) | set(by_sender["dead_letters"]))
+    rows = [f"| {name} | {by_sender['events'].get(name, 0):,} | {by_sender['dead_letters'].get(name, 0):,} |" for name in senders]
+    return dg.MetadataValue.md("\n".join(["| sender | events | dead letters |", "| --- | ---: | ---: |", *rows]))
 
 
 def store_observation(home: PlanningHome) -> dg.AssetObservation:
@@ -199,8 +207,8 @@ def dead_letters(
     with EventStore(planning.home.store) as store:
         redactions = store.redaction_mark()  # read first: an erasure committed meanwhile leaves this copy behind, not ahead
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
-        synthetic = store.synthetic
+        synthetic, by_sender = store.synthetic, store.counts_by_sender()
     label_run(context, synthetic)
     publish_operations(planning.home.projections, build,
                        {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id, "redactions": redactions})
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "synthetic": synthetic})
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "synthetic": synthetic, "by_sender": sender_counts(by_sender)})

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import dagster as dg
 
 from events.storage.store import EventStore
-from pipelines.orchestration.defs.assets import DATA_VERSION_TAG, event_store
+from pipelines.orchestration.defs.assets import DATA_VERSION_TAG, event_store, sender_counts
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations
 from pipelines.orchestration.freshness import operations_behind_erasures
 from pipelines.orchestration.defs.partitions import cycles
@@ -125,7 +125,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     now = time.time()
     with EventStore(home.store) as store:
         mark = store.high_water_mark()
-        counts = store.counts()
+        counts, by_sender = store.counts(), store.counts_by_sender()
         reset = mark < previous  # the store was replaced (e.g. restored from a backup): start again
         after = 0 if reset else previous
         if mark > after or reset:
@@ -174,6 +174,7 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
             "seconds_since_last_evaluation": dg.MetadataValue.float(round(elapsed, 3) if elapsed else 0.0),
             "events_stored": dg.MetadataValue.int(counts["events"]),
             "dead_letters": dg.MetadataValue.int(counts["dead_letters"]),
+            "by_sender": sender_counts(by_sender),
             "last_built_position": dg.MetadataValue.int(built) if built is not None else dg.MetadataValue.null(),
             "lag_events": dg.MetadataValue.int(mark - (built or 0)),
             "cycles_requested": dg.MetadataValue.text(", ".join(requested) or "none"),

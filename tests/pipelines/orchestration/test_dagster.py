@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from events.home import PlanningHome
+from events.senders.registry import operator
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.orchestration.defs.checks import _check
@@ -82,7 +83,7 @@ def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_
     assert store_def.is_observable and not store_def.is_materializable
     with EventStore(home.store, writer=True) as store:
         ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off"), b"not json"]))],
-                     progress=None)
+                     progress=None, sender=operator("alice"))
     build(home, on="2026-09-10")  # each build observes the store it reads
     instance = dg.DagsterInstance.get()
 
@@ -92,7 +93,8 @@ def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_
 
     (seen,) = observations()
     assert seen.tags["dagster/data_version"] == "1"  # the mark counts stored events; a dead letter is not one
-    assert {k: v.value for k, v in seen.metadata.items()} == {"high_water_mark": 1, "events_stored": 1, "dead_letters": 1}
+    assert {k: v.value for k, v in seen.metadata.items() if k != "by_sender"} == {"high_water_mark": 1, "events_stored": 1, "dead_letters": 1}
+    assert seen.metadata["by_sender"].value.splitlines()[-1] == "| operator:alice | 1 | 1 |"  # events and dead letters per sender
     assert observe([event_store], instance=instance, resources={"planning": PlanningHomeResource(root=str(home.root))}).success
     latest = observations()[0]
     assert len(observations()) == 2 and latest.tags["dagster/data_version"] == "1"
