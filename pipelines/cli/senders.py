@@ -64,10 +64,7 @@ def _add(args: argparse.Namespace, home: PlanningHome) -> int:
         except (BadGrant, SenderExists) as error:
             return _refused("add", error)
         sender = registry.get(args.name)
-    print(f"added sender {sender.name}: may send {', '.join(sorted(sender.event_types))} for {_boroughs(sender)}")
-    print("its secret follows, shown this once (only a hash is kept); give it to the sender's owner:")
-    print(secret)
-    return ExitCode.OK
+    return _issued(f"added sender {sender.name}: may send {', '.join(sorted(sender.event_types))} for {_boroughs(sender)}", secret)
 
 
 def _rotate(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -76,8 +73,13 @@ def _rotate(args: argparse.Namespace, home: PlanningHome) -> int:
             secret = registry.rotate(args.name)
         except UnknownSender as error:
             return _refused("rotate", error)
-    print(f"rotated sender {args.name}: its old secret is refused from now on")
-    print("its new secret follows, shown this once (only a hash is kept):")
+    return _issued(f"rotated sender {args.name}: its old secret is refused from now on", secret)
+
+
+def _issued(summary: str, secret: str) -> int:
+    """What changed, then the secret, once, as the last line of standard output."""
+    print(summary)
+    print("its secret follows, shown this once (only a hash is kept); give it to the sender's owner:")
     print(secret)
     return ExitCode.OK
 
