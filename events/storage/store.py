@@ -83,12 +83,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     origin      TEXT NOT NULL,   -- file:line, or topic/partition@offset
     reasons     TEXT NOT NULL,   -- JSON array, one reason per broken rule
     raw         BLOB,            -- the bytes as received; NULL once redacted by an erasure
-    sender      TEXT             -- who delivered it; NULL: unknown (stored before senders were recorded)
+    sender      TEXT,            -- who delivered it; NULL: unknown (stored before senders were recorded)
+    replayed_position INTEGER,   -- once a replay found it valid: the position of the event it became
+    replayed_at TEXT             -- and when
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_origin ON dead_letters (origin);
 """
 
 
+ADDED_COLUMNS = (  # (table, column, type) added to the schema after stores were made without them
+    ("event_ids", "sender", "TEXT"),
+    ("dead_letters", "sender", "TEXT"),
+    ("dead_letters", "replayed_position", "INTEGER"),
+    ("dead_letters", "replayed_at", "TEXT"),
+)
 UNKNOWN_SENDER = "unknown"  # how a store shows who delivered an event stored before senders were recorded
 DeadLetter = tuple[str, tuple[str, ...], bytes | None, str | None]  # origin, reasons, bytes (None: redacted), sender
 
@@ -187,7 +195,7 @@ class EventStore:
             self._db.execute("PRAGMA journal_mode = WAL")  # not allowed inside a transaction
             # One transaction, so a reader never sees the index without the vault's pepper.
             self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
-            self._add_sender_columns_once()
+            self._add_columns_once()
             self.vault = Vault.open(self._db)
             self._remove_orphan_segments()
             self._redact_dead_letters_of_erased_once()
@@ -224,11 +232,12 @@ class EventStore:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _add_sender_columns_once(self) -> None:
-        """Give a store made before senders were recorded its ``sender`` columns (NULL: unknown)."""
-        for table in ("event_ids", "dead_letters"):
-            if "sender" not in self._columns(table):
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN sender TEXT")
+    def _add_columns_once(self) -> None:
+        """Give a store made by an earlier version the columns it lacks (NULL in its old rows): the
+        ``sender`` of events and dead letters (unknown), and the replay of dead letters (never)."""
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in self._columns(table):
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _columns(self, table: str) -> set[str]:
         return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
@@ -586,8 +595,9 @@ class EventStore:
         only those ``sender`` delivered when it is given ("unknown" for those from no known sender)."""
         if not self._has_schema():
             return []
-        who = "sender" if "sender" in self._columns("dead_letters") else "NULL"  # no writer has added it yet
-        query = f"SELECT received_at, origin, reasons, raw, {who} FROM dead_letters"
+        present = self._columns("dead_letters")  # a column no writer has added yet reads as NULL
+        who, position, at = (name if name in present else "NULL" for name in ("sender", "replayed_position", "replayed_at"))
+        query = f"SELECT id, received_at, origin, reasons, raw, {who}, {position}, {at} FROM dead_letters"
         if sender is None:
             rows = self._db.execute(query + " ORDER BY id")
         elif sender == UNKNOWN_SENDER:
@@ -595,9 +605,26 @@ class EventStore:
         else:
             rows = self._db.execute(query + f" WHERE {who} = ? ORDER BY id", (sender,))
         return [
-            {"received_at": at, "origin": origin, "reasons": json.loads(reasons), "raw": raw, "sender": by}
-            for at, origin, reasons, raw, by in rows
+            {"id": id_, "received_at": received, "origin": origin, "reasons": json.loads(reasons), "raw": raw,
+             "sender": by, "replayed_position": replayed, "replayed_at": replayed_at}
+            for id_, received, origin, reasons, raw, by, replayed, replayed_at in rows
         ]
+
+    def mark_replayed(self, positions: dict[int, int], replayed_at: datetime) -> None:
+        """Mark dead letters (by id) replayed into the events at these positions."""
+        if self._lock_file is None:
+            raise RuntimeError("this EventStore was opened read-only")
+        with self._write_transaction():
+            self._db.executemany(
+                "UPDATE dead_letters SET replayed_position = ?, replayed_at = ? WHERE id = ? AND replayed_position IS NULL",
+                [(position, iso(replayed_at), id_) for id_, position in positions.items()],
+            )
+
+    def positions_of(self, event_ids: Sequence[str]) -> dict[str, int]:
+        """The position of each of these events that is stored (canonical ids)."""
+        if not self._has_schema():
+            return {}
+        return dict(self._rows_for("SELECT event_id, position FROM event_ids WHERE event_id IN ({})", event_ids))
 
     def senders_of(self, event_ids: Sequence[str]) -> dict[str, str | None]:
         """Who delivered each of these stored events (canonical ids as the index keeps them; None: unknown)."""

@@ -84,6 +84,15 @@ def recorded_at(text: str) -> datetime:
     return _instant(text, earliest, utc_now() + FUTURE_TOLERANCE)
 
 
+def since(text: str) -> datetime:
+    """The start of a period: an ISO-8601 instant, or a date meaning its start (00:00 UTC), from EARLIEST_DAY to now."""
+    earliest = datetime.combine(EARLIEST_DAY, datetime.min.time(), tzinfo=timezone.utc)
+    if len(text) == 10:  # YYYY-MM-DD: read as a date's start, not (as a knowledge cutoff is) its end
+        day(text)
+        text = f"{text}T00:00:00Z"
+    return _instant(text, earliest, utc_now())
+
+
 def _instant(text: str, earliest: datetime, latest: datetime) -> datetime:
     from events.contract.instants import parse_as_of
 

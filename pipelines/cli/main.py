@@ -132,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--sender", metavar="NAME",
                       help="only the dead letters this sender delivered (unknown: those stored before senders were recorded)")
     dead.set_defaults(run=_deadletters)
+    from pipelines.cli.replay import add_replay_action
+
+    add_replay_action(dead)
 
     ui = commands.add_parser("ui", help="open Dagster's UI (webserver and daemon) on this PLANNING_HOME, until Ctrl-C or SIGTERM")
     ui.add_argument("--port", type=arguments.whole_number(1, 65_535), default=3000,
@@ -373,6 +376,8 @@ def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
         raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")
         print(f"{letter['received_at']}  {one_line(letter['origin'])}  from {one_line(letter['sender'] or UNKNOWN_SENDER)}\n"
               f"  why: {one_line('; '.join(letter['reasons']))}\n  raw: {one_line(raw)}")
+        if letter["replayed_position"] is not None:
+            print(f"  replayed: stored at position {letter['replayed_position']} ({letter['replayed_at']})")
     sent = "" if args.sender is None else f" from {one_line(args.sender)}"
     print(f"{len(letters):,} dead letter(s){sent} in {home.store}")
     return ExitCode.OK

@@ -47,16 +47,17 @@ def build_table(build: Path, name: str) -> int:
 
 
 def build_dead_letters(store: EventStore, ops_file: Path, as_of: datetime) -> int:
-    """The dead_letters table (received_at, sender, reason, raw) as known at ``as_of``."""
+    """The dead_letters table (received_at, sender, reason, raw, replayed_position) as known at ``as_of``."""
     rows = [
         (letter["received_at"], letter["sender"] or UNKNOWN_SENDER, "; ".join(letter["reasons"]),
-         None if letter["raw"] is None else letter["raw"].decode("utf-8", "replace"))
+         None if letter["raw"] is None else letter["raw"].decode("utf-8", "replace"), letter["replayed_position"])
         for letter in store.dead_letters()
     ]
     with connect(ops_file) as db:
-        db.execute("CREATE TABLE dead_letters (received_at TIMESTAMPTZ, sender VARCHAR, reason VARCHAR, raw VARCHAR)")
+        db.execute("CREATE TABLE dead_letters"
+                   " (received_at TIMESTAMPTZ, sender VARCHAR, reason VARCHAR, raw VARCHAR, replayed_position BIGINT)")
         if rows:
-            db.executemany("INSERT INTO dead_letters VALUES (?::TIMESTAMPTZ, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO dead_letters VALUES (?::TIMESTAMPTZ, ?, ?, ?, ?)", rows)
         db.execute("DELETE FROM dead_letters WHERE received_at > ?", [as_of])
         db.execute("CREATE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS as_of, now() AS built_at, ?::BOOLEAN AS synthetic",
                    [as_of, store.synthetic])

@@ -208,7 +208,11 @@ def dead_letters(
         redactions = store.redaction_mark()  # read first: an erasure committed meanwhile leaves this copy behind, not ahead
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
         synthetic, by_sender = store.synthetic, store.counts_by_sender()
+        replayed = sum(1 for letter in store.dead_letters() if letter["replayed_position"] is not None)
     label_run(context, synthetic)
     publish_operations(planning.home.projections, build,
                        {"as_of": instants.as_of.isoformat(), "run_id": context.run.run_id, "redactions": redactions})
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "synthetic": synthetic, "by_sender": sender_counts(by_sender)})
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows, "synthetic": synthetic, "by_sender": sender_counts(by_sender),
+        "replayed": dg.MetadataValue.int(replayed),  # dead letters a replay has stored since (`planning deadletters replay`)
+    })
