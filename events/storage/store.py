@@ -5,6 +5,7 @@ Layout under the store directory::
     store.sqlite          the index: committed segments, every event_id with its
                           body digest, per-respondent keys, dead letters
     segments/*.jsonl      immutable segments, one per appended batch
+    quarantine/           segment files no commit refers to, moved aside by the next writer
     writer.lock           held (flock) by the one process allowed to append
 
 One append is one transaction:
@@ -23,8 +24,12 @@ of the other kind is refused (:class:`MixedData`, or a dead letter when the
 appender asks for that), so no output built from the store can mix them, and
 every output built from a synthetic store can say so (``EventStore.synthetic``).
 
-A crash before step 4 leaves an orphan segment file that the next writer
-deletes; a crash after it leaves a complete batch. Readers never see half a
+The index records each segment's SHA-256 and size when it is written, so a
+changed, truncated or missing segment is found (``events.storage.integrity``).
+A crash before step 4 leaves an orphan segment file that the next writer moves
+to ``quarantine/`` (never deletes: after a crash that also lost SQLite's WAL, an
+"orphan" is a committed batch the index forgot; ``planning recover`` appends its
+events again); a crash after it leaves a complete batch. Readers never see half a
 batch. Segments are never rewritten: retractions are events, and erasure
 deletes keys, not bytes of segments. Reading a record back as an event
 (unsealed, upcast) is ``events.storage.conversion.to_event``, here and in builds.
@@ -33,6 +38,7 @@ deletes keys, not bytes of segments. Reading a record back as an event
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -46,10 +52,12 @@ from typing import Any
 
 from events.senders.grants import may_retract
 from events.storage.conversion import is_synthetic, to_event, to_record
-from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of
+from events.storage.digests import file_digest
+from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
 
+QUARANTINE = "quarantine"  # under the store: segment files no commit refers to (``_quarantine_orphan_segments``)
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
 _SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
 
@@ -60,7 +68,9 @@ CREATE TABLE IF NOT EXISTS segments (
     first_position INTEGER NOT NULL,
     last_position  INTEGER NOT NULL,
     events         INTEGER NOT NULL,
-    committed_at   TEXT NOT NULL
+    committed_at   TEXT NOT NULL,
+    sha256         TEXT,     -- of the file's bytes as written; NULL: written before digests were recorded
+    bytes          INTEGER   -- the file's size as written
 );
 CREATE TABLE IF NOT EXISTS event_ids (
     event_id    TEXT PRIMARY KEY,
@@ -96,6 +106,8 @@ ADDED_COLUMNS = (  # (table, column, type) added to the schema after stores were
     ("dead_letters", "sender", "TEXT"),
     ("dead_letters", "replayed_position", "INTEGER"),
     ("dead_letters", "replayed_at", "TEXT"),
+    ("segments", "sha256", "TEXT"),  # then filled by ``_record_missing_digests``
+    ("segments", "bytes", "INTEGER"),
 )
 UNKNOWN_SENDER = "unknown"  # how a store shows who delivered an event stored before senders were recorded
 DeadLetter = tuple[str, tuple[str, ...], bytes | None, str | None]  # origin, reasons, bytes (None: redacted), sender
@@ -164,6 +176,8 @@ class Segment:
     first_position: int
     last_position: int
     events: int
+    sha256: str | None = None  # as recorded when written; None: written before digests were recorded
+    size: int | None = None
 
 
 def utc_now() -> datetime:
@@ -197,7 +211,8 @@ class EventStore:
             self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
             self._add_columns_once()
             self.vault = Vault.open(self._db)
-            self._remove_orphan_segments()
+            self._quarantine_orphan_segments()
+            self._record_missing_digests()
             self._redact_dead_letters_of_erased_once()
             self._record_data_kind_once()
         else:
@@ -234,7 +249,8 @@ class EventStore:
 
     def _add_columns_once(self) -> None:
         """Give a store made by an earlier version the columns it lacks (NULL in its old rows): the
-        ``sender`` of events and dead letters (unknown), and the replay of dead letters (never)."""
+        ``sender`` of events and dead letters (unknown), the replay of dead letters (never), and the
+        digest of segments (recorded next, ``_record_missing_digests``)."""
         for table, column, kind in ADDED_COLUMNS:
             if column not in self._columns(table):
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
@@ -245,12 +261,37 @@ class EventStore:
     def _has_schema(self) -> bool:
         return self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
 
-    def _remove_orphan_segments(self) -> None:
-        """Delete segment files that no commit refers to: left by a crash mid-append."""
+    def _record_missing_digests(self) -> None:
+        """Record the digest of each committed segment that has none (written before digests were
+        recorded), trusting the bytes as found: nothing older can tell whether they changed. A
+        segment whose file is missing keeps none (``planning verify`` reports it)."""
+        for (name,) in self._db.execute("SELECT file FROM segments WHERE sha256 IS NULL").fetchall():
+            path = self.segments_dir / name
+            if path.is_file():
+                sha256, size = file_digest(path)
+                self._db.execute("UPDATE segments SET sha256 = ?, bytes = ? WHERE file = ?", (sha256, size, name))
+
+    def _quarantine_orphan_segments(self) -> None:
+        """Move segment files that no commit refers to into ``quarantine/``, never deleting them.
+
+        Most are left by a crash mid-append (never committed, so their sender was never told
+        they were stored). But after a crash that also lost SQLite's WAL the index forgets
+        committed batches, and their complete segments look the same: ``planning recover``
+        appends the events of quarantined segments again, idempotently."""
         committed = {row[0] for row in self._db.execute("SELECT file FROM segments")}
-        for path in self.segments_dir.iterdir():
-            if path.name not in committed:
-                path.unlink()
+        orphans = [path for path in self.segments_dir.iterdir() if path.name not in committed]
+        if not orphans:
+            return
+        quarantine = self.root / QUARANTINE
+        quarantine.mkdir(exist_ok=True)
+        for path in orphans:
+            target, copy = quarantine / path.name, 1
+            while target.exists():  # a second crash left a file of the same name: keep both
+                copy += 1
+                target = quarantine / f"{path.name}.{copy}"
+            os.replace(path, target)
+        _fsync_dir(quarantine)
+        _fsync_dir(self.segments_dir)
 
     @contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -341,6 +382,38 @@ class EventStore:
         outcome.high_water_mark = position
         return outcome
 
+    def append_recovered(self, records: list[dict[str, Any]], digests: dict[str, str]) -> tuple[int, int]:
+        """Append records read back from a quarantined segment as one new segment, as they were
+        stored (sealed fields, ``recorded_at`` and ``sender`` kept), at new positions; ``digests``
+        gives each one's body digest for the index. The caller leaves out those the index holds.
+        An erasure among them is applied again: its key shredding was lost with the index's
+        copy of it. The positions they went to (first, last)."""
+        if self._lock_file is None:
+            raise RuntimeError("this EventStore was opened read-only")
+        with self._write_transaction():
+            first = self.high_water_mark() + 1
+            moved = [{**record, "position": first + i} for i, record in enumerate(records)]
+            self._db.executemany(
+                "INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)",
+                [(r["event_id"], digests[r["event_id"]], r["position"], r.get("sender")) for r in moved],
+            )
+            self._write_segment(moved)
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind_of(moved[0]),))
+            keys = self.live_keys([r["subject"] for r in moved if r["event_type"] == "respondent.erasure_requested"])
+            for record in moved:
+                if record["event_type"] == "respondent.erasure_requested":
+                    ref = (unseal_with(keys, record["subject"], record["sealed"]) or {}).get("respondent_ref")
+                    if ref is not None:
+                        self._erase(ref, record["recorded_at"])
+        self._checkpoint_zeroed_pages()
+        return first, first + len(moved) - 1
+
+    def subjects_known(self, subjects: Sequence[str]) -> set[str]:
+        """Those of these respondent surrogates the vault knows (with a key, or erased)."""
+        if self.vault is None:
+            return set()
+        return {row[0] for row in self._rows_for("SELECT subject FROM respondent_keys WHERE subject IN ({})", subjects)}
+
     def _of_one_kind(self, batch: Sequence[Received], other_kind: str) -> tuple[Sequence[Received], str | None]:
         """The batch with events of the other kind than the store's turned into rejects (or ``MixedData``
         raised), and the kind of data the store holds once it is appended (None: still no event)."""
@@ -412,17 +485,20 @@ class EventStore:
         first, last = records[0]["position"], records[-1]["position"]
         name = f"{first:012d}-{last:012d}.jsonl"
         temporary = self.segments_dir / f".{name}.tmp"
-        with open(temporary, "w", encoding="utf-8") as out:
+        digest, size = hashlib.sha256(), 0
+        with open(temporary, "wb") as out:
             for record in records:
-                out.write(_SEGMENT_JSON.encode(record))
-                out.write("\n")
+                written = (_SEGMENT_JSON.encode(record) + "\n").encode("utf-8")
+                digest.update(written)
+                size += out.write(written)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.segments_dir / name)
         _fsync_dir(self.segments_dir)
         self._db.execute(
-            "INSERT INTO segments (file, first_position, last_position, events, committed_at) VALUES (?, ?, ?, ?, ?)",
-            (name, first, last, len(records), iso(utc_now())),
+            "INSERT INTO segments (file, first_position, last_position, events, committed_at, sha256, bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (name, first, last, len(records), iso(utc_now()), digest.hexdigest(), size),
         )
         self._db.executemany(
             "INSERT INTO segment_cycles (first_position, cycle) VALUES (?, ?)",
@@ -526,11 +602,11 @@ class EventStore:
             return []
         upto = self.high_water_mark() if upto is None else upto
         rows = self._db.execute(
-            "SELECT file, first_position, last_position, events FROM segments"
+            f"SELECT file, first_position, last_position, events, {self._digest_columns()} FROM segments"
             " WHERE last_position > ? AND first_position <= ? ORDER BY first_position",
             (after, upto),
         )
-        return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+        return [Segment(self.segments_dir / f, a, b, n, d, size) for f, a, b, n, d, size in rows]
 
     def segments_for_cycle(self, cycle: str, upto: int | None = None) -> list[Segment]:
         """Committed segments up to ``upto`` that can hold an event of ``cycle`` or a retraction (which
@@ -545,14 +621,18 @@ class EventStore:
             return self.segments(upto=upto)
         upto = self.high_water_mark() if upto is None else upto
         rows = self._db.execute(
-            "SELECT s.file, s.first_position, s.last_position, s.events FROM segments AS s"
+            f"SELECT s.file, s.first_position, s.last_position, s.events, {self._digest_columns('s.')} FROM segments AS s"
             " LEFT JOIN segment_kinds AS k USING (first_position)"
             " WHERE s.first_position <= ? AND (k.first_position IS NULL OR k.retractions > 0 OR EXISTS"
             " (SELECT 1 FROM segment_cycles AS c WHERE c.first_position = s.first_position AND c.cycle = ?))"
             " ORDER BY s.first_position",
             (upto, cycle),
         )
-        return [Segment(self.segments_dir / f, a, b, n) for f, a, b, n in rows]
+        return [Segment(self.segments_dir / f, a, b, n, d, size) for f, a, b, n, d, size in rows]
+
+    def _digest_columns(self, table: str = "") -> str:
+        """The segments' digest and size columns, or NULLs in a store no writer of this version has opened yet."""
+        return f"{table}sha256, {table}bytes" if "sha256" in self._columns("segments") else "NULL, NULL"
 
     def live_keys(self, subjects: list[str]) -> dict[str, bytes]:
         """The live (not erased) keys of these subjects: what unsealing them needs, without loading
@@ -642,6 +722,19 @@ class EventStore:
             rows = self._db.execute(f"SELECT coalesce({who}, ?), count(*) FROM {table} GROUP BY 1 ORDER BY 1", (UNKNOWN_SENDER,))
             counts[kind] = dict(rows.fetchall())
         return counts
+
+    def event_ids_between(self, first: int, last: int) -> list[tuple[int, str]]:
+        """(position, event_id) of the committed events at positions first..last, in position order."""
+        if not self._has_schema():
+            return []
+        query = "SELECT position, event_id FROM event_ids WHERE position BETWEEN ? AND ? ORDER BY position"
+        return self._db.execute(query, (first, last)).fetchall()
+
+    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Those of these event ids (as records hold them) that the index holds."""
+        if not self._has_schema():
+            return set()
+        return {row[0] for row in self._rows_for("SELECT event_id FROM event_ids WHERE event_id IN ({})", event_ids)}
 
     def counts(self) -> dict[str, int]:
         if not self._has_schema():

@@ -141,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="the webserver's port on 127.0.0.1")
     ui.set_defaults(run=_ui)
 
+    from pipelines.cli.integrity import add_integrity_commands
     from pipelines.cli.panel import add_panel_commands
     from pipelines.cli.senders import add_senders_command
     from pipelines.cli.stack import add_stack_commands
@@ -151,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     add_snapshots_command(commands)
     add_senders_command(commands)
     add_stack_commands(commands)
+    add_integrity_commands(commands)
     return parser
 
 

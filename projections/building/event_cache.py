@@ -6,6 +6,11 @@ mark (cost grows with the new events, not with the history), then stages its
 cycle from the cache. ``full=True`` (``planning build --full``) rebuilds the
 cache from the store alone, into a new file swapped in atomically.
 
+A segment enters the cache only once its bytes match the digest the store
+recorded when it wrote it (``events.storage.integrity``): a damaged segment
+stops the build (``DamagedSegment``) before any of it is cached, so no figure
+is ever computed from it. Segments already cached are not read again.
+
 Segments are read as text and typed with ``TRY_CAST``: a record an older
 contract let in with an envelope the tables cannot hold (``occurred_at``
 "1700000000", a ``schema_version`` of 10^30) is cached with that field null,
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+from events.storage.integrity import ensure_intact
 from events.storage.store import EventStore
 from projections.connection import connect
 
@@ -106,7 +112,9 @@ def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _append(store: EventStore, path: Path, after: int, upto: int) -> int:
-    files = [str(s.path) for s in store.segments(after=after, upto=upto)]
+    segments = store.segments(after=after, upto=upto)
+    ensure_intact(segments)  # each segment is checked once, when it enters the cache
+    files = [str(s.path) for s in segments]
     with _open(path) as db:
         if not files:
             db.execute("UPDATE cache_info SET position = ?", [upto])

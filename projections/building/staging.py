@@ -30,6 +30,7 @@ from events.storage.conversion import to_event
 from events.contract.instants import Instants
 from events.contract.json_text import parse_json
 from events.contract.models import CURRENT_SCHEMA_VERSION
+from events.storage.integrity import ensure_intact
 from events.storage.personal_data import split_personal
 from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
@@ -74,7 +75,9 @@ def stage_cycle(
             source, parameters = "SELECT * FROM cache.store_events", []
         else:
             # only the segments that can hold this cycle's events or a retraction (the store's index says which)
-            files = [str(s.path) for s in store.segments_for_cycle(cycle, upto=position)] or None
+            segments = store.segments_for_cycle(cycle, upto=position)
+            ensure_intact(segments)  # never stage from a damaged segment (events.storage.integrity)
+            files = [str(s.path) for s in segments] or None
             source, parameters = read_segments_sql(files) if files else ("SELECT * FROM store_events WHERE false", [])
         # this cycle's events and every retraction (a retraction may name an event of any cycle)
         db.execute(
