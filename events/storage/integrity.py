@@ -171,8 +171,7 @@ def _index_problems(store: EventStore, segments: list[Segment]) -> list[str]:
             problems.append(f"segment {segment.path.name}: positions {segment.first_position:,}–{segment.last_position:,}"
                             f" are not its {segment.events:,} events")
         expected_first = segment.last_position + 1
-    committed = sum(s.events for s in segments)
-    known = store.counts()["events"]
+    known, committed = store.committed_counts()  # at one instant: a batch committed meanwhile counts on both sides
     if known != committed:
         problems.append(f"the index knows {known:,} event ids but the committed segments hold {committed:,} events")
     return problems

@@ -736,6 +736,13 @@ class EventStore:
             return set()
         return {row[0] for row in self._rows_for("SELECT event_id FROM event_ids WHERE event_id IN ({})", event_ids)}
 
+    def committed_counts(self) -> tuple[int, int]:
+        """(event ids the index holds, events its committed segments hold), read at one instant."""
+        if not self._has_schema():
+            return 0, 0
+        query = "SELECT (SELECT count(*) FROM event_ids), (SELECT coalesce(sum(events), 0) FROM segments)"
+        return self._db.execute(query).fetchone()
+
     def counts(self) -> dict[str, int]:
         if not self._has_schema():
             return {"events": 0, "dead_letters": 0}

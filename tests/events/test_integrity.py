@@ -185,3 +185,13 @@ def test_recovering_appends_nothing_the_store_already_holds(tmp_path: Path) -> N
     assert (recovery.appended, recovery.files[0].already_stored) == (30, 20)
     assert sorted(ids) == sorted(e["event_id"] for e in first + second)
     assert json.loads((tmp_path / "quarantine").iterdir().__next__().read_text().splitlines()[0])["position"] == 51
+
+
+def test_an_index_counting_other_event_ids_than_the_committed_events_is_reported(tmp_path: Path) -> None:
+    store_of(tmp_path, 2)
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        db.execute("INSERT INTO event_ids (event_id, body_sha256, position) VALUES ('00000000-0000-4000-8000-ffffffffffff', 'x', 101)")
+    with EventStore(tmp_path) as store:
+        found = verify(store)
+    assert found.store_problems == ["the index knows 101 event ids but the committed segments hold 100 events"]
+    assert not found.intact and not found.broken
