@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import proc
+from bench.integrity import verify_figure
 from bench.data import DATA, INCREMENTAL_CYCLE, Dataset
 from projections.connection import connect
 
@@ -725,6 +726,7 @@ DISPLAY: dict[str, str] = {
     "query": "query latency",
     "memory": "memory",
     "peer": "peer: eventsourcing 9.5 (SQLite)",
+    "verify": "verify",
 }
 
 FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
@@ -736,4 +738,5 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "stream": ingest_stream,
     "freshness": freshness,
     "memory": memory,
+    "verify": verify_figure,
 }
