@@ -9,7 +9,10 @@ cache from the store alone, into a new file swapped in atomically.
 A segment enters the cache only once its bytes match the digest the store
 recorded when it wrote it (``events.storage.integrity``): a damaged segment
 stops the build (``DamagedSegment``) before any of it is cached, so no figure
-is ever computed from it. Segments already cached are not read again.
+is ever computed from it. Segments already cached are not read again. The
+cache remembers the digest of the segment its last event came from; if the
+store no longer holds that segment there (its index lost a batch with
+SQLite's WAL), the cache is rebuilt from the store.
 
 Segments are read as text and typed with ``TRY_CAST``: a record an older
 contract let in with an envelope the tables cannot hold (``occurred_at``
@@ -95,7 +98,9 @@ def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upt
         Path(str(target) + ".wal").unlink(missing_ok=True)
         return {"cache_position": upto, "cache_added": added, "cache_rebuilt": 1}
     with _open(target) as db:
-        (cached,) = db.execute("SELECT position FROM cache_info").fetchone()
+        cached, last_segment = db.execute("SELECT position, last_segment FROM cache_info").fetchone()
+    if not _store_still_holds(store, cached, last_segment):
+        return refresh(store, projections_dir, full=True, upto=upto)
     added = _append(store, target, after=cached, upto=upto) if upto > cached else 0
     return {"cache_position": max(upto, cached), "cache_added": added, "cache_rebuilt": 0}
 
@@ -105,10 +110,29 @@ def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     db = connect(path)
     create_store_events_table(db)
     db.execute("CREATE TABLE IF NOT EXISTS cache_info AS SELECT 0::BIGINT AS position")
+    db.execute("ALTER TABLE cache_info ADD COLUMN IF NOT EXISTS last_segment VARCHAR")  # a cache made before it: NULL
     try:
         yield db
     finally:
         db.close()
+
+
+def _holding(store: EventStore, position: int) -> str | None:
+    """The recorded digest of the segment holding ``position`` (None: none, or no digest recorded)."""
+    segments = store.segments(after=position - 1, upto=position)
+    return segments[0].sha256 if segments else None
+
+
+def _store_still_holds(store: EventStore, cached: int, last_segment: str | None) -> bool:
+    """Whether the events the cache holds are still the store's: its last one is at or below the
+    store's mark, in the segment it was read from. A crash that lost the index's WAL makes the store
+    forget a batch the cache may hold, and the next writer reuses its positions for other events;
+    the cache is then rebuilt from the store (the forgotten batch comes back by ``planning recover``)."""
+    if cached == 0:
+        return True
+    if cached > store.high_water_mark():
+        return False
+    return last_segment is None or _holding(store, cached) == last_segment
 
 
 def _append(store: EventStore, path: Path, after: int, upto: int) -> int:
@@ -123,6 +147,6 @@ def _append(store: EventStore, path: Path, after: int, upto: int) -> int:
         db.execute("BEGIN")
         before = db.execute("SELECT count(*) FROM store_events").fetchone()[0]
         db.execute(f"INSERT INTO store_events SELECT * FROM ({select}) WHERE position > ? AND position <= ?", [*parameters, after, upto])
-        db.execute("UPDATE cache_info SET position = ?", [upto])
+        db.execute("UPDATE cache_info SET position = ?, last_segment = ?", [upto, _holding(store, upto)])
         db.execute("COMMIT")
         return db.execute("SELECT count(*) FROM store_events").fetchone()[0] - before

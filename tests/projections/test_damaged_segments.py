@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from events.contract.instants import Instants
@@ -53,3 +54,28 @@ def test_the_cache_refuses_a_damaged_new_segment_and_never_reads_a_cached_one_ag
         assert event_cache.refresh(store, projections, upto=10) == {"cache_position": 10, "cache_added": 0, "cache_rebuilt": 0}
     with EventStore(root) as store, pytest.raises(Exception, match="is damaged"):
         event_cache.refresh(store, projections, full=True)  # --full reads every segment again
+
+
+def test_a_cache_holding_a_batch_the_lost_wal_forgot_is_rebuilt_from_the_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    root, projections = tmp_path / "store", tmp_path / "projections"
+    event_cache.cache_file(projections).parent.mkdir(parents=True)
+    append(root, 10)
+    with EventStore(root) as store, sqlite3.connect(tmp_path / "index-after-first.sqlite") as copy:
+        store._db.backup(copy)
+    append(root, 10)
+    with EventStore(root) as store:
+        assert event_cache.refresh(store, projections)["cache_position"] == 20  # the cache holds the second batch
+    for name in ("store.sqlite-wal", "store.sqlite-shm"):  # then the crash that lost the WAL
+        (root / name).unlink(missing_ok=True)
+    (tmp_path / "index-after-first.sqlite").replace(root / "store.sqlite")
+    for _ in range(2):  # the next writer quarantines the forgotten segment and reuses its positions
+        append(root, 10)
+    with EventStore(root) as store:
+        refreshed = event_cache.refresh(store, projections)
+        stored = sorted(e["event_id"] for e in store.events())
+    with duckdb.connect(str(event_cache.cache_file(projections)), read_only=True) as db:
+        cached = sorted(row[0] for row in db.execute("SELECT event_id FROM store_events").fetchall())
+    assert refreshed["cache_rebuilt"] == 1
+    assert cached == stored
