@@ -5,6 +5,7 @@
     packs/          the briefing packs, <cycle>/<stage>.html and .pdf
     dagster/        Dagster's instance: run history, event logs, compute logs
     kafka/          the local broker's data, when one runs (pipelines.streaming.broker)
+    erasures/       the erasure ledger, apart from the store (events.storage.erasure_ledger)
 """
 
 from __future__ import annotations

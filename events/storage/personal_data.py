@@ -144,6 +144,35 @@ class Vault:
                 "UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE subject = ?", (erased_at, subject)
             )
 
+    def digests_of(self, respondent_ref: str) -> list[bytes]:
+        """The digests under which ``erase`` records this respondent: one per spelling of the reference."""
+        return [self._digest(spelling) for spelling in spellings(respondent_ref)]
+
+    @property
+    def store_id(self) -> str:
+        """Names the store whose digests these are (sha256 of the pepper; the pepper itself stays here)."""
+        return hashlib.sha256(self._pepper).hexdigest()
+
+    def tombstones(self) -> list[tuple[bytes, str]]:
+        """(digest, erased_at) of every erased respondent."""
+        rows = self._db.execute("SELECT ref_digest, coalesce(erased_at, '') FROM respondent_keys WHERE key IS NULL")
+        return [(bytes(digest), at) for digest, at in rows]
+
+    def shred(self, digests: list[tuple[bytes, str]]) -> int:
+        """Erase respondents known by digest (inside the caller's transaction), as ``erase`` does: the
+        key shredded, or, for one this store has not met, a tombstone, so their events arriving later are
+        stored without personal data. How many live keys were shredded."""
+        shredded = 0
+        for digest, erased_at in digests:
+            row = self._db.execute("SELECT key FROM respondent_keys WHERE ref_digest = ?", (digest,)).fetchone()
+            if row is None:
+                self._db.execute("INSERT INTO respondent_keys (ref_digest, subject, key, erased_at) VALUES (?, ?, NULL, ?)",
+                                 (digest, f"s-{uuid.uuid4()}", erased_at))
+            elif row[0] is not None:
+                self._db.execute("UPDATE respondent_keys SET key = NULL, erased_at = ? WHERE ref_digest = ?", (erased_at, digest))
+                shredded += 1
+        return shredded
+
     def any_erased(self) -> bool:
         return self._db.execute("SELECT 1 FROM respondent_keys WHERE key IS NULL LIMIT 1").fetchone() is not None
 

@@ -31,7 +31,8 @@ to ``quarantine/`` (never deletes: after a crash that also lost SQLite's WAL, an
 "orphan" is a committed batch the index forgot; ``planning recover`` appends its
 events again); a crash after it leaves a complete batch. Readers never see half a
 batch. Segments are never rewritten: retractions are events, and erasure
-deletes keys, not bytes of segments. Reading a record back as an event
+deletes keys, not bytes of segments (and records the erasure in the erasure ledger
+beside the store, ``events.storage.erasure_ledger``, which a restore re-applies). Reading a record back as an event
 (unsealed, upcast) is ``events.storage.conversion.to_event``, here and in builds.
 """
 
@@ -53,6 +54,7 @@ from typing import Any
 from events.senders.grants import may_retract
 from events.storage.conversion import is_synthetic, to_event, to_record
 from events.storage.digests import file_digest
+from events.storage.erasure_ledger import Erasure, ErasureLedger, ledger_path
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
@@ -191,8 +193,9 @@ def iso(moment: datetime) -> str:
 class EventStore:
     """Open with ``writer=True`` to append (exclusive), or without to read (any number)."""
 
-    def __init__(self, root: Path, *, writer: bool = False, holder: str = "planning") -> None:
+    def __init__(self, root: Path, *, writer: bool = False, holder: str = "planning", erasure_ledger: Path | None = None) -> None:
         self.root = Path(root)
+        self.erasure_ledger = ledger_path(self.root) if erasure_ledger is None else Path(erasure_ledger)
         self.segments_dir = self.root / "segments"
         self.segments_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = None
@@ -215,6 +218,7 @@ class EventStore:
             self._record_missing_digests()
             self._redact_dead_letters_of_erased_once()
             self._record_data_kind_once()
+            self._ledger_earlier_erasures_once()
         else:
             self.vault = Vault.open(self._db) if self._has_schema() else None
 
@@ -375,6 +379,10 @@ class EventStore:
             erased = [e for e, _ in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
                 outcome.redacted += self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
+            if erased:  # in the ledger before the store commits: an erasure stored is an erasure ledgered
+                digests = [d for e in erased for d in self.vault.digests_of(e.body["payload"]["respondent_ref"])]
+                with ErasureLedger(self.erasure_ledger) as ledger:
+                    ledger.record(self.vault.store_id, digests, recorded_at_text)
         if erased:
             self._checkpoint_zeroed_pages()
         outcome.accepted = [e.event_id for e, _ in fresh]
@@ -550,6 +558,29 @@ class EventStore:
             self._db.execute("INSERT INTO meta (key, value) VALUES ('dead_letters_checked_for_erased', '1')")
         if redacted:
             self._checkpoint_zeroed_pages()
+
+    def _ledger_earlier_erasures_once(self) -> None:
+        """Copy the erasures this store made before it kept an erasure ledger (or since its ledger was
+        lost) into the ledger, once per store and ledger."""
+        if self.vault is None or not self.vault.any_erased():
+            return
+        with ErasureLedger(self.erasure_ledger) as ledger:
+            if not ledger.seeded(self.vault.store_id):
+                ledger.seed(self.vault.store_id, [Erasure(d, at) for d, at in self.vault.tombstones()])
+
+    def reapply_erasures(self, erasures: Sequence[Erasure]) -> tuple[int, int]:
+        """Erase again, by digest, respondents an erasure ledger names (a restored backup may predate
+        their erasure): keys shredded and dead letters carrying their reference redacted, as an
+        erasure event does. (keys shredded, dead letters redacted)."""
+        if self._lock_file is None or self.vault is None:
+            raise RuntimeError("reapplying erasures needs a writer on a store that holds events")
+        with self._write_transaction():
+            shredded = self.vault.shred([(e.ref_digest, e.erased_at) for e in erasures])
+            rows = self._db.execute("SELECT id, reasons, raw FROM dead_letters WHERE raw IS NOT NULL").fetchall()
+            redacted = self._redact([(id_, reasons) for id_, reasons, raw in rows
+                                     if self.vault.erased_among(candidate_references(raw))]) if erasures else 0
+        self._checkpoint_zeroed_pages()
+        return shredded, redacted
 
     def _record_data_kind_once(self) -> None:
         """Write the kind of a store whose events predate the ``data`` mark (a writer opened it)."""
