@@ -1,0 +1,227 @@
+"""Online, consistent, incremental backups of the event store (``planning backup DIR``).
+
+A backup never takes the writer lock: the stream worker or an ingest goes on appending while
+it runs. It is consistent because of how the store commits (``events.storage.store``): a
+batch exists once its segment row is committed in ``store.sqlite``, and a committed segment
+is never rewritten. So a backup is
+
+1. a copy of ``store.sqlite`` made with SQLite's online backup API in one step: one read
+   transaction, a snapshot of the index at one commit, which in WAL mode never blocks the
+   writer (its position is the copy's high-water mark);
+2. exactly the segments that copied index commits, copied whole (a segment already in DIR
+   under its name and size is not copied again: that is what makes a second backup into the
+   same DIR incremental); segments the writer commits meanwhile are left for the next backup;
+3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API;
+4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
+   manifest, so a backup cut short is never taken for a whole one (``check_backup``).
+
+Layout of DIR::
+
+    manifest.json            position, events and segments (name and size) of the copy
+    store/store.sqlite       the index at the backup's position (journal mode DELETE: one file)
+    store/senders.sqlite     the sender registry
+    store/segments/*.jsonl   the committed segments up to the position
+    erasures/ledger.sqlite   the erasure ledger, as it was when the backup was taken
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from events.senders.registry import REGISTRY_FILE
+from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, copy_sqlite, fsync_dir, fsync_file, ledger_path
+
+MANIFEST = "manifest.json"
+INDEX = "store.sqlite"
+FORMAT = 1
+
+
+class BackupRefused(RuntimeError):
+    """DIR cannot take this backup (it holds another store's, or something that is not a backup)."""
+
+
+class NothingToBackUp(RuntimeError):
+    pass
+
+
+class IncompleteBackup(RuntimeError):
+    """DIR is not a whole backup; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    store_id: str  # sha256 of the store's pepper ("" for a store that never held an event)
+    position: int  # the high-water mark the backup is consistent at
+    events: int
+    dead_letters: int
+    segments: dict[str, int]  # file name -> size in bytes
+    taken_at: str
+
+    def to_json(self) -> str:
+        return json.dumps({"format": FORMAT, "store_id": self.store_id, "position": self.position, "events": self.events,
+                           "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments}, indent=1)
+
+    @classmethod
+    def read(cls, backup: Path) -> Manifest | None:
+        path = Path(backup) / MANIFEST
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise IncompleteBackup(f"{path}: format {data.get('format')!r} is not one this version reads ({FORMAT})")
+        return cls(data["store_id"], data["position"], data["events"], data["dead_letters"], data["segments"], data["taken_at"])
+
+
+@dataclass
+class BackupReport:
+    manifest: Manifest
+    copied: list[str] = field(default_factory=list)  # segments copied by this backup
+    copied_bytes: int = 0
+    kept: int = 0  # segments DIR held already
+    copied_files: list[str] = field(default_factory=list)  # the other files: index, registry, ledger
+
+
+def store_id_of(index: sqlite3.Connection) -> str:
+    """The store's identity as the erasure ledger names it: sha256 of its pepper ("" with none yet)."""
+    try:
+        row = index.execute("SELECT value FROM meta WHERE key = 'pepper'").fetchone()
+    except sqlite3.OperationalError:  # no meta table: a store no writer has set up
+        return ""
+    return "" if row is None else hashlib.sha256(bytes.fromhex(row[0])).hexdigest()
+
+
+def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> BackupReport:
+    """Back up the store at ``store_root`` into ``target`` (incrementally if it holds a backup of the same store)."""
+    store_root, target = Path(store_root), Path(target)
+    index_file = store_root / INDEX
+    if not index_file.is_file():
+        raise NothingToBackUp(f"there is no event store at {store_root}: nothing to back up")
+    _refuse_unfit_target(store_root, target)
+    source = sqlite3.connect(index_file, timeout=30)
+    try:
+        previous = Manifest.read(target)
+        store_id = store_id_of(source)
+        if previous is not None and previous.store_id not in ("", store_id):
+            raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
+        target.mkdir(parents=True, exist_ok=True)
+        (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
+        fsync_dir(target)
+        copy_sqlite(source, target / "store" / INDEX)  # the consistent moment: one read transaction
+    finally:
+        source.close()
+    report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
+    report.copied_files.append(INDEX)
+    _copy_segments(store_root / "segments", target / "store" / "segments", report)
+    registry = store_root / REGISTRY_FILE
+    if registry.is_file():
+        _copy_database(registry, target / "store" / REGISTRY_FILE)
+        report.copied_files.append(REGISTRY_FILE)
+    ledger = ledger_path(store_root)
+    if ledger.is_file():
+        _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
+        report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}")
+    _write_manifest(target, report.manifest)
+    return report
+
+
+def _refuse_unfit_target(store_root: Path, target: Path) -> None:
+    resolved = target.resolve()
+    if resolved == store_root.resolve() or store_root.resolve() in resolved.parents:
+        raise BackupRefused(f"{target} is inside the event store it would back up; choose a directory outside {store_root}")
+    if target.exists() and not target.is_dir():
+        raise BackupRefused(f"{target} is not a directory")
+    if target.is_dir() and Manifest.read(target) is None:
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in ("store", LEDGER_DIR))
+        if foreign:
+            raise BackupRefused(f"{target} is not empty and holds no backup ({', '.join(foreign[:3])} …);"
+                                " back up into an empty directory or into an earlier backup of this store")
+
+
+def _manifest_of(index_file: Path, store_root: Path, now: datetime | None) -> Manifest:
+    copy = sqlite3.connect(index_file)
+    try:
+        rows = copy.execute("SELECT file FROM segments ORDER BY first_position").fetchall()
+        position = copy.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
+        events = copy.execute("SELECT count(*) FROM event_ids").fetchone()[0]
+        dead = copy.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        store_id = store_id_of(copy)
+    finally:
+        copy.close()
+    sizes = {name: (store_root / "segments" / name).stat().st_size for (name,) in rows}
+    taken = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return Manifest(store_id, position, events, dead, sizes, taken)
+
+
+def _copy_segments(source: Path, target: Path, report: BackupReport) -> None:
+    """Copy the manifest's segments that ``target`` lacks (segments never change once committed)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name, size in report.manifest.segments.items():
+        copy = target / name
+        if copy.is_file() and copy.stat().st_size == size:
+            report.kept += 1
+            continue
+        copy_file(source / name, copy)
+        report.copied.append(name)
+        report.copied_bytes += size
+    fsync_dir(target)
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy one file through a temporary name, fsynced, then renamed (the directory is fsynced by the caller)."""
+    temporary = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, temporary)
+    fsync_file(temporary)
+    os.replace(temporary, target)
+
+
+def _copy_database(path: Path, target: Path) -> None:
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        copy_sqlite(db, target)
+    finally:
+        db.close()
+
+
+def _write_manifest(target: Path, manifest: Manifest) -> None:
+    temporary = target / f".{MANIFEST}.tmp"
+    temporary.write_text(manifest.to_json(), encoding="utf-8")
+    fsync_file(temporary)
+    os.replace(temporary, target / MANIFEST)
+    fsync_dir(target)
+
+
+def check_backup(backup_dir: Path) -> Manifest:
+    """The backup's manifest, once DIR is checked to be a whole backup: the manifest was written
+    (the backup finished), the index is at the manifest's position, and every segment it commits
+    is there with its size. Else ``IncompleteBackup`` naming what is wrong."""
+    backup_dir = Path(backup_dir)
+    manifest = Manifest.read(backup_dir)
+    if manifest is None:
+        raise IncompleteBackup(f"{backup_dir} holds no {MANIFEST}: it is not a backup, or its backup did not finish;"
+                               " run `planning backup` into it again, or restore another backup")
+    index = backup_dir / "store" / INDEX
+    if not index.is_file():
+        raise IncompleteBackup(f"{index} is missing")
+    db = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    try:
+        position = db.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
+        names = [name for (name,) in db.execute("SELECT file FROM segments")]
+    finally:
+        db.close()
+    if position != manifest.position or set(names) != set(manifest.segments):
+        raise IncompleteBackup(f"{index} is at position {position:,}, its manifest says {manifest.position:,}:"
+                               " the backup was changed after it was taken; restore another backup")
+    broken = [name for name, size in manifest.segments.items()
+              if not (backup_dir / "store" / "segments" / name).is_file()
+              or (backup_dir / "store" / "segments" / name).stat().st_size != size]
+    if broken:
+        raise IncompleteBackup(f"{len(broken):,} segment(s) of the backup are missing or of the wrong size: "
+                               f"{', '.join(broken[:5])}{' …' if len(broken) > 5 else ''}")
+    return manifest

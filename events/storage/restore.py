@@ -1,0 +1,190 @@
+"""Put a backup in place of a missing, empty or broken store (``planning restore DIR``).
+
+A healthy store is never replaced unless the operator says so (``force``), and even then it
+is moved aside, not deleted. The backup is first copied next to the store under a temporary
+name, erasures are re-applied to that copy, and only then is it renamed into place, so the
+store never appears with a key an erasure shredded.
+
+Re-applying erasures: a backup taken before an erasure still holds that respondent's key.
+The erasure ledger (``events.storage.erasure_ledger``) in ``$PLANNING_HOME/erasures``, the
+backup's own copy of it and any other copy the operator names are merged; every respondent
+they name is erased again in the restored copy (key shredded, dead letters carrying their
+reference redacted, ``EventStore.reapply_erasures``), and the merged entries are written back
+to the home's ledger, so it is whole again after the loss of the machine.
+
+A store is healthy when its index opens and passes SQLite's ``quick_check``, and every
+segment the index commits exists and ends with the last position the index gives it (a
+deleted or truncated segment is broken). Digests of the segments' bytes are
+``planning verify``'s to check.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from events.senders.registry import REGISTRY_FILE
+from events.storage.backup import INDEX, Manifest, check_backup, copy_file
+from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
+from events.storage.store import EventStore, StoreLocked
+
+MISSING, EMPTY, BROKEN, HEALTHY = "missing", "empty", "broken", "healthy"
+
+
+class HealthyStore(RuntimeError):
+    """The store is whole: a restore would replace good data."""
+
+
+@dataclass(frozen=True)
+class StoreState:
+    state: str  # MISSING, EMPTY, BROKEN or HEALTHY
+    reason: str = ""  # what is broken
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    manifest: Manifest
+    replaced: StoreState
+    moved_to: Path | None  # where the store that was there went
+    erasures: int  # ledger entries re-applied
+    keys_shredded: int  # keys of the backup that an erasure after it had shredded
+    dead_letters_redacted: int
+    other_stores: int  # ledger entries of other stores (not applicable to this one)
+
+
+def store_state(store_root: Path) -> StoreState:
+    """Whether the store at ``store_root`` is missing, empty, broken (and why) or healthy."""
+    index = Path(store_root) / INDEX
+    segments = Path(store_root) / "segments"
+    has_segments = segments.is_dir() and any(p.suffix == ".jsonl" for p in segments.iterdir())
+    if not index.is_file():
+        return StoreState(BROKEN, f"{index} is missing but segments are there") if has_segments else StoreState(MISSING)
+    try:
+        db = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+        try:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                return StoreState(BROKEN, f"{index} fails SQLite's check: {check}")
+            has_schema = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
+            rows = db.execute("SELECT file, last_position FROM segments ORDER BY first_position").fetchall() if has_schema else []
+            dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] if has_schema else 0
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as error:
+        return StoreState(BROKEN, f"{index} cannot be read: {error}")
+    if not rows and not dead:
+        return StoreState(EMPTY)
+    for name, last in rows:
+        problem = _segment_problem(segments / name, last)
+        if problem:
+            return StoreState(BROKEN, f"segment {name} {problem}")
+    return StoreState(HEALTHY)
+
+
+def _segment_problem(path: Path, last_position: int) -> str | None:
+    """Why a committed segment is broken (missing, cut short), or None."""
+    if not path.is_file():
+        return "is missing"
+    with open(path, "rb") as segment:
+        size = segment.seek(0, os.SEEK_END)
+        segment.seek(max(0, size - 65536))
+        tail = segment.read()
+    if not tail.endswith(b"\n"):
+        return "is cut short (its last line is incomplete)"
+    try:
+        position = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])["position"]
+    except (ValueError, KeyError, TypeError):
+        return "is damaged (its last line is not a stored record)"
+    return None if position == last_position else f"ends at position {position:,}, not {last_position:,}"
+
+
+def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers: tuple[Path, ...] = (),
+            now: datetime | None = None) -> RestoreReport:
+    """Restore the backup in ``backup_dir`` as the store at ``store_root``, erasures re-applied."""
+    backup_dir, store_root = Path(backup_dir), Path(store_root)
+    manifest = check_backup(backup_dir)
+    state = store_state(store_root)
+    if state.state == HEALTHY and not force:
+        raise HealthyStore(f"the event store at {store_root} is healthy: restoring would replace it. Restore only a "
+                           "missing, empty or broken store; to replace this one anyway, add --force (it is moved aside, not deleted)")
+    lock = _writer_lock(store_root)
+    try:
+        staging = store_root.parent / f".{store_root.name}.restoring"
+        shutil.rmtree(staging, ignore_errors=True)  # left by a restore cut short: a copy of a backup, nothing else
+        _copy_backup(backup_dir, manifest, staging)
+        home_ledger = ledger_path(store_root)
+        erasures, others = _merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
+        shredded = redacted = 0
+        with EventStore(staging, writer=True, holder="planning restore", erasure_ledger=home_ledger) as store:
+            if store.vault is not None:
+                shredded, redacted = store.reapply_erasures(erasures)
+        if erasures:
+            with ErasureLedger(home_ledger) as ledger:
+                ledger.merge(manifest.store_id, erasures)
+        moved_to = None
+        if store_root.exists():
+            stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+            moved_to = _free_name(store_root.parent / f"{store_root.name}.replaced-{stamp}")
+            os.rename(store_root, moved_to)
+        os.rename(staging, store_root)
+        fsync_dir(store_root.parent)
+    finally:
+        if lock is not None:
+            lock.close()
+    return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others)
+
+
+def _writer_lock(store_root: Path):
+    """The current store's writer lock, held while it is replaced (None when there is no store)."""
+    if not store_root.is_dir():
+        return None
+    lock_file = open(store_root / "writer.lock", "a+")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.seek(0)
+        holder = lock_file.read().strip() or "another process"
+        lock_file.close()
+        raise StoreLocked(f"the event store at {store_root} is being written by {holder}", holder) from None
+    return lock_file
+
+
+def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:
+    (staging / "segments").mkdir(parents=True)
+    for name in manifest.segments:
+        copy_file(backup_dir / "store" / "segments" / name, staging / "segments" / name)
+    fsync_dir(staging / "segments")
+    for name in (INDEX, REGISTRY_FILE):
+        if (backup_dir / "store" / name).is_file():
+            copy_file(backup_dir / "store" / name, staging / name)
+    fsync_dir(staging)
+
+
+def _merged_erasures(store_id: str, paths: list[Path]) -> tuple[list[Erasure], int]:
+    """Every erasure of this store that any of the ledgers records (the earliest time of each), and
+    how many entries of other stores they hold."""
+    merged: dict[bytes, str] = {}
+    others = 0
+    for path in paths:
+        ledger = ErasureLedger.existing(path)
+        if ledger is None:
+            continue
+        with ledger:
+            for erasure in ledger.erasures(store_id):
+                merged[erasure.ref_digest] = min(erasure.erased_at, merged.get(erasure.ref_digest, erasure.erased_at))
+            others = max(others, ledger.other_stores(store_id))
+    return [Erasure(digest, at) for digest, at in sorted(merged.items(), key=lambda item: (item[1], item[0]))], others
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate

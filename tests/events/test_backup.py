@@ -1,0 +1,179 @@
+"""Backups of the store (events.storage.backup) and restores (events.storage.restore), as the data
+team meets them: a backup while the writer appends, a second backup into the same directory, a store
+that is healthy, missing or broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import events.storage.backup as backup_module
+from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup
+from events.storage.restore import BROKEN, EMPTY, HEALTHY, MISSING, HealthyStore, restore, store_state
+from events.storage.store import EventStore
+from pipelines.ingest.files import ingest_files
+from tests.support.events import make_event, write_jsonl
+
+AT = datetime(2026, 9, 1, tzinfo=timezone.utc)
+
+
+def responses(n: int, start: int = 0) -> list[dict]:
+    return [make_event("consultation.response_received", {"respondent": {"respondent_ref": f"r-{start + i}", "age_band": "16-24"}})
+            for i in range(n)]
+
+
+def append(store: EventStore, tmp_path: Path, events: list[dict], name: str) -> None:
+    ingest_files(store, [str(write_jsonl(tmp_path / name, events))], recorded_at=AT, progress=None)
+
+
+def ids_by_position(root: Path) -> list[tuple[int, str]]:
+    with EventStore(root) as store:
+        return [(r["position"], r["event_id"]) for r in store.records()]
+
+
+def test_a_second_backup_into_the_same_directory_copies_only_the_new_segments(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:  # the writer holds its lock throughout: backups never need it
+        append(store, tmp_path, responses(30), "a.jsonl")
+        append(store, tmp_path, responses(20, 30), "b.jsonl")
+        first = backup(root, target)
+        assert (first.manifest.position, len(first.copied), first.kept) == (50, 2, 0)
+        kept_inode = (target / "store" / "segments" / first.copied[0]).stat().st_ino
+        append(store, tmp_path, responses(5, 50), "c.jsonl")
+        second = backup(root, target)
+    assert second.copied == ["000000000051-000000000055.jsonl"], "only the segment committed since"
+    assert (second.manifest.position, second.kept, second.copied_bytes) == (55, 2, (root / "segments" / second.copied[0]).stat().st_size)
+    assert (target / "store" / "segments" / first.copied[0]).stat().st_ino == kept_inode, "an old segment is not copied again"
+    assert check_backup(target).position == 55
+
+
+def test_a_backup_is_consistent_at_the_position_of_its_index_while_the_writer_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch committed after the index was copied, and a segment written but not yet committed, stay out."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    store = EventStore(root, writer=True)
+    append(store, tmp_path, responses(10), "a.jsonl")
+    copy_segments = backup_module._copy_segments
+
+    def writer_goes_on(source: Path, into: Path, report) -> None:
+        append(store, tmp_path, responses(7, 10), "b.jsonl")  # committed after the copied index's moment
+        (root / "segments" / ".000000000018-000000000020.jsonl.tmp").write_text("{}\n")  # an append in flight
+        copy_segments(source, into, report)
+
+    monkeypatch.setattr(backup_module, "_copy_segments", writer_goes_on)
+    report = backup(root, target)
+    store.close()
+    assert report.manifest.position == 10 and report.manifest.events == 10
+    assert sorted(p.name for p in (target / "store" / "segments").iterdir()) == ["000000000001-000000000010.jsonl"]
+
+    restored = tmp_path / "elsewhere" / "store"
+    restore(target, restored)
+    assert ids_by_position(restored) == ids_by_position(root)[:10], "every event up to the position, nothing after"
+
+
+def test_a_backup_cut_short_is_never_taken_for_a_whole_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(3), "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(3, 3), "b.jsonl")
+
+    def crash(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(backup_module, "_copy_segments", crash)
+    with pytest.raises(OSError):
+        backup(root, target)
+    with pytest.raises(IncompleteBackup, match="holds no manifest.json"):
+        check_backup(target)
+    with pytest.raises(IncompleteBackup):
+        restore(target, tmp_path / "elsewhere" / "store")
+    assert not (tmp_path / "elsewhere" / "store").exists()
+
+
+def test_a_backup_refuses_a_directory_holding_something_else(tmp_path: Path) -> None:
+    root = tmp_path / "home" / "store"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(2), "a.jsonl")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "minutes.docx").write_text("not a backup")
+    with pytest.raises(BackupRefused, match="not empty and holds no backup"):
+        backup(root, tmp_path / "papers")
+    with pytest.raises(BackupRefused, match="inside the event store"):
+        backup(root, root / "backup")
+    other = tmp_path / "other" / "store"
+    with EventStore(other, writer=True) as store:
+        append(store, tmp_path, responses(2, 100), "b.jsonl")
+    backup(other, tmp_path / "theirs")
+    with pytest.raises(BackupRefused, match="another event store"):
+        backup(root, tmp_path / "theirs")
+
+
+def test_restore_refuses_a_healthy_store_unless_forced_and_then_moves_it_aside(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(4), "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(4, 4), "b.jsonl")
+    assert store_state(root).state == HEALTHY
+    with pytest.raises(HealthyStore, match="--force"):
+        restore(target, root)
+    assert len(ids_by_position(root)) == 8, "the healthy store is untouched"
+
+    report = restore(target, root, force=True, now=datetime(2026, 9, 2, 8, 30, tzinfo=timezone.utc))
+    assert report.moved_to == tmp_path / "home" / "store.replaced-20260902T083000Z"
+    assert len(ids_by_position(report.moved_to)) == 8, "moved aside whole, not deleted"
+    assert len(ids_by_position(root)) == 4
+
+
+@pytest.mark.parametrize("damage", ["delete a segment", "truncate a segment", "delete the index", "delete the folder"])
+def test_restore_replaces_a_missing_or_broken_store_without_force(tmp_path: Path, damage: str) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(4), "a.jsonl")
+        append(store, tmp_path, responses(4, 4), "b.jsonl")
+    backup(root, target)
+    original = ids_by_position(root)
+    segment = root / "segments" / "000000000005-000000000008.jsonl"
+    if damage == "delete a segment":
+        segment.unlink()
+    elif damage == "truncate a segment":
+        segment.write_bytes(segment.read_bytes()[:-40])
+    elif damage == "delete the index":
+        (root / "store.sqlite").unlink()
+    else:
+        shutil.rmtree(root)
+    expected = MISSING if damage == "delete the folder" else BROKEN
+    assert store_state(root).state == expected
+    report = restore(target, root)
+    assert report.replaced.state == expected
+    assert ids_by_position(root) == original
+    assert store_state(root).state == HEALTHY
+
+
+def test_an_empty_store_is_replaced_without_force(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(2), "a.jsonl")
+    backup(root, target)
+    fresh = tmp_path / "fresh" / "store"
+    EventStore(fresh, writer=True).close()
+    assert store_state(fresh).state == EMPTY
+    restore(target, fresh)
+    assert len(ids_by_position(fresh)) == 2
+
+
+def test_the_manifest_says_what_the_backup_holds(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, [*responses(3), b"{not json"], "a.jsonl")
+    report = backup(root, target, now=datetime(2026, 9, 3, 10, tzinfo=timezone.utc))
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest == {"format": 1, "store_id": report.manifest.store_id, "position": 3, "events": 3, "dead_letters": 1,
+                        "taken_at": "2026-09-03T10:00:00Z",
+                        "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")}}
+    assert Manifest.read(target) == report.manifest
