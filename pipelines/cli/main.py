@@ -141,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="the webserver's port on 127.0.0.1")
     ui.set_defaults(run=_ui)
 
+    from pipelines.cli.backup import add_backup_commands
     from pipelines.cli.integrity import add_integrity_commands
     from pipelines.cli.panel import add_panel_commands
     from pipelines.cli.senders import add_senders_command
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     add_senders_command(commands)
     add_stack_commands(commands)
     add_integrity_commands(commands)
+    add_backup_commands(commands)
     return parser
 
 
