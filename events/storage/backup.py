@@ -11,6 +11,14 @@ is never rewritten. So a backup is
 2. exactly the segments that copied index commits, copied whole (a segment already in DIR
    under its name and size is not copied again: that is what makes a second backup into the
    same DIR incremental); segments the writer commits meanwhile are left for the next backup;
+
+   A second backup into the same DIR brings the index copy forward instead of copying it
+   again (``_bring_index_forward``): in one read transaction on the store, the rows of the new
+   segments (their ``event_ids`` found by the ids the new segments hold, the keys created
+   since by rowid), the keys of every respondent the erasure ledger names, and the small
+   tables whole (``meta``, ``dead_letters``, whose rows an erasure redacts or a replay marks).
+   So its cost follows what is new, not the size of the store. Any table or column it does
+   not know, or a ledger it cannot trust, makes it copy the whole index instead.
 3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API;
 4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``).
@@ -29,14 +37,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
-from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, copy_sqlite, fsync_dir, fsync_file, ledger_path
+from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, ErasureLedger, copy_sqlite, fsync_dir, fsync_file, ledger_path
 
 MANIFEST = "manifest.json"
 INDEX = "store.sqlite"
@@ -113,11 +123,15 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         target.mkdir(parents=True, exist_ok=True)
         (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
         fsync_dir(target)
-        copy_sqlite(source, target / "store" / INDEX)  # the consistent moment: one read transaction
+        index_copy = target / "store" / INDEX
+        # the consistent moment: one read transaction on the store, for either way of copying its index
+        incremental = previous is not None and _bring_index_forward(source, index_copy, previous, store_root)
+        if not incremental:
+            copy_sqlite(source, index_copy)
     finally:
         source.close()
     report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
-    report.copied_files.append(INDEX)
+    report.copied_files.append(f"{INDEX} ({'brought forward' if incremental else 'whole'})")
     _copy_segments(store_root / "segments", target / "store" / "segments", report)
     registry = store_root / REGISTRY_FILE
     if registry.is_file():
@@ -129,6 +143,89 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}")
     _write_manifest(target, report.manifest)
     return report
+
+
+KNOWN_TABLES = {  # the index's tables, and how a second backup brings each forward
+    "meta": "whole", "dead_letters": "whole", "segments": "new segments", "segment_cycles": "new segments",
+    "segment_kinds": "new segments", "event_ids": "new segments", "respondent_keys": "new and erased",
+}
+EVENT_ID = re.compile(rb'[{,]"event_id":"([^"\\]+)"')  # a record's own id (a key inside a JSON string is escaped)
+
+
+def _bring_index_forward(source: sqlite3.Connection, index_copy: Path, previous: Manifest, store_root: Path) -> bool:
+    """Apply to the backup's index copy what the store committed since it was made; False (and
+    nothing changed) when that cannot be done safely, and the whole index must be copied."""
+    if not index_copy.is_file():
+        return False
+    source.execute("ATTACH DATABASE ? AS b", (str(index_copy),))
+    try:
+        source.execute("PRAGMA b.secure_delete = ON")  # redacted and shredded bytes do not stay in the copy
+        source.execute("BEGIN")
+        try:
+            done = _apply_changes(source, previous, store_root)
+            source.execute("COMMIT" if done else "ROLLBACK")
+        except BaseException:
+            source.execute("ROLLBACK")
+            raise
+    finally:
+        source.execute("DETACH DATABASE b")
+    return done
+
+
+def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
+    return db.execute(f"SELECT type, name, sql FROM {schema}.sqlite_master ORDER BY type, name").fetchall()
+
+
+def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path) -> bool:
+    schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
+    tables = {name for kind, name, _ in schema if kind == "table"}
+    if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
+        return False  # a migration since, or a table this version does not know how to bring forward
+    old = db.execute("SELECT coalesce(max(last_position), 0) FROM b.segments").fetchone()[0]
+    new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
+    if old != previous.position or new < old:
+        return False
+    erased = _ledgered_erasures(db, store_root)
+    if erased is None:
+        return False
+    columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
+
+    def copy_rows(table: str, where: str, parameters: Sequence[object] = (), *, rowid: bool = False) -> int:
+        names = (["rowid"] if rowid else []) + columns[table]
+        listed = ", ".join(names)
+        return db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} WHERE {where}",
+                          parameters).rowcount
+
+    for table in ("segments", "segment_cycles", "segment_kinds"):
+        copy_rows(table, "first_position > ?", (old,))
+    ids = [m.decode() for f, in db.execute("SELECT file FROM main.segments WHERE first_position > ?", (old,))
+           for m in EVENT_ID.findall((store_root / "segments" / f).read_bytes())]
+    copied = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        copied += copy_rows("event_ids", f"event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old])
+    if copied != new - old:
+        return False  # the new segments' ids did not find every new row: copy the whole index
+    copy_rows("respondent_keys", "rowid > (SELECT coalesce(max(rowid), 0) FROM b.respondent_keys)", rowid=True)
+    for start in range(0, len(erased), 500):
+        chunk = erased[start:start + 500]
+        copy_rows("respondent_keys", f"ref_digest IN ({','.join('?' * len(chunk))})", chunk, rowid=True)
+    for table in ("meta", "dead_letters"):
+        db.execute(f"DELETE FROM b.{table}")
+        copy_rows(table, "1")  # dead_letters.id is its rowid, copied as it is
+    return True
+
+
+def _ledgered_erasures(db: sqlite3.Connection, store_root: Path) -> list[bytes] | None:
+    """The digests of every respondent the store erased, from its ledger (read after the snapshot was
+    taken, and written before each erasure commits, so it names every erasure the snapshot holds);
+    None when there were erasures but there is no ledger to name them."""
+    ledger = ErasureLedger.existing(ledger_path(store_root))
+    if ledger is None:
+        any_erased = db.execute("SELECT 1 FROM main.respondent_keys WHERE key IS NULL LIMIT 1").fetchone()
+        return None if any_erased else []
+    with ledger:
+        return [e.ref_digest for e in ledger.erasures(store_id_of(db))]
 
 
 def _refuse_unfit_target(store_root: Path, target: Path) -> None:

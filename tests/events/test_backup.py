@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -177,3 +178,35 @@ def test_the_manifest_says_what_the_backup_holds(tmp_path: Path) -> None:
                         "taken_at": "2026-09-03T10:00:00Z",
                         "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")}}
     assert Manifest.read(target) == report.manifest
+
+
+def tables_of(index: Path) -> dict[str, list[tuple]]:
+    db = sqlite3.connect(index)
+    names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    found = {n: sorted(db.execute(f"SELECT * FROM {n}").fetchall(), key=repr) for n in names}
+    db.close()
+    return found
+
+
+def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hold(tmp_path: Path) -> None:
+    """New events, new keys, a dead letter, an erasure that shreds an old key and redacts an old dead
+    letter: the index brought forward equals a whole copy of the index at the same moment."""
+    root = tmp_path / "home" / "store"
+    later = datetime(2026, 9, 5, tzinfo=timezone.utc)
+    with EventStore(root, writer=True) as store:
+        mine = make_event("consultation.response_received", {"respondent": {"respondent_ref": "r-mine", "age_band": "16-24"}})
+        conflict = {**mine, "payload": {**mine["payload"], "channel": "ward_panel"}}
+        append(store, tmp_path, [mine, *responses(5), conflict], "a.jsonl")
+        first = backup(root, tmp_path / "incremental")
+        assert first.copied_files[0] == "store.sqlite (whole)"
+        erasure = make_event("respondent.erasure_requested", {"respondent_ref": "r-mine"}, occurred_at="2026-09-04T10:00:00Z")
+        ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [*responses(4, 100), erasure, b"{bad"]))],
+                     recorded_at=later, progress=None)
+        second = backup(root, tmp_path / "incremental")
+        whole = backup(root, tmp_path / "whole")
+    assert second.copied_files[0] == "store.sqlite (brought forward)"
+    assert second.manifest.position == whole.manifest.position == 11
+    brought, copied = tables_of(tmp_path / "incremental" / "store" / "store.sqlite"), tables_of(tmp_path / "whole" / "store" / "store.sqlite")
+    assert brought == copied
+    assert sum(1 for row in brought["respondent_keys"] if row[2] is None) == 1, "the erasure reached the copy"
+    assert [row[4] for row in brought["dead_letters"]].count(None) == 1, "the conflict's dead letter is redacted in the copy"
