@@ -210,3 +210,9 @@ def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hol
     assert brought == copied
     assert sum(1 for row in brought["respondent_keys"] if row[2] is None) == 1, "the erasure reached the copy"
     assert [row[4] for row in brought["dead_letters"]].count(None) == 1, "the conflict's dead letter is redacted in the copy"
+
+
+def test_the_backup_copies_the_sender_registry_under_the_name_the_registry_uses(tmp_path: Path) -> None:
+    from events.senders.registry import REGISTRY_FILE
+
+    assert backup_module.REGISTRY_FILE == REGISTRY_FILE

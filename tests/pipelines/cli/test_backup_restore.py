@@ -68,6 +68,7 @@ def test_backup_while_an_ingest_writes_then_delete_the_store_restore_and_rebuild
             assert ingest.poll() is None, ingest.communicate()
             os.sched_yield()
         target = tmp_path / "backup"
+        assert planning("senders", "add", "cdrp-harrow", "--event-types", "cdrp.audit_submitted", "--boroughs", "all") == 0
         assert planning("backup", str(target)) == 0
         first = capsys.readouterr().out
         assert ingest.poll() is None, "the ingest was still writing, its lock held, while the backup ran"
@@ -105,6 +106,9 @@ def test_backup_while_an_ingest_writes_then_delete_the_store_restore_and_rebuild
     with EventStore(home.store) as store:
         assert [(r["position"], r["event_id"]) for r in store.records()] == events_before
     assert figures(home) == original, "the Panel's figures are those of the original store"
+    capsys.readouterr()
+    assert planning("senders", "list", "--format", "json") == 0
+    assert "cdrp-harrow" in capsys.readouterr().out, "the sender registry is restored with the store"
 
 
 def test_a_restore_does_not_bring_back_a_respondent_erased_after_the_backup(
