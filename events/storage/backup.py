@@ -40,6 +40,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,13 +126,14 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         index_copy = target / "store" / INDEX
         # the consistent moment: one read transaction on the store, for either way of copying its index
         incremental = previous is not None and _bring_index_forward(source, index_copy, previous, store_root)
-        if not incremental:
-            copy_sqlite(source, index_copy)
+        copied = _copy_whole(source, index_copy, store_root, target) if not incremental else None
     finally:
         source.close()
     report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
     report.copied_files.append(f"{INDEX} ({'brought forward' if incremental else 'whole'})")
-    _copy_segments(store_root / "segments", target / "store" / "segments", report)
+    if copied is not None:
+        report.copied, report.copied_bytes = copied
+    _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
     registry = store_root / REGISTRY_FILE
     if registry.is_file():
         _copy_database(registry, target / "store" / REGISTRY_FILE)
@@ -269,18 +271,47 @@ def _manifest_of(index_file: Path, store_root: Path, now: datetime | None) -> Ma
     return Manifest(store_id, position, events, dead, sizes, taken)
 
 
+def _copy_whole(source: sqlite3.Connection, index_copy: Path, store_root: Path, target: Path) -> tuple[list[str], int]:
+    """Copy the whole index and, at the same time (another thread: both wait on the disk, not on
+    Python), the segments it commits, all inside one read transaction so both see one commit. The
+    segments copied and their bytes."""
+    source.execute("BEGIN")
+    try:
+        has_index = source.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
+        names = [name for (name,) in source.execute("SELECT file FROM segments")] if has_index else []
+        sizes = {name: (store_root / "segments" / name).stat().st_size for name in names}
+        with ThreadPoolExecutor(1) as pool:
+            copying = pool.submit(_copy_named, store_root / "segments", target / "store" / "segments", sizes)
+            copy_sqlite(source, index_copy)
+            copied, _ = copying.result()
+    finally:
+        source.execute("COMMIT")
+    return copied, sum(sizes[name] for name in copied)
+
+
 def _copy_segments(source: Path, target: Path, report: BackupReport) -> None:
     """Copy the manifest's segments that ``target`` lacks (segments never change once committed)."""
+    earlier = len(report.copied)  # copied by this backup already (``_copy_whole``): not "kept"
+    copied, kept = _copy_named(source, target, report.manifest.segments)
+    report.copied += copied
+    report.copied_bytes += sum(report.manifest.segments[name] for name in copied)
+    report.kept = kept - earlier
+
+
+def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list[str], int]:
+    """Copy the segments named (with their sizes) that ``target`` lacks: each to a temporary name first, then
+    every one fsynced, then each renamed and the directory fsynced, so the disk writes them all at once
+    and a name in ``target`` is always a whole segment. (segments copied, segments already there)."""
     target.mkdir(parents=True, exist_ok=True)
-    for name, size in report.manifest.segments.items():
-        copy = target / name
-        if copy.is_file() and copy.stat().st_size == size:
-            report.kept += 1
-            continue
-        copy_file(source / name, copy)
-        report.copied.append(name)
-        report.copied_bytes += size
+    missing = [name for name, size in sizes.items() if not ((target / name).is_file() and (target / name).stat().st_size == size)]
+    for name in missing:
+        shutil.copyfile(source / name, target / f".{name}.tmp")
+    for name in missing:
+        fsync_file(target / f".{name}.tmp")
+    for name in missing:
+        os.replace(target / f".{name}.tmp", target / name)
     fsync_dir(target)
+    return missing, len(sizes) - len(missing)
 
 
 def copy_file(source: Path, target: Path) -> None:
