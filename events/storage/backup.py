@@ -21,7 +21,8 @@ is never rewritten. So a backup is
    not know, or a ledger it cannot trust, makes it copy the whole index instead.
 3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API;
 4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
-   manifest, so a backup cut short is never taken for a whole one (``check_backup``).
+   manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
+   next backup into that DIR starts afresh.
 
 Layout of DIR::
 
@@ -120,6 +121,8 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         store_id = store_id_of(source)
         if previous is not None and previous.store_id not in ("", store_id):
             raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
+        if previous is None and (target / "store").is_dir():
+            shutil.rmtree(target / "store")  # a backup cut short, of this store or another: nothing in it is trusted
         target.mkdir(parents=True, exist_ok=True)
         (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
         fsync_dir(target)

@@ -95,6 +95,11 @@ def test_a_backup_cut_short_is_never_taken_for_a_whole_one(tmp_path: Path, monke
         restore(target, tmp_path / "elsewhere" / "store")
     assert not (tmp_path / "elsewhere" / "store").exists()
 
+    monkeypatch.undo()
+    again = backup(root, target)  # the next backup starts afresh: nothing of the one cut short is trusted
+    assert (again.manifest.position, len(again.copied), again.kept) == (6, 2, 0)
+    assert check_backup(target).position == 6
+
 
 def test_a_backup_refuses_a_directory_holding_something_else(tmp_path: Path) -> None:
     root = tmp_path / "home" / "store"
