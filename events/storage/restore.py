@@ -13,15 +13,14 @@ reference redacted, ``EventStore.reapply_erasures``), and the merged entries are
 to the home's ledger, so it is whole again after the loss of the machine.
 
 A store is healthy when its index opens and passes SQLite's ``quick_check``, and every
-segment the index commits exists and ends with the last position the index gives it (a
-deleted or truncated segment is broken). Digests of the segments' bytes are
-``planning verify``'s to check.
+segment the index commits is intact (``events.storage.integrity.problem_of``: its digest,
+size and lines as recorded). The backup's own segments are checked the same way before
+anything is replaced.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -30,8 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
-from events.storage.backup import INDEX, Manifest, check_backup, copy_file
+from events.storage.backup import INDEX, IncompleteBackup, Manifest, check_backup, copy_file
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
+from events.storage.integrity import problem_of
 from events.storage.store import EventStore, StoreLocked
 
 MISSING, EMPTY, BROKEN, HEALTHY = "missing", "empty", "broken", "healthy"
@@ -72,7 +72,7 @@ def store_state(store_root: Path) -> StoreState:
             if check != "ok":
                 return StoreState(BROKEN, f"{index} fails SQLite's check: {check}")
             has_schema = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segments'").fetchone() is not None
-            rows = db.execute("SELECT file, last_position FROM segments ORDER BY first_position").fetchall() if has_schema else []
+            rows = db.execute("SELECT count(*) FROM segments").fetchone()[0] if has_schema else 0
             dead = db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] if has_schema else 0
         finally:
             db.close()
@@ -80,28 +80,18 @@ def store_state(store_root: Path) -> StoreState:
         return StoreState(BROKEN, f"{index} cannot be read: {error}")
     if not rows and not dead:
         return StoreState(EMPTY)
-    for name, last in rows:
-        problem = _segment_problem(segments / name, last)
-        if problem:
-            return StoreState(BROKEN, f"segment {name} {problem}")
+    with EventStore(store_root) as store:
+        for segment in store.segments():
+            problem = problem_of(segment)
+            if problem:
+                return StoreState(BROKEN, f"segment {segment.path.name} is damaged: {problem}")
     return StoreState(HEALTHY)
 
 
-def _segment_problem(path: Path, last_position: int) -> str | None:
-    """Why a committed segment is broken (missing, cut short), or None."""
-    if not path.is_file():
-        return "is missing"
-    with open(path, "rb") as segment:
-        size = segment.seek(0, os.SEEK_END)
-        segment.seek(max(0, size - 65536))
-        tail = segment.read()
-    if not tail.endswith(b"\n"):
-        return "is cut short (its last line is incomplete)"
-    try:
-        position = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])["position"]
-    except (ValueError, KeyError, TypeError):
-        return "is damaged (its last line is not a stored record)"
-    return None if position == last_position else f"ends at position {position:,}, not {last_position:,}"
+def damaged_in_backup(backup_dir: Path) -> list[str]:
+    """The backup's segments whose bytes are not those its index recorded (digest, size, lines), in words."""
+    with EventStore(Path(backup_dir) / "store") as copy:
+        return [f"{segment.path.name}: {problem}" for segment in copy.segments() if (problem := problem_of(segment))]
 
 
 def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers: tuple[Path, ...] = (),
@@ -109,6 +99,10 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     """Restore the backup in ``backup_dir`` as the store at ``store_root``, erasures re-applied."""
     backup_dir, store_root = Path(backup_dir), Path(store_root)
     manifest = check_backup(backup_dir)
+    damaged = damaged_in_backup(backup_dir)
+    if damaged:
+        raise IncompleteBackup(f"{len(damaged):,} segment(s) of the backup in {backup_dir} are damaged, nothing was restored: "
+                               f"{'; '.join(damaged[:3])}{' …' if len(damaged) > 3 else ''}; restore another backup")
     state = store_state(store_root)
     if state.state == HEALTHY and not force:
         raise HealthyStore(f"the event store at {store_root} is healthy: restoring would replace it. Restore only a "

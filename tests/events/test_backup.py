@@ -136,7 +136,7 @@ def test_restore_refuses_a_healthy_store_unless_forced_and_then_moves_it_aside(t
     assert len(ids_by_position(root)) == 4
 
 
-@pytest.mark.parametrize("damage", ["delete a segment", "truncate a segment", "delete the index", "delete the folder"])
+@pytest.mark.parametrize("damage", ["delete a segment", "truncate a segment", "flip a byte", "delete the index", "delete the folder"])
 def test_restore_replaces_a_missing_or_broken_store_without_force(tmp_path: Path, damage: str) -> None:
     root, target = tmp_path / "home" / "store", tmp_path / "backup"
     with EventStore(root, writer=True) as store:
@@ -149,6 +149,10 @@ def test_restore_replaces_a_missing_or_broken_store_without_force(tmp_path: Path
         segment.unlink()
     elif damage == "truncate a segment":
         segment.write_bytes(segment.read_bytes()[:-40])
+    elif damage == "flip a byte":
+        data = bytearray(segment.read_bytes())
+        data[30] ^= 0x01
+        segment.write_bytes(bytes(data))
     elif damage == "delete the index":
         (root / "store.sqlite").unlink()
     else:
@@ -221,3 +225,18 @@ def test_the_backup_copies_the_sender_registry_under_the_name_the_registry_uses(
     from events.senders.registry import REGISTRY_FILE
 
     assert backup_module.REGISTRY_FILE == REGISTRY_FILE
+
+
+def test_restore_refuses_a_backup_whose_segment_was_damaged_since(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(4), "a.jsonl")
+    backup(root, target)
+    shutil.rmtree(root)
+    copy = target / "store" / "segments" / "000000000001-000000000004.jsonl"
+    data = bytearray(copy.read_bytes())
+    data[30] ^= 0x01  # same size: only the digest tells
+    copy.write_bytes(bytes(data))
+    with pytest.raises(IncompleteBackup, match="000000000001-000000000004.jsonl: its bytes changed"):
+        restore(target, root)
+    assert not root.exists(), "nothing was put in place"
