@@ -9,11 +9,30 @@ beside this file), and the broker runs as ``java -cp <jars> kafka.Kafka``.
 One broker runs in KRaft combined mode (broker and controller in one JVM,
 node id 1) on 127.0.0.1. Everything it owns lives in its data dir::
 
-    server.properties   written on every start from BrokerConfig
+    credentials.json    the service principals' passwords (0600), made at the first format
+    server.properties   written (0600) on every start from BrokerConfig; holds the
+                        broker's own login, hence private
     log4j2.properties   logging goes to stdout, which is broker.log
     broker.log          the broker's (and the storage tool's) output, appended
     broker.pid          the JVM's pid while it runs (for status/stop from a CLI)
     kafka-logs/         the topic data and KRaft metadata log; kept by restarts
+
+Authentication and authorisation. The client listener (``CLIENT``) speaks
+SASL_PLAINTEXT on loopback and accepts only SCRAM-SHA-512; there is no
+PLAINTEXT listener, so no anonymous client gets past the handshake. ACLs are
+enforced by KRaft's ``StandardAuthorizer`` with
+``allow.everyone.if.no.acl.found=false``: a principal may do only what an ACL
+grants it (``pipelines.streaming.access``). The super users are ``admin`` and
+``controller``, nobody else -- in particular not ``User:ANONYMOUS``, which
+KRaft set-ups often make a super user so that a PLAINTEXT controller
+listener works. Here the controller listener also requires SASL, with the
+PLAIN mechanism (SCRAM cannot authenticate controllers: SCRAM credentials
+live in the metadata log the controller is about to read), and its one user
+``controller`` is defined in the listener's JAAS config, so only a process
+that can read this 0600 data dir can use it. The first SCRAM users (admin,
+worker, collector) are created by ``kafka-storage format --add-scram``; the
+format command takes them from a java ``@argfile`` (0600, deleted after), so
+``ps`` never shows a password. Senders are added later, over the Admin API.
 
 From the command line: ``planning broker start|stop|status`` (``pipelines/cli/stream.py``), on
 ``$PLANNING_HOME/kafka``.
@@ -34,8 +53,12 @@ import subprocess
 import time
 import uuid
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pipelines.streaming import credentials
+from pipelines.streaming.credentials import CONTROLLER_PRINCIPAL, MECHANISM, KafkaLogin
 
 POM = Path(__file__).with_name("broker.pom.xml")
 
@@ -66,6 +89,9 @@ rootLogger.appenderRef.out.ref = out
 logger.request.name = kafka.request.logger
 logger.request.level = warn
 """
+
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+CLIENT_LISTENER = "CLIENT"
 
 LOG_TAIL_LINES = 40
 PID_FILE = "broker.pid"
@@ -114,19 +140,50 @@ class BrokerConfig:
     def pid_file(self) -> Path:
         return self.data_dir / PID_FILE
 
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / credentials.CREDENTIALS_FILE
+
+    def passwords(self) -> dict[str, str]:
+        """The service principals' passwords, made on first use (0600 file in the data dir)."""
+        return credentials.generate(self.credentials_file)
+
+    def login(self, role: str = "admin") -> KafkaLogin:
+        """How a service principal of this broker logs in (from its credentials file)."""
+        return KafkaLogin(role, self.passwords()[role])
+
     def server_properties(self) -> dict[str, str]:
-        """KRaft combined mode with a dynamic quorum of one (formatted with --standalone)."""
-        plain = f"{self.host}:{self.port}"
+        """KRaft combined mode with a dynamic quorum of one (formatted with --standalone), SCRAM and ACLs."""
+        client = f"{self.host}:{self.port}"
         controller = f"{self.host}:{self.controller_port}"
+        passwords = self.passwords()
+        admin, controller_password = passwords["admin"], passwords[CONTROLLER_PRINCIPAL]
         return {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": controller,
-            "listeners": f"PLAINTEXT://{plain},CONTROLLER://{controller}",
-            "advertised.listeners": f"PLAINTEXT://{plain},CONTROLLER://{controller}",
+            "listeners": f"{CLIENT_LISTENER}://{client},CONTROLLER://{controller}",
+            "advertised.listeners": f"{CLIENT_LISTENER}://{client},CONTROLLER://{controller}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": CLIENT_LISTENER,
+            "listener.security.protocol.map": f"CONTROLLER:SASL_PLAINTEXT,{CLIENT_LISTENER}:SASL_PLAINTEXT",
+            # clients: SCRAM only; the broker talks to itself as admin
+            "sasl.enabled.mechanisms": MECHANISM,
+            "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.client.scram-sha-512.sasl.jaas.config":
+                f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="admin" password="{admin}";',
+            # the controller listener: PLAIN, one user defined right here
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config":
+                f'org.apache.kafka.common.security.plain.PlainLoginModule required '
+                f'username="{CONTROLLER_PRINCIPAL}" password="{controller_password}" '
+                f'user_{CONTROLLER_PRINCIPAL}="{controller_password}";',
+            "authorizer.class.name": AUTHORIZER,
+            "super.users": f"User:admin;User:{CONTROLLER_PRINCIPAL}",
+            "allow.everyone.if.no.acl.found": "false",
             "log.dirs": str(self.log_dir),
             "num.partitions": "1",
             # A single broker can hold only one replica of the internal topics.
@@ -295,7 +352,7 @@ class Broker:
                     f"broker exited with code {self.process.returncode} before becoming ready; "
                     f"last lines of {self.config.log_file}:\n{_log_tail(self.config.log_file)}")
             try:
-                _probe(self.config.host, self.config.port)
+                _probe(self.config.host, self.config.port, self.config.login())
                 return
             except Exception as error:  # any failure just means "not yet"
                 last_error = f"{type(error).__name__}: {error}"
@@ -330,13 +387,14 @@ class Broker:
             raise
 
 
-def _probe(host: str, port: int) -> None:
-    """Raise unless a Kafka client can fetch cluster metadata showing an unfenced broker."""
+def _probe(host: str, port: int, login: KafkaLogin) -> None:
+    """Raise unless the admin can log in and fetch cluster metadata showing an unfenced broker."""
 
     # A plain connect first: cheap, and spares kafka-python's retry logging while the JVM boots.
     socket.create_connection((host, port), timeout=1).close()
     admin = KafkaAdminClient(bootstrap_servers=f"{host}:{port}", bootstrap_timeout_ms=3000,
-                             request_timeout_ms=5000, client_id="broker-readiness-probe")
+                             request_timeout_ms=5000, client_id="broker-readiness-probe",
+                             **login.kafka_python())
     try:
         cluster = admin.describe_cluster()
     finally:
@@ -376,9 +434,10 @@ def _wait_gone(pid: int, timeout: float, process: subprocess.Popen[bytes] | None
 
 def _write_config(config: BrokerConfig) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.data_dir, 0o700)  # the broker's passwords and data are the data team's alone
     lines = [f"{key}={value}" for key, value in config.server_properties().items()]
-    config.properties_file.write_text("# Written by pipelines/streaming/broker.py on each start.\n"
-                                      + "\n".join(lines) + "\n")
+    credentials.write_private(config.properties_file, "# Written by pipelines/streaming/broker.py on each start.\n"
+                              + "\n".join(lines) + "\n")
     config.log4j_file.write_text(LOG4J2_PROPERTIES)
 
 
@@ -388,19 +447,36 @@ def _java_command(config: BrokerConfig, classpath: str, main_class: str) -> list
 
 
 def _format_storage(config: BrokerConfig, classpath: str) -> None:
-    """Format the log dir once; a formatted dir keeps its cluster id across restarts."""
+    """Format the log dir once, with the service principals' SCRAM users; a formatted dir keeps its
+    cluster id and users across restarts."""
     if (config.log_dir / "meta.properties").exists():
         return
-    command = [*_java_command(config, classpath, STORAGE_TOOL_CLASS), "format",
-               "--config", str(config.properties_file), "--cluster-id", _random_cluster_id(),
-               "--standalone"]  # 4.x: a dynamic quorum of this one controller
-    with config.log_file.open("ab") as log:
+    passwords = config.passwords()
+    scram = [f"{MECHANISM}=[name={name},password={passwords[name]}]" for name in credentials.SERVICE_PRINCIPALS]
+    arguments = [*JVM_OPTIONS, f"-Dlog4j2.configurationFile={config.log4j_file}", "-cp", classpath,
+                 STORAGE_TOOL_CLASS, "format", "--config", str(config.properties_file),
+                 "--cluster-id", _random_cluster_id(),
+                 "--standalone",  # 4.x: a dynamic quorum of this one controller
+                 *(part for user in scram for part in ("--add-scram", user))]
+    with config.log_file.open("ab") as log, _argfile(config.data_dir, arguments) as argfile:
         log.write(f"\n=== formatting {config.log_dir} ===\n".encode())
         log.flush()
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run([_require("java"), f"@{argfile}"], stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         raise BrokerError(f"kafka storage format failed (exit {result.returncode}); "
                           f"last lines of {config.log_file}:\n{_log_tail(config.log_file)}")
+
+
+@contextmanager
+def _argfile(directory: Path, arguments: list[str]):
+    """A java @argfile (0600) holding ``arguments``: the JVM reads them, ``ps`` shows only ``@file``."""
+    path = directory / f"format.{os.getpid()}.args"
+    quoted = ('"' + argument.replace("\\", "\\\\").replace('"', '\\"') + '"' for argument in arguments)
+    credentials.write_private(path, "\n".join(quoted) + "\n")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _launch(config: BrokerConfig, classpath: str) -> subprocess.Popen[bytes]:
@@ -448,8 +524,8 @@ def _bootstrap_from(data_dir: Path) -> str | None:
     for line in (data_dir / "server.properties").read_text().splitlines():
         if line.startswith("listeners="):
             for listener in line.partition("=")[2].split(","):
-                if listener.startswith("PLAINTEXT://"):
-                    return listener.removeprefix("PLAINTEXT://")
+                if listener.startswith(f"{CLIENT_LISTENER}://"):
+                    return listener.removeprefix(f"{CLIENT_LISTENER}://")
     return None
 
 
