@@ -1,8 +1,9 @@
-"""The typed SDK for upstream Python systems: validate, then send to Kafka.
+"""The typed SDK for upstream Python systems: validate, then send to Kafka as a registered sender.
 
-    from events.emitter import Emitter, InvalidEvent
+    from events.emitter import Emitter, InvalidEvent, SenderCredentials
 
-    with Emitter("127.0.0.1:9092") as emitter:
+    # PLANNING_SENDER=cdrp-harrow PLANNING_SENDER_SECRET=pps_… in the environment, or a file
+    with Emitter("127.0.0.1:9092", credentials=SenderCredentials.resolve()) as emitter:
         emitter.emit({"event_id": ..., "event_type": "consultation.response_received", ...})
         emitter.emit(ConsultationResponseReceivedEvent(...))   # a model from events.contract.models
     # leaving the block flushes: every event sent has been acknowledged by the broker
@@ -10,8 +11,23 @@
 An event is checked against the contract (``events.contract.validation.verdict``,
 the very function the stream worker and ``planning ingest`` use) *before* it
 is sent; a broken event raises :class:`InvalidEvent` naming every broken rule
-and field, and never reaches the broker. Valid events go to their family's
-topic under their partition key (``events.routing``).
+and field, and never reaches the broker. Valid events go to the sender's own
+topic of their family, ``{prefix}.from.{sender}.{family}``, under their
+partition key (``events.routing``).
+
+Credentials. The broker takes SASL/SCRAM-SHA-512 only; the sender's Kafka
+user is its registered name and its password the secret ``planning senders
+add`` printed. They come from the environment (``PLANNING_SENDER``,
+``PLANNING_SENDER_SECRET``) or from a file (``--credentials FILE`` or
+``$PLANNING_SENDER_CREDENTIALS``) holding the same two ``NAME=value`` lines,
+never from the command line, where ``ps`` shows them to every user of the
+machine. ``$PLANNING_KAFKA_CA`` (a CA bundle) makes the connection TLS
+(SASL_SSL), as a broker reached from another host requires.
+
+The broker lets a sender write only its own topics, of the families its grants
+reach (anything else fails with ``TopicAuthorizationFailedError``); the worker
+then checks each event's type and borough against the grants and dead-letters
+what they do not cover, with the reason.
 
 Delivery: kafka-python's ``KafkaProducer`` with ``enable_idempotence=True``
 and ``acks='all'`` set explicitly (kafka-python 3 treats a conflicting
@@ -25,6 +41,7 @@ always safe: it is stored once.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -33,13 +50,75 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel
 
-from events.routing import partition_key, topic_for
+from events.routing import partition_key, sender_topic
 from events.contract.lines import read_lines
 from events.contract.validation import MAX_EVENT_BYTES, Accepted, verdict
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 # An event is at most 1 MiB; the record around it (key, headers, batch overhead) needs a little more.
 MAX_REQUEST_BYTES = 2 * MAX_EVENT_BYTES
+
+
+SENDER_ENV, SECRET_ENV, CREDENTIALS_ENV = "PLANNING_SENDER", "PLANNING_SENDER_SECRET", "PLANNING_SENDER_CREDENTIALS"
+CA_ENV = "PLANNING_KAFKA_CA"
+MECHANISM = "SCRAM-SHA-512"
+
+
+class MissingCredentials(ValueError):
+    """No sender credentials were found, or a credentials file is broken; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SenderCredentials:
+    """A registered sender's name and secret (its Kafka user and password)."""
+
+    sender: str
+    secret: str = field(repr=False)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SenderCredentials:
+        """``PLANNING_SENDER=…`` and ``PLANNING_SENDER_SECRET=…`` lines (``#`` comments and blank lines allowed)."""
+        try:
+            text = Path(path).read_text()
+        except OSError as error:
+            raise MissingCredentials(f"cannot read the sender credentials file {path}: {error.strerror}") from None
+        values: dict[str, str] = {}
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, equals, value = line.removeprefix("export ").partition("=")
+                if equals:
+                    values[key.strip()] = value.strip().strip("'\"")
+        missing = [key for key in (SENDER_ENV, SECRET_ENV) if not values.get(key)]
+        if missing:
+            raise MissingCredentials(f"the sender credentials file {path} lacks {' and '.join(missing)} "
+                                     f"(one NAME=value line each)")
+        return cls(values[SENDER_ENV], values[SECRET_ENV])
+
+    @classmethod
+    def resolve(cls, path: str | Path | None = None) -> SenderCredentials:
+        """From ``path``, else ``$PLANNING_SENDER``/``$PLANNING_SENDER_SECRET``, else ``$PLANNING_SENDER_CREDENTIALS``."""
+        if path is not None:
+            return cls.from_file(path)
+        sender, secret = os.environ.get(SENDER_ENV), os.environ.get(SECRET_ENV)
+        if sender and secret:
+            return cls(sender, secret)
+        if os.environ.get(CREDENTIALS_ENV):
+            return cls.from_file(os.environ[CREDENTIALS_ENV])
+        raise MissingCredentials(
+            f"no sender credentials: set {SENDER_ENV} and {SECRET_ENV} (the secret `planning senders add` "
+            f"printed), or give a file of those two NAME=value lines with --credentials FILE or "
+            f"{CREDENTIALS_ENV}; never put the secret on the command line")
+
+    def kafka_python(self) -> dict[str, Any]:
+        """kafka-python's SASL settings for this sender (SASL_SSL when ``$PLANNING_KAFKA_CA`` names a CA)."""
+        cafile = os.environ.get(CA_ENV)
+        config: dict[str, Any] = {"security_protocol": "SASL_SSL" if cafile else "SASL_PLAINTEXT",
+                                  "sasl_mechanism": MECHANISM, "sasl_plain_username": self.sender,
+                                  "sasl_plain_password": self.secret}
+        if cafile:
+            config["ssl_cafile"] = cafile
+        return config
 
 
 class InvalidEvent(ValueError):
@@ -81,6 +160,7 @@ class Emitter:
         self,
         bootstrap: str = DEFAULT_BOOTSTRAP,
         *,
+        credentials: SenderCredentials | None = None,
         topic_prefix: str | None = None,
         client_id: str = "planning-emitter",
         linger_ms: int = 5,
@@ -88,6 +168,7 @@ class Emitter:
     ) -> None:
         from kafka import KafkaProducer
 
+        self.credentials = credentials or SenderCredentials.resolve()
         self.topic_prefix = topic_prefix
         config: dict[str, Any] = {
             "max_request_size": MAX_REQUEST_BYTES,
@@ -96,6 +177,8 @@ class Emitter:
             # not overridable: these two are what makes a send safe to retry
             "enable_idempotence": True,
             "acks": "all",
+            # not overridable either: who sends is who logged in
+            **self.credentials.kafka_python(),
         }
         self._producer = KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, linger_ms=linger_ms, **config)
         self._errors: list[BaseException] = []
@@ -142,7 +225,7 @@ class Emitter:
     def _send(self, raw: bytes, verdict: Accepted):
         headers = [("event_type", verdict.event_type.encode()), ("event_id", verdict.event_id.encode())]
         future = self._producer.send(
-            topic_for(verdict.event_type, self.topic_prefix),
+            sender_topic(self.credentials.sender, verdict.event_type, self.topic_prefix),
             value=raw,
             key=partition_key(verdict.body).encode(),
             headers=headers,

@@ -126,3 +126,13 @@ def sender_of_topic(topic: str, prefix: str | None = None) -> str | None:
         return None
     sender, dot, family = topic[len(head):].partition(".")
     return sender if dot and sender and family in FAMILIES else None
+
+
+def collector_topics(prefix: str | None = None) -> list[str]:
+    """Every collector topic, in family order (the worker reads them all)."""
+    return [f"{topic_prefix(prefix)}.{COLLECTOR_SEGMENT}.{family}" for family in FAMILIES]
+
+
+def is_collector_topic(topic: str, prefix: str | None = None) -> bool:
+    """Whether ``topic`` is one of the collector's, the only topics whose ``planning-sender`` header is believed."""
+    return topic in collector_topics(prefix)

@@ -2,7 +2,12 @@
 
 The Kafka bootstrap address is ``--bootstrap``, else ``$PLANNING_KAFKA``,
 else ``127.0.0.1:9092`` (where ``planning broker start`` listens).
-Topic names are ``planning.<family>`` unless ``$PLANNING_TOPIC_PREFIX`` says otherwise.
+Topic names start ``planning.`` unless ``$PLANNING_TOPIC_PREFIX`` says otherwise.
+
+Every client logs in with SASL/SCRAM: `planning emit` as a registered sender
+(``PLANNING_SENDER``/``PLANNING_SENDER_SECRET``, or a file), `planning
+topics` as ``admin`` and `planning worker` as ``worker``
+(``pipelines.streaming.credentials``). No secret is ever an argument.
 """
 
 from __future__ import annotations
@@ -65,11 +70,15 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
 
     emit = commands.add_parser(
         "emit", help="validate JSON Lines events and send the valid ones to Kafka (`-` reads stdin)",
-        description="Send each line of each FILE to its topic after checking it against the event contract. "
+        description="Send each line of each FILE, as a registered sender, to that sender's topic of the event's "
+                    "family after checking it against the event contract. "
                     "Invalid lines are NOT sent; each is reported with its line number and reasons. "
                     "Exit 0 when every line was sent, 1 when any line was invalid, 3 when Kafka failed.")
     emit.add_argument("files", nargs="+", metavar="FILE", help="one or more JSON Lines files of events (- reads stdin)")
     emit.add_argument("--bootstrap", default=None, help=bootstrap_help)
+    emit.add_argument("--credentials", default=None, metavar="FILE",
+                      help="file with the lines PLANNING_SENDER=NAME and PLANNING_SENDER_SECRET=SECRET (default: "
+                           "those variables in the environment, else the file $PLANNING_SENDER_CREDENTIALS)")
     emit.set_defaults(run=_emit)
 
     worker = commands.add_parser(
@@ -102,16 +111,36 @@ def _broker_start(args: argparse.Namespace, home: PlanningHome) -> int:
     if controller_port == args.port:
         print("planning broker start: --controller-port must differ from --port", file=sys.stderr)
         return ExitCode.USAGE
+    from pipelines.streaming.access import BrokerAccess, prepare
+
     config = BrokerConfig(home.kafka, args.port, controller_port)
     try:
         broker = start(config, args.timeout)
     except BrokerError as error:
         print(f"planning broker start: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    try:
+        _states, report = prepare(BrokerAccess(broker.bootstrap, config.login()), home)
+    except Exception as error:
+        broker.stop()
+        print(f"planning broker start: the broker started but its topics and ACLs could not be set up "
+              f"({error!r}); stopped it again", file=sys.stderr)
+        return ExitCode.FAILED
     print(broker.bootstrap)
-    print(f"broker running (pid {broker.pid}); log: {config.log_file}", file=sys.stderr)
+    print(f"broker running (pid {broker.pid}); SASL/SCRAM-SHA-512 with ACLs; service passwords in "
+          f"{config.credentials_file}; log: {config.log_file}", file=sys.stderr)
+    _say_sync(report)
     broker.process = None  # detach: the JVM keeps running after we exit
     return ExitCode.OK
+
+
+def _say_sync(report) -> None:
+    if report.removed:
+        print(f"removed the Kafka users of senders not active in the registry: {', '.join(report.removed)}",
+              file=sys.stderr)
+    if report.without_user:
+        print(f"active senders without a Kafka user (`planning senders rotate NAME` gives them one): "
+              f"{', '.join(report.without_user)}", file=sys.stderr)
 
 
 def _broker_stop(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -141,12 +170,16 @@ def _broker_status(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.streaming.credentials import MissingCredentials
     from pipelines.streaming.topics import describe_topics, ensure_topics
 
     bootstrap = args.bootstrap or default_bootstrap()
     try:
         states = ensure_topics(bootstrap, partitions=args.partitions)
         rows = describe_topics(bootstrap)
+    except MissingCredentials as missing:
+        print(f"planning topics: {missing}", file=sys.stderr)
+        return ExitCode.USAGE
     except Exception as error:  # no broker, refused, timed out: say so plainly
         print(f"planning topics: cannot reach Kafka at {bootstrap}: {error!r}", file=sys.stderr)
         return ExitCode.FAILED
@@ -170,17 +203,22 @@ def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
 def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
     from pathlib import Path
 
-    from events.emitter import EmitFailed, Emitter
+    from events.emitter import EmitFailed, Emitter, MissingCredentials, SenderCredentials
     from projections.reading.cells import one_line
 
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
         print(f"planning emit: no such file: {', '.join(missing)}", file=sys.stderr)
         return ExitCode.USAGE
+    try:
+        credentials = SenderCredentials.resolve(args.credentials)
+    except MissingCredentials as problem:
+        print(f"planning emit: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
     bootstrap = args.bootstrap or default_bootstrap()
     sent = invalid = 0
     try:
-        with Emitter(bootstrap) as emitter:
+        with Emitter(bootstrap, credentials=credentials) as emitter:
             for path in args.files:
                 report = emitter.emit_lines(path)
                 sent += report.sent
@@ -194,8 +232,9 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
     except EmitFailed as failure:
         print(f"planning emit: {failure}", file=sys.stderr)
         return ExitCode.FAILED
-    except Exception as error:  # no broker reachable, and the like
-        print(f"planning emit: cannot send to Kafka at {bootstrap}: {error!r}", file=sys.stderr)
+    except Exception as error:  # no broker reachable, wrong secret, and the like
+        print(f"planning emit: cannot send to Kafka at {bootstrap} as sender {credentials.sender}: {error!r}",
+              file=sys.stderr)
         return ExitCode.FAILED
     print(f"sent {sent:,}  invalid (not sent) {invalid:,}")
     return ExitCode.REJECTED if invalid else ExitCode.OK
@@ -206,7 +245,8 @@ def _emit(args: argparse.Namespace, home: PlanningHome) -> int:
 
 def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.store import StoreLocked
-    from pipelines.streaming.worker import DEFAULT_BATCH, run_worker
+    from pipelines.streaming.credentials import MissingCredentials
+    from pipelines.streaming.worker import DEFAULT_BATCH, MissingTopics, run_worker
 
     bootstrap = args.bootstrap or default_bootstrap()
     batch = args.batch or DEFAULT_BATCH
@@ -215,4 +255,7 @@ def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
     except StoreLocked as locked:
         print(f"planning worker: {locked}; only one process may write the store: start the worker when "
               f"{locked.holder} has finished", file=sys.stderr)
+        return ExitCode.FAILED
+    except (MissingCredentials, MissingTopics) as problem:
+        print(f"planning worker: {problem}", file=sys.stderr)
         return ExitCode.FAILED

@@ -5,7 +5,9 @@ neither Kafka nor the worker, so their start-up overlaps the broker's):
 
 1. the Kafka broker (``pipelines.streaming.broker``; one already running from
    ``$PLANNING_HOME/kafka`` is used as it is and left running on stop);
-2. the topics (``pipelines.streaming.topics.ensure_topics``, idempotent);
+2. the topics and the services' ACLs (``pipelines.streaming.topics.ensure_topics``,
+   idempotent), and the senders' Kafka users brought in line with the registry
+   (``pipelines.streaming.access.sync``: revoked senders lose theirs);
 3. the stream worker (``python -m pipelines.cli worker``), ready when it says
    what it consumes;
 4. ``dagster-webserver`` on the workspace ``dagster_home/workspace.yaml``,
@@ -45,7 +47,8 @@ from pipelines.orchestration.instance import DaemonHeartbeats, create_storage, u
 from pipelines.orchestration.ui import dagster_services
 from pipelines.processes import Service
 from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
-from pipelines.streaming.topics import ensure_topics
+from pipelines.streaming.access import BrokerAccess, prepare
+from pipelines.streaming.credentials import service_login
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
@@ -165,11 +168,16 @@ class Stack:
 
     def _ensure_topics(self) -> None:
         try:
-            states = ensure_topics(self.bootstrap)
+            access = BrokerAccess(self.bootstrap, service_login("admin", self.config.home.kafka))
+            states, report = prepare(access, self.config.home)
         except Exception as error:
-            raise StackError(f"cannot create the topics on {self.bootstrap}: {error!r}") from None
+            raise StackError(f"cannot create the topics and ACLs on {self.bootstrap}: {error!r}") from None
         created = [s.name for s in states if s.created]
-        self.say(f"  {'topics':<18} {len(states)} topics ({len(created)} created now)")
+        self.say(f"  {'topics':<18} {len(states)} topics ({len(created)} created now); SASL/SCRAM with ACLs")
+        if report.removed:
+            self.say(f"  {'senders':<18} removed the Kafka users of inactive senders: {', '.join(report.removed)}")
+        if report.without_user:
+            self.say(f"  {'senders':<18} without a Kafka user (rotate to give one): {', '.join(report.without_user)}")
 
     def _create_dagster_storage(self) -> None:
         """Create the instance's SQLite storage here, once, before two Dagster processes race to create it."""

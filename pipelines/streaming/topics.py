@@ -5,18 +5,25 @@ contract and lives in ``events.routing``; this module decides what each topic
 *is* on the broker and creates it. ``pipelines/streaming/asyncapi.yaml`` documents the
 same design for other teams; a test keeps the two in step.
 
-=========================  ==========================================  ===========
-topic                      carries                                     retention
-=========================  ==========================================  ===========
-planning.consultation      consultation.response_received              7 days
-planning.survey            survey.response_recorded                    7 days
-planning.partnership       cdrp.audit_submitted,                       90 days
-                           borough.profile_recorded, group.meeting_held
-planning.timetable         the six process events                      90 days
-planning.corrections       event.retracted,                            7 days
-                           respondent.erasure_requested
-planning.deadletters       rejected messages with their reasons        30 days
-=========================  ==========================================  ===========
+=====================================  ==========================================  ===========
+topic                                  carries                                     retention
+=====================================  ==========================================  ===========
+planning.from.{sender}.consultation    consultation.response_received              7 days
+planning.from.{sender}.survey          survey.response_recorded                    7 days
+planning.from.{sender}.partnership     cdrp.audit_submitted,                       90 days
+                                       borough.profile_recorded, group.meeting_held
+planning.from.{sender}.timetable       the six process events                      90 days
+planning.from.{sender}.corrections     event.retracted,                            7 days
+                                       respondent.erasure_requested
+planning.collector.{family}            the same, handed over by ``planning serve``  as above
+planning.deadletters                   rejected messages with their reasons        30 days
+=====================================  ==========================================  ===========
+
+Each sender writes only its own ``from.{sender}`` topics, and only those of
+the families its grants reach: they are created with its Kafka user
+(``pipelines.streaming.access.provision``), not here. This module creates
+the collector topics and the dead-letter topic, and grants the worker and the
+collector principals what they need on this prefix (``ensure_topics``).
 
 Why these retentions. The event store is the system of record: once the
 worker has appended an event, Kafka's
@@ -51,19 +58,24 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import TopicAlreadyExistsError, for_code
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from events.routing import (
+    COLLECTOR_SEGMENT,
     DEAD_LETTER_FAMILY,
     FAMILIES,
+    collector_topic,
     dead_letter_topic,
     partition_key,
+    sender_topic_prefix,
     topic_for,
     topic_prefix,
 )
+from pipelines.streaming.credentials import KafkaLogin, service_login
 
 __all__ = [
-    "TopicSpec", "topic_specs", "ensure_topics", "describe_topics", "topic_for", "partition_key",
+    "TopicSpec", "topic_specs", "sender_specs", "ensure_topics", "create_topics", "describe_topics", "topic_for", "partition_key",
     "dead_letter_topic", "DEFAULT_PARTITIONS",
 ]
 
@@ -108,17 +120,28 @@ def default_partitions() -> int:
     return int(os.environ.get(PARTITIONS_ENV) or DEFAULT_PARTITIONS)
 
 
+def family_spec(name: str, family: str, partitions: int | None = None) -> TopicSpec:
+    """A topic carrying ``family`` (a sender's, the collector's, or the dead-letter topic)."""
+    days, personal, description = FAMILY_POLICY[family]
+    return TopicSpec(name, family, FAMILIES.get(family, ()), partitions or default_partitions(), days, personal,
+                     description)
+
+
 def topic_specs(prefix: str | None = None, partitions: int | None = None) -> list[TopicSpec]:
-    """The raw topics, one per family, then the dead-letter topic."""
+    """The topics every pipeline has: the collector's, one per family, then the dead-letter topic."""
     prefix = topic_prefix(prefix)
-    partitions = partitions or default_partitions()
-    specs = []
-    for family, types in [*FAMILIES.items(), (DEAD_LETTER_FAMILY, ())]:
-        days, personal, description = FAMILY_POLICY[family]
-        specs.append(TopicSpec(f"{prefix}.{family}", family, types, partitions, days, personal, description))
-    assert all(topic_for(t, prefix) == s.name for s in specs for t in s.event_types)
-    assert specs[-1].name == dead_letter_topic(prefix)
+    specs = [family_spec(f"{prefix}.{COLLECTOR_SEGMENT}.{family}", family, partitions) for family in FAMILIES]
+    specs.append(family_spec(dead_letter_topic(prefix), DEAD_LETTER_FAMILY, partitions))
+    assert all(collector_topic(t, prefix) == s.name for s in specs for t in s.event_types)
     return specs
+
+
+def sender_specs(sender: str, event_types: Iterable[str], prefix: str | None = None,
+                 partitions: int | None = None) -> list[TopicSpec]:
+    """A sender's own topics: one for each family its granted event types belong to, in family order."""
+    wanted = set(event_types)
+    return [family_spec(f"{sender_topic_prefix(sender, prefix)}{family}", family, partitions)
+            for family, types in FAMILIES.items() if wanted & set(types)]
 
 
 @dataclass(frozen=True)
@@ -127,40 +150,59 @@ class TopicState:
     created: bool  # False: it existed already
 
 
+def admin_client(bootstrap: str, login: KafkaLogin | None = None, client_id: str = "planning-topics"):
+    """A kafka-python admin client logged in as ``admin`` (by default from ``service_login``)."""
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id,
+                            **(login or service_login("admin")).kafka_python())
+
+
 def ensure_topics(
-    bootstrap: str, prefix: str | None = None, partitions: int | None = None, replication_factor: int = 1
+    bootstrap: str, prefix: str | None = None, partitions: int | None = None, replication_factor: int = 1,
+    login: KafkaLogin | None = None,
 ) -> list[TopicState]:
-    """Create every topic that does not exist yet; existing topics are left as they are."""
+    """Create every topic that does not exist yet (existing topics are left as they are), and grant the
+    worker and the collector their ACLs on this prefix (``pipelines.streaming.access``)."""
+    from pipelines.streaming.access import grant_services
 
     specs = topic_specs(prefix, partitions)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
+    admin = admin_client(bootstrap, login)
     try:
-        request = {
-            s.name: {"num_partitions": s.partitions, "replication_factor": replication_factor, "configs": s.configs}
-            for s in specs
-        }
-        response = admin.create_topics(request, timeout_ms=30_000, raise_errors=False)
-        states = []
-        for topic in response["topics"]:
-            error = for_code(topic["error_code"])
-            if error is TopicAlreadyExistsError:
-                states.append(TopicState(topic["name"], created=False))
-            elif topic["error_code"] == 0:
-                states.append(TopicState(topic["name"], created=True))
-            else:
-                raise error(f"cannot create topic {topic['name']}: {topic.get('error_message') or error.__name__}")
-        admin.wait_for_topics([s.name for s in specs], timeout_ms=30_000)
+        states = create_topics(admin, specs, replication_factor)
+        grant_services(admin, prefix)
     finally:
         admin.close()
+    return states
+
+
+def create_topics(admin: KafkaAdminClient, specs: list[TopicSpec], replication_factor: int = 1) -> list[TopicState]:
+    """Create the topics of ``specs`` that do not exist yet and wait until they do."""
+    if not specs:
+        return []
+    request = {
+        s.name: {"num_partitions": s.partitions, "replication_factor": replication_factor, "configs": s.configs}
+        for s in specs
+    }
+    response = admin.create_topics(request, timeout_ms=30_000, raise_errors=False)
+    states = []
+    for topic in response["topics"]:
+        error = for_code(topic["error_code"])
+        if error is TopicAlreadyExistsError:
+            states.append(TopicState(topic["name"], created=False))
+        elif topic["error_code"] == 0:
+            states.append(TopicState(topic["name"], created=True))
+        else:
+            raise error(f"cannot create topic {topic['name']}: {topic.get('error_message') or error.__name__}")
+    admin.wait_for_topics([s.name for s in specs], timeout_ms=30_000)
     order = [s.name for s in specs]
     return sorted(states, key=lambda state: order.index(state.name))
 
 
-def describe_topics(bootstrap: str, prefix: str | None = None) -> list[dict[str, object]]:
+def describe_topics(bootstrap: str, prefix: str | None = None, login: KafkaLogin | None = None
+                    ) -> list[dict[str, object]]:
     """What the broker holds for our topics: partitions and the configs we set (None if missing)."""
 
     specs = topic_specs(prefix)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="planning-topics")
+    admin = admin_client(bootstrap, login)
     try:
         existing = {t["name"]: t for t in admin.describe_topics([s.name for s in specs]) if t.get("error_code", 0) == 0}
         resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in existing]

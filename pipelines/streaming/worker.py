@@ -1,6 +1,25 @@
-"""`planning worker`: the stream worker (faust-streaming) from the raw topics into the event store.
+"""`planning worker`: the stream worker (faust-streaming) from the senders' topics into the event store.
 
-What it does with each message of every raw topic (``events.routing.raw_topics``):
+It consumes every sender's own topics, ``{prefix}.from.{sender}.{family}``,
+and the collector's, ``{prefix}.collector.{family}`` (``events.routing``), as
+the ``worker`` principal (SASL/SCRAM, ``pipelines.streaming.credentials``).
+
+Who sent a message. On a sender topic, the sender is the topic's name: only
+that sender's Kafka user may write it (``pipelines.streaming.access``). On a
+collector topic, which only the collector principal may write, it is the
+``planning-sender`` header the collector set after checking the bearer
+secret; a header is believed nowhere else. Each event is then checked against
+that sender's grants as the registry says *now* (``events.senders``, read for
+every batch): an unknown or revoked sender, or an event outside the grants
+(another borough, a type not granted), is a dead letter with the reason, and
+every stored event and dead letter records its sender.
+
+New senders. faust cannot subscribe by pattern (its aiokafka driver passes
+only topic names), so the worker lists the broker's topics every
+``TOPIC_REFRESH`` seconds and adds a new sender's topics to its subscription:
+a sender added while the worker runs is read within seconds.
+
+What it does with each message:
 
 1. messages are taken in batches (``--batch``, default 2,000, or whatever
    arrived within ``BATCH_WITHIN`` seconds);
@@ -95,12 +114,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.home import PlanningHome
-from events.routing import dead_letter_topic, raw_topics, topic_prefix
+from events.routing import (
+    SENDER_HEADER,
+    collector_topics,
+    dead_letter_topic,
+    is_collector_topic,
+    sender_of_topic,
+    topic_prefix,
+)
+from events.senders.grants import within_grants
+from events.senders.registry import SenderRegistry
 from events.storage.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
 from events.contract.validation import Accepted, Rejected
 from pipelines.exit_codes import ExitCode
 from pipelines.ingest.pool import cores, start_pool, verdicts
-from pipelines.streaming.topics import ensure_topics
+from pipelines.streaming.credentials import KafkaLogin, service_login
+from pipelines.streaming.topics import admin_client
 
 log = logging.getLogger("planning.worker")
 
@@ -112,6 +141,8 @@ COMMIT_INTERVAL = 1.0  # seconds between offset commits of acknowledged messages
 DEAD_LETTER_SEND_DEADLINE = 120.0  # seconds of broker trouble before giving up (and exiting, unacknowledged)
 PROGRESS_EVERY = 5.0  # seconds between progress lines
 FETCH_BYTES = 4 * 1024 * 1024 + 64 * 1024  # a whole message of the largest the raw topics accept
+TOPIC_REFRESH = 2.0  # seconds between looks for a new sender's topics
+RESUBSCRIBE_AFTER = 0.5  # seconds faust waits to gather subscription changes (its default is 45)
 
 
 @dataclass(frozen=True)
@@ -120,10 +151,31 @@ class Message:
     partition: int
     offset: int
     value: bytes
+    sender: str | None = None  # who sent it, from the topic (or the collector's header); None: unknown
 
     @property
     def origin(self) -> str:
         return f"{self.topic}/{self.partition}@{self.offset}"
+
+
+def sender_of(topic: str, headers: object, prefix: str | None = None) -> str | None:
+    """The sender of a message: its topic's owner, or on a collector topic (only) the collector's header."""
+    owner = sender_of_topic(topic, prefix)
+    if owner is not None or not is_collector_topic(topic, prefix):
+        return owner
+    pairs = headers.items() if isinstance(headers, dict) else (headers or ())
+    for key, value in pairs:
+        if key == SENDER_HEADER and value:
+            return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def sender_refusal(message: Message) -> str | None:
+    """Why a message with no usable sender cannot be stored (None when it has one)."""
+    if message.sender is None:
+        return (f"{SENDER_HEADER}: a message on the collector topic {message.topic} without the header naming "
+                f"its sender; only `planning serve` may write there")
+    return None
 
 
 @dataclass
@@ -132,6 +184,7 @@ class DeadLetter:
     reasons: tuple[str, ...]
     raw: bytes
     redelivered: bool  # already in the dead-letter store from an earlier delivery
+    sender: str | None = None
 
     def to_json(self, rejected_at: str) -> bytes:
         topic, _, position = self.origin.rpartition("/")
@@ -139,6 +192,7 @@ class DeadLetter:
         kept = self.raw[:MAX_DEAD_LETTER_BYTES]
         return json.dumps({
             "origin": self.origin, "topic": topic, "partition": int(partition), "offset": int(offset),
+            "sender": self.sender or "unknown",
             "reasons": list(self.reasons), "rejected_at": rejected_at,
             "raw_bytes": len(self.raw), "raw_truncated": len(kept) < len(self.raw),
             "raw_base64": base64.b64encode(kept).decode(),
@@ -175,11 +229,13 @@ class StoreSink:
     def __init__(self, root: Path, holder: str = HOLDER, validators: int = 0) -> None:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
         self.store: EventStore | None = None
+        self.registry: SenderRegistry | None = None
         self.executor.submit(self._open, root, holder).result()  # StoreLocked surfaces here
         self.pool = start_pool(validators) if validators > 0 else None
 
     def _open(self, root: Path, holder: str) -> None:
         self.store = EventStore(root, writer=True, holder=holder)
+        self.registry = SenderRegistry(root)
 
     def high_water_mark(self) -> int:
         return self.executor.submit(lambda: self.store.high_water_mark()).result()
@@ -195,19 +251,43 @@ class StoreSink:
               pending: Future[list[Accepted | Rejected]] | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
         checked = pending.result() if pending is not None else verdicts([m.value for m in messages], received_at)
-        batch = [Received(m.value, m.origin, judged) for m, judged in zip(messages, checked, strict=True)]
+        checked = self.judge_senders(messages, checked)
+        batch = [Received(m.value, m.origin, judged, sender=m.sender)
+                 for m, judged in zip(messages, checked, strict=True)]
+        senders = {m.origin: m.sender for m in messages}
         outcome = self.store.append(batch, received_at, other_kind="dead_letter")  # a message cannot be handed back
         raws = {item.origin: item.raw for item in batch}
         redelivered = set(outcome.already_dead_lettered)
         result = BatchResult()
         for origin, reasons in outcome.rejected:
-            result.dead.append(DeadLetter(origin, tuple(reasons), raws[origin], redelivered=origin in redelivered))
+            result.dead.append(DeadLetter(origin, tuple(reasons), raws[origin], redelivered=origin in redelivered,
+                                          sender=senders[origin]))
         result.accepted = len(outcome.accepted)
         result.duplicates = len(outcome.duplicates)
         result.high_water_mark = outcome.high_water_mark
         return result
 
+    def judge_senders(self, messages: list[Message],
+                      checked: list[Accepted | Rejected]) -> list[Accepted | Rejected]:
+        """Each verdict within its sender's grants, as the registry has them now (read once per batch)."""
+        grants = {name: self.registry.get(name) for name in {m.sender for m in messages} if name is not None}
+        judged: list[Accepted | Rejected] = []
+        for message, verdict in zip(messages, checked, strict=True):
+            sender = grants.get(message.sender) if message.sender is not None else None
+            if sender is None:
+                missing = sender_refusal(message) or (
+                    f"sender {message.sender} is not registered: ask the data team to add it "
+                    f"(`planning senders add {message.sender} …`)")
+                reasons = verdict.reasons if isinstance(verdict, Rejected) else ()
+                judged.append(Rejected((missing, *reasons)))
+            else:
+                judged.append(within_grants(verdict, sender))
+        return judged
+
     def close(self) -> None:
+        if self.registry is not None:
+            self.executor.submit(self.registry.close).result()
+            self.registry = None
         if self.store is not None:
             self.executor.submit(self.store.close).result()
             self.store = None
@@ -234,20 +314,22 @@ def worker_group(home: PlanningHome, prefix: str | None = None) -> str:
     return group
 
 
-def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None):
+def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None, login: KafkaLogin):
     """The faust app's settings: raw bytes in and out, earliest offsets, commits only of what was acknowledged."""
     import faust
 
     return faust.App(
         group,
         broker=f"kafka://{bootstrap}",
+        broker_credentials=login.faust(),
         value_serializer="raw",
         key_serializer="raw",
         web_enabled=False,
         store="memory://",
         **({"datadir": str(datadir)} if datadir else {}),
         topic_replication_factor=1,
-        topic_allow_declare=True,  # faust's own one-partition assignor topic; ours exist already
+        topic_allow_declare=False,  # the worker may not create topics: the admin does (`planning topics`)
+        topic_disable_leader=True,  # no leader-election topic: nothing here runs "on leader"
         consumer_auto_offset_reset="earliest",
         consumer_group_instance_id=f"{group}-1",  # static membership: one worker per store
         consumer_max_fetch_size=FETCH_BYTES,
@@ -285,12 +367,36 @@ async def _forward(dead_topic, dead: list[DeadLetter]) -> None:
             await asyncio.sleep(1.0)
 
 
-def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None = None,
+class SenderTopics:
+    """The topics the worker reads: the collector's, and every sender's that exists on the broker.
+
+    ``topics`` is the very list the faust topic (and its clones: faust copies the reference) subscribes
+    to; ``refresh`` appends a new sender's topics to it and asks faust's conductor to resubscribe."""
+
+    def __init__(self, bootstrap: str, login: KafkaLogin, prefix: str | None = None) -> None:
+        self.prefix = topic_prefix(prefix)
+        self.admin = admin_client(bootstrap, login, client_id="planning-worker-topics")
+        self.topics: list[str] = list(collector_topics(prefix))
+        self.topics += self.new_topics()
+
+    def existing(self) -> set[str]:
+        return set(self.admin.list_topics())
+
+    def new_topics(self) -> list[str]:
+        return sorted(t for t in self.existing() if sender_of_topic(t, self.prefix) and t not in self.topics)
+
+    def close(self) -> None:
+        self.admin.close()
+
+
+def build_app(bootstrap: str, sink: StoreSink, *, group: str, login: KafkaLogin, prefix: str | None = None,
               batch_size: int = DEFAULT_BATCH, datadir: Path | None = None,
-              progress=sys.stderr):
-    """The faust app: one agent over every raw topic, storing batches before acknowledging them."""
-    app = _faust_app(group, bootstrap, batch_size, datadir)
-    raw = app.topic(*raw_topics(prefix), value_type=bytes, value_serializer="raw", key_serializer="raw")
+              progress=sys.stderr, topics: SenderTopics | None = None):
+    """The faust app: one agent over the sender and collector topics, storing batches before acknowledging them."""
+    app = _faust_app(group, bootstrap, batch_size, datadir, login)
+    topics = topics or SenderTopics(bootstrap, login, prefix)
+    raw = app.topic(*topics.topics, value_type=bytes, value_serializer="raw", key_serializer="raw")
+    raw.topics = topics.topics  # one list, shared with the agent's clone, grown by watch_topics
     dead_topic = app.topic(dead_letter_topic(prefix), value_type=bytes, value_serializer="raw", key_serializer="raw")
     totals = Totals(high_water_mark=sink.high_water_mark())
     last_progress = [time.monotonic()]
@@ -324,14 +430,32 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, prefix: str | None
         try:
             async for events in stream.noack_take(batch_size, within=BATCH_WITHIN):
                 messages = [
-                    Message(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"")
+                    Message(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
+                            sender_of(e.message.topic, e.message.headers, prefix))
                     for e in events
                 ]
                 await pending.put((list(events), asyncio.wrap_future(sink.submit(messages))))
         finally:
             settler.cancel()
 
+    @app.timer(TOPIC_REFRESH)
+    async def watch_topics() -> None:
+        """Subscribe to a new sender's topics within seconds of their creation."""
+        conductor = app.topics
+        conductor._resubscribe_sleep_lock_seconds = RESUBSCRIBE_AFTER
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(None, topics.new_topics)
+        except Exception as error:  # the broker is restarting, say: look again next time
+            log.warning("cannot list the broker's topics (%r); trying again in %.0f s", error, TOPIC_REFRESH)
+            return
+        if new:
+            log.warning("reading new sender topics: %s", ", ".join(new))
+            topics.topics.extend(new)
+        if new or not set(topics.topics) <= set(conductor._topic_name_index):
+            conductor._flag_changes()  # also when a resubscription was skipped during a rebalance
+
     app.planning_totals = totals  # for the shutdown line
+    app.planning_topics = topics
     return app
 
 
@@ -361,6 +485,10 @@ def holder_bootstrap(holder: str) -> str | None:
     """The Kafka bootstrap a lock holder line names (``worker_holder``), if it is the worker's."""
     found = re.match(rf"{re.escape(HOLDER)} --bootstrap (\S+)", holder)
     return found.group(1) if found else None
+
+
+class MissingTopics(RuntimeError):
+    """The topics the worker reads or writes do not exist; the message says how to create them."""
 
 
 class CoordinatorSearch(logging.Filter):
@@ -408,14 +536,19 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
 
     # the writer lock first: a second worker fails fast
     sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes())
+    topics = None
     try:
-        states = ensure_topics(bootstrap, prefix)
-        created = [s.name for s in states if s.created]
+        login = service_login("worker", home.kafka)
+        topics = SenderTopics(bootstrap, login, prefix)
+        missing = [t for t in (dead_letter_topic(prefix), *collector_topics(prefix)) if t not in topics.existing()]
+        if missing:
+            raise MissingTopics(f"the topics {', '.join(missing)} do not exist on {bootstrap}: create them with "
+                                f"`planning topics --bootstrap {bootstrap}` (as the Kafka admin), then start the worker")
         group = group or worker_group(home, prefix)
-        app = build_app(bootstrap, sink, group=group, prefix=prefix, batch_size=batch_size,
-                        datadir=home.root / "worker")
-        print(f"planning worker: consuming {', '.join(raw_topics(prefix))} from {bootstrap} as group {group}"
-              f"{'; created ' + ', '.join(created) if created else ''}; writing {home.store} "
+        app = build_app(bootstrap, sink, group=group, login=login, prefix=prefix, batch_size=batch_size,
+                        datadir=home.root / "worker", topics=topics)
+        print(f"planning worker: consuming {len(topics.topics)} topics ({', '.join(topics.topics)}) from "
+              f"{bootstrap} as {login.user}, group {group}; writing {home.store} "
               f"(batches of up to {batch_size})", file=sys.stderr, flush=True)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                               override_logging=True)
@@ -430,4 +563,6 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
         _report(app.planning_totals, sys.stderr)
         return code
     finally:
+        if topics is not None:
+            topics.close()
         sink.close()

@@ -2,7 +2,9 @@
 
 Each test gets its own topic prefix (``$PLANNING_TOPIC_PREFIX``) and its own
 ``$PLANNING_HOME``, so tests share the session's broker without seeing each
-other's messages or offsets.
+other's messages or offsets. Readers and admin helpers log in as ``admin``
+(``service_login``: the session broker's credentials file); producers log in
+as whoever they are given, usually a sender from ``tests.support.kafka.register_sender``.
 """
 
 from __future__ import annotations
@@ -22,11 +24,18 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from events.routing import partition_key, raw_topics, topic_for
+from events.routing import collector_topics, partition_key, sender_of_topic, sender_topic
 from events.storage.store import EventStore
+from pipelines.streaming.credentials import KafkaLogin, service_login
 from pipelines.streaming.topics import ensure_topics
 from tests.support.events import PAYLOADS, make_event
+from tests.support.kafka import TEST_SENDER
 from tests.support.paths import REPO_ROOT
+
+
+def admin() -> dict[str, Any]:
+    """kafka-python settings of the admin login (a super user: reads every topic)."""
+    return service_login("admin").kafka_python()
 
 
 
@@ -158,9 +167,10 @@ def dead_letters(store_root: Path) -> list[dict[str, Any]]:
 # --- Kafka, raw ----------------------------------------------------------------------
 
 
-def raw_producer(bootstrap: str, **config: Any) -> KafkaProducer:
-    """A plain producer that sends whatever bytes it is given (for poison and bulk tests)."""
-    settings = {"linger_ms": 20, "batch_size": 512 * 1024, "max_request_size": 8 * 1024 * 1024, **config}
+def raw_producer(bootstrap: str, login: KafkaLogin, **config: Any) -> KafkaProducer:
+    """A plain producer, logged in as ``login``, that sends whatever bytes it is given (poison, bulk)."""
+    settings = {"linger_ms": 20, "batch_size": 512 * 1024, "max_request_size": 8 * 1024 * 1024,
+                **login.kafka_python(), **config}
     return KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **settings)
 
 
@@ -176,7 +186,7 @@ def send_all(producer: KafkaProducer, messages: Iterable[tuple[str, bytes | None
 def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) on every partition of ``topic``, up to the end offsets of now."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             max_partition_fetch_bytes=8 * 1024 * 1024)
+                             max_partition_fetch_bytes=8 * 1024 * 1024, **admin())
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
@@ -195,24 +205,31 @@ def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | N
 
 
 def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    client = KafkaAdminClient(bootstrap_servers=bootstrap, **admin())
     try:
-        return {tp: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()}
+        return {tp: meta.offset for tp, meta in client.list_group_offsets(group)[group].items()}
     finally:
-        admin.close()
+        client.close()
+
+
+def worker_topics(consumer: KafkaConsumer, prefix: str) -> list[str]:
+    """The topics a worker on ``prefix`` reads: every sender's, and the collector's."""
+    collector = set(collector_topics(prefix))
+    return sorted(t for t in consumer.topics() if t in collector or sender_of_topic(t, prefix))
 
 
 def end_offsets(bootstrap: str, prefix: str) -> dict[TopicPartition, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **admin())
     try:
-        partitions = [TopicPartition(t, p) for t in raw_topics(prefix) for p in consumer.partitions_for_topic(t)]
+        partitions = [TopicPartition(t, p) for t in worker_topics(consumer, prefix)
+                      for p in consumer.partitions_for_topic(t)]
         return consumer.end_offsets(partitions)
     finally:
         consumer.close()
 
 
 def committed_lag(bootstrap: str, prefix: str, group: str) -> int:
-    """Messages on the raw topics beyond the group's committed offsets."""
+    """Messages on the worker's topics beyond the group's committed offsets."""
     committed = committed_offsets(bootstrap, group)
     return sum(end - max(committed.get(tp, 0), 0) for tp, end in end_offsets(bootstrap, prefix).items())
 
@@ -238,9 +255,10 @@ class Corpus:
     resent: int
 
 
-def build_corpus(prefix: str, total: int, invalid_share: float = 0.01, resend: int = 0, seed: int = 4) -> Corpus:
+def build_corpus(prefix: str, total: int, invalid_share: float = 0.01, resend: int = 0, seed: int = 4,
+                 sender: str = TEST_SENDER) -> Corpus:
     """``total`` unique events (about ``invalid_share`` of them invalid, each invalid in its own way),
-    followed, interleaved, by ``resend`` byte-identical re-sends of valid ones.
+    followed, interleaved, by ``resend`` byte-identical re-sends of valid ones, all on ``sender``'s topics.
 
     One template per event type is serialized once; each event then only gets its own id spliced in,
     so 50,000 events take well under a second.
@@ -250,7 +268,7 @@ def build_corpus(prefix: str, total: int, invalid_share: float = 0.01, resend: i
     for event_type in CORPUS_TYPES:
         event = make_event(event_type, event_id="00000000-0000-4000-8000-00000000feed")
         body = json.dumps(event, separators=(",", ":")).encode()
-        templates[event_type] = (topic_for(event_type, prefix), partition_key(event).encode(), body)
+        templates[event_type] = (sender_topic(sender, event_type, prefix), partition_key(event).encode(), body)
     types = [t for t in CORPUS_TYPES for _ in range(WEIGHTS.get(t, 4))]
     invalid_every = round(1 / invalid_share) if invalid_share else 0
 
@@ -258,7 +276,7 @@ def build_corpus(prefix: str, total: int, invalid_share: float = 0.01, resend: i
     messages: list[tuple[str, bytes, bytes]] = []
     valid_ids: set[str] = set()
     invalid_values: list[bytes] = []
-    consultation_topic = topic_for("consultation.response_received", prefix)
+    consultation_topic = sender_topic(sender, "consultation.response_received", prefix)
     for n in range(total):
         event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         if invalid_every and n % invalid_every == invalid_every // 2:

@@ -1,0 +1,258 @@
+"""Who may do what on the broker: a Kafka user and ACLs per sender, and the services' ACLs.
+
+A sender's identity on Kafka is its SCRAM user, named after the sender, whose
+password is the sender's secret (the same secret ``planning serve`` takes as a
+bearer token). The user may WRITE exactly the topics ``{prefix}.from.{sender}.{family}``
+of the families its granted event types belong to (LITERAL ACLs, one per
+topic), and nothing else: the broker refuses a write elsewhere with
+``TopicAuthorizationFailed``. The worker then learns the sender from the
+topic's name, which the sender cannot choose, and still checks each event's
+type and borough against the grants (``events.senders.grants``), since a
+topic carries a whole family.
+
+The registry (``events.senders``) is the source of truth and keeps only a hash
+of each secret; so the broker can be told about a sender only at the moment
+its secret exists in plaintext: when ``planning senders add`` or ``rotate``
+prints it (``provision``). ``withdraw`` (``revoke``) deletes the user and its
+ACLs at once: a revoked sender's next write is refused. ``sync``, run when a
+broker starts for a home, removes users and ACLs of senders the registry no
+longer has active; it cannot add any (no plaintext secret), and says which
+active senders have no Kafka user (rotate them to give them one).
+
+The service principals' ACLs on a prefix (``grant_services``):
+
+- ``worker``: READ the ``{prefix}.from.`` and ``{prefix}.collector.`` topics
+  (prefixed), READ its consumer groups ``{prefix}-worker-…``, WRITE the
+  dead-letter topic;
+- ``collector``: WRITE the ``{prefix}.collector.`` topics (prefixed).
+
+``admin`` is a super user and needs none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    KafkaAdminClient,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
+
+from events.home import PlanningHome
+from events.routing import COLLECTOR_SEGMENT, SENDERS_SEGMENT, dead_letter_topic, sender_of_topic, topic_prefix
+from pipelines.streaming.credentials import SERVICE_PRINCIPALS, KafkaLogin, service_login
+from pipelines.streaming.topics import admin_client, create_topics, sender_specs
+
+# SCRAM's iteration count for sender users: Kafka's minimum is 4096; more slows guessing from a stolen hash.
+SCRAM_ITERATIONS = 8192
+
+
+class SenderLike(Protocol):
+    """What provisioning needs of ``events.senders.registry.Sender``."""
+
+    name: str
+    event_types: frozenset[str]
+    active: bool
+
+
+class AccessError(RuntimeError):
+    """The broker refused to create or remove a user or an ACL; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """Where the broker is, how the admin logs in, and which topic prefix the pipeline uses."""
+
+    bootstrap: str
+    login: KafkaLogin
+    prefix: str | None = None
+
+    @classmethod
+    def of_home(cls, home: PlanningHome, prefix: str | None = None) -> BrokerAccess | None:
+        """The local broker of ``home`` when one runs (``planning broker start``/``planning up``), else None."""
+        from pipelines.streaming.broker import status
+
+        current = status(home.kafka)
+        if not current.running or not current.bootstrap:
+            return None
+        return cls(current.bootstrap, service_login("admin", home.kafka), prefix)
+
+    @classmethod
+    def from_env(cls, bootstrap: str, prefix: str | None = None) -> BrokerAccess:
+        """A broker named by address, the admin's login from the environment (``service_login``)."""
+        return cls(bootstrap, service_login("admin"), prefix)
+
+    def admin(self) -> KafkaAdminClient:
+        return admin_client(self.bootstrap, self.login, client_id="planning-access")
+
+
+def _principal(name: str) -> str:
+    return f"User:{name}"
+
+
+def _allow(principal: str, operation: ACLOperation, resource: ResourceType, name: str,
+           pattern: ACLResourcePatternType = ACLResourcePatternType.LITERAL) -> ACL:
+    return ACL(principal=_principal(principal), host="*", operation=operation,
+               permission_type=ACLPermissionType.ALLOW,
+               resource_pattern=ResourcePattern(resource, name, pattern))
+
+
+def _create_acls(admin: KafkaAdminClient, acls: list[ACL]) -> None:
+    result = admin.create_acls(acls)
+    if result["failed"]:
+        raise AccessError(f"the broker refused {len(result['failed'])} ACL(s): {result['failed'][0]!r}")
+
+
+def service_acls(prefix: str | None = None) -> list[ACL]:
+    """The worker's and the collector's ACLs on one topic prefix."""
+    prefix = topic_prefix(prefix)
+    prefixed = ACLResourcePatternType.PREFIXED
+    return [
+        _allow("worker", ACLOperation.READ, ResourceType.TOPIC, f"{prefix}.{SENDERS_SEGMENT}.", prefixed),
+        _allow("worker", ACLOperation.READ, ResourceType.TOPIC, f"{prefix}.{COLLECTOR_SEGMENT}.", prefixed),
+        _allow("worker", ACLOperation.READ, ResourceType.GROUP, f"{prefix}-worker-", prefixed),
+        _allow("worker", ACLOperation.WRITE, ResourceType.TOPIC, dead_letter_topic(prefix)),
+        _allow("collector", ACLOperation.WRITE, ResourceType.TOPIC, f"{prefix}.{COLLECTOR_SEGMENT}.", prefixed),
+    ]
+
+
+def grant_services(admin: KafkaAdminClient, prefix: str | None = None) -> None:
+    """Give the worker and the collector their ACLs on ``prefix`` (creating an existing ACL is a no-op)."""
+    _create_acls(admin, service_acls(prefix))
+
+
+def sender_acls(sender: SenderLike, prefix: str | None = None) -> list[ACL]:
+    """WRITE on each of the sender's own topics, and nothing else."""
+    return [_allow(sender.name, ACLOperation.WRITE, ResourceType.TOPIC, spec.name)
+            for spec in sender_specs(sender.name, sender.event_types, prefix)]
+
+
+def _check_name(name: str) -> None:
+    if name in SERVICE_PRINCIPALS or name == "controller" or "." in name or not name:
+        raise AccessError(f"{name!r} cannot be a sender's Kafka user: it is a service principal or not a sender name")
+
+
+def provision(access: BrokerAccess, sender: SenderLike, secret: str) -> list[str]:
+    """Give ``sender`` its Kafka user (password: its secret), its topics, and WRITE on exactly those.
+
+    Idempotent, and also what ``rotate`` calls: the user's password is replaced (new connections need
+    the new secret) and ACLs of families no longer granted are removed. Returns the sender's topics."""
+    _check_name(sender.name)
+    if not sender.active:
+        raise AccessError(f"sender {sender.name} is revoked: it gets no Kafka user")
+    specs = sender_specs(sender.name, sender.event_types, access.prefix)
+    admin = access.admin()
+    try:
+        _upsert_user(admin, sender.name, secret)
+        create_topics(admin, specs)
+        wanted = sender_acls(sender, access.prefix)
+        for acl in _acls_of(admin, sender.name):
+            if acl.resource_pattern not in {w.resource_pattern for w in wanted}:
+                _delete_acl(admin, acl)
+        if wanted:
+            _create_acls(admin, wanted)
+    finally:
+        admin.close()
+    return [spec.name for spec in specs]
+
+
+def withdraw(access: BrokerAccess, name: str) -> None:
+    """Delete the sender's Kafka user and every ACL it holds: its next request is refused."""
+    _check_name(name)
+    admin = access.admin()
+    try:
+        _delete_user(admin, name)
+    finally:
+        admin.close()
+
+
+def sync(access: BrokerAccess, senders: Iterable[SenderLike]) -> SyncReport:
+    """Remove the Kafka users and ACLs of senders that are not active in the registry.
+
+    A user counts as a sender's when the registry knows the name, or when it holds an ACL on this
+    prefix's ``from.`` topics; other users (e.g. of another pipeline on the same cluster) are left alone."""
+    known = {sender.name: sender for sender in senders}
+    active = {name for name, sender in known.items() if sender.active}
+    admin = access.admin()
+    try:
+        users = set(admin.describe_user_scram_credentials())
+        holders = {acl.principal.removeprefix("User:") for acl in _acls_on_sender_topics(admin, access.prefix)}
+        candidates = (holders | (users & set(known))) - active - set(SERVICE_PRINCIPALS)
+        for name in sorted(candidates):
+            _delete_user(admin, name)
+        without_user = sorted(active - users)
+    finally:
+        admin.close()
+    return SyncReport(removed=sorted(candidates), without_user=without_user)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    removed: list[str]        # users (and their ACLs) deleted: revoked or unknown senders
+    without_user: list[str]   # active senders with no Kafka user: `planning senders rotate` gives them one
+
+
+def _upsert_user(admin: KafkaAdminClient, name: str, secret: str) -> None:
+    upsert = UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, secret, iterations=SCRAM_ITERATIONS,
+                                          salt=os.urandom(24))
+    errors = {user: error for user, error in admin.alter_user_scram_credentials([upsert]).items() if error}
+    if errors:
+        raise AccessError(f"the broker refused the Kafka user of sender {name}: {errors[name]}")
+
+
+def _delete_user(admin: KafkaAdminClient, name: str) -> None:
+    result = admin.alter_user_scram_credentials([UserScramCredentialDeletion(name, ScramMechanism.SCRAM_SHA_512)])
+    error = result.get(name)
+    if error and "not found" not in error.lower() and "no credential" not in error.lower():
+        raise AccessError(f"the broker refused to delete the Kafka user of sender {name}: {error}")
+    admin.delete_acls([ACLFilter(principal=_principal(name), host=None, operation=ACLOperation.ANY,
+                                 permission_type=ACLPermissionType.ANY,
+                                 resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
+                                                                        ACLResourcePatternType.ANY))])
+
+
+def _acls_of(admin: KafkaAdminClient, name: str) -> list[ACL]:
+    acls, _error = admin.describe_acls(ACLFilter(
+        principal=_principal(name), host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)))
+    return list(acls)
+
+
+def _delete_acl(admin: KafkaAdminClient, acl: ACL) -> None:
+    admin.delete_acls([ACLFilter(principal=acl.principal, host=acl.host, operation=acl.operation,
+                                 permission_type=acl.permission_type,
+                                 resource_pattern=ResourcePatternFilter(acl.resource_pattern.resource_type,
+                                                                        acl.resource_pattern.resource_name,
+                                                                        acl.resource_pattern.pattern_type))])
+
+
+def _acls_on_sender_topics(admin: KafkaAdminClient, prefix: str | None) -> list[ACL]:
+    acls, _error = admin.describe_acls(ACLFilter(
+        principal=None, host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, None, ACLResourcePatternType.ANY)))
+    return [acl for acl in acls if sender_of_topic(acl.resource_pattern.resource_name, prefix) is not None
+            and acl.principal.removeprefix("User:") not in SERVICE_PRINCIPALS]
+
+
+def prepare(access: BrokerAccess, home: PlanningHome) -> tuple[list, SyncReport]:
+    """At broker start for a home: the topics and the services' ACLs, then ``sync`` with its registry."""
+    from events.senders.registry import SenderRegistry
+    from pipelines.streaming.topics import ensure_topics
+
+    states = ensure_topics(access.bootstrap, access.prefix, login=access.login)
+    with SenderRegistry.of(home) as registry:
+        report = sync(access, registry.all())
+    return states, report
