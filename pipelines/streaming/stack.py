@@ -48,7 +48,7 @@ from pipelines.orchestration.ui import dagster_services
 from pipelines.processes import Service
 from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
 from pipelines.streaming.access import BrokerAccess, prepare
-from pipelines.streaming.credentials import service_login
+from pipelines.streaming.credentials import CREDENTIALS_FILE, service_login
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
@@ -83,6 +83,8 @@ def child_env(config: StackConfig, bootstrap: str) -> dict[str, str]:
         "PLANNING_HOME": str(config.home.root),
         "DAGSTER_HOME": str(config.home.dagster),
         "PLANNING_KAFKA": bootstrap,
+        # the stack's broker is the home's: its services log in with the passwords it made
+        "PLANNING_KAFKA_CREDENTIALS": str(config.home.kafka / CREDENTIALS_FILE),
         "PYTHONUNBUFFERED": "1",
     }
     if (REPO_ROOT / "pyproject.toml").exists():  # running from a checkout: the children import the same code
@@ -254,8 +256,9 @@ def run(config: StackConfig, out: TextIO = sys.stdout) -> int:
     try:
         try:
             stack.start()
-            stack.say(f"ready in {time.time() - stack.started_at:.1f} s. Send events with "
-                      f"`planning emit FILE --bootstrap {stack.bootstrap}`; the daemon's sensor builds within ~15 s; "
+            stack.say(f"ready in {time.time() - stack.started_at:.1f} s. Send events as a registered sender "
+                      f"(`planning senders add`, then PLANNING_SENDER and PLANNING_SENDER_SECRET in the environment) "
+                      f"with `planning emit FILE --bootstrap {stack.bootstrap}`; the daemon's sensor builds within ~15 s; "
                       f"read with `planning query consultation_coverage`. Ctrl-C stops everything.")
             stack.watch()
         except StackError as error:

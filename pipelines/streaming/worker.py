@@ -170,12 +170,14 @@ def sender_of(topic: str, headers: object, prefix: str | None = None) -> str | N
     return None
 
 
-def sender_refusal(message: Message) -> str | None:
+def sender_refusal(message: Message, prefix: str | None = None) -> str | None:
     """Why a message with no usable sender cannot be stored (None when it has one)."""
-    if message.sender is None:
+    if message.sender is not None:
+        return None
+    if is_collector_topic(message.topic, prefix):
         return (f"{SENDER_HEADER}: a message on the collector topic {message.topic} without the header naming "
                 f"its sender; only `planning serve` may write there")
-    return None
+    return f"sender: {message.topic} is neither a sender's own topic nor the collector's, so its sender is unknown"
 
 
 @dataclass
@@ -226,7 +228,8 @@ class StoreSink:
     append's future. Batches are stored in the order they were submitted.
     """
 
-    def __init__(self, root: Path, holder: str = HOLDER, validators: int = 0) -> None:
+    def __init__(self, root: Path, holder: str = HOLDER, validators: int = 0, prefix: str | None = None) -> None:
+        self.prefix = prefix
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
         self.store: EventStore | None = None
         self.registry: SenderRegistry | None = None
@@ -275,7 +278,7 @@ class StoreSink:
         for message, verdict in zip(messages, checked, strict=True):
             sender = grants.get(message.sender) if message.sender is not None else None
             if sender is None:
-                missing = sender_refusal(message) or (
+                missing = sender_refusal(message, self.prefix) or (
                     f"sender {message.sender} is not registered: ask the data team to add it "
                     f"(`planning senders add {message.sender} …`)")
                 reasons = verdict.reasons if isinstance(verdict, Rejected) else ()
@@ -535,7 +538,7 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
 
 
     # the writer lock first: a second worker fails fast
-    sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes())
+    sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes(), prefix=prefix)
     topics = None
     try:
         login = service_login("worker", home.kafka)

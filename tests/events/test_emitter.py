@@ -1,4 +1,7 @@
-"""The emitter SDK against the real broker: invalid events never leave the sender; valid ones are stored."""
+"""The emitter SDK against the real broker: invalid events never leave the sender; valid ones are stored.
+
+The emitter logs in as a registered sender (SASL/SCRAM) taken from the environment or a file, and
+sends to that sender's own topics; the command line never carries the secret."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from events.emitter import Emitter, InvalidEvent
+from events.emitter import Emitter, InvalidEvent, MissingCredentials, SenderCredentials
 from events.contract.models import ENVELOPES
-from events.routing import dead_letter_topic, raw_topics, topic_for
+from events.routing import FAMILIES, dead_letter_topic, sender_topic
 from pipelines.streaming.broker import Broker
 from pipelines.cli.main import main
 from tests.support.events import make_event, write_jsonl
+from tests.support.kafka import TEST_SENDER, register_sender
 from tests.support.stream import (
     WorkerProcess,
     new_prefix,
@@ -27,16 +31,31 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def prefix(kafka_broker: Broker, monkeypatch: pytest.MonkeyPatch) -> str:
+def sender(kafka_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SenderCredentials:
+    """A sender of every type, registered in the worker's home; its credentials in the environment."""
     prefix = new_prefix()
     monkeypatch.setenv("PLANNING_TOPIC_PREFIX", prefix)
     monkeypatch.setenv("PLANNING_KAFKA", kafka_broker.bootstrap)
     prepare_topics(kafka_broker.bootstrap, prefix)
-    return prefix
+    credentials = register_sender(kafka_broker, tmp_path / "home", prefix)
+    monkeypatch.setenv("PLANNING_SENDER", credentials.sender)
+    monkeypatch.setenv("PLANNING_SENDER_SECRET", credentials.secret)
+    return credentials
+
+
+@pytest.fixture
+def prefix(sender: SenderCredentials) -> str:
+    import os
+
+    return os.environ["PLANNING_TOPIC_PREFIX"]
+
+
+def _own(prefix: str, event_type: str) -> str:
+    return sender_topic(TEST_SENDER, event_type, prefix)
 
 
 def _all_raw_messages(bootstrap: str, prefix: str) -> list[bytes]:
-    return [value for topic in raw_topics(prefix) for _, value in read_topic(bootstrap, topic)]
+    return [value for family in FAMILIES for _, value in read_topic(bootstrap, f"{prefix}.from.{TEST_SENDER}.{family}")]
 
 
 def test_producer_is_idempotent_with_acks_all_set_explicitly(kafka_broker: Broker, prefix: str) -> None:
@@ -77,10 +96,10 @@ def test_valid_events_go_to_their_topic_under_their_key(kafka_broker: Broker, pr
         first = emitter.emit(consultation).get(timeout=30)
         emitter.emit(opened)
         emitter.emit(model)
-    assert first.topic == topic_for("consultation.response_received", prefix)
-    consultations = read_topic(kafka_broker.bootstrap, f"{prefix}.consultation")
+    assert first.topic == _own(prefix, "consultation.response_received") == f"{prefix}.from.{TEST_SENDER}.consultation"
+    consultations = read_topic(kafka_broker.bootstrap, _own(prefix, "consultation.response_received"))
     assert [(k, json.loads(v)["event_id"]) for k, v in consultations] == [(b"2027-28/E09000012", consultation["event_id"])]
-    timetable = read_topic(kafka_broker.bootstrap, f"{prefix}.timetable")
+    timetable = read_topic(kafka_broker.bootstrap, _own(prefix, "cycle.opened"))
     assert sorted(json.loads(v)["event_id"] for _, v in timetable) == sorted([opened["event_id"], str(model.event_id)])
     assert {k for k, _ in timetable} == {b"2027-28"}
 
@@ -101,7 +120,7 @@ def test_emit_lines_sends_valid_lines_and_reports_invalid_ones_by_number(
     assert [p.number for p in report.invalid] == [2, 4]
     assert "not valid JSON" in report.invalid[0].reasons[0]
     assert report.invalid[1].reasons[0].startswith("payload.weight:")
-    sent = read_topic(kafka_broker.bootstrap, f"{prefix}.survey")
+    sent = read_topic(kafka_broker.bootstrap, _own(prefix, "survey.response_recorded"))
     assert sorted(json.loads(v)["event_id"] for _, v in sent) == sorted(e["event_id"] for e in good)
 
 
@@ -116,7 +135,7 @@ def test_planning_emit_exit_codes(kafka_broker: Broker, prefix: str, tmp_path: P
     captured = capsys.readouterr()
     assert "sent 1  invalid (not sent) 1" in captured.out
     assert f"{dirty}:2: line: expected a JSON object, got an array" in captured.err
-    assert len(read_topic(kafka_broker.bootstrap, f"{prefix}.partnership")) == 3
+    assert len(read_topic(kafka_broker.bootstrap, _own(prefix, "group.meeting_held"))) == 3
 
     assert main(["emit", str(tmp_path / "missing.jsonl")]) == 2
 
@@ -134,5 +153,53 @@ def test_a_valid_emitted_event_is_stored_by_the_worker(kafka_broker: Broker, pre
     assert stored_event_ids(worker.home / "store") == [event["event_id"]]
     assert store_counts(worker.home / "store") == {"events": 1, "dead_letters": 0}
     assert read_topic(kafka_broker.bootstrap, dead_letter_topic(prefix)) == []
+
+
+# --- credentials: the environment or a file, never the command line --------------------------------
+
+
+def test_planning_emit_takes_the_credentials_from_a_file(
+        kafka_broker: Broker, sender: SenderCredentials, prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("PLANNING_SENDER")
+    monkeypatch.delenv("PLANNING_SENDER_SECRET")
+    secrets_file = tmp_path / "sender.env"
+    secrets_file.write_text(f"# issued by the data team\nPLANNING_SENDER={sender.sender}\n"
+                            f"PLANNING_SENDER_SECRET={sender.secret}\n")
+    events = write_jsonl(tmp_path / "events.jsonl", [make_event("group.meeting_held")])
+    assert main(["emit", str(events), "--credentials", str(secrets_file)]) == 0, capsys.readouterr().err
+    monkeypatch.setenv("PLANNING_SENDER_CREDENTIALS", str(secrets_file))
+    assert main(["emit", str(events)]) == 0, capsys.readouterr().err
+    assert len(read_topic(kafka_broker.bootstrap, _own(prefix, "group.meeting_held"))) == 2
+
+
+def test_planning_emit_without_credentials_says_where_to_put_them(
+        sender: SenderCredentials, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("PLANNING_SENDER_SECRET")
+    events = write_jsonl(tmp_path / "events.jsonl", [make_event("group.meeting_held")])
+    assert main(["emit", str(events)]) == 2
+    err = capsys.readouterr().err
+    assert "PLANNING_SENDER and PLANNING_SENDER_SECRET" in err and "--credentials FILE" in err
+    with pytest.raises(SystemExit):  # no option takes a secret on the command line
+        main(["emit", str(events), "--secret", sender.secret])
+
+
+def test_planning_emit_with_a_wrong_secret_fails_and_sends_nothing(
+        kafka_broker: Broker, sender: SenderCredentials, prefix: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PLANNING_SENDER_SECRET", "pps_not-the-secret")
+    events = write_jsonl(tmp_path / "events.jsonl", [make_event("group.meeting_held")])
+    assert main(["emit", str(events)]) == 3
+    assert f"as sender {TEST_SENDER}" in capsys.readouterr().err
+    assert _all_raw_messages(kafka_broker.bootstrap, prefix) == []
+
+
+def test_a_credentials_file_without_the_secret_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "sender.env"
+    path.write_text("PLANNING_SENDER=cdrp-harrow\n")
+    with pytest.raises(MissingCredentials, match="lacks PLANNING_SENDER_SECRET"):
+        SenderCredentials.from_file(path)
+    assert "pps_x" not in repr(SenderCredentials("cdrp-harrow", "pps_x"))  # never echoed in a log line
 
 

@@ -20,7 +20,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from events.emitter import Emitter
+from events.emitter import Emitter, SenderCredentials
+from events.home import PlanningHome
+from events.senders.registry import SenderRegistry
+from events.storage.store import EventStore
+from pipelines.streaming.access import BrokerAccess, provision
 from tests.support.events import make_event
 from tests.support.kafka import free_ports
 from tests.support.stream import REPO_ROOT, alive, descendants, wait_for
@@ -54,6 +58,7 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
     kafka_port, controller_port, web_port = free_ports(3)
     env = {**os.environ, "PLANNING_HOME": str(home), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     env.pop("DAGSTER_HOME", None)
+    env.pop("PLANNING_KAFKA_CREDENTIALS", None)  # the stack's broker is the home's, with passwords of its own
     up = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "up", "--kafka-port", str(kafka_port),
          "--controller-port", str(controller_port), "--port", str(web_port), "--timeout", "60"],
@@ -72,8 +77,16 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
             assert response.status == 200 and "dagster_webserver_version" in json.loads(response.read())
         assert alive(pids["dagster-daemon"]) and alive(pids["worker"])
 
+        # A sender added while the stack runs (as `planning senders add` does): its user, topics and ACLs.
+        with SenderRegistry(home / "store") as registry:
+            secret = registry.add("town-hall", ["cycle.opened", "consultation.response_received"], None)
+            sender = registry.get("town-hall")
+        access = BrokerAccess.of_home(PlanningHome(home))
+        assert access is not None and access.bootstrap == f"127.0.0.1:{kafka_port}"
+        provision(access, sender, secret)
+
         # Events through Kafka: the worker stores them, the sensor sees the mark move and the daemon builds.
-        with Emitter(f"127.0.0.1:{kafka_port}") as emitter:
+        with Emitter(f"127.0.0.1:{kafka_port}", credentials=SenderCredentials("town-hall", secret)) as emitter:
             for event in [make_event("cycle.opened", {"timetable": []}), make_event("consultation.response_received")]:
                 emitter.emit(event)
         published = home / "projections" / "published.json"
@@ -81,6 +94,8 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
                            60, "the sensor's build of 2027-28 to publish", interval=0.5)
         assert pointer["store_position"] == 2
         built = time.monotonic()
+        with EventStore(home / "store") as store:
+            assert store.counts_by_sender()["events"] == {"town-hall": 2}
         # ... and the Panel reads the row through `planning query`, as a member would.
         query = subprocess.run(
             [sys.executable, "-m", "pipelines.cli", "query", "consultation_coverage", "--cycle", "2027-28", "--format", "json"],

@@ -7,7 +7,9 @@ B: 20,000 events (1% invalid) plus 400 re-sends, streamed while the broker is re
 
 The proof in both: distinct stored event_ids == stored records == valid unique events sent; dead
 letters == invalid messages sent, each once (by origin and by bytes); nothing else dead-lettered;
-and, after a clean stop, the group's committed offsets reach the end of every raw topic.
+and, after a clean stop, the group's committed offsets reach the end of every topic the worker reads;
+every event and dead letter is recorded as from the sender whose topics carried it. The broker takes
+SASL/SCRAM and enforces ACLs throughout: the corpus is sent by a registered sender on its own topics.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import pytest
 from events.routing import dead_letter_topic
 from events.storage.store import EventStore
 from pipelines.streaming.broker import Broker
+from pipelines.streaming.credentials import KafkaLogin
 from pipelines.streaming.worker import validator_processes
+from tests.support.kafka import TEST_SENDER, register_sender, sender_login
 from tests.support.stream import (
     Corpus,
     WorkerProcess,
@@ -49,15 +53,15 @@ CHUNK = 2_500
 class Streamer(threading.Thread):
     """Sends the corpus in chunks, in the background, and waits for every acknowledgement."""
 
-    def __init__(self, bootstrap: str, corpus: Corpus, pause: float = 0.05) -> None:
+    def __init__(self, bootstrap: str, login: KafkaLogin, corpus: Corpus, pause: float = 0.05) -> None:
         super().__init__(daemon=True)
-        self.bootstrap, self.corpus, self.pause = bootstrap, corpus, pause
+        self.bootstrap, self.login, self.corpus, self.pause = bootstrap, login, corpus, pause
         self.error: BaseException | None = None
         self.sent = 0
 
     def run(self) -> None:
         try:
-            producer = raw_producer(self.bootstrap)
+            producer = raw_producer(self.bootstrap, self.login)
             futures = []
             for start in range(0, len(self.corpus.messages), CHUNK):
                 for topic, key, value in self.corpus.messages[start : start + CHUNK]:
@@ -78,6 +82,7 @@ def prove_exactly_once(store_root: Path, corpus: Corpus, label: str) -> dict[str
         ids = [event["event_id"] for event in store.events()]
         letters = store.dead_letters()
         counted = store.counts()
+        by_sender = store.counts_by_sender()
     copies = Counter(ids)
     sent_invalid = Counter(corpus.invalid_values)
     lettered = Counter(letter["raw"] for letter in letters)
@@ -99,6 +104,8 @@ def prove_exactly_once(store_root: Path, corpus: Corpus, label: str) -> dict[str
     assert numbers["lost"] == numbers["duplicated"] == 0
     assert lettered == sent_invalid  # every invalid message once, nothing else
     assert len({letter["origin"] for letter in letters}) == len(letters)
+    assert by_sender == {"events": {TEST_SENDER: len(corpus.valid_ids)},
+                         "dead_letters": {TEST_SENDER: len(corpus.invalid_values)}}
     return numbers
 
 
@@ -119,13 +126,14 @@ def test_worker_sigkilled_three_times_while_streaming_50000_events(kafka_broker:
     started = time.monotonic()
     prefix = new_prefix()
     prepare_topics(kafka_broker.bootstrap, prefix)
+    login = sender_login(register_sender(kafka_broker, tmp_path / "home", prefix))
     corpus = build_corpus(prefix, 50_000, invalid_share=0.01, resend=1_000, seed=50_000)
     rng = random.Random(2027)
     kill_at = sorted(rng.sample(range(4_000, 46_000), 3))  # stored-event counts at which to SIGKILL
 
     worker = WorkerProcess(tmp_path / "home", kafka_broker.bootstrap, prefix, batch=500)
     store = worker.home / "store"
-    streamer = Streamer(kafka_broker.bootstrap, corpus)
+    streamer = Streamer(kafka_broker.bootstrap, login, corpus)
     with worker:
         streamer.start()
         for threshold in kill_at:
@@ -159,12 +167,13 @@ def test_broker_restarted_mid_stream(kafka_broker: Broker, tmp_path: Path) -> No
     started = time.monotonic()
     prefix = new_prefix()
     prepare_topics(kafka_broker.bootstrap, prefix)
+    login = sender_login(register_sender(kafka_broker, tmp_path / "home", prefix))
     corpus = build_corpus(prefix, 20_000, invalid_share=0.01, resend=400, seed=20_000)
     threshold = random.Random(2028).randrange(3_000, 9_000)
 
     worker = WorkerProcess(tmp_path / "home", kafka_broker.bootstrap, prefix, batch=500)
     store = worker.home / "store"
-    streamer = Streamer(kafka_broker.bootstrap, corpus, pause=0.2)
+    streamer = Streamer(kafka_broker.bootstrap, login, corpus, pause=0.2)
     with worker:
         streamer.start()
         wait_for(lambda: store_counts(store)["events"] >= threshold, 120, f"{threshold:,} stored", interval=0.02)
@@ -212,8 +221,9 @@ def test_a_failed_append_stops_the_worker_without_acknowledging(kafka_broker: Br
     the worker instead exits at once, and the next start stores the failed batch."""
     prefix = new_prefix()
     prepare_topics(kafka_broker.bootstrap, prefix)
+    login = sender_login(register_sender(kafka_broker, tmp_path / "home", prefix))
     corpus = build_corpus(prefix, 2_000, invalid_share=0.01, seed=3)
-    producer = raw_producer(kafka_broker.bootstrap)
+    producer = raw_producer(kafka_broker.bootstrap, login)
     send_all(producer, corpus.messages)
     producer.close()
 

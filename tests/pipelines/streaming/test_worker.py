@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from events.emitter import Emitter
-from events.routing import dead_letter_topic, raw_topics, topic_for
+from events.emitter import SenderCredentials
+from events.routing import collector_topics, dead_letter_topic, sender_topic
+from events.senders.registry import SenderRegistry
 from pipelines.streaming.broker import Broker
 from pipelines.streaming.topics import describe_topics, ensure_topics
 from tests.support.events import make_event, write_jsonl
+from tests.support.kafka import ALL_TYPES, TEST_SENDER, register_sender, sender_login
 from tests.support.stream import (
     REPO_ROOT,
     WorkerProcess,
@@ -45,30 +48,44 @@ def prefix(kafka_broker: Broker) -> str:
     return prefix
 
 
+@pytest.fixture
+def sender(kafka_broker: Broker, prefix: str, tmp_path: Path) -> SenderCredentials:
+    """A sender of every type for every borough, registered in the worker's home (tmp_path / "home")."""
+    return register_sender(kafka_broker, tmp_path / "home", prefix)
+
+
+def _by_sender(store: Path) -> dict[str, dict[str, int]]:
+    from events.storage.store import EventStore
+
+    with EventStore(store) as opened:
+        return opened.counts_by_sender()
+
+
 def test_topics_are_created_idempotently_with_the_designed_retention(kafka_broker: Broker) -> None:
     prefix = new_prefix()
     first = ensure_topics(kafka_broker.bootstrap, prefix)
     again = ensure_topics(kafka_broker.bootstrap, prefix)
     assert all(s.created for s in first) and not any(s.created for s in again)
     rows = {row["name"]: row for row in describe_topics(kafka_broker.bootstrap, prefix)}
-    assert set(rows) == {*raw_topics(prefix), dead_letter_topic(prefix)}
+    assert set(rows) == {*collector_topics(prefix), dead_letter_topic(prefix)}
     assert {row["partitions"] for row in rows.values()} == {3}
     day = 24 * 3600 * 1000
-    assert rows[f"{prefix}.consultation"]["retention.ms"] == str(7 * day)
-    assert rows[f"{prefix}.corrections"]["retention.ms"] == str(7 * day)
-    assert rows[f"{prefix}.partnership"]["retention.ms"] == str(90 * day)
+    assert rows[f"{prefix}.collector.consultation"]["retention.ms"] == str(7 * day)
+    assert rows[f"{prefix}.collector.corrections"]["retention.ms"] == str(7 * day)
+    assert rows[f"{prefix}.collector.partnership"]["retention.ms"] == str(90 * day)
     assert rows[f"{prefix}.deadletters"]["retention.ms"] == str(30 * day)
-    assert rows[f"{prefix}.consultation"]["max.message.bytes"] == str(4 * 1024 * 1024)
+    assert rows[f"{prefix}.collector.consultation"]["max.message.bytes"] == str(4 * 1024 * 1024)
 
 
 def test_planning_topics_lists_the_topics(kafka_broker: Broker, tmp_path: Path) -> None:
     prefix = new_prefix()
     env = {"PLANNING_HOME": str(tmp_path), "PLANNING_TOPIC_PREFIX": prefix, "PYTHONPATH": str(REPO_ROOT),
-           "PLANNING_KAFKA": kafka_broker.bootstrap, "PATH": "/usr/bin:/bin"}
+           "PLANNING_KAFKA": kafka_broker.bootstrap, "PATH": "/usr/bin:/bin",
+           "PLANNING_KAFKA_CREDENTIALS": str(kafka_broker.config.credentials_file)}
     result = subprocess.run([sys.executable, "-m", "pipelines.cli", "topics"], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert f"{prefix}.consultation" in result.stdout and "created" in result.stdout
+    assert f"{prefix}.collector.consultation" in result.stdout and "created" in result.stdout
     assert "7 days" in result.stdout and "consultation.response_received" in result.stdout
     again = subprocess.run([sys.executable, "-m", "pipelines.cli", "topics"], cwd=REPO_ROOT, env=env,
                            capture_output=True, text=True, timeout=120)
@@ -76,22 +93,23 @@ def test_planning_topics_lists_the_topics(kafka_broker: Broker, tmp_path: Path) 
 
 
 def test_end_to_end_stored_once_rejects_dead_lettered_in_store_and_on_topic(
-        kafka_broker: Broker, prefix: str, tmp_path: Path) -> None:
+        kafka_broker: Broker, prefix: str, sender: SenderCredentials, tmp_path: Path) -> None:
     bootstrap = kafka_broker.bootstrap
     events = [make_event(TYPES[n % len(TYPES)]) for n in range(40)]
-    with Emitter(bootstrap, topic_prefix=prefix) as emitter:
+    with Emitter(bootstrap, credentials=sender, topic_prefix=prefix) as emitter:
         for event in events + events[:5]:  # five deliberate resends
             emitter.emit(event)
-    consultation = topic_for("consultation.response_received", prefix)
+    consultation = sender_topic(sender.sender, "consultation.response_received", prefix)
     conflicting = {**events[0], "source": "a different body under the same event_id"}
     invalid = [
         json.dumps(make_event("consultation.response_received", {"themes": [{"theme": "knife", "rank": 1}]})).encode(),
         json.dumps(make_event("consultation.response_received", {"borough": "E09000001"})).encode(),
         json.dumps(make_event("consultation.response_received", {"shoe_size": 9})).encode(),
     ]
-    producer = raw_producer(bootstrap)
+    producer = raw_producer(bootstrap, sender_login(sender))
     send_all(producer, [(consultation, b"2027-28", value) for value in invalid]
-             + [(topic_for(conflicting["event_type"], prefix), b"2027-28", json.dumps(conflicting).encode())])
+             + [(sender_topic(sender.sender, conflicting["event_type"], prefix), b"2027-28",
+                 json.dumps(conflicting).encode())])
     producer.close()
 
     worker = WorkerProcess(tmp_path / "home", bootstrap, prefix)
@@ -117,7 +135,10 @@ def test_end_to_end_stored_once_rejects_dead_lettered_in_store_and_on_topic(
     assert sorted(ids) == sorted(e["event_id"] for e in events)  # each exactly once
     letters = dead_letters(store)
     assert sorted(letter["raw"] for letter in letters) == sorted(invalid + [json.dumps(conflicting).encode()])
-    assert all(letter["origin"].startswith(f"{prefix}.") and "@" in letter["origin"] for letter in letters)
+    assert all(letter["origin"].startswith(f"{prefix}.from.{TEST_SENDER}.") and "@" in letter["origin"]
+               for letter in letters)
+    assert {letter["sender"] for letter in letters} == {TEST_SENDER}
+    assert _by_sender(store) == {"events": {TEST_SENDER: 40}, "dead_letters": {TEST_SENDER: 4}}
     reasons = [r for letter in letters for r in letter["reasons"]]
     assert any(r.startswith("payload.themes[0].theme:") for r in reasons)
     assert any(r.startswith("payload.borough:") for r in reasons)
@@ -127,34 +148,37 @@ def test_end_to_end_stored_once_rejects_dead_lettered_in_store_and_on_topic(
 
     forwarded = [json.loads(value) for _, value in read_topic(bootstrap, dead_letter_topic(prefix))]
     assert {d["origin"]: d["reasons"] for d in forwarded} == {l["origin"]: l["reasons"] for l in letters}
+    assert {d["sender"] for d in forwarded} == {TEST_SENDER}
     assert {base64.b64decode(d["raw_base64"]) for d in forwarded} == {l["raw"] for l in letters}
 
     group = (worker.home / "worker" / "group").read_text().strip()
     assert committed_lag(bootstrap, prefix, group) == 0  # everything stored was committed, nothing more
 
 
-def test_poison_messages_never_stop_the_worker(kafka_broker: Broker, prefix: str, tmp_path: Path) -> None:
+def test_poison_messages_never_stop_the_worker(kafka_broker: Broker, prefix: str, sender: SenderCredentials,
+                                               tmp_path: Path) -> None:
     """Not JSON, invalid UTF-8, a JSON array, null, an empty value, a tombstone, JSON nested past the
     parser's limit, and a 2 MiB value (the raw topics accept up to 4 MiB, so it reaches the worker;
     the contract's limit is 1 MiB) -- then a valid event, which must still be stored."""
     bootstrap = kafka_broker.bootstrap
-    consultation = topic_for("consultation.response_received", prefix)
+    own = f"{prefix}.from.{sender.sender}"
+    consultation = f"{own}.consultation"
     huge = make_event("consultation.response_received")
     huge["payload"]["comment"] = "x" * (2 * 1024 * 1024)  # 2 MiB: oversized by contract
     poison: list[tuple[str, bytes | None]] = [
         (consultation, b"not json at all"),
-        (f"{prefix}.survey", b"\xff\xfe\x00garbage"),
-        (f"{prefix}.timetable", b"[1, 2, 3]"),
-        (f"{prefix}.partnership", b"null"),
-        (f"{prefix}.corrections", b""),
-        (f"{prefix}.corrections", None),  # a tombstone
-        (f"{prefix}.survey", b"[" * 200_000),  # RecursionError in json.loads
+        (f"{own}.survey", b"\xff\xfe\x00garbage"),
+        (f"{own}.timetable", b"[1, 2, 3]"),
+        (f"{own}.partnership", b"null"),
+        (f"{own}.corrections", b""),
+        (f"{own}.corrections", None),  # a tombstone
+        (f"{own}.survey", b"[" * 200_000),  # RecursionError in json.loads
         (consultation, json.dumps(huge).encode()),
     ]
     valid = make_event("survey.response_recorded")
-    producer = raw_producer(bootstrap)
+    producer = raw_producer(bootstrap, sender_login(sender))
     send_all(producer, [(topic, b"k", value) for topic, value in poison])
-    send_all(producer, [(f"{prefix}.survey", b"k", json.dumps(valid).encode())])
+    send_all(producer, [(f"{own}.survey", b"k", json.dumps(valid).encode())])
     producer.close()
 
     with WorkerProcess(tmp_path / "home", bootstrap, prefix, batch=3) as worker:
@@ -185,8 +209,10 @@ def test_a_redelivered_reject_is_not_dead_lettered_twice_even_after_a_restart(tm
     """What the worker does when Kafka redelivers a batch it had already stored (no broker needed)."""
     from pipelines.streaming.worker import Message, StoreSink
 
+    _register(tmp_path / "store")
+    own = f"planning.from.{TEST_SENDER}.timetable"
     valid = json.dumps(make_event("plan.published")).encode()
-    batch = [Message("planning.timetable", 0, 7, valid), Message("planning.timetable", 0, 8, b"[]")]
+    batch = [Message(own, 0, 7, valid, TEST_SENDER), Message(own, 0, 8, b"[]", TEST_SENDER)]
     sink = StoreSink(tmp_path / "store")
     try:
         first = sink.submit(batch).result()
@@ -196,7 +222,7 @@ def test_a_redelivered_reject_is_not_dead_lettered_twice_even_after_a_restart(tm
     restarted = StoreSink(tmp_path / "store")  # the dead letters already stored are recognised by origin
     try:
         after_restart = restarted.submit(batch).result()
-        recycled = restarted.submit([Message("planning.timetable", 0, 8, b"{}")]).result()  # same origin, other bytes
+        recycled = restarted.submit([Message(own, 0, 8, b"{}", TEST_SENDER)]).result()  # same origin, other bytes
     finally:
         restarted.close()
     assert (first.accepted, [d.redelivered for d in first.dead]) == (1, [False])
@@ -214,11 +240,12 @@ def test_a_redelivered_reject_redacted_by_an_erasure_is_still_recognised(tmp_pat
     broken = json.dumps(make_event("consultation.response_received", occurred_at="not a time")).encode()
     assert b'"r-8812"' in broken  # the sample respondent, whose erasure redacts this dead letter
     erasure = json.dumps(make_event("respondent.erasure_requested", {"respondent_ref": "r-8812"})).encode()
-    reject = [Message("planning.responses", 0, 3, broken)]
+    _register(tmp_path / "store")
+    reject = [Message(f"planning.from.{TEST_SENDER}.consultation", 0, 3, broken, TEST_SENDER)]
     sink = StoreSink(tmp_path / "store")
     try:
         first = sink.submit(reject).result()
-        sink.submit([Message("planning.respondents", 0, 0, erasure)]).result()
+        sink.submit([Message(f"planning.from.{TEST_SENDER}.corrections", 0, 0, erasure, TEST_SENDER)]).result()
         assert [letter["raw"] for letter in dead_letters(tmp_path / "store")] == [None]
         again = sink.submit(reject).result()
     finally:
@@ -228,3 +255,8 @@ def test_a_redelivered_reject_redacted_by_an_erasure_is_still_recognised(tmp_pat
     # the redelivery is reported as the store now keeps it: the values its reasons echoed are redacted
     assert again.dead[0].reasons == tuple(redact_reasons(first.dead[0].reasons)) != first.dead[0].reasons
     assert store_counts(tmp_path / "store")["dead_letters"] == 1
+
+
+def _register(store: Path, name: str = TEST_SENDER, **grant: object) -> str:
+    with SenderRegistry(store) as registry:
+        return registry.add(name, grant.get("event_types", ALL_TYPES), grant.get("boroughs"))
