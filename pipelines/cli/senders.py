@@ -3,6 +3,11 @@
 ``add`` and ``rotate`` print the new secret once, as the last line of standard output, so a
 script can take it with ``tail -n 1``; only its SHA-256 is kept. Give it to the sender's owner
 by a channel of its own; it cannot be shown again (``rotate`` makes a new one).
+
+While the home's Kafka broker runs (``planning broker start``/``planning up``), ``add`` and
+``rotate`` also give the sender its Kafka user, its topics and their ACLs, and ``revoke`` removes
+them at once (``pipelines.streaming.access``); a broker started later drops the users of revoked
+senders by itself.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ def _add(args: argparse.Namespace, home: PlanningHome) -> int:
         except (BadGrant, SenderExists) as error:
             return _refused("add", error)
         sender = registry.get(args.name)
-    return _issued(f"added sender {sender.name}: may send {', '.join(sorted(sender.event_types))} for {_boroughs(sender)}", secret)
+    kafka = _on_broker(home, "add", lambda kafka, access: kafka.provision(access, sender, secret))
+    return _issued(f"added sender {sender.name}: may send {', '.join(sorted(sender.event_types))} for {_boroughs(sender)}", secret, kafka)
 
 
 def _rotate(args: argparse.Namespace, home: PlanningHome) -> int:
@@ -73,14 +79,32 @@ def _rotate(args: argparse.Namespace, home: PlanningHome) -> int:
             secret = registry.rotate(args.name)
         except UnknownSender as error:
             return _refused("rotate", error)
-    return _issued(f"rotated sender {args.name}: its old secret is refused from now on", secret)
+        sender = registry.get(args.name)
+    kafka = _on_broker(home, "rotate", lambda kafka, access: kafka.provision(access, sender, secret))
+    return _issued(f"rotated sender {args.name}: its old secret is refused from now on", secret, kafka)
 
 
-def _issued(summary: str, secret: str) -> int:
+def _issued(summary: str, secret: str, kafka: int = ExitCode.OK) -> int:
     """What changed, then the secret, once, as the last line of standard output."""
     print(summary)
     print("its secret follows, shown this once (only a hash is kept); give it to the sender's owner:")
     print(secret)
+    return kafka
+
+
+def _on_broker(home: PlanningHome, command: str, change) -> int:
+    """Apply ``change`` to the home's running Kafka broker, if one runs; FAILED (with the reason) if it refused."""
+    from pipelines.streaming import access as kafka  # imported only here: the rest of the CLI needs no Kafka client
+
+    try:
+        access = kafka.BrokerAccess.of_home(home)
+        if access is not None:
+            change(kafka, access)
+            print(f"planning senders {command}: applied to the Kafka broker at {access.bootstrap}", file=sys.stderr)
+    except Exception as error:  # the registry has changed; say how to bring the broker in line
+        print(f"planning senders {command}: the registry is changed, but the Kafka broker refused ({error}); "
+              f"once it is back, `planning senders rotate` (or `revoke`) the sender again", file=sys.stderr)
+        return ExitCode.FAILED
     return ExitCode.OK
 
 
@@ -91,7 +115,7 @@ def _revoke(args: argparse.Namespace, home: PlanningHome) -> int:
         except UnknownSender as error:
             return _refused("revoke", error)
     print(f"revoked sender {sender.name} at {sender.revoked_at}: what it sends from now on is refused")
-    return ExitCode.OK
+    return _on_broker(home, "revoke", lambda kafka, access: kafka.withdraw(access, sender.name))
 
 
 def _list(args: argparse.Namespace, home: PlanningHome) -> int:

@@ -32,7 +32,8 @@ The service principals' ACLs on a prefix (``grant_services``):
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +59,7 @@ from pipelines.streaming.topics import admin_client, create_topics, sender_specs
 
 # SCRAM's iteration count for sender users: Kafka's minimum is 4096; more slows guessing from a stolen hash.
 SCRAM_ITERATIONS = 8192
+ACL_TIMEOUT = 30.0  # seconds for the broker to apply an ACL change the controller has committed
 
 
 class SenderLike(Protocol):
@@ -164,9 +166,21 @@ def provision(access: BrokerAccess, sender: SenderLike, secret: str) -> list[str
                 _delete_acl(admin, acl)
         if wanted:
             _create_acls(admin, wanted)
+        _await(lambda: {a.resource_pattern for a in _acls_of(admin, sender.name)} == {w.resource_pattern for w in wanted},
+               f"the broker to apply the ACLs of sender {sender.name}")
     finally:
         admin.close()
     return [spec.name for spec in specs]
+
+
+def _await(done: Callable[[], bool], what: str, timeout: float = ACL_TIMEOUT) -> None:
+    """Wait until the broker shows a change: the controller commits it first, and the broker's authorizer
+    applies it a moment later; a client that comes at once must not be refused (nor let in)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AccessError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def withdraw(access: BrokerAccess, name: str) -> None:
@@ -222,6 +236,7 @@ def _delete_user(admin: KafkaAdminClient, name: str) -> None:
                                  permission_type=ACLPermissionType.ANY,
                                  resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
                                                                         ACLResourcePatternType.ANY))])
+    _await(lambda: not _acls_of(admin, name), f"the broker to drop the ACLs of sender {name}")
 
 
 def _acls_of(admin: KafkaAdminClient, name: str) -> list[ACL]:

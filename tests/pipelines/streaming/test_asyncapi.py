@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 
 from events.contract.models import EVENT_TYPES
-from events.routing import partition_key, topic_for
-from pipelines.streaming.topics import topic_specs
+from events.routing import collector_topic, partition_key, sender_topic
+from pipelines.streaming.topics import sender_specs, topic_specs
 from tests.support.events import make_event
 from tests.support.paths import REPO_ROOT
 
@@ -32,20 +32,33 @@ def test_is_asyncapi_3_and_not_at_top_level() -> None:
     assert not (REPO_ROOT / "docs" / "asyncapi.yaml").exists()
 
 
-def test_every_event_type_maps_to_the_channel_of_its_topic() -> None:
+def test_every_event_type_maps_to_the_channels_of_its_topics() -> None:
+    """A sender's own topic of the event's family, and the collector's."""
     doc = _doc()
-    channel_of: dict[str, str] = {}
+    channels_of: dict[str, set[str]] = {}
     for channel in doc["channels"].values():
         for message in channel["messages"].values():
             resolved = _resolve(doc, message["$ref"])
-            channel_of.setdefault(resolved["name"], channel["address"])
+            channels_of.setdefault(resolved["name"], set()).add(channel["address"])
     for event_type in EVENT_TYPES:
-        assert channel_of.get(event_type) == topic_for(event_type, "planning"), event_type
+        assert channels_of.get(event_type) == {sender_topic("{sender}", event_type, "planning"),
+                                               collector_topic(event_type, "planning")}, event_type
+
+
+def test_sender_channels_name_their_parameter_and_every_server_requires_scram() -> None:
+    doc = _doc()
+    for channel in doc["channels"].values():
+        if "{sender}" in channel["address"]:
+            assert channel["parameters"]["sender"]["$ref"] == "#/components/parameters/sender"
+    assert doc["components"]["securitySchemes"]["scram"]["type"] == "scramSha512"
+    for server in doc["servers"].values():
+        assert server["security"] == [{"$ref": "#/components/securitySchemes/scram"}]
+    assert "sender" in doc["components"]["schemas"]["deadLetter"]["required"]
 
 
 def test_channels_match_the_topic_design() -> None:
     channels = {c["address"]: c for c in _doc()["channels"].values()}
-    specs = topic_specs("planning", partitions=3)
+    specs = topic_specs("planning", partitions=3) + sender_specs("{sender}", EVENT_TYPES, "planning", partitions=3)
     assert set(channels) == {s.name for s in specs}
     for spec in specs:
         binding = channels[spec.name]["bindings"]["kafka"]
