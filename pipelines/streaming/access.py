@@ -19,14 +19,7 @@ broker starts for a home, removes users and ACLs of senders the registry no
 longer has active; it cannot add any (no plaintext secret), and says which
 active senders have no Kafka user (rotate them to give them one).
 
-The service principals' ACLs on a prefix (``grant_services``):
-
-- ``worker``: READ the ``{prefix}.from.`` and ``{prefix}.collector.`` topics
-  (prefixed), READ its consumer groups ``{prefix}-worker-…``, WRITE the
-  dead-letter topic;
-- ``collector``: WRITE the ``{prefix}.collector.`` topics (prefixed).
-
-``admin`` is a super user and needs none.
+The service principals' ACLs are granted with the topics (``pipelines.streaming.acls``).
 """
 
 from __future__ import annotations
@@ -44,7 +37,6 @@ from kafka.admin import (
     ACLPermissionType,
     ACLResourcePatternType,
     KafkaAdminClient,
-    ResourcePattern,
     ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
@@ -53,8 +45,9 @@ from kafka.admin import (
 )
 
 from events.home import PlanningHome
-from events.routing import COLLECTOR_SEGMENT, SENDERS_SEGMENT, dead_letter_topic, sender_of_topic, topic_prefix
-from pipelines.streaming.credentials import SERVICE_PRINCIPALS, KafkaLogin, service_login
+from events.routing import sender_of_topic
+from pipelines.streaming.acls import AccessError, allow, create_acls, principal
+from pipelines.streaming.credentials import PASSWORD_ENV, SERVICE_PRINCIPALS, USER_ENV, KafkaLogin, service_login
 from pipelines.streaming.topics import admin_client, create_topics, sender_specs
 
 # SCRAM's iteration count for sender users: Kafka's minimum is 4096; more slows guessing from a stolen hash.
@@ -70,10 +63,6 @@ class SenderLike(Protocol):
     active: bool
 
 
-class AccessError(RuntimeError):
-    """The broker refused to create or remove a user or an ACL; the message says which and why."""
-
-
 @dataclass(frozen=True)
 class BrokerAccess:
     """Where the broker is, how the admin logs in, and which topic prefix the pipeline uses."""
@@ -84,13 +73,18 @@ class BrokerAccess:
 
     @classmethod
     def of_home(cls, home: PlanningHome, prefix: str | None = None) -> BrokerAccess | None:
-        """The local broker of ``home`` when one runs (``planning broker start``/``planning up``), else None."""
+        """The broker of ``home``: its local broker when one runs (``planning broker start``/``planning up``),
+        else the one ``$PLANNING_KAFKA`` names when the environment gives the admin's login
+        (``$PLANNING_KAFKA_USER=admin``, as compose's kafka-init has); None when neither."""
         from pipelines.streaming.broker import status
 
         current = status(home.kafka)
-        if not current.running or not current.bootstrap:
-            return None
-        return cls(current.bootstrap, service_login("admin", home.kafka), prefix)
+        if current.running and current.bootstrap:
+            return cls(current.bootstrap, service_login("admin", home.kafka), prefix)
+        bootstrap = os.environ.get("PLANNING_KAFKA")
+        if bootstrap and os.environ.get(USER_ENV) == "admin" and os.environ.get(PASSWORD_ENV):
+            return cls(bootstrap, service_login("admin"), prefix)
+        return None
 
     @classmethod
     def from_env(cls, bootstrap: str, prefix: str | None = None) -> BrokerAccess:
@@ -101,44 +95,9 @@ class BrokerAccess:
         return admin_client(self.bootstrap, self.login, client_id="planning-access")
 
 
-def _principal(name: str) -> str:
-    return f"User:{name}"
-
-
-def _allow(principal: str, operation: ACLOperation, resource: ResourceType, name: str,
-           pattern: ACLResourcePatternType = ACLResourcePatternType.LITERAL) -> ACL:
-    return ACL(principal=_principal(principal), host="*", operation=operation,
-               permission_type=ACLPermissionType.ALLOW,
-               resource_pattern=ResourcePattern(resource, name, pattern))
-
-
-def _create_acls(admin: KafkaAdminClient, acls: list[ACL]) -> None:
-    result = admin.create_acls(acls)
-    if result["failed"]:
-        raise AccessError(f"the broker refused {len(result['failed'])} ACL(s): {result['failed'][0]!r}")
-
-
-def service_acls(prefix: str | None = None) -> list[ACL]:
-    """The worker's and the collector's ACLs on one topic prefix."""
-    prefix = topic_prefix(prefix)
-    prefixed = ACLResourcePatternType.PREFIXED
-    return [
-        _allow("worker", ACLOperation.READ, ResourceType.TOPIC, f"{prefix}.{SENDERS_SEGMENT}.", prefixed),
-        _allow("worker", ACLOperation.READ, ResourceType.TOPIC, f"{prefix}.{COLLECTOR_SEGMENT}.", prefixed),
-        _allow("worker", ACLOperation.READ, ResourceType.GROUP, f"{prefix}-worker-", prefixed),
-        _allow("worker", ACLOperation.WRITE, ResourceType.TOPIC, dead_letter_topic(prefix)),
-        _allow("collector", ACLOperation.WRITE, ResourceType.TOPIC, f"{prefix}.{COLLECTOR_SEGMENT}.", prefixed),
-    ]
-
-
-def grant_services(admin: KafkaAdminClient, prefix: str | None = None) -> None:
-    """Give the worker and the collector their ACLs on ``prefix`` (creating an existing ACL is a no-op)."""
-    _create_acls(admin, service_acls(prefix))
-
-
 def sender_acls(sender: SenderLike, prefix: str | None = None) -> list[ACL]:
     """WRITE on each of the sender's own topics, and nothing else."""
-    return [_allow(sender.name, ACLOperation.WRITE, ResourceType.TOPIC, spec.name)
+    return [allow(sender.name, ACLOperation.WRITE, ResourceType.TOPIC, spec.name)
             for spec in sender_specs(sender.name, sender.event_types, prefix)]
 
 
@@ -165,7 +124,7 @@ def provision(access: BrokerAccess, sender: SenderLike, secret: str) -> list[str
             if acl.resource_pattern not in {w.resource_pattern for w in wanted}:
                 _delete_acl(admin, acl)
         if wanted:
-            _create_acls(admin, wanted)
+            create_acls(admin, wanted)
         _await(lambda: {a.resource_pattern for a in _acls_of(admin, sender.name)} == {w.resource_pattern for w in wanted},
                f"the broker to apply the ACLs of sender {sender.name}")
     finally:
@@ -232,7 +191,7 @@ def _delete_user(admin: KafkaAdminClient, name: str) -> None:
     error = result.get(name)
     if error and "not found" not in error.lower() and "no credential" not in error.lower():
         raise AccessError(f"the broker refused to delete the Kafka user of sender {name}: {error}")
-    admin.delete_acls([ACLFilter(principal=_principal(name), host=None, operation=ACLOperation.ANY,
+    admin.delete_acls([ACLFilter(principal=principal(name), host=None, operation=ACLOperation.ANY,
                                  permission_type=ACLPermissionType.ANY,
                                  resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
                                                                         ACLResourcePatternType.ANY))])
@@ -241,7 +200,7 @@ def _delete_user(admin: KafkaAdminClient, name: str) -> None:
 
 def _acls_of(admin: KafkaAdminClient, name: str) -> list[ACL]:
     acls, _error = admin.describe_acls(ACLFilter(
-        principal=_principal(name), host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+        principal=principal(name), host=None, operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
         resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)))
     return list(acls)
 

@@ -23,7 +23,8 @@ Each sender writes only its own ``from.{sender}`` topics, and only those of
 the families its grants reach: they are created with its Kafka user
 (``pipelines.streaming.access.provision``), not here. This module creates
 the collector topics and the dead-letter topic, and grants the worker and the
-collector principals what they need on this prefix (``ensure_topics``).
+collector principals what they need on this prefix (``ensure_topics``,
+``pipelines.streaming.acls``).
 
 Why these retentions. The event store is the system of record: once the
 worker has appended an event, Kafka's
@@ -72,6 +73,7 @@ from events.routing import (
     topic_for,
     topic_prefix,
 )
+from pipelines.streaming.acls import grant_services
 from pipelines.streaming.credentials import KafkaLogin, service_login
 
 __all__ = [
@@ -161,9 +163,7 @@ def ensure_topics(
     login: KafkaLogin | None = None,
 ) -> list[TopicState]:
     """Create every topic that does not exist yet (existing topics are left as they are), and grant the
-    worker and the collector their ACLs on this prefix (``pipelines.streaming.access``)."""
-    from pipelines.streaming.access import grant_services
-
+    worker and the collector their ACLs on this prefix (``pipelines.streaming.acls``)."""
     specs = topic_specs(prefix, partitions)
     admin = admin_client(bootstrap, login)
     try:

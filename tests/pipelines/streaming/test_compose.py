@@ -42,7 +42,8 @@ def _environment(service: str) -> dict[str, str]:
 
 
 def test_every_service_is_present() -> None:
-    assert set(SERVICES) == {"kafka", "kafka-init", "worker", "dagster-webserver", "dagster-daemon", "postgres"}
+    assert set(SERVICES) == {"kafka-format", "kafka", "kafka-init", "worker", "dagster-webserver", "dagster-daemon",
+                             "postgres"}
     assert "version" not in COMPOSE  # the compose spec has no version key
 
 
@@ -80,7 +81,10 @@ def test_the_stack_extra_pins_dagster_postgres_to_the_dagster_release() -> None:
 
 def test_health_checks_on_kafka_and_postgres() -> None:
     kafka = SERVICES["kafka"]["healthcheck"]["test"]
-    assert "kafka-broker-api-versions.sh --bootstrap-server localhost:9092" in " ".join(kafka)
+    assert kafka == ["CMD", "/bin/bash", "/opt/planning-kafka/healthcheck.sh"]
+    script = (REPO / "deploy" / "kafka" / "healthcheck.sh").read_text()
+    assert "kafka-broker-api-versions.sh --bootstrap-server localhost:9092 --command-config" in script
+    assert "umask 077" in script and "SCRAM-SHA-512" in script
     postgres = SERVICES["postgres"]["healthcheck"]["test"]
     assert "pg_isready" in " ".join(postgres)
     assert SERVICES["dagster-daemon"]["healthcheck"]["test"] == ["CMD", "dagster-daemon", "liveness-check"]
@@ -90,7 +94,7 @@ def test_kafka_is_a_single_kraft_node() -> None:
     env = _environment("kafka")
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
-    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert "INTERNAL://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert len(env["CLUSTER_ID"]) == 22  # 16 bytes, base64url without padding
@@ -122,11 +126,12 @@ def test_start_order_waits_on_health_and_completion() -> None:
     def conditions(service: str) -> dict[str, str]:
         return {name: spec["condition"] for name, spec in SERVICES[service]["depends_on"].items()}
 
+    assert conditions("kafka") == {"kafka-format": "service_completed_successfully"}
     assert conditions("kafka-init") == {"kafka": "service_healthy"}
     assert conditions("worker") == {"kafka": "service_healthy", "kafka-init": "service_completed_successfully"}
     assert conditions("dagster-webserver") == {"postgres": "service_healthy"}
     assert conditions("dagster-daemon") == {"postgres": "service_healthy"}
-    assert SERVICES["kafka-init"]["restart"] == "no"
+    assert SERVICES["kafka-init"]["restart"] == "no" and SERVICES["kafka-format"]["restart"] == "no"
 
 
 def test_the_worker_and_dagster_share_the_planning_home_volume() -> None:
@@ -136,7 +141,68 @@ def test_the_worker_and_dagster_share_the_planning_home_volume() -> None:
         assert _environment(service)["PLANNING_HOME"] == PLANNING_HOME
     assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
     assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka"]["volumes"]
+    assert "kafka-data:/var/lib/kafka/data" in SERVICES["kafka-format"]["volumes"]
     assert _environment("kafka")["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+
+
+# --- Kafka with authentication, authorisation and TLS -------------------------------------------------
+
+SECRET = re.compile(r"\$\{(PLANNING_KAFKA_[A-Z_]+|DAGSTER_PG_PASSWORD):\?[^}]+\}")
+
+
+def _listeners() -> dict[str, str]:
+    env = _environment("kafka")
+    return dict(pair.split(":", 1) for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+
+
+def test_kafka_takes_scram_only_and_enforces_acls_with_no_anonymous_super_user() -> None:
+    env = _environment("kafka")
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert env["KAFKA_SUPER_USERS"] == "User:admin;User:controller"
+    assert env["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_LISTENER_NAME_EXTERNAL_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    assert env["KAFKA_LISTENER_NAME_CONTROLLER_SASL_ENABLED_MECHANISMS"] == "PLAIN"
+    assert set(_listeners().values()) <= {"SASL_PLAINTEXT", "SASL_SSL"}  # no PLAINTEXT, no SSL without SASL
+
+
+def test_only_the_tls_listener_is_published_to_the_host() -> None:
+    listeners = _listeners()
+    ports = {name: address.rsplit(":", 1)[1] for name, address in
+             (item.split("://") for item in _environment("kafka")["KAFKA_LISTENERS"].split(","))}
+    published = [mapping.rsplit(":", 1)[1] for mapping in SERVICES["kafka"]["ports"]]
+    assert published == [ports["EXTERNAL"]] and listeners["EXTERNAL"] == "SASL_SSL"
+    assert _environment("kafka")["KAFKA_LISTENER_NAME_EXTERNAL_SSL_KEYSTORE_LOCATION"].startswith("/etc/kafka/tls/")
+    for service in SERVICES:
+        if service != "kafka":
+            assert not any(p.endswith((":9092", ":9093", ":9094")) for p in SERVICES[service].get("ports", [])), service
+
+
+def test_every_kafka_secret_comes_from_the_environment_and_is_required() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    for service in ("kafka", "kafka-format", "kafka-init", "worker"):
+        for key, value in _environment(service).items():
+            if "PASSWORD" in key or "JAAS" in key:
+                assert SECRET.search(value), f"{service}: {key} is not a required ${{VAR:?}} from the environment"
+    for variable in ("PLANNING_KAFKA_ADMIN_PASSWORD", "PLANNING_KAFKA_WORKER_PASSWORD",
+                     "PLANNING_KAFKA_COLLECTOR_PASSWORD", "PLANNING_KAFKA_CONTROLLER_PASSWORD",
+                     "PLANNING_KAFKA_KEYSTORE_PASSWORD"):
+        assert f"${{{variable}:?" in text, variable
+
+
+def test_the_worker_and_the_topic_init_log_in_as_their_own_principals() -> None:
+    assert _environment("worker")["PLANNING_KAFKA_USER"] == "worker"
+    assert "PLANNING_KAFKA_WORKER_PASSWORD" in _environment("worker")["PLANNING_KAFKA_PASSWORD"]
+    assert _environment("kafka-init")["PLANNING_KAFKA_USER"] == "admin"
+    assert "PLANNING_KAFKA_ADMIN_PASSWORD" in _environment("kafka-init")["PLANNING_KAFKA_PASSWORD"]
+
+
+def test_the_format_gives_the_service_users_without_a_password_on_a_command_line() -> None:
+    assert SERVICES["kafka-format"]["image"] == SERVICES["kafka"]["image"]
+    assert SERVICES["kafka-format"]["entrypoint"] == ["/bin/bash", "/opt/planning-kafka/format.sh"]
+    script = (REPO / "deploy" / "kafka" / "format.sh").read_text()
+    assert 'java "@$work/format.args"' in script and "umask 077" in script
+    assert "for user in admin worker collector" in script and "--add-scram" in script
 
 
 def _env_references(node: object) -> set[str]:
