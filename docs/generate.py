@@ -45,7 +45,7 @@ from events.contract import forms
 from events.contract import vocabulary as v
 from events.contract.json_schema import schema_for
 from events.contract.models import CURRENT_SCHEMA_VERSION, EVENT_TYPES, FUTURE_TOLERANCE
-from events.routing import DEAD_LETTER_FAMILY, DEFAULT_PREFIX, FAMILIES, dead_letter_topic, topic_for
+from events.routing import DEAD_LETTER_FAMILY, DEFAULT_PREFIX, FAMILIES, collector_topic, dead_letter_topic, sender_topic
 from events.contract.validation import MAX_EVENT_BYTES, MAX_REASONS
 from projections.tables import ALL_TABLES, PANEL_TABLES, PanelTable
 
@@ -245,8 +245,8 @@ def topics() -> str:
     rows = []
     for family, types in FAMILIES.items():
         days, personal, _ = FAMILY_POLICY[family]
-        rows.append((f"`{topic_for(types[0], DEFAULT_PREFIX)}`", ", ".join(f"`{t}`" for t in types), f"{days} days",
-                     "yes" if personal else "no"))
+        topic = f"`{sender_topic('{sender}', types[0], DEFAULT_PREFIX)}`, `{collector_topic(types[0], DEFAULT_PREFIX)}`"
+        rows.append((topic, ", ".join(f"`{t}`" for t in types), f"{days} days", "yes" if personal else "no"))
     days, personal, _ = FAMILY_POLICY[DEAD_LETTER_FAMILY]
     rows.append((f"`{dead_letter_topic(DEFAULT_PREFIX)}`", "rejected messages with their reasons (written by the pipeline)",
                  f"{days} days", "yes" if personal else "no"))

@@ -60,9 +60,10 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
 
     topics = commands.add_parser(
         "topics", help="create the pipeline's topics if missing (idempotent) and list them",
-        description="Create the raw topics (one per event family) and the dead-letter topic if they do "
-                    "not exist, then list each with its partitions, retention and what it carries. "
-                    "Existing topics are never changed.")
+        description="As the Kafka admin, create the collector's topics (one per event family) and the "
+                    "dead-letter topic if they do not exist, grant the worker and the collector their ACLs, then "
+                    "list each topic with its partitions, retention and what it carries. Existing topics are never "
+                    "changed; a sender's own topics are made when it is added (`planning senders add`).")
     topics.add_argument("--bootstrap", default=None, help=bootstrap_help)
     topics.add_argument("--partitions", type=arguments.whole_number(1, MAX_PARTITIONS), default=None,
                         help="partitions for topics created now (default: $PLANNING_TOPIC_PARTITIONS, else 3)")
@@ -73,7 +74,8 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
         description="Send each line of each FILE, as a registered sender, to that sender's topic of the event's "
                     "family after checking it against the event contract. "
                     "Invalid lines are NOT sent; each is reported with its line number and reasons. "
-                    "Exit 0 when every line was sent, 1 when any line was invalid, 3 when Kafka failed.")
+                    "Exit 0 when every line was sent, 1 when any line was invalid, 2 when a file or the sender's "
+                    "credentials are missing, 3 when Kafka failed (unreachable, or the sender was refused).")
     emit.add_argument("files", nargs="+", metavar="FILE", help="one or more JSON Lines files of events (- reads stdin)")
     emit.add_argument("--bootstrap", default=None, help=bootstrap_help)
     emit.add_argument("--credentials", default=None, metavar="FILE",
@@ -82,8 +84,10 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
     emit.set_defaults(run=_emit)
 
     worker = commands.add_parser(
-        "worker", help="run the stream worker: raw topics -> event store (until Ctrl-C / SIGTERM)",
-        description="Consume every raw topic, validate each message, append batches to the event store "
+        "worker", help="run the stream worker: sender topics -> event store (until Ctrl-C / SIGTERM)",
+        description="As the Kafka principal worker, consume every sender's topics and the collector's (a new "
+                    "sender's within seconds), validate each message and check it against its sender's grants, "
+                    "append batches to the event store with the sender recorded "
                     "(duplicates dropped, rejects dead-lettered and forwarded to the dead-letter topic), and "
                     "commit Kafka offsets only after each batch is durable. Holds the store's writer lock: "
                     "`planning ingest` refuses while it runs (use `planning emit`).")
