@@ -47,7 +47,7 @@ from kafka.admin import (
 from events.home import PlanningHome
 from events.routing import sender_of_topic
 from pipelines.streaming.acls import AccessError, allow, create_acls, principal
-from pipelines.streaming.credentials import PASSWORD_ENV, SERVICE_PRINCIPALS, USER_ENV, KafkaLogin, service_login
+from pipelines.streaming.credentials import PASSWORD_ENV, SERVICE_PRINCIPALS, USER_ENV, KafkaLogin, local_login, service_login
 from pipelines.streaming.topics import admin_client, create_topics, sender_specs
 
 # SCRAM's iteration count for sender users: Kafka's minimum is 4096; more slows guessing from a stolen hash.
@@ -80,7 +80,7 @@ class BrokerAccess:
 
         current = status(home.kafka)
         if current.running and current.bootstrap:
-            return cls(current.bootstrap, service_login("admin", home.kafka), prefix)
+            return cls(current.bootstrap, local_login("admin", home.kafka), prefix)
         bootstrap = os.environ.get("PLANNING_KAFKA")
         if bootstrap and os.environ.get(USER_ENV) == "admin" and os.environ.get(PASSWORD_ENV):
             return cls(bootstrap, service_login("admin"), prefix)

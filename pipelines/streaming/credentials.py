@@ -128,6 +128,15 @@ def read(path: Path) -> dict[str, str]:
     return passwords
 
 
+def local_login(role: str, kafka_dir: Path) -> KafkaLogin:
+    """The login of ``role`` on the local broker whose data dir is ``kafka_dir`` (its own file, whatever the
+    environment says: the environment may name another broker's)."""
+    passwords = read(Path(kafka_dir) / CREDENTIALS_FILE)
+    if role not in passwords:
+        raise MissingCredentials(f"{Path(kafka_dir) / CREDENTIALS_FILE} has no password for the Kafka principal {role!r}")
+    return KafkaLogin(role, passwords[role], os.environ.get(CA_ENV) or None)
+
+
 def service_login(role: str, kafka_dir: Path | None = None) -> KafkaLogin:
     """The login of service principal ``role`` (admin, worker, collector), from the sources above."""
     cafile = os.environ.get(CA_ENV) or None

@@ -48,7 +48,7 @@ from pipelines.orchestration.ui import dagster_services
 from pipelines.processes import Service
 from pipelines.streaming.broker import BrokerConfig, BrokerError, start, status
 from pipelines.streaming.access import BrokerAccess, prepare
-from pipelines.streaming.credentials import CREDENTIALS_FILE, service_login
+from pipelines.streaming.credentials import CREDENTIALS_FILE, PASSWORD_ENV, USER_ENV, local_login
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
@@ -79,7 +79,7 @@ class StackConfig:
 
 def child_env(config: StackConfig, bootstrap: str) -> dict[str, str]:
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in (USER_ENV, PASSWORD_ENV)},
         "PLANNING_HOME": str(config.home.root),
         "DAGSTER_HOME": str(config.home.dagster),
         "PLANNING_KAFKA": bootstrap,
@@ -170,7 +170,7 @@ class Stack:
 
     def _ensure_topics(self) -> None:
         try:
-            access = BrokerAccess(self.bootstrap, service_login("admin", self.config.home.kafka))
+            access = BrokerAccess(self.bootstrap, local_login("admin", self.config.home.kafka))
             states, report = prepare(access, self.config.home)
         except Exception as error:
             raise StackError(f"cannot create the topics and ACLs on {self.bootstrap}: {error!r}") from None

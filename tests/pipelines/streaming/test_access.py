@@ -217,3 +217,27 @@ def test_sync_removes_the_kafka_users_of_senders_no_longer_active(
     with pytest.raises(KafkaTimeoutError):
         _send(kafka_broker.bootstrap, sender_login(gone), sender_topic("cdrp-barnet", AUDIT, prefix), b"{}")
     _send(kafka_broker.bootstrap, sender_login(kept), sender_topic("cdrp-harrow", AUDIT, prefix), b"{}")
+
+
+def test_planning_senders_add_and_revoke_act_on_the_broker(
+        kafka_broker: Broker, prefix: str, home, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The data team's commands, with the admin's login in the environment as compose's kafka-init has it."""
+    from pipelines.cli.main import main
+
+    monkeypatch.setenv("PLANNING_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("PLANNING_KAFKA", kafka_broker.bootstrap)
+    monkeypatch.setenv("PLANNING_KAFKA_USER", "admin")
+    monkeypatch.setenv("PLANNING_KAFKA_PASSWORD", kafka_broker.config.login().password)
+    assert main(["senders", "add", "cdrp-harrow", "--event-types", AUDIT, "--boroughs", HARROW]) == 0
+    captured = capsys.readouterr()
+    secret = captured.out.splitlines()[-1]
+    assert f"applied to the Kafka broker at {kafka_broker.bootstrap}" in captured.err
+    login = KafkaLogin("cdrp-harrow", secret)
+    topic = sender_topic("cdrp-harrow", AUDIT, prefix)
+    _send(kafka_broker.bootstrap, login, topic, json.dumps(_audit(HARROW)).encode())
+
+    assert main(["senders", "revoke", "cdrp-harrow"]) == 0
+    with pytest.raises(KafkaTimeoutError):
+        _send(kafka_broker.bootstrap, login, topic, json.dumps(_audit(HARROW)).encode())
+    assert len(read_topic(kafka_broker.bootstrap, topic)) == 1
