@@ -102,7 +102,10 @@ class Run:
             data_dir = DATA / "kafka"
             shutil.rmtree(data_dir, ignore_errors=True)
             self.log(f"  starting a Kafka broker on 127.0.0.1:{port} ...")
-            self._broker = start(BrokerConfig(data_dir=data_dir, port=port, controller_port=controller))
+            config = BrokerConfig(data_dir=data_dir, port=port, controller_port=controller)
+            self._broker = start(config)
+            # the broker takes SASL/SCRAM only: the bench's services log in with the passwords it made
+            os.environ["PLANNING_KAFKA_CREDENTIALS"] = str(config.credentials_file)
         return self._broker
 
     def close(self) -> None:
@@ -191,12 +194,35 @@ def _wait_for_log(path: Path, needle: str, child: subprocess.Popen, timeout: flo
     raise RuntimeError(f"worker did not log {needle!r} within {timeout:.0f} s")
 
 
+BENCH_SENDER = "bench-sender"
+
+
+def enlist(run: Run, home: Path, prefix: str):
+    """The bench's sender (every type, every borough) in ``home``'s registry and on the broker, with the
+    topics and ACLs of ``prefix``: the worker reads only registered senders' topics. Its credentials."""
+    from events.emitter import SenderCredentials
+    from events.routing import FAMILIES
+    from events.senders.registry import SenderRegistry
+    from pipelines.streaming.access import BrokerAccess, provision
+    from pipelines.streaming.topics import ensure_topics
+
+    broker = run.broker()
+    ensure_topics(broker.bootstrap, prefix)
+    with SenderRegistry(home / "store") as registry:
+        secret = registry.rotate(BENCH_SENDER) if registry.get(BENCH_SENDER) else registry.add(
+            BENCH_SENDER, [t for types in FAMILIES.values() for t in types], None)
+        sender = registry.get(BENCH_SENDER)
+    provision(BrokerAccess(broker.bootstrap, broker.config.login(), prefix), sender, secret)
+    return SenderCredentials(BENCH_SENDER, secret)
+
+
 class Worker:
-    """`planning worker` as a child process, with its peak RSS sampled."""
+    """`planning worker` as a child process, with its peak RSS sampled; ``sender`` sends what it reads."""
 
     def __init__(self, run: Run, home: Path, prefix: str) -> None:
         self.log_file = home / "worker.log"
         home.mkdir(parents=True, exist_ok=True)
+        self.sender = enlist(run, home, prefix)
         with open(self.log_file, "wb") as out:
             self.child = subprocess.Popen(
                 proc.planning("worker", "--bootstrap", run.broker().bootstrap),
@@ -238,12 +264,14 @@ def raw_consume(bootstrap: str, prefix: str, expected: int) -> tuple[float, int]
     """kafka-python reading every message of the raw topics from the start, doing nothing with them."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from events.routing import raw_topics
+    from events.routing import FAMILIES, sender_topic_prefix
+    from pipelines.streaming.credentials import service_login
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest", max_partition_fetch_bytes=4 * MIB,
-                             fetch_max_bytes=64 * MIB)
-    partitions = [TopicPartition(t, p) for t in raw_topics(prefix) for p in (consumer.partitions_for_topic(t) or ())]
+                             fetch_max_bytes=64 * MIB, **service_login("admin").kafka_python())
+    topics = [sender_topic_prefix(BENCH_SENDER, prefix) + family for family in FAMILIES]
+    partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
     end = consumer.end_offsets(partitions)
@@ -293,7 +321,9 @@ def ingest_stream(run: Run) -> dict[str, Any]:
         started = time.perf_counter()
         with open(emit_log, "wb") as out:
             emitter = subprocess.Popen(proc.planning("emit", str(events_file), "--bootstrap", broker.bootstrap),
-                                       cwd=proc.REPO, env=run.env(home, PLANNING_TOPIC_PREFIX=prefix),
+                                       cwd=proc.REPO, env=run.env(home, PLANNING_TOPIC_PREFIX=prefix,
+                                                                  PLANNING_SENDER=worker.sender.sender,
+                                                                  PLANNING_SENDER_SECRET=worker.sender.secret),
                                        stdout=out, stderr=subprocess.STDOUT)
         emit_sampler = proc.PeakSampler(emitter.pid, 0.2)
         emit_sampler.start()
@@ -593,7 +623,7 @@ def freshness(run: Run) -> dict[str, Any]:
     try:
         time.sleep(3)
         poller.start()
-        with Emitter(broker.bootstrap, topic_prefix=prefix) as emitter:
+        with Emitter(broker.bootstrap, credentials=worker.sender, topic_prefix=prefix) as emitter:
             for i in range(FRESHNESS_PROBES):
                 borough = BOROUGHS[i % len(BOROUGHS)]
                 sent_per_borough[borough] = sent_per_borough.get(borough, 0) + 1
