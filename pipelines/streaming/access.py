@@ -13,8 +13,9 @@ topic carries a whole family.
 The registry (``events.senders``) is the source of truth and keeps only a hash
 of each secret; so the broker can be told about a sender only at the moment
 its secret exists in plaintext: when ``planning senders add`` or ``rotate``
-prints it (``provision``). ``withdraw`` (``revoke``) deletes the user and its
-ACLs at once: a revoked sender's next write is refused. ``sync``, run when a
+prints it (``provision``). ``withdraw`` (``revoke``) disables the user (its
+credential becomes a random password nobody keeps; see ``_disable_user``) and
+deletes its ACLs at once: a revoked sender's next write is refused. ``sync``, run when a
 broker starts for a home, removes users and ACLs of senders the registry no
 longer has active; it cannot add any (no plaintext secret), and says which
 active senders have no Kafka user (rotate them to give them one).
@@ -25,6 +26,7 @@ The service principals' ACLs are granted with the topics (``pipelines.streaming.
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,7 +42,6 @@ from kafka.admin import (
     ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -52,6 +53,7 @@ from pipelines.streaming.topics import admin_client, create_topics, sender_specs
 
 # SCRAM's iteration count for sender users: Kafka's minimum is 4096; more slows guessing from a stolen hash.
 SCRAM_ITERATIONS = 8192
+WITHDRAWN_ITERATIONS = 4097  # marks a withdrawn sender's credential: a random password nobody keeps
 ACL_TIMEOUT = 30.0  # seconds for the broker to apply an ACL change the controller has committed
 
 
@@ -143,11 +145,11 @@ def _await(done: Callable[[], bool], what: str, timeout: float = ACL_TIMEOUT) ->
 
 
 def withdraw(access: BrokerAccess, name: str) -> None:
-    """Delete the sender's Kafka user and every ACL it holds: its next request is refused."""
+    """Disable the sender's Kafka user and delete every ACL it holds: its next request is refused."""
     _check_name(name)
     admin = access.admin()
     try:
-        _delete_user(admin, name)
+        _disable_user(admin, name)
     finally:
         admin.close()
 
@@ -161,11 +163,11 @@ def sync(access: BrokerAccess, senders: Iterable[SenderLike]) -> SyncReport:
     active = {name for name, sender in known.items() if sender.active}
     admin = access.admin()
     try:
-        users = set(admin.describe_user_scram_credentials())
+        users = _live_users(admin)
         holders = {acl.principal.removeprefix("User:") for acl in _acls_on_sender_topics(admin, access.prefix)}
         candidates = (holders | (users & set(known))) - active - set(SERVICE_PRINCIPALS)
         for name in sorted(candidates):
-            _delete_user(admin, name)
+            _disable_user(admin, name)
         without_user = sorted(active - users)
     finally:
         admin.close()
@@ -186,16 +188,29 @@ def _upsert_user(admin: KafkaAdminClient, name: str, secret: str) -> None:
         raise AccessError(f"the broker refused the Kafka user of sender {name}: {errors[name]}")
 
 
-def _delete_user(admin: KafkaAdminClient, name: str) -> None:
-    result = admin.alter_user_scram_credentials([UserScramCredentialDeletion(name, ScramMechanism.SCRAM_SHA_512)])
-    error = result.get(name)
-    if error and "not found" not in error.lower() and "no credential" not in error.lower():
-        raise AccessError(f"the broker refused to delete the Kafka user of sender {name}: {error}")
+def _disable_user(admin: KafkaAdminClient, name: str) -> None:
+    """Make the user unable to log in, and delete every ACL it holds.
+
+    The credential is overwritten with a random password nobody keeps (marked by its iteration
+    count), not deleted: with Kafka 4.4.0, once a SCRAM credential had been deleted, the restarted
+    broker refused every SCRAM login, the admin's included (tests/pipelines/streaming/test_broker.py's
+    restart, run after a revocation, showed it)."""
+    disabled = UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, secrets.token_bytes(32),
+                                            iterations=WITHDRAWN_ITERATIONS, salt=os.urandom(24))
+    errors = {user: error for user, error in admin.alter_user_scram_credentials([disabled]).items() if error}
+    if errors:
+        raise AccessError(f"the broker refused to disable the Kafka user of sender {name}: {errors[name]}")
     admin.delete_acls([ACLFilter(principal=principal(name), host=None, operation=ACLOperation.ANY,
                                  permission_type=ACLPermissionType.ANY,
                                  resource_pattern=ResourcePatternFilter(ResourceType.ANY, None,
                                                                         ACLResourcePatternType.ANY))])
     _await(lambda: not _acls_of(admin, name), f"the broker to drop the ACLs of sender {name}")
+
+
+def _live_users(admin: KafkaAdminClient) -> set[str]:
+    """The SCRAM users someone can log in as (not disabled by ``_disable_user``)."""
+    return {user for user, info in admin.describe_user_scram_credentials().items()
+            if any(c["iterations"] != WITHDRAWN_ITERATIONS for c in info["credential_infos"])}
 
 
 def _acls_of(admin: KafkaAdminClient, name: str) -> list[ACL]:
