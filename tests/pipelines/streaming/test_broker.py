@@ -71,11 +71,22 @@ def test_produced_message_is_consumed(kafka_broker: Broker) -> None:
     assert _read_all(kafka_broker.bootstrap, topic) == [b"hello"]
 
 
-def test_restart_keeps_data(kafka_broker: Broker) -> None:
+def test_restart_keeps_data_and_logins_even_after_a_revocation(kafka_broker: Broker, tmp_path: Path) -> None:
+    """Kafka 4.4.0 refused every SCRAM login after restarting once a credential had been deleted;
+    a revoked sender's user is disabled instead (pipelines.streaming.access), and this shows it holds."""
+    from pipelines.streaming.access import BrokerAccess, withdraw
+    from tests.support.kafka import register_sender, sender_login
+
     topic = _new_topic(kafka_broker.bootstrap)
     _produce(kafka_broker.bootstrap, topic, b"survives restart")
+    kept = register_sender(kafka_broker, tmp_path / "home", "restart", "kept-sender")
+    gone = register_sender(kafka_broker, tmp_path / "home", "restart", "gone-sender")
+    withdraw(BrokerAccess(kafka_broker.bootstrap, kafka_broker.config.login(), "restart"), gone.sender)
     kafka_broker.restart()
-    assert _read_all(kafka_broker.bootstrap, topic) == [b"survives restart"]
+    assert _read_all(kafka_broker.bootstrap, topic) == [b"survives restart"]  # the admin logs in
+    _connect(kafka_broker.bootstrap, **sender_login(kept).kafka_python())
+    with pytest.raises(KafkaTimeoutError, match="Unable to bootstrap"):
+        _connect(kafka_broker.bootstrap, **sender_login(gone).kafka_python())
 
 
 def test_stop_from_pidfile_stops_a_cli_started_broker(tmp_path: Path) -> None:
