@@ -40,7 +40,7 @@ from events.home import PlanningHome
 
 OPERATOR_PREFIX = "operator:"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")  # no dots: a name is a Kafka principal and topic segment
-RESERVED_NAMES = frozenset({"admin", "worker", "collector", "unknown", "operator"})  # service principals
+RESERVED_NAMES = frozenset({"admin", "worker", "collector", "controller", "unknown", "operator"})  # service principals
 SECRET_PREFIX = "pps_"
 REGISTRY_FILE = "senders.sqlite"
 
