@@ -89,6 +89,10 @@ CREATE TABLE IF NOT EXISTS segment_kinds (    -- per segment: how many retractio
     first_position INTEGER PRIMARY KEY,          -- (a segment without a row predates this table)
     retractions    INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS segment_digests (  -- per segment: each event's body_sha256, in position order
+    first_position INTEGER PRIMARY KEY,          -- (a segment without a row predates this table)
+    body_sha256s   BLOB NOT NULL                 -- 32 bytes per event: lets an incremental backup copy no event_ids row
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          INTEGER PRIMARY KEY,
     received_at TEXT NOT NULL,
@@ -369,7 +373,7 @@ class EventStore:
                 ids.append((event.event_id, event.body_sha256, position, sender))
             self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)", ids)
             if records:
-                self._write_segment(records)
+                self._write_segment(records, [digest for _, digest, _, _ in ids])
                 self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind,))
             for origin, reasons, raw, sender in dead:
                 self._db.execute(
@@ -405,7 +409,7 @@ class EventStore:
                 "INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)",
                 [(r["event_id"], digests[r["event_id"]], r["position"], r.get("sender")) for r in moved],
             )
-            self._write_segment(moved)
+            self._write_segment(moved, [digests[r["event_id"]] for r in moved])
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind_of(moved[0]),))
             keys = self.live_keys([r["subject"] for r in moved if r["event_type"] == "respondent.erasure_requested"])
             for record in moved:
@@ -489,7 +493,7 @@ class EventStore:
             chunk = unique[start : start + 500]
             yield from self._db.execute(query.format(",".join("?" * len(chunk))), chunk)
 
-    def _write_segment(self, records: list[dict[str, Any]]) -> None:
+    def _write_segment(self, records: list[dict[str, Any]], body_digests: Sequence[str]) -> None:
         first, last = records[0]["position"], records[-1]["position"]
         name = f"{first:012d}-{last:012d}.jsonl"
         temporary = self.segments_dir / f".{name}.tmp"
@@ -516,6 +520,8 @@ class EventStore:
             "INSERT INTO segment_kinds (first_position, retractions) VALUES (?, ?)",
             (first, sum(1 for r in records if r["event_type"] == "event.retracted")),
         )
+        self._db.execute("INSERT INTO segment_digests (first_position, body_sha256s) VALUES (?, ?)",
+                         (first, b"".join(bytes.fromhex(digest) for digest in body_digests)))
 
     def _erase(self, respondent_ref: str, erased_at: str) -> int:
         """Shred the respondent's key and redact the dead letters that carry the reference, however
