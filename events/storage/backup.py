@@ -17,8 +17,16 @@ is never rewritten. So a backup is
    segments (their ``event_ids`` found by the ids the new segments hold, the keys created
    since by rowid), the keys of every respondent the erasure ledger names, and the small
    tables whole (``meta``, ``dead_letters``, whose rows an erasure redacts or a replay marks).
-   So its cost follows what is new, not the size of the store. Any table or column it does
-   not know, or a ledger it cannot trust, makes it copy the whole index instead.
+   The new ``event_ids`` and ``respondent_keys`` rows are not written into those tables' copies
+   (random keys: every row would rewrite a page of a big B-tree) but appended to two tables of
+   their own in the same file, ``since_base_event_ids`` and ``since_base_respondent_keys``,
+   which ``restore`` merges (``merge_since_base``) before anything else reads the copy. An
+   erasure reaches both: a shredded key is shredded in the base copy and in the rows kept
+   since (``secure_delete``: the bytes are zeroed, not left in free pages). So its cost follows
+   what is new, not the size of the store. Any table or column it does not know, a ledger it
+   cannot trust, or rows kept since the base that outgrow ``SINCE_BASE_LIMIT`` make it copy
+   the whole index instead (which folds them in). The new segments are copied meanwhile, by
+   another thread (both wait on the disk, not on Python).
 3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API;
 4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
@@ -40,8 +48,8 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,117 +123,223 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
     if not index_file.is_file():
         raise NothingToBackUp(f"there is no event store at {store_root}: nothing to back up")
     _refuse_unfit_target(store_root, target)
-    source = sqlite3.connect(index_file, timeout=30)
-    try:
-        previous = Manifest.read(target)
-        store_id = store_id_of(source)
-        if previous is not None and previous.store_id not in ("", store_id):
-            raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
-        if previous is None and (target / "store").is_dir():
-            shutil.rmtree(target / "store")  # a backup cut short, of this store or another: nothing in it is trusted
-        target.mkdir(parents=True, exist_ok=True)
-        (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
-        fsync_dir(target)
-        index_copy = target / "store" / INDEX
-        # the consistent moment: one read transaction on the store, for either way of copying its index
-        incremental = previous is not None and _bring_index_forward(source, index_copy, previous, store_root)
-        copied = _copy_whole(source, index_copy, store_root, target) if not incremental else None
-    finally:
-        source.close()
-    report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
-    report.copied_files.append(f"{INDEX} ({'brought forward' if incremental else 'whole'})")
+    with ThreadPoolExecutor(1) as copier:  # copies the new segments while the index is brought forward
+        source = sqlite3.connect(index_file, timeout=30)
+        try:
+            previous = Manifest.read(target)
+            store_id = store_id_of(source)
+            if previous is not None and previous.store_id not in ("", store_id):
+                raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
+            if previous is None and (target / "store").is_dir():
+                shutil.rmtree(target / "store")  # a backup cut short, of this store or another: nothing in it is trusted
+            target.mkdir(parents=True, exist_ok=True)
+            (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
+            fsync_dir(target)
+            index_copy = target / "store" / INDEX
+            # the consistent moment: one read transaction on the store, for either way of copying its index
+            brought = None if previous is None else _bring_index_forward(source, index_copy, previous, store_root,
+                                                                            target / "store" / "segments", copier)
+            copied = _copy_whole(source, index_copy, store_root, target) if brought is None else None
+        finally:
+            source.close()
+        report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
+        report.copied_files.append(f"{INDEX} ({'whole' if brought is None else 'brought forward'})")
+        registry = store_root / REGISTRY_FILE
+        if registry.is_file():
+            _copy_database(registry, target / "store" / REGISTRY_FILE)
+            report.copied_files.append(REGISTRY_FILE)
+        ledger = ledger_path(store_root)
+        if ledger.is_file():
+            _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
+            report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}")
+        if copied is None and brought is not None:
+            copied, _ = brought.result()
+            copied = copied, sum(report.manifest.segments[name] for name in copied)
     if copied is not None:
         report.copied, report.copied_bytes = copied
     _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
-    registry = store_root / REGISTRY_FILE
-    if registry.is_file():
-        _copy_database(registry, target / "store" / REGISTRY_FILE)
-        report.copied_files.append(REGISTRY_FILE)
-    ledger = ledger_path(store_root)
-    if ledger.is_file():
-        _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
-        report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}")
     _write_manifest(target, report.manifest)
     return report
 
 
 KNOWN_TABLES = {  # the index's tables, and how a second backup brings each forward
     "meta": "whole", "dead_letters": "whole", "segments": "new segments", "segment_cycles": "new segments",
-    "segment_kinds": "new segments", "event_ids": "new segments", "respondent_keys": "new and erased",
+    "segment_kinds": "new segments", "segment_digests": "new segments", "event_ids": "kept since the base",
+    "respondent_keys": "kept since the base, and erased",
 }
+SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, merged by restore
+    "segments": "since_base_segments",  # segments whose event_ids rows are not in the copy: their records and digests give them
+    "event_ids": "since_base_event_ids",  # event_ids rows of new segments without digests (written by an earlier version)
+    "respondent_keys": "since_base_respondent_keys",
+}
+STORE_ROWID = "store_rowid"  # in since_base_respondent_keys: the row's rowid in the store, kept as it is by the merge
+SINCE_BASE_LIMIT = 100_000  # events kept since the base beyond which (and beyond a quarter of the base) the index is copied whole
+DIGEST_BYTES = 32
 EVENT_ID = b'"event_id":"'  # a record's envelope comes before its payload: the first on its line is its own id
 
 
-def _bring_index_forward(source: sqlite3.Connection, index_copy: Path, previous: Manifest, store_root: Path) -> bool:
-    """Apply to the backup's index copy what the store committed since it was made; False (and
-    nothing changed) when that cannot be done safely, and the whole index must be copied."""
+def _bring_index_forward(source: sqlite3.Connection, index_copy: Path, previous: Manifest, store_root: Path,
+                         segments_copy: Path, copier: ThreadPoolExecutor) -> Future[tuple[list[str], int]] | None:
+    """Apply to the backup's index copy what the store committed since it was made, and start copying
+    the new segments (``copier``: the segments it copied); None (and nothing changed in the index or
+    left copying) when that cannot be done safely, and the whole index must be copied."""
     if not index_copy.is_file():
-        return False
+        return None
     source.execute("ATTACH DATABASE ? AS b", (str(index_copy),))
     try:
         source.execute("PRAGMA b.secure_delete = ON")  # redacted and shredded bytes do not stay in the copy
         # No rollback journal and no fsync while it is brought forward: until the new manifest is written
         # DIR is not a backup, and a backup cut short is copied whole next time (no manifest to build on);
-        # the file is fsynced once, at the end. The new rows' pages are scattered (random keys): a big cache.
+        # the file is fsynced once, at the end.
         source.execute("PRAGMA b.journal_mode = OFF")
         source.execute("PRAGMA b.synchronous = OFF")
-        source.execute("PRAGMA b.cache_size = -262144")
         source.execute("BEGIN")
         try:
-            done = _apply_changes(source, previous, store_root)
-            source.execute("COMMIT" if done else "ROLLBACK")
+            copying = _apply_changes(source, previous, store_root, segments_copy, copier)
+            source.execute("COMMIT" if copying is not None else "ROLLBACK")
         except BaseException:
             source.execute("ROLLBACK")
             raise
     finally:
         source.execute("DETACH DATABASE b")
-    if done:
+    if copying is not None:
         fsync_file(index_copy)
-    return done
+    return copying
 
 
 def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
-    return db.execute(f"SELECT type, name, sql FROM {schema}.sqlite_master ORDER BY type, name").fetchall()
+    return db.execute(f"SELECT type, name, sql FROM {schema}.sqlite_master WHERE name NOT LIKE 'since_base_%'"
+                      " ORDER BY type, name").fetchall()
 
 
-def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path) -> bool:
+def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path, segments_copy: Path,
+                   copier: ThreadPoolExecutor) -> Future[tuple[list[str], int]] | None:
     schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
     tables = {name for kind, name, _ in schema if kind == "table"}
     if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
-        return False  # a migration since, or a table this version does not know how to bring forward
+        return None  # a migration since, or a table this version does not know how to bring forward
     old = db.execute("SELECT coalesce(max(last_position), 0) FROM b.segments").fetchone()[0]
     new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
     if old != previous.position or new < old:
-        return False
+        return None
+    sizes = {f: size if size is not None else (store_root / "segments" / f).stat().st_size
+             for f, size in db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ?", (old,)).fetchall()}
+    copying = copier.submit(_copy_named, store_root / "segments", segments_copy, sizes)  # whichever way the index goes
     erased = _ledgered_erasures(db, store_root)
-    if erased is None:
-        return False
     columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
+    kept = _keep_since_base(db, columns)
+    if (erased is not None and kept + new - old <= max(SINCE_BASE_LIMIT, (old - kept) // 4)  # else a restore would merge long
+            and _copy_new_rows(db, columns, store_root, old, new) and _erase_in_copy(db, columns, erased)):
+        return copying
+    copying.result()  # a whole copy follows, which must not copy the same segments at the same time
+    return None
 
-    def copy_rows(table: str, where: str, parameters: Sequence[object] = (), *, rowid: bool = False) -> int:
-        names = (["rowid"] if rowid else []) + columns[table]
-        listed = ", ".join(names)
-        return db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} WHERE {where}",
-                          parameters).rowcount
 
-    for table in ("segments", "segment_cycles", "segment_kinds"):
-        copy_rows(table, "first_position > ?", (old,))
-    ids = [_own_id(line) for f, in db.execute("SELECT file FROM main.segments WHERE first_position > ?", (old,))
-           for line in (store_root / "segments" / f).read_bytes().splitlines()]
-    copied = 0
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        copied += copy_rows("event_ids", f"event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old])
-    if copied != new - old:
-        return False  # the new segments' ids did not find every new row: copy the whole index
-    copy_rows("respondent_keys", "rowid > (SELECT coalesce(max(rowid), 0) FROM b.respondent_keys)", rowid=True)
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def _keep_since_base(db: sqlite3.Connection, columns: dict[str, list[str]]) -> int:
+    """Create the tables kept since the base if they are not there; how many events they hold."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['segments']} (first_position INTEGER PRIMARY KEY)")
+    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['event_ids']} ({_listed(columns['event_ids'])})")
+    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['respondent_keys']}"
+               f" ({STORE_ROWID} INTEGER PRIMARY KEY, {_listed(columns['respondent_keys'])})")
+    return db.execute(f"SELECT (SELECT coalesce(sum(events), 0) FROM b.segments WHERE first_position IN"
+                      f" (SELECT first_position FROM b.{SINCE_BASE['segments']}))"
+                      f" + (SELECT coalesce(max(rowid), 0) FROM b.{SINCE_BASE['event_ids']})").fetchone()[0]  # appended, never deleted
+
+
+def _copy_new_rows(db: sqlite3.Connection, columns: dict[str, list[str]], store_root: Path, old: int, new: int) -> bool:
+    """Append what the new segments committed; False when they do not account for every new position."""
+    for table in ("segments", "segment_cycles", "segment_kinds", "segment_digests"):  # keyed by position: appended at the end
+        listed = _listed(columns[table])
+        db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} WHERE first_position > ?", (old,))
+    # A new segment's event_ids rows are its records' ids, positions and senders and its digests: kept as one row
+    # naming it. Only a segment written before digests were recorded has its rows looked up by id, one by one.
+    db.execute(f"INSERT INTO b.{SINCE_BASE['segments']} (first_position) SELECT s.first_position FROM main.segments AS s"
+               " JOIN main.segment_digests AS d USING (first_position)"
+               f" WHERE s.first_position > ? AND length(d.body_sha256s) = {DIGEST_BYTES} * s.events", (old,))
+    events = db.execute(f"SELECT coalesce(sum(events), 0) FROM main.segments WHERE first_position IN"
+                        f" (SELECT first_position FROM b.{SINCE_BASE['segments']}) AND first_position > ?", (old,)).fetchone()[0]
+    undigested = [f for (f,) in db.execute(f"SELECT file FROM main.segments WHERE first_position > ? AND first_position NOT IN"
+                                           f" (SELECT first_position FROM b.{SINCE_BASE['segments']})", (old,))]
+    ids = sorted(_own_id(line) for f in undigested for line in (store_root / "segments" / f).read_bytes().splitlines())
+    listed, copied = _listed(columns["event_ids"]), 0
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        copied += db.execute(f"INSERT INTO b.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM main.event_ids"
+                             f" WHERE event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old]).rowcount
+    if events + copied != new - old:
+        return False  # the new segments do not account for every new position: copy the whole index
+    listed = _listed(columns["respondent_keys"])
+    db.execute(f"INSERT INTO b.{SINCE_BASE['respondent_keys']} ({STORE_ROWID}, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
+               f" WHERE rowid > max((SELECT coalesce(max(rowid), 0) FROM b.respondent_keys),"
+               f" (SELECT coalesce(max({STORE_ROWID}), 0) FROM b.{SINCE_BASE['respondent_keys']}))")
+    _copy_changed(db, "meta", "key", columns["meta"])
+    _copy_changed(db, "dead_letters", "id", columns["dead_letters"])  # new, redacted or replayed; id is the rowid, kept
+    return True
+
+
+def _copy_changed(db: sqlite3.Connection, table: str, key: str, columns: list[str]) -> None:
+    """Make the copy's ``table`` equal the store's by writing only the rows that differ (new or changed)
+    and deleting those the store no longer has: a row replaced is zeroed (``secure_delete``)."""
+    listed, same = _listed(columns), " AND ".join(f"m.{c} IS d.{c}" for c in columns)
+    db.execute(f"DELETE FROM b.{table} WHERE {key} NOT IN (SELECT {key} FROM main.{table})")
+    db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} AS m"
+               f" WHERE NOT EXISTS (SELECT 1 FROM b.{table} AS d WHERE d.{key} = m.{key} AND {same})")
+
+
+def _erase_in_copy(db: sqlite3.Connection, columns: dict[str, list[str]], erased: list[bytes]) -> bool:
+    """Shred in the copy, base and rows kept since, the key of every respondent the ledger names whose
+    copy still holds one: the row is replaced by the store's (key NULL, ``erased_at``)."""
+    listed, kept = _listed(columns["respondent_keys"]), SINCE_BASE["respondent_keys"]
     for start in range(0, len(erased), 500):
         chunk = erased[start:start + 500]
-        copy_rows("respondent_keys", f"ref_digest IN ({','.join('?' * len(chunk))})", chunk, rowid=True)
-    for table in ("meta", "dead_letters"):
-        db.execute(f"DELETE FROM b.{table}")
-        copy_rows(table, "1")  # dead_letters.id is its rowid, copied as it is
+        marks = ",".join("?" * len(chunk))
+        db.execute(f"INSERT OR REPLACE INTO b.respondent_keys (rowid, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
+                   f" WHERE ref_digest IN (SELECT ref_digest FROM b.respondent_keys WHERE ref_digest IN ({marks}) AND key IS NOT NULL)", chunk)
+        db.execute(f"INSERT OR REPLACE INTO b.{kept} ({STORE_ROWID}, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
+                   f" WHERE rowid IN (SELECT {STORE_ROWID} FROM b.{kept} WHERE key IS NOT NULL AND ref_digest IN ({marks}))", chunk)
     return True
+
+
+def merge_since_base(index: Path) -> None:
+    """Fold the rows a backup kept since its base copy (``_bring_index_forward``) into the index's own
+    tables, and drop their tables (zeroed): the index is then what a whole copy would have been. The
+    segments named are read from ``segments/`` beside the index (checked against their digests first)."""
+    db = sqlite3.connect(index)
+    try:
+        db.execute("PRAGMA secure_delete = ON")
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not set(SINCE_BASE.values()) & names:
+            return
+        columns = {table: [row[1] for row in db.execute(f"PRAGMA table_info({table})")] for table in ("event_ids", "respondent_keys")}
+        with db:
+            listed = _listed(columns["event_ids"])
+            db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)",
+                           _rows_of_segments(db, Path(index).parent / "segments"))
+            db.execute(f"INSERT INTO event_ids ({listed}) SELECT {listed} FROM {SINCE_BASE['event_ids']}")
+            listed = _listed(columns["respondent_keys"])
+            db.execute(f"INSERT INTO respondent_keys (rowid, {listed}) SELECT {STORE_ROWID}, {listed} FROM {SINCE_BASE['respondent_keys']}"
+                       f" ORDER BY {STORE_ROWID}")
+            for table in SINCE_BASE.values():
+                db.execute(f"DROP TABLE {table}")
+    finally:
+        db.close()
+
+
+def _rows_of_segments(db: sqlite3.Connection, segments: Path) -> Iterator[tuple[str, str, int, str | None]]:
+    """The event_ids rows of the segments kept since the base: each record's id, position and sender, and its digest."""
+    kept = db.execute(f"SELECT s.file, s.first_position, s.events, d.body_sha256s FROM {SINCE_BASE['segments']}"
+                      " JOIN segments AS s USING (first_position) JOIN segment_digests AS d USING (first_position)"
+                      " ORDER BY first_position").fetchall()
+    for file, first, events, digests in kept:
+        records = [json.loads(line) for line in (segments / file).read_bytes().splitlines()]
+        if len(records) != events or len(digests) != DIGEST_BYTES * events or any(r["position"] != first + i for i, r in enumerate(records)):
+            raise IncompleteBackup(f"{segments / file} does not hold the {events:,} events its index row names; restore another backup")
+        for i, record in enumerate(records):
+            yield record["event_id"], digests[DIGEST_BYTES * i:DIGEST_BYTES * (i + 1)].hex(), record["position"], record.get("sender")
 
 
 def _own_id(record: bytes) -> str:
@@ -313,7 +427,8 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list
         fsync_file(target / f".{name}.tmp")
     for name in missing:
         os.replace(target / f".{name}.tmp", target / name)
-    fsync_dir(target)
+    if missing:
+        fsync_dir(target)
     return missing, len(sizes) - len(missing)
 
 

@@ -3,7 +3,9 @@
 A healthy store is never replaced unless the operator says so (``force``), and even then it
 is moved aside, not deleted. The backup is first copied next to the store under a temporary
 name, erasures are re-applied to that copy, and only then is it renamed into place, so the
-store never appears with a key an erasure shredded.
+store never appears with a key an erasure shredded. An incremental backup keeps the index rows
+committed since its base copy apart (``events.storage.backup``); they are merged into the copy
+first, so everything after reads one index as a whole copy would have made it.
 
 Re-applying erasures: a backup taken before an erasure still holds that respondent's key.
 The erasure ledger (``events.storage.erasure_ledger``) in ``$PLANNING_HOME/erasures``, the
@@ -29,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
-from events.storage.backup import INDEX, IncompleteBackup, Manifest, check_backup, copy_file
+from events.storage.backup import INDEX, IncompleteBackup, Manifest, check_backup, copy_file, merge_since_base
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
 from events.storage.store import EventStore, StoreLocked
@@ -112,6 +114,7 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
         staging = store_root.parent / f".{store_root.name}.restoring"
         shutil.rmtree(staging, ignore_errors=True)  # left by a restore cut short: a copy of a backup, nothing else
         _copy_backup(backup_dir, manifest, staging)
+        merge_since_base(staging / INDEX)  # the rows an incremental backup kept apart, before the store reads its index
         home_ledger = ledger_path(store_root)
         erasures, others = _merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
         shredded = redacted = 0

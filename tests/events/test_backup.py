@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import events.storage.backup as backup_module
-from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup
+from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup, merge_since_base
 from events.storage.restore import BROKEN, EMPTY, HEALTHY, MISSING, HealthyStore, restore, store_state
 from events.storage.store import EventStore
 from pipelines.ingest.files import ingest_files
@@ -199,7 +199,8 @@ def tables_of(index: Path) -> dict[str, list[tuple]]:
 
 def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hold(tmp_path: Path) -> None:
     """New events, new keys, a dead letter, an erasure that shreds an old key and redacts an old dead
-    letter: the index brought forward equals a whole copy of the index at the same moment."""
+    letter: the index brought forward, its rows kept since the base merged as restore merges them,
+    equals a whole copy of the index at the same moment."""
     root = tmp_path / "home" / "store"
     later = datetime(2026, 9, 5, tzinfo=timezone.utc)
     with EventStore(root, writer=True) as store:
@@ -215,7 +216,11 @@ def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hol
         whole = backup(root, tmp_path / "whole")
     assert second.copied_files[0] == "store.sqlite (brought forward)"
     assert second.manifest.position == whole.manifest.position == 11
-    brought, copied = tables_of(tmp_path / "incremental" / "store" / "store.sqlite"), tables_of(tmp_path / "whole" / "store" / "store.sqlite")
+    as_kept = tables_of(tmp_path / "incremental" / "store" / "store.sqlite")
+    assert (len(as_kept["event_ids"]), as_kept["since_base_segments"]) == (6, [(7,)]), "the new segment is named, its rows not written"
+    merged = shutil.copytree(tmp_path / "incremental" / "store", tmp_path / "merged") / "store.sqlite"
+    merge_since_base(merged)  # as restore does
+    brought, copied = tables_of(merged), tables_of(tmp_path / "whole" / "store" / "store.sqlite")
     assert brought == copied
     assert sum(1 for row in brought["respondent_keys"] if row[2] is None) == 1, "the erasure reached the copy"
     assert [row[4] for row in brought["dead_letters"]].count(None) == 1, "the conflict's dead letter is redacted in the copy"
@@ -240,3 +245,47 @@ def test_restore_refuses_a_backup_whose_segment_was_damaged_since(tmp_path: Path
     with pytest.raises(IncompleteBackup, match="000000000001-000000000004.jsonl: its bytes changed"):
         restore(target, root)
     assert not root.exists(), "nothing was put in place"
+
+
+def test_an_incremental_backup_after_an_erasure_leaves_no_trace_of_the_erased_in_the_backup(tmp_path: Path) -> None:
+    """One respondent is in the backup's base copy, another in the rows an incremental backup kept since;
+    both are erased, each with a dead letter carrying their comment. The next incremental backup leaves
+    neither key nor comment anywhere in DIR, decoding its SQLite files as the erasure test does."""
+    from tests.events.test_erasure import everything_readable
+
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    comments = {"r-quoll": "QUOLL-5512 lives at 7 Banksia Close", "r-numbat": "NUMBAT-0407 lives at 3 Wandoo Way"}
+
+    def response_and_conflict(ref: str) -> list[dict]:
+        mine = make_event("consultation.response_received", {"respondent": {"respondent_ref": ref, "age_band": "16-24"},
+                                                              "comment": comments[ref]})
+        return [mine, {**mine, "payload": {**mine["payload"], "channel": "ward_panel"}}]  # the second: a dead letter with it all
+
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, [*response_and_conflict("r-quoll"), *responses(3)], "a.jsonl")
+        assert backup(root, target).copied_files[0] == "store.sqlite (whole)"  # r-quoll's key in the base copy
+        append(store, tmp_path, [*response_and_conflict("r-numbat"), *responses(3, 10)], "b.jsonl")
+        assert backup(root, target).copied_files[0] == "store.sqlite (brought forward)"  # r-numbat's kept since the base
+        keys = {bytes(key) for (key,) in store._db.execute("SELECT key FROM respondent_keys WHERE key IS NOT NULL")}
+        found = [text for _, text in everything_readable(target)]
+        assert any("Banksia" in text for text in found) and any("Wandoo" in text for text in found), "both were in the backup"
+        erasures = [make_event("respondent.erasure_requested", {"respondent_ref": ref}, occurred_at="2026-09-04T10:00:00Z")
+                    for ref in comments]
+        ingest_files(store, [str(write_jsonl(tmp_path / "c.jsonl", [*erasures, *responses(2, 20)]))],
+                     recorded_at=datetime(2026, 9, 5, tzinfo=timezone.utc), progress=None)
+        erased = keys - {bytes(key) for (key,) in store._db.execute("SELECT key FROM respondent_keys WHERE key IS NOT NULL")}
+    assert len(erased) == 2
+    third = backup(root, target)
+    assert third.copied_files[0] == "store.sqlite (brought forward)" and third.manifest.position == 12
+
+    leaks = [(path, needle) for path, text in everything_readable(target)
+             for needle in ("QUOLL-5512", "Banksia", "r-quoll", "NUMBAT-0407", "Wandoo", "r-numbat") if needle in text]
+    assert leaks == [], "no comment or reference in any file of the backup, nor in any row of its SQLite files"
+    raw = [(path, key.hex()) for path in target.rglob("*") if path.is_file() for key in erased if key in path.read_bytes()]
+    assert raw == [], "no erased key's bytes in any file of the backup, free pages included"
+
+    restored = tmp_path / "elsewhere" / "store"
+    restore(target, restored)
+    with EventStore(restored) as copy:
+        assert copy._db.execute("SELECT count(*) FROM respondent_keys WHERE key IS NULL").fetchone()[0] == 2
+        assert [r["event_id"] for r in copy.records()] == [r["event_id"] for r in EventStore(root).records()]
