@@ -334,6 +334,10 @@ def _rows_of_segments(db: sqlite3.Connection, segments: Path) -> Iterator[tuple[
     kept = db.execute(f"SELECT s.file, s.first_position, s.events, d.body_sha256s FROM {SINCE_BASE['segments']}"
                       " JOIN segments AS s USING (first_position) JOIN segment_digests AS d USING (first_position)"
                       " ORDER BY first_position").fetchall()
+    named = db.execute(f"SELECT count(*) FROM {SINCE_BASE['segments']}").fetchone()[0]
+    if len(kept) != named:
+        raise IncompleteBackup(f"{named - len(kept):,} segment(s) the backup's index names have no row or digests in it;"
+                               " restore another backup")
     for file, first, events, digests in kept:
         records = [json.loads(line) for line in (segments / file).read_bytes().splitlines()]
         if len(records) != events or len(digests) != DIGEST_BYTES * events or any(r["position"] != first + i for i, r in enumerate(records)):
