@@ -145,13 +145,13 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
         report.copied_files.append(f"{INDEX} ({'whole' if brought is None else 'brought forward'})")
         registry = store_root / REGISTRY_FILE
-        if registry.is_file():
-            _copy_database(registry, target / "store" / REGISTRY_FILE)
-            report.copied_files.append(REGISTRY_FILE)
+        if registry.is_file():  # after the index's snapshot: it names every sender that snapshot knows
+            copied_now = _copy_database(registry, target / "store" / REGISTRY_FILE)
+            report.copied_files.append(REGISTRY_FILE + ("" if copied_now else " (unchanged)"))
         ledger = ledger_path(store_root)
         if ledger.is_file():
-            _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
-            report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}")
+            copied_now = _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
+            report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}" + ("" if copied_now else " (unchanged)"))
         if copied is None and brought is not None:
             copied, _ = brought.result()
             copied = copied, sum(report.manifest.segments[name] for name in copied)
@@ -444,12 +444,41 @@ def copy_file(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
-def _copy_database(path: Path, target: Path) -> None:
+def _copy_database(path: Path, target: Path) -> bool:
+    """Copy a small SQLite database (the sender registry, the erasure ledger) unless the copy already
+    holds the same tables with the same rows: most backups find neither changed, and a copy costs
+    two fsyncs. Whether it was copied."""
     db = sqlite3.connect(path, timeout=30)
     try:
+        if _same_rows(db, target):
+            return False
         copy_sqlite(db, target)
+        return True
     finally:
         db.close()
+
+
+def _same_rows(db: sqlite3.Connection, copy: Path) -> bool:
+    """Whether the database at ``copy`` has ``db``'s schema and exactly its rows (read in one transaction)."""
+    if not copy.is_file():
+        return False
+    db.execute("ATTACH DATABASE ? AS c", (str(copy),))
+    try:
+        db.execute("BEGIN")
+        try:
+            schema = db.execute("SELECT type, name, sql FROM main.sqlite_master ORDER BY type, name").fetchall()
+            if schema != db.execute("SELECT type, name, sql FROM c.sqlite_master ORDER BY type, name").fetchall():
+                return False
+            for (table,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'").fetchall():
+                differs = (f'SELECT (SELECT count(*) FROM main."{table}") <> (SELECT count(*) FROM c."{table}")'
+                           f' OR EXISTS (SELECT * FROM main."{table}" EXCEPT SELECT * FROM c."{table}")')
+                if db.execute(differs).fetchone()[0]:
+                    return False
+            return True
+        finally:
+            db.execute("COMMIT")
+    finally:
+        db.execute("DETACH DATABASE c")
 
 
 def _write_manifest(target: Path, manifest: Manifest) -> None:
