@@ -105,6 +105,7 @@ class BackupReport:
     copied_bytes: int = 0
     kept: int = 0  # segments DIR held already
     copied_files: list[str] = field(default_factory=list)  # the other files: index, registry, ledger
+    found_whole: set[str] = field(default_factory=set, repr=False)  # segments the copier thread left whole in DIR
 
 
 def store_id_of(index: sqlite3.Connection) -> str:
@@ -153,7 +154,7 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
             copied_now = _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
             report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}" + ("" if copied_now else " (unchanged)"))
         if copied is None and brought is not None:
-            copied, _ = brought.result()
+            copied, report.found_whole = brought.result()  # the new segments, then every earlier one DIR had lost
             copied = copied, sum(report.manifest.segments[name] for name in copied)
     if copied is not None:
         report.copied, report.copied_bytes = copied
@@ -179,7 +180,7 @@ EVENT_ID = b'"event_id":"'  # a record's envelope comes before its payload: the 
 
 
 def _bring_index_forward(source: sqlite3.Connection, index_copy: Path, previous: Manifest, store_root: Path,
-                         segments_copy: Path, copier: ThreadPoolExecutor) -> Future[tuple[list[str], int]] | None:
+                         segments_copy: Path, copier: ThreadPoolExecutor) -> Future[tuple[list[str], set[str]]] | None:
     """Apply to the backup's index copy what the store committed since it was made, and start copying
     the new segments (``copier``: the segments it copied); None (and nothing changed in the index or
     left copying) when that cannot be done safely, and the whole index must be copied."""
@@ -213,7 +214,7 @@ def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
 
 
 def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path, segments_copy: Path,
-                   copier: ThreadPoolExecutor) -> Future[tuple[list[str], int]] | None:
+                   copier: ThreadPoolExecutor) -> Future[tuple[list[str], set[str]]] | None:
     schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
     tables = {name for kind, name, _ in schema if kind == "table"}
     if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
@@ -222,9 +223,9 @@ def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path,
     new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
     if old != previous.position or new < old:
         return None
-    sizes = {f: size if size is not None else (store_root / "segments" / f).stat().st_size
-             for f, size in db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ?", (old,)).fetchall()}
-    copying = copier.submit(_copy_named, store_root / "segments", segments_copy, sizes)  # whichever way the index goes
+    new_sizes = _sizes(db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ?", (old,)).fetchall(), store_root)
+    old_sizes = _sizes(db.execute("SELECT file, bytes FROM main.segments WHERE first_position <= ?", (old,)).fetchall(), store_root)
+    copying = copier.submit(_copy_new_then_check, store_root / "segments", segments_copy, new_sizes, old_sizes)
     erased = _ledgered_erasures(db, store_root)
     columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
     kept = _keep_since_base(db, columns)
@@ -380,16 +381,21 @@ def _refuse_unfit_target(store_root: Path, target: Path) -> None:
 def _manifest_of(index_file: Path, store_root: Path, now: datetime | None) -> Manifest:
     copy = sqlite3.connect(index_file)
     try:
-        rows = copy.execute("SELECT file FROM segments ORDER BY first_position").fetchall()
+        rows = copy.execute("SELECT file, bytes FROM segments ORDER BY first_position").fetchall()
         position = copy.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
         events = position  # one position per stored event, none skipped (a count(*) would read the whole index)
         dead = copy.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
         store_id = store_id_of(copy)
     finally:
         copy.close()
-    sizes = {name: (store_root / "segments" / name).stat().st_size for (name,) in rows}
+    sizes = _sizes(rows, store_root)
     taken = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return Manifest(store_id, position, events, dead, sizes, taken)
+
+
+def _sizes(rows: list[tuple[str, int | None]], store_root: Path) -> dict[str, int]:
+    """Each segment's size as its index row recorded it when it was written (the file's, for a row from before)."""
+    return {name: size if size is not None else (store_root / "segments" / name).stat().st_size for name, size in rows}
 
 
 def _copy_whole(source: sqlite3.Connection, index_copy: Path, store_root: Path, target: Path) -> tuple[list[str], int]:
@@ -410,13 +416,21 @@ def _copy_whole(source: sqlite3.Connection, index_copy: Path, store_root: Path, 
     return copied, sum(sizes[name] for name in copied)
 
 
+def _copy_new_then_check(source: Path, target: Path, new: dict[str, int], old: dict[str, int]) -> tuple[list[str], set[str]]:
+    """Copy the new segments, then any earlier one ``target`` no longer holds whole (segments copied, segments
+    now whole in ``target``)."""
+    copied, _ = _copy_named(source, target, new)
+    again, _ = _copy_named(source, target, old)
+    return copied + again, {*new, *old}
+
+
 def _copy_segments(source: Path, target: Path, report: BackupReport) -> None:
     """Copy the manifest's segments that ``target`` lacks (segments never change once committed)."""
-    earlier = len(report.copied)  # copied by this backup already (``_copy_whole``): not "kept"
-    copied, kept = _copy_named(source, target, report.manifest.segments)
+    remaining = {name: size for name, size in report.manifest.segments.items() if name not in report.found_whole}
+    copied, _ = _copy_named(source, target, remaining)
     report.copied += copied
     report.copied_bytes += sum(report.manifest.segments[name] for name in copied)
-    report.kept = kept - earlier
+    report.kept = len(report.manifest.segments) - len(report.copied)  # those copied by an earlier backup
 
 
 def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list[str], int]:
@@ -424,7 +438,9 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list
     every one fsynced, then each renamed and the directory fsynced, so the disk writes them all at once
     and a name in ``target`` is always a whole segment. (segments copied, segments already there)."""
     target.mkdir(parents=True, exist_ok=True)
-    missing = [name for name, size in sizes.items() if not ((target / name).is_file() and (target / name).stat().st_size == size)]
+    with os.scandir(target) as entries:  # one listing, not two path lookups per segment
+        present = {entry.name: entry.stat().st_size for entry in entries if entry.name in sizes and entry.is_file()}
+    missing = [name for name, size in sizes.items() if present.get(name) != size]
     for name in missing:
         shutil.copyfile(source / name, target / f".{name}.tmp")
     for name in missing:
