@@ -73,7 +73,9 @@ def backup_figure(run: Run) -> dict[str, Any]:
     before = {p.name for p in (work / "incremental" / "store" / "segments").iterdir()}
     proc.run(proc.planning("ingest", str(run.ds.incremental_file)), run.env(home))
     new = sorted(p for p in (home / "store" / "segments").iterdir() if p.name not in before)
+    os.sync()  # untimed: neither side pays for the writeback of what the preparation wrote (clone, cp -r, ingest)
     baseline = _copy_durably(new, work / "cp-new")
+    os.sync()
     started = time.perf_counter()
     report = backup(home / "store", work / "incremental")
     incremental = time.perf_counter() - started
