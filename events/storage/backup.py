@@ -13,21 +13,22 @@ is never rewritten. So a backup is
    same DIR incremental); segments the writer commits meanwhile are left for the next backup;
 
    A second backup into the same DIR brings the index copy forward instead of copying it
-   again (``_bring_index_forward``): in one read transaction on the store, the rows of the new
-   segments (their ``event_ids`` found by the ids the new segments hold, the keys created
-   since by rowid), the keys of every respondent the erasure ledger names, and the small
-   tables whole (``meta``, ``dead_letters``, whose rows an erasure redacts or a replay marks).
-   The new ``event_ids`` and ``respondent_keys`` rows are not written into those tables' copies
-   (random keys: every row would rewrite a page of a big B-tree) but appended to two tables of
-   their own in the same file, ``since_base_event_ids`` and ``since_base_respondent_keys``,
-   which ``restore`` merges (``merge_since_base``) before anything else reads the copy. An
-   erasure reaches both: a shredded key is shredded in the base copy and in the rows kept
-   since (``secure_delete``: the bytes are zeroed, not left in free pages). So its cost follows
-   what is new, not the size of the store. Any table or column it does not know, a ledger it
-   cannot trust, or rows kept since the base that outgrow ``SINCE_BASE_LIMIT`` make it copy
-   the whole index instead (which folds them in). The new segments are copied meanwhile, by
-   another thread (both wait on the disk, not on Python).
-3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API;
+   again (``_bring_index_forward``), in one read transaction on the store, without writing into
+   the copy's big random-key tables (every row would rewrite a page of a B-tree): the rows of
+   the segment tables for the new segments (keyed by position: appended), one row per new
+   segment in ``since_base_segments`` standing for its ``event_ids`` rows (its records give ids,
+   positions and senders; its ``segment_digests`` row the body digests), the keys created since
+   appended to ``since_base_respondent_keys`` (by the store's rowid), and only the ``meta`` and
+   ``dead_letters`` rows that changed (an erasure redacts, a replay marks). ``restore`` merges
+   them (``merge_since_base``) before anything else reads the copy. Every key the erasure ledger
+   names is shredded in the base copy and in the rows kept since (``secure_delete``: the bytes
+   are zeroed, not left in free pages). So its cost follows what is new, not the size of the
+   store. Any table or column it does not know, a ledger it cannot trust, or rows kept since the
+   base that outgrow ``SINCE_BASE_LIMIT`` make it copy the whole index instead (which folds them
+   in). The new segments are copied meanwhile by another thread (both wait on the disk, not on
+   Python), which then checks that DIR still holds the earlier ones whole.
+3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API,
+   unless the copy in DIR already holds the same rows;
 4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
    next backup into that DIR starts afresh.
@@ -35,7 +36,8 @@ is never rewritten. So a backup is
 Layout of DIR::
 
     manifest.json            position, events and segments (name and size) of the copy
-    store/store.sqlite       the index at the backup's position (journal mode DELETE: one file)
+    store/store.sqlite       the index at the backup's position (journal mode DELETE: one file),
+                             with the rows kept since its base (``since_base_*``)
     store/senders.sqlite     the sender registry
     store/segments/*.jsonl   the committed segments up to the position
     erasures/ledger.sqlite   the erasure ledger, as it was when the backup was taken
@@ -299,7 +301,8 @@ def _erase_in_copy(db: sqlite3.Connection, columns: dict[str, list[str]], erased
         chunk = erased[start:start + 500]
         marks = ",".join("?" * len(chunk))
         db.execute(f"INSERT OR REPLACE INTO b.respondent_keys (rowid, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
-                   f" WHERE ref_digest IN (SELECT ref_digest FROM b.respondent_keys WHERE ref_digest IN ({marks}) AND key IS NOT NULL)", chunk)
+                   " WHERE ref_digest IN (SELECT ref_digest FROM b.respondent_keys"
+                   f" WHERE ref_digest IN ({marks}) AND key IS NOT NULL)", chunk)
         db.execute(f"INSERT OR REPLACE INTO b.{kept} ({STORE_ROWID}, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
                    f" WHERE rowid IN (SELECT {STORE_ROWID} FROM b.{kept} WHERE key IS NOT NULL AND ref_digest IN ({marks}))", chunk)
     return True
@@ -341,7 +344,8 @@ def _rows_of_segments(db: sqlite3.Connection, segments: Path) -> Iterator[tuple[
                                " restore another backup")
     for file, first, events, digests in kept:
         records = [json.loads(line) for line in (segments / file).read_bytes().splitlines()]
-        if len(records) != events or len(digests) != DIGEST_BYTES * events or any(r["position"] != first + i for i, r in enumerate(records)):
+        if (len(records) != events or len(digests) != DIGEST_BYTES * events
+                or any(record["position"] != first + i for i, record in enumerate(records))):
             raise IncompleteBackup(f"{segments / file} does not hold the {events:,} events its index row names; restore another backup")
         for i, record in enumerate(records):
             yield record["event_id"], digests[DIGEST_BYTES * i:DIGEST_BYTES * (i + 1)].hex(), record["position"], record.get("sender")
