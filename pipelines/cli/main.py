@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     from pipelines.cli.integrity import add_integrity_commands
     from pipelines.cli.panel import add_panel_commands
     from pipelines.cli.senders import add_senders_command
+    from pipelines.cli.serve import add_serve_command
     from pipelines.cli.stack import add_stack_commands
     from pipelines.cli.stream import add_stream_commands
 
@@ -155,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     add_stack_commands(commands)
     add_integrity_commands(commands)
     add_backup_commands(commands)
+    add_serve_command(commands)
     return parser
 
 
@@ -256,6 +258,10 @@ def _while_locked(holder: str, files: list[str]) -> str:
         emit = shlex.join(["planning", "emit", *files, *(["--bootstrap", bootstrap] if bootstrap else [])])
         return ("While the stream worker runs it is the only writer: "
                 f"send the file through Kafka with `{emit}`, or stop the worker first.")
+    if holder.startswith("planning serve"):
+        from pipelines.cli.serve import while_serving
+
+        return while_serving(holder)
     return f"Only one process may write the store at a time: wait until {holder} has finished, then run this again."
 
 

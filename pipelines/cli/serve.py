@@ -1,0 +1,135 @@
+"""`planning serve`: the HTTP collector (docs/collector.md), until Ctrl-C or SIGTERM.
+
+On the embedded default it is the store's one writer for as long as it runs
+(holder ``planning serve``), as the stream worker is on the streaming stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from pathlib import Path
+
+from events.home import PlanningHome
+from pipelines.cli import arguments
+from pipelines.exit_codes import ExitCode
+
+DEFAULT_PORT = 8080
+
+
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    """Register `planning serve` on the `planning` parser."""
+    from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BURST, MAX_EVENTS, MAX_RATE
+
+    serve = commands.add_parser(
+        "serve", help="run the HTTP collector: senders POST events to /v1/events (until Ctrl-C / SIGTERM)",
+        description="Receive events over HTTP from registered senders (`planning senders add`): POST /v1/events "
+                    "with Authorization: Bearer <secret>, JSON Lines or a JSON array. Each event is checked against "
+                    "the contract and the sender's grants and appended to the event store, which the collector "
+                    "writes alone while it runs (`planning ingest` refuses meanwhile). Prints where it listens. "
+                    "Ctrl-C or SIGTERM lets the requests in flight finish and releases the store: exit 0. "
+                    "Exit 3 when the store is being written by another process or the address cannot be listened on.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; another address needs --certfile and --keyfile)")
+    serve.add_argument("--port", type=arguments.whole_number(0, 65_535), default=DEFAULT_PORT,
+                       help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--rate", type=_events_per_second(MAX_RATE), default=DEFAULT_RATE, metavar="EVENTS",
+                       help=f"events per second each sender may send, sustained (default {DEFAULT_RATE:,.0f}; "
+                            "more is answered 429 with Retry-After)")
+    serve.add_argument("--burst", type=arguments.whole_number(MAX_EVENTS, MAX_BURST), default=DEFAULT_BURST,
+                       metavar="EVENTS", help=f"events each sender may send at once before --rate applies "
+                                          f"(default {DEFAULT_BURST:,}; at least {MAX_EVENTS:,}, one full request)")
+    serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM) to serve HTTPS with")
+    serve.add_argument("--keyfile", type=Path, default=None, help="the TLS certificate's private key (PEM)")
+    serve.set_defaults(run=_serve)
+
+
+def _events_per_second(high: float):
+    """A finite number of events per second, more than 0 and at most ``high``."""
+
+    def parse(text: str) -> float:
+        import math
+
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of events per second") from None
+        if not math.isfinite(value) or not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give more than 0 and at most {high:,.0f} events per second")
+        return value
+
+    parse.__name__ = "events per second"
+    return parse
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.storage.store import StoreLocked
+    from pipelines.collector.app import EVENTS_PATH, collector_app
+    from pipelines.collector.intake import StoreIntake
+    from pipelines.collector.limits import Limits
+    from pipelines.collector.server import CannotListen, address_of, listening_socket, serve, uvicorn_server
+    from pipelines.ingest.files import unwritable_reason
+
+    if (args.certfile is None) != (args.keyfile is None):
+        print("planning serve: give --certfile and --keyfile together", file=sys.stderr)
+        return ExitCode.USAGE
+    tls = args.certfile is not None
+    if not tls and not _loopback(args.host):
+        print(f"planning serve: refusing to listen on {args.host} without TLS: senders' secrets would cross the "
+              "network in clear. Give --certfile and --keyfile, or listen on 127.0.0.1 behind a TLS proxy.",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    for path in (args.certfile, args.keyfile):
+        if path is not None and not path.is_file():
+            print(f"planning serve: no such file: {path}", file=sys.stderr)
+            return ExitCode.USAGE
+    limits = Limits(rate=args.rate, burst=args.burst)
+    try:
+        sock = listening_socket(args.host, args.port)
+    except CannotListen as error:
+        print(f"planning serve: {error}", file=sys.stderr)
+        return ExitCode.FAILED
+    try:
+        intake = StoreIntake(home)
+    except StoreLocked as locked:
+        sock.close()
+        print(f"planning serve: {locked}; only one process may write the store: start the collector when "
+              f"{locked.holder} has finished", file=sys.stderr)
+        return ExitCode.FAILED
+    except (OSError, sqlite3.Error) as error:
+        sock.close()
+        reason = unwritable_reason(error)
+        if reason is None:
+            raise
+        print(f"planning serve: cannot write the event store at {home.store}: {reason}", file=sys.stderr)
+        return ExitCode.CANNOT_WRITE
+    try:
+        address = address_of(sock, tls)
+        print(address, flush=True)
+        print(f"planning serve: listening on {address}{EVENTS_PATH}, writing {home.store} "
+              f"({limits.rate:,g} events/s per sender, bursts of {limits.burst:,}); Ctrl-C stops", file=sys.stderr,
+              flush=True)
+        stopped_by = serve(uvicorn_server(collector_app(intake, limits), certfile=args.certfile, keyfile=args.keyfile), sock)
+    finally:
+        intake.close()
+        sock.close()
+    print(f"planning serve: stopped{' on a signal' if stopped_by else ''}; the event store is released", file=sys.stderr)
+    return ExitCode.OK
+
+
+def while_serving(holder: str) -> str:
+    """What `planning ingest` can do while the collector writes the store (``holder`` as the lock file names it)."""
+    return ("While the HTTP collector runs it is the only writer: POST the file to it as a registered sender "
+            f"(docs/collector.md), or stop {holder} (Ctrl-C or SIGTERM), ingest, and start it again.")

@@ -1,0 +1,141 @@
+"""The collector's HTTP side (Starlette): `POST /v1/events` and `GET /v1/health`.
+
+A request is checked in this order, and the first refusal answers it
+(each refusal is JSON ``{"error", "message"}``, the message saying what to do):
+
+1. 401 without ``Authorization: Bearer <secret>``, or with a secret that is
+   no sender's current one (``WWW-Authenticate: Bearer``);
+2. 403 when the secret's sender is revoked;
+3. 415 for a Content-Type other than JSON Lines or JSON;
+4. 413 for a body over ``Limits.max_body_bytes`` (by ``Content-Length``
+   before anything is read, else as the body streams in) or with more than
+   ``Limits.max_events`` events; 400 for a body with no events, or a JSON
+   body that is not one well-formed array;
+5. 429 when the sender's token bucket cannot pay for the request's events
+   (``Retry-After``: whole seconds).
+
+Nothing of a refused request is stored. A request that passes is judged
+event by event and stored (``pipelines.collector.verdicts``): 200, 207 or 422
+with the counts and a verdict per rejected line; 503 (``Retry-After``) when
+the store cannot be written, and then nothing of it was stored.
+
+Every answer carries ``X-Request-Id``: the sender's own (letters, digits,
+``._-``, at most 64), which lets a resent request's broken lines be known as
+dead letters already stored, or one the collector made. The request id is
+part of each event's origin, ``http:<sender>/<request id>#<line>``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from pipelines.collector.body import BodyRefused, events_of, media_type
+from pipelines.collector.intake import Intake, StoreUnavailable
+from pipelines.collector.limits import Limits, RateLimits
+from pipelines.collector.verdicts import answer, judged
+
+EVENTS_PATH = "/v1/events"
+HEALTH_PATH = "/v1/health"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+REALM = 'Bearer realm="planning"'
+STORE_RETRY_SECONDS = 60
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def refusal(status: int, error: str, message: str, request_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message, "request_id": request_id}, status_code=status,
+                        headers={"X-Request-Id": request_id, **(headers or {})})
+
+
+def request_id_of(header: str | None) -> str:
+    return header if header is not None and REQUEST_ID.fullmatch(header) else uuid.uuid4().hex
+
+
+def bearer_secret(header: str | None) -> str | None:
+    scheme, _, secret = (header or "").strip().partition(" ")
+    return secret.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refused (413) by its Content-Length before reading, or once more than ``limit`` bytes came."""
+    too_large = BodyRefused(413, f"body: larger than {limit:,} bytes; split it into smaller requests")
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.strip().isdigit():
+            raise BodyRefused(400, f"Content-Length: {length[:40]!r} is not a number of bytes")
+        if int(length) > limit:
+            raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def collector_app(
+    intake: Intake,
+    limits: Limits = Limits(),
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+    mode: str = "store",
+) -> Starlette:
+    """The ASGI app. ``clock`` is the knowledge time recorded (and "now" for the contract's rule on the
+    future); ``monotonic`` drives the rate limits. Tests pin both."""
+    rates = RateLimits(limits.rate, limits.burst, monotonic)
+
+    async def post_events(request: Request) -> JSONResponse:
+        request_id = request_id_of(request.headers.get("x-request-id"))
+        secret = bearer_secret(request.headers.get("authorization"))
+        sender = None if secret is None else await intake.identify(secret)
+        if sender is None:
+            told = "no Bearer secret was sent" if secret is None else "the secret is not a sender's current secret"
+            return refusal(401, "unauthorized", f"{told}: send Authorization: Bearer <your sender's secret>; "
+                           "the data team gives it with `planning senders add` or `rotate`", request_id,
+                           {"WWW-Authenticate": REALM if secret is None else f'{REALM}, error="invalid_token"'})
+        if not sender.active:
+            return refusal(403, "forbidden", f"sender {sender.name} is revoked: ask the data team to add a new sender",
+                           request_id)
+        try:
+            kind = media_type(request.headers.get("content-type"))
+            events = events_of(await read_body(request, limits.max_body_bytes), kind, limits.max_events)
+        except BodyRefused as refused:
+            error = {400: "bad_request", 413: "too_large", 415: "unsupported_media_type"}[refused.status]
+            return refusal(refused.status, error, refused.reason, request_id)
+        wait = rates.take(sender.name, len(events))
+        if wait is not None:
+            return refusal(429, "too_many_requests", f"sender {sender.name} may send {limits.rate:,g} events per second "
+                           f"(bursts of {limits.burst:,}): send this request again in {wait} s; nothing was stored",
+                           request_id, {"Retry-After": str(wait)})
+        received_at = clock()
+        batch = await run_in_threadpool(judged, events, sender, request_id, received_at)
+        try:
+            outcome = await intake.take(batch, received_at)
+        except StoreUnavailable as unavailable:
+            return refusal(503, "unavailable", f"{unavailable}; nothing of this request was stored: send it again later",
+                           request_id, {"Retry-After": str(STORE_RETRY_SECONDS)})
+        done = answer(request_id, sender.name, batch, outcome)
+        return JSONResponse(done.to_json(), status_code=done.status, headers={"X-Request-Id": request_id})
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "mode": mode})
+
+    return Starlette(routes=[
+        Route(EVENTS_PATH, post_events, methods=["POST"]),
+        Route(HEALTH_PATH, health, methods=["GET"]),
+    ])
