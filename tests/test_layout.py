@@ -18,7 +18,8 @@ LAYERS = ("events", "projections", "pipelines")  # each may import only the ones
 # Third-party packages that belong to one room: (package, the module paths allowed to import it).
 # Which other rooms of pipelines/ each room may use (modules directly in pipelines/, like exit_codes, serve all).
 ROOM_USES = {
-    "cli": {"demo", "ingest", "orchestration", "streaming"},
+    "cli": {"collector", "demo", "ingest", "orchestration", "streaming"},
+    "collector": {"ingest"},
     "demo": {"ingest", "orchestration"},
     "streaming": {"ingest", "orchestration"},
     "ingest": set(),
@@ -29,6 +30,8 @@ ROOMS = {
     "faust": ("pipelines/streaming/",),
     "kafka": ("pipelines/streaming/", "events/emitter.py"),
     "aiokafka": ("pipelines/streaming/",),
+    "starlette": ("pipelines/collector/",),
+    "uvicorn": ("pipelines/collector/",),
 }
 
 

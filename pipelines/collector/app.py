@@ -49,14 +49,17 @@ HEALTH_PATH = "/v1/health"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REALM = 'Bearer realm="planning"'
 STORE_RETRY_SECONDS = 60
+# every refusal's status, and the word for it in the answer's "error"
+ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 413: "too_large", 415: "unsupported_media_type",
+          429: "too_many_requests", 503: "unavailable"}
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def refusal(status: int, error: str, message: str, request_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": error, "message": message, "request_id": request_id}, status_code=status,
+def refusal(status: int, message: str, request_id: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": ERRORS[status], "message": message, "request_id": request_id}, status_code=status,
                         headers={"X-Request-Id": request_id, **(headers or {})})
 
 
@@ -105,21 +108,20 @@ def collector_app(
         sender = None if secret is None else await intake.identify(secret)
         if sender is None:
             told = "no Bearer secret was sent" if secret is None else "the secret is not a sender's current secret"
-            return refusal(401, "unauthorized", f"{told}: send Authorization: Bearer <your sender's secret>; "
+            return refusal(401, f"{told}: send Authorization: Bearer <your sender's secret>; "
                            "the data team gives it with `planning senders add` or `rotate`", request_id,
                            {"WWW-Authenticate": REALM if secret is None else f'{REALM}, error="invalid_token"'})
         if not sender.active:
-            return refusal(403, "forbidden", f"sender {sender.name} is revoked: ask the data team to add a new sender",
+            return refusal(403, f"sender {sender.name} is revoked: ask the data team to register a new sender",
                            request_id)
         try:
             kind = media_type(request.headers.get("content-type"))
             events = events_of(await read_body(request, limits.max_body_bytes), kind, limits.max_events)
         except BodyRefused as refused:
-            error = {400: "bad_request", 413: "too_large", 415: "unsupported_media_type"}[refused.status]
-            return refusal(refused.status, error, refused.reason, request_id)
+            return refusal(refused.status, refused.reason, request_id)
         wait = rates.take(sender.name, len(events))
         if wait is not None:
-            return refusal(429, "too_many_requests", f"sender {sender.name} may send {limits.rate:,g} events per second "
+            return refusal(429, f"sender {sender.name} may send {limits.rate:,g} events per second "
                            f"(bursts of {limits.burst:,}): send this request again in {wait} s; nothing was stored",
                            request_id, {"Retry-After": str(wait)})
         received_at = clock()
@@ -127,7 +129,7 @@ def collector_app(
         try:
             outcome = await intake.take(batch, received_at)
         except StoreUnavailable as unavailable:
-            return refusal(503, "unavailable", f"{unavailable}; nothing of this request was stored: send it again later",
+            return refusal(503, f"{unavailable}; nothing of this request was stored: send it again later",
                            request_id, {"Retry-After": str(STORE_RETRY_SECONDS)})
         done = answer(request_id, sender.name, batch, outcome)
         return JSONResponse(done.to_json(), status_code=done.status, headers={"X-Request-Id": request_id})

@@ -50,7 +50,7 @@ def media_type(header: str | None) -> str:
 
 def events_of(body: bytes, kind: str, max_events: int) -> list[bytes]:
     """The raw bytes of each event in ``body``; refused when it holds none, or more than ``max_events``."""
-    events = _lines(body, max_events) if kind == NDJSON else _items(body, max_events)
+    events = [] if not body.strip() else _lines(body, max_events) if kind == NDJSON else _items(body, max_events)
     if not events:
         raise BodyRefused(400, "body: holds no events; send at least one")
     return events
@@ -77,7 +77,7 @@ def _items(body: bytes, max_events: int) -> list[bytes]:
     decoder = json.JSONDecoder()
     at = _skip(text, 0)
     if not text.startswith("[", at):
-        raise BodyRefused(400, f"body: a {JSON} body must be one array of events; send {NDJSON} for one event per line")
+        raise BodyRefused(400, f"body: a body of {JSON} must be one array of events; send {NDJSON} for one event per line")
     at = _skip(text, at + 1)
     items: list[bytes] = []
     if text.startswith("]", at):

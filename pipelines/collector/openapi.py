@@ -20,7 +20,7 @@ import yaml
 
 from events.contract.models import EVENT_TYPES
 from events.contract.validation import MAX_EVENT_BYTES
-from pipelines.collector.app import EVENTS_PATH, HEALTH_PATH, STORE_RETRY_SECONDS
+from pipelines.collector.app import ERRORS, EVENTS_PATH, HEALTH_PATH, STORE_RETRY_SECONDS
 from pipelines.collector.body import JSON, NDJSON
 from pipelines.collector.server import MAX_CONCURRENT
 from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BODY_BYTES, MAX_EVENTS
@@ -200,8 +200,7 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["error", "message", "request_id"],
                     "properties": {
-                        "error": {"enum": ["bad_request", "unauthorized", "forbidden", "too_large",
-                                           "unsupported_media_type", "too_many_requests", "unavailable"]},
+                        "error": {"enum": [ERRORS[status] for status in sorted(ERRORS)]},
                         "message": {"type": "string", "description": "What was wrong, and what to do instead"},
                         "request_id": {"type": "string"},
                     },
@@ -211,8 +210,19 @@ def document() -> dict[str, Any]:
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """Text of several lines as a literal block, as a person would write it."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def rendered() -> str:
-    return HEADER + yaml.safe_dump(document(), sort_keys=False, allow_unicode=True, width=100)
+    return HEADER + yaml.dump(document(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
 def write(path: Path = PATH) -> bool:
