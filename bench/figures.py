@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import proc
-from bench.integrity import verify_figure
+from bench.collector import collector_latency, collector_throughput
 from bench.data import DATA, INCREMENTAL_CYCLE, Dataset
+from bench.integrity import verify_figure
 from projections.connection import connect
 
 MIB = 1024 * 1024
@@ -764,6 +765,8 @@ DISPLAY: dict[str, str] = {
     "peer": "peer: eventsourcing 9.5 (SQLite)",
     "verify": "verify",
     "backup": "backup",
+    "collector": "collector throughput",
+    "collector_latency": "collector latency",
 }
 
 FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
@@ -774,6 +777,8 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "query": query_latency,
     "stream": ingest_stream,
     "freshness": freshness,
+    "collector": collector_throughput,
+    "collector_latency": collector_latency,
     "memory": memory,
     "verify": verify_figure,
     "backup": backup,

@@ -25,7 +25,7 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve = commands.add_parser(
         "serve", help="run the HTTP collector: senders POST events to /v1/events (until Ctrl-C / SIGTERM)",
         description="Receive events over HTTP from registered senders (`planning senders add`): POST /v1/events "
-                    "with Authorization: Bearer <secret>, JSON Lines or a JSON array. Each event is checked against "
+                    "with their secret (Authorization: Bearer), JSON Lines or a JSON array. Each event is checked against "
                     "the contract and the sender's grants and appended to the event store, which the collector "
                     "writes alone while it runs (`planning ingest` refuses meanwhile). Prints where it listens. "
                     "Ctrl-C or SIGTERM lets the requests in flight finish and releases the store: exit 0. "
@@ -105,8 +105,7 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
         intake = StoreIntake(home)
     except StoreLocked as locked:
         sock.close()
-        print(f"planning serve: {locked}; only one process may write the store: start the collector when "
-              f"{locked.holder} has finished", file=sys.stderr)
+        print(f"planning serve: {locked}. {_while_locked(locked.holder)}", file=sys.stderr)
         return ExitCode.FAILED
     except (OSError, sqlite3.Error) as error:
         sock.close()
@@ -127,6 +126,14 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
         sock.close()
     print(f"planning serve: stopped{' on a signal' if stopped_by else ''}; the event store is released", file=sys.stderr)
     return ExitCode.OK
+
+
+def _while_locked(holder: str) -> str:
+    """What to do when ``holder`` (as the lock file names it) writes the store the collector would write."""
+    if "worker" in holder:
+        return ("The stream worker writes this store, and the collector cannot hand events to Kafka yet: "
+                "stop the worker to run the collector on this store, or send the events with `planning emit`.")
+    return f"Only one process may write the store at a time: start the collector when {holder} has finished."
 
 
 def while_serving(holder: str) -> str:
