@@ -139,4 +139,5 @@ def _while_locked(holder: str) -> str:
 def while_serving(holder: str) -> str:
     """What `planning ingest` can do while the collector writes the store (``holder`` as the lock file names it)."""
     return ("While the HTTP collector runs it is the only writer: POST the file to it as a registered sender "
-            f"(docs/collector.md), or stop {holder} (Ctrl-C or SIGTERM), ingest, and start it again.")
+            f"(docs/collector.md), or stop the collector ({holder}) with Ctrl-C or SIGTERM, run the ingest, "
+            "then start it again.")

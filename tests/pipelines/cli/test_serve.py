@@ -73,7 +73,7 @@ def test_serve_holds_the_store_until_stopped_then_releases_it(
         assert main(["ingest", str(backfill), "--recorded-at", RECORDED_AT]) == ExitCode.FAILED
         refused = capsys.readouterr().err
         assert "being written by planning serve (pid" in refused
-        assert "POST the file to it as a registered sender" in refused and "stop planning serve" in refused
+        assert "POST the file to it as a registered sender" in refused and "stop the collector (planning serve (pid" in refused
 
         process.send_signal(stop)
         assert process.wait(timeout=60) == ExitCode.OK
