@@ -46,8 +46,9 @@ REFUSALS: dict[int, str] = {
     429: "The sender's rate is used up (a token bucket per sender, one token per event). `Retry-After` says in how "
          "many seconds this request would pass. Nothing was stored.",
     503: "The event store cannot be written (its disk is full or read-only). Nothing was stored: send the request "
-         f"again later. (When the collector already serves {MAX_CONCURRENT} requests at once, the server answers 503 "
-         "in plain text, without `Retry-After`.)",
+         f"again after `Retry-After` ({STORE_RETRY_SECONDS} seconds). (When the "
+         f"collector already serves {MAX_CONCURRENT} requests at once, the server answers 503 in plain text, without "
+         "`Retry-After`.)",
 }
 ANSWERS: dict[int, str] = {
     ALL_STORED: "Every event was stored, or was a duplicate of one already stored (same `event_id`, same meaning).",

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from events.contract.forms import MAX_ECHO
-from events.contract.validation import MAX_EVENT_BYTES, Accepted, Rejected, verdict
+from events.contract.validation import MAX_EVENT_BYTES, Accepted, verdict
 from events.senders.grants import within_grants
 from events.senders.registry import Sender
 from events.storage.store import BatchOutcome, Received
@@ -111,5 +111,3 @@ def event_id_of(item: Received) -> str | None:
     value = body.get("event_id") if isinstance(body, dict) else None
     return value[:MAX_ECHO] if isinstance(value, str) else None
 
-
-__all__ = ["Answer", "Rejection", "answer", "judged", "origin", "Rejected"]
