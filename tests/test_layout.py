@@ -19,7 +19,7 @@ LAYERS = ("events", "projections", "pipelines")  # each may import only the ones
 # Which other rooms of pipelines/ each room may use (modules directly in pipelines/, like exit_codes, serve all).
 ROOM_USES = {
     "cli": {"collector", "demo", "ingest", "orchestration", "streaming"},
-    "collector": {"ingest"},
+    "collector": {"ingest", "streaming"},
     "demo": {"ingest", "orchestration"},
     "streaming": {"ingest", "orchestration"},
     "ingest": set(),

@@ -1,7 +1,12 @@
 """`planning serve`: the HTTP collector (docs/collector.md), until Ctrl-C or SIGTERM.
 
-On the embedded default it is the store's one writer for as long as it runs
-(holder ``planning serve``), as the stream worker is on the streaming stack.
+Where the events go: with ``--bootstrap``, or when the home's own broker runs
+(`planning broker start`, `planning up`), the streaming stack's worker writes
+the store, so the collector hands every line to Kafka as the ``collector``
+principal (``pipelines.streaming.handover``; its password from the
+environment or a 0600 file, never the command line:
+``pipelines.streaming.credentials``). Otherwise, the embedded default, it is
+the store's one writer for as long as it runs (holder ``planning serve``).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
         description="Receive events over HTTP from registered senders (`planning senders add`): POST /v1/events "
                     "with their secret (Authorization: Bearer), JSON Lines or a JSON array. Each event is checked against "
                     "the contract and the sender's grants and appended to the event store, which the collector "
-                    "writes alone while it runs (`planning ingest` refuses meanwhile). Prints where it listens. "
-                    "Ctrl-C or SIGTERM lets the requests in flight finish and releases the store: exit 0. "
-                    "Exit 3 when the store is being written by another process or the address cannot be listened on.")
+                    "writes alone while it runs (`planning ingest` refuses meanwhile); on the streaming stack "
+                    "(--bootstrap, or the home's broker running) it is handed to Kafka for the stream worker "
+                    "instead. Prints where it listens. Ctrl-C or SIGTERM lets the requests in flight finish and "
+                    "releases the store: exit 0. Exit 3 when the store is being written by another process, Kafka "
+                    "cannot be reached, or the address cannot be listened on.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; another address needs --certfile and --keyfile)")
     serve.add_argument("--port", type=arguments.whole_number(0, 65_535), default=DEFAULT_PORT,
@@ -40,6 +47,9 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--burst", type=arguments.whole_number(MAX_EVENTS, MAX_BURST), default=DEFAULT_BURST,
                        metavar="EVENTS", help=f"events each sender may send at once before --rate applies "
                                           f"(default {DEFAULT_BURST:,}; at least {MAX_EVENTS:,}, one full request)")
+    serve.add_argument("--bootstrap", default=None, metavar="HOST:PORT",
+                       help="hand the events to the Kafka at HOST:PORT, whose stream worker writes the store, logged "
+                            "in as the collector principal; default: the home's broker when it runs, else the store itself")
     serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM) to serve HTTPS with")
     serve.add_argument("--keyfile", type=Path, default=None, help="the TLS certificate's private key (PEM)")
     serve.set_defaults(run=_serve)
@@ -101,11 +111,16 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
     except CannotListen as error:
         print(f"planning serve: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    bootstrap = args.bootstrap or _home_broker(home)
     try:
-        intake = StoreIntake(home)
+        intake = _kafka_intake(home, bootstrap) if bootstrap else StoreIntake(home)
     except StoreLocked as locked:
         sock.close()
         print(f"planning serve: {locked}. {_while_locked(locked.holder)}", file=sys.stderr)
+        return ExitCode.FAILED
+    except CannotHandOver as refused:
+        sock.close()
+        print(f"planning serve: {refused}", file=sys.stderr)
         return ExitCode.FAILED
     except (OSError, sqlite3.Error) as error:
         sock.close()
@@ -114,25 +129,57 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
             raise
         print(f"planning serve: cannot write the event store at {home.store}: {reason}", file=sys.stderr)
         return ExitCode.CANNOT_WRITE
+    writing = f"handing events to Kafka at {bootstrap} as the collector" if bootstrap else f"writing {home.store}"
     try:
         address = address_of(sock, tls)
         print(address, flush=True)
-        print(f"planning serve: listening on {address}{EVENTS_PATH}, writing {home.store} "
+        print(f"planning serve: listening on {address}{EVENTS_PATH}, {writing} "
               f"({limits.rate:,g} events/s per sender, bursts of {limits.burst:,}); Ctrl-C stops", file=sys.stderr,
               flush=True)
         stopped_by = serve(uvicorn_server(collector_app(intake, limits), certfile=args.certfile, keyfile=args.keyfile), sock)
     finally:
         intake.close()
         sock.close()
-    print(f"planning serve: stopped{' on a signal' if stopped_by else ''}; the event store is released", file=sys.stderr)
+    released = "every event handed over was acknowledged by Kafka" if bootstrap else "the event store is released"
+    print(f"planning serve: stopped{' on a signal' if stopped_by else ''}; {released}", file=sys.stderr)
     return ExitCode.OK
+
+
+class CannotHandOver(RuntimeError):
+    """The collector cannot log in to Kafka; the message says what to do."""
+
+
+def _home_broker(home: PlanningHome) -> str | None:
+    """The bootstrap of the home's own broker when it runs (the streaming stack), else None."""
+    from pipelines.streaming.broker import status
+
+    current = status(home.kafka)
+    return current.bootstrap if current.running else None
+
+
+def _kafka_intake(home: PlanningHome, bootstrap: str):
+    from pipelines.collector.intake import KafkaIntake
+    from pipelines.streaming.credentials import MissingCredentials, service_login
+
+    try:
+        login = service_login("collector", home.kafka)
+    except MissingCredentials as missing:
+        raise CannotHandOver(f"cannot log in to Kafka at {bootstrap} as the collector: {missing}") from None
+    try:
+        return KafkaIntake(home, bootstrap, login)
+    except Exception as error:  # no broker there, refused, timed out: say so plainly
+        raise CannotHandOver(f"cannot reach Kafka at {bootstrap} as the collector: {error!r}; start the streaming "
+                             "stack (`planning up`), or leave out --bootstrap to write the store itself") from error
 
 
 def _while_locked(holder: str) -> str:
     """What to do when ``holder`` (as the lock file names it) writes the store the collector would write."""
     if "worker" in holder:
-        return ("The stream worker writes this store, and the collector cannot hand events to Kafka yet: "
-                "stop the worker to run the collector on this store, or send the events with `planning emit`.")
+        from pipelines.streaming.worker import holder_bootstrap
+
+        bootstrap = holder_bootstrap(holder)
+        return ("The stream worker writes this store: start the collector on its Kafka with "
+                f"`planning serve --bootstrap {bootstrap or 'HOST:PORT'}`, and it hands the events over to it.")
     return f"Only one process may write the store at a time: start the collector when {holder} has finished."
 
 

@@ -15,9 +15,11 @@ A request is checked in this order, and the first refusal answers it
    (``Retry-After``: whole seconds).
 
 Nothing of a refused request is stored. A request that passes is judged
-event by event and stored (``pipelines.collector.verdicts``): 200, 207 or 422
-with the counts and a verdict per rejected line; 503 (``Retry-After``) when
-the store cannot be written, and then nothing of it was stored.
+event by event and stored, or handed to Kafka on the streaming stack
+(``pipelines.collector.verdicts``, ``pipelines.collector.intake``): 200, 207 or
+422 with the counts and a verdict per rejected line; 503 (``Retry-After``)
+when the store cannot be written (nothing of it was stored) or Kafka did not
+acknowledge every line.
 
 Every answer carries ``X-Request-Id``: the sender's own (letters, digits,
 ``._-``, at most 64), which lets a resent request's broken lines be known as
@@ -40,7 +42,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pipelines.collector.body import BodyRefused, events_of, media_type
-from pipelines.collector.intake import Intake, StoreUnavailable
+from pipelines.collector.intake import Intake, Unavailable
 from pipelines.collector.limits import Limits, RateLimits
 from pipelines.collector.verdicts import answer, judged
 
@@ -96,7 +98,6 @@ def collector_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     monotonic: Callable[[], float] = time.monotonic,
-    mode: str = "store",
 ) -> Starlette:
     """The ASGI app. ``clock`` is the knowledge time recorded (and "now" for the contract's rule on the
     future); ``monotonic`` drives the rate limits. Tests pin both."""
@@ -128,14 +129,14 @@ def collector_app(
         batch = await run_in_threadpool(judged, events, sender, request_id, received_at)
         try:
             outcome = await intake.take(batch, received_at)
-        except StoreUnavailable as unavailable:
-            return refusal(503, f"{unavailable}; nothing of this request was stored: send it again later",
+        except Unavailable as unavailable:
+            return refusal(503, f"{unavailable}: send it again later (resending is safe: an event is stored once)",
                            request_id, {"Retry-After": str(STORE_RETRY_SECONDS)})
         done = answer(request_id, sender.name, batch, outcome)
         return JSONResponse(done.to_json(), status_code=done.status, headers={"X-Request-Id": request_id})
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "mode": mode})
+        return JSONResponse({"status": "ok", "mode": intake.mode})
 
     return Starlette(routes=[
         Route(EVENTS_PATH, post_events, methods=["POST"]),

@@ -45,8 +45,9 @@ REFUSALS: dict[int, str] = {
     415: f"A Content-Type other than `{NDJSON}` or `{JSON}`, or a charset other than UTF-8. Nothing was stored.",
     429: "The sender's rate is used up (a token bucket per sender, one token per event). `Retry-After` says in how "
          "many seconds this request would pass. Nothing was stored.",
-    503: "The event store cannot be written (its disk is full or read-only). Nothing was stored: send the request "
-         f"again after `Retry-After` ({STORE_RETRY_SECONDS} seconds). (When the "
+    503: "The event store cannot be written (its disk is full or read-only; nothing was stored), or on the streaming "
+         f"stack Kafka did not acknowledge every event. Send the request again after `Retry-After` ({STORE_RETRY_SECONDS} "
+         "seconds): resending is safe. (When the "
          f"collector already serves {MAX_CONCURRENT} requests at once, the server answers 503 in plain text, without "
          "`Retry-After`.)",
 }
@@ -71,6 +72,10 @@ sent). Valid events of a request are kept even when others in it are rejected; e
 is a dead letter for the data team, and is listed in the answer with its line, its `event_id` and
 its reasons, in the same words. The store records which sender delivered each event and each dead
 letter: that is the authenticated sender, never the `source` an event names.
+
+On the streaming stack the collector hands every event to Kafka, and the stream worker stores it: the
+answer then counts as accepted what passed the contract and the grants and reached Kafka, and
+duplicates, conflicts and retractions of another sender's events show only in the dead letters.
 
 Resending is always safe: an event already stored is a duplicate and stored once. A request whose
 answer was lost can be sent again as it was; with the same `X-Request-Id`, its rejected lines are
@@ -150,8 +155,9 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "The collector runs.", "content": _json_content({
                     "type": "object", "required": ["status", "mode"], "properties": {
                         "status": {"const": "ok"},
-                        "mode": {"enum": ["store"], "description": "`store`: the collector appends to the event "
-                                 "store itself (the embedded default)"}}})}},
+                        "mode": {"enum": ["store", "kafka"], "description": "`store`: the collector appends to the "
+                                 "event store itself (the embedded default); `kafka`: it hands the events to the "
+                                 "streaming stack, whose worker stores them"}}})}},
             }},
         },
         "components": {

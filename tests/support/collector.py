@@ -21,7 +21,7 @@ from typing import Any
 from events.home import PlanningHome
 from events.senders.registry import SenderRegistry
 from pipelines.collector.app import EVENTS_PATH, collector_app
-from pipelines.collector.intake import StoreIntake
+from pipelines.collector.intake import Intake, StoreIntake
 from pipelines.collector.limits import Limits
 from pipelines.collector.server import listening_socket, uvicorn_server
 
@@ -82,10 +82,11 @@ def read_reply(response: http.client.HTTPResponse) -> Reply:
 
 
 @contextmanager
-def running_collector(home: PlanningHome, limits: Limits = Limits()) -> Iterator[Collector]:
-    """The collector on the embedded default, writing ``home``'s store, until the block ends."""
+def running_collector(home: PlanningHome, limits: Limits = Limits(), intake: Intake | None = None) -> Iterator[Collector]:
+    """The collector until the block ends: on the embedded default, writing ``home``'s store, unless given
+    another ``intake`` (which it closes)."""
     monotonic = FakeMonotonic()
-    intake = StoreIntake(home)
+    intake = intake or StoreIntake(home)
     sock = listening_socket("127.0.0.1", 0)
     server = uvicorn_server(collector_app(intake, limits, clock=lambda: RECEIVED_AT, monotonic=monotonic))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="collector", daemon=True)

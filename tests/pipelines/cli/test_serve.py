@@ -20,6 +20,7 @@ from events.home import PlanningHome
 from events.storage.store import EventStore
 from pipelines.cli.main import main
 from pipelines.exit_codes import ExitCode
+from pipelines.streaming.broker import Broker
 from tests.support.collector import add_sender, ndjson
 from tests.support.events import make_event, write_jsonl
 from tests.support.paths import REPO_ROOT
@@ -118,3 +119,47 @@ def test_options_out_of_range_are_usage_errors(argv: list[str], said: str, home:
     assert main(argv) == ExitCode.USAGE
     assert said in capsys.readouterr().err
     assert not home.store.exists()  # refused before the store was touched
+
+
+def test_while_the_worker_writes_the_store_serve_says_to_hand_over_to_its_kafka(
+    home: PlanningHome, capsys: pytest.CaptureFixture
+) -> None:
+    from pipelines.streaming.worker import worker_holder
+
+    with EventStore(home.store, writer=True, holder=worker_holder("127.0.0.1:19092")):
+        code = main(["serve", "--port", "0"])
+    assert code == ExitCode.FAILED
+    assert "`planning serve --bootstrap 127.0.0.1:19092`" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_kafka_it_cannot_reach(home: PlanningHome, capsys: pytest.CaptureFixture,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANNING_KAFKA_USER", "collector")
+    monkeypatch.setenv("PLANNING_KAFKA_PASSWORD", "not-used")
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    assert main(["serve", "--port", "0", "--bootstrap", f"127.0.0.1:{port}"]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert f"cannot reach Kafka at 127.0.0.1:{port} as the collector" in err and "Traceback" not in err
+    assert not (home.store / "store.sqlite").exists()
+
+
+@pytest.mark.kafka
+def test_serve_on_the_streaming_stack_hands_over_to_kafka(
+    kafka_broker: Broker, home: PlanningHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.stream import new_prefix, prepare_topics
+
+    prefix = new_prefix()
+    prepare_topics(kafka_broker.bootstrap, prefix)
+    monkeypatch.setenv("PLANNING_TOPIC_PREFIX", prefix)  # the child's environment is this process's
+    secret = add_sender(home, "survey-vendor", ["survey.response_recorded"], None)
+    with serving(home, "--bootstrap", kafka_broker.bootstrap) as (process, address):
+        status, answer = post(address, ndjson(make_event("survey.response_recorded")), secret)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == ExitCode.OK
+        told = process.stderr.read()
+    assert (status, answer["accepted"]) == (200, 1), answer
+    assert f"handing events to Kafka at {kafka_broker.bootstrap}" in told
+    assert "acknowledged by Kafka" in told
+    assert not (home.store / "store.sqlite").exists()
