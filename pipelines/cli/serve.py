@@ -158,7 +158,7 @@ def _home_broker(home: PlanningHome) -> str | None:
 
 
 def _kafka_intake(home: PlanningHome, bootstrap: str):
-    from pipelines.collector.intake import KafkaIntake
+    from pipelines.collector.handing_over import KafkaIntake
     from pipelines.streaming.credentials import MissingCredentials, service_login
 
     try:

@@ -71,7 +71,9 @@ def request_id_of(header: str | None) -> str:
 
 def bearer_secret(header: str | None) -> str | None:
     scheme, _, secret = (header or "").strip().partition(" ")
-    return secret.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return secret.strip() or None
 
 
 async def read_body(request: Request, limit: int) -> bytes:

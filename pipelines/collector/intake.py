@@ -13,35 +13,25 @@ its own (appends are serialised there, in the order requests reach it) and
 the sender registry on another (a secret is checked while a batch is being
 written). Both are opened on their thread and closed there.
 
-When the streaming stack runs (``KafkaIntake``), the stream worker is the
-store's writer: the collector hands every line of a request to Kafka
-(``pipelines.streaming.handover``), on the collector's topics with the sender
-in a header only the collector can write, and the worker stores them. The
-answer then counts as accepted what passed the contract and the grants and
-was acknowledged by the broker; duplicates, conflicts and retractions of
-another sender's events are found by the worker, and show in the dead letters.
+When the streaming stack runs, the stream worker is the store's writer and
+the collector hands its events to Kafka instead (``pipelines.collector.handing_over``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from events.contract.validation import MAX_EVENT_BYTES, Accepted
 from events.home import PlanningHome
-from events.routing import COLLECTOR_SEGMENT, FAMILIES, collector_topic, partition_key, topic_prefix
 from events.senders.registry import Sender, SenderRegistry
 from events.storage.store import BatchOutcome, EventStore, Received
 from pipelines.ingest.files import unwritable_reason
 
 HOLDER = "planning serve"
-UNREADABLE_FAMILY = "corrections"  # where a line goes whose event type cannot be read: kept 7 days, as personal data is
-HANDOVER_THREADS = 4
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -63,7 +53,7 @@ class Intake(Protocol):
     def close(self) -> None: ...
 
 
-class _Thread(Generic[T]):
+class OwnThread(Generic[T]):
     """One thread that owns one object: every call on it runs there, in the order submitted."""
 
     def __init__(self, name: str, opener: Callable[[], T]) -> None:
@@ -92,9 +82,9 @@ class StoreIntake:
     mode = "store"
 
     def __init__(self, home: PlanningHome, holder: str = HOLDER) -> None:
-        self._store = _Thread("store", lambda: EventStore(home.store, writer=True, holder=holder))
+        self._store = OwnThread("store", lambda: EventStore(home.store, writer=True, holder=holder))
         try:
-            self._senders = _Thread("senders", lambda: SenderRegistry.of(home))
+            self._senders = OwnThread("senders", lambda: SenderRegistry.of(home))
         except BaseException:
             self._store.close(self._store.owned.close)
             raise
@@ -119,69 +109,3 @@ class StoreIntake:
         finally:
             self._store.close(self._store.owned.close)
 
-
-class KafkaIntake:
-    """The streaming stack: each request's lines handed to Kafka as the collector principal; the worker stores them."""
-
-    mode = "kafka"
-
-    def __init__(self, home: PlanningHome, bootstrap: str, login: object, prefix: str | None = None) -> None:
-        from pipelines.streaming.handover import Handover
-
-        self._prefix = prefix
-        self._handover = Handover(bootstrap, login)  # type: ignore[arg-type]
-        self._sending = ThreadPoolExecutor(max_workers=HANDOVER_THREADS, thread_name_prefix="handover")
-        try:
-            self._senders = _Thread("senders", lambda: SenderRegistry.of(home))
-        except BaseException:
-            self._handover.close()
-            raise
-
-    async def identify(self, secret: str) -> Sender | None:
-        return await self._senders.call(self._senders.owned.identify, secret)
-
-    async def take(self, batch: Sequence[Received], received_at: datetime) -> BatchOutcome:
-        from pipelines.streaming.handover import HandoverFailed, Line
-
-        lines = [Line(*self._route(item), item.raw) for item in batch]
-        sender = batch[0].sender if batch else None
-        try:
-            await asyncio.wrap_future(self._sending.submit(self._handover.hand_over, lines, sender or ""))
-        except HandoverFailed as failed:
-            raise Unavailable(f"{failed}; some events of this request may have reached the pipeline") from failed
-        outcome = BatchOutcome()
-        for item in batch:
-            if isinstance(item.verdict, Accepted):
-                outcome.accepted.append(item.verdict.event_id)
-            else:
-                outcome.rejected.append((item.origin, item.verdict.reasons))
-        return outcome
-
-    def _route(self, item: Received) -> tuple[str, str | None]:
-        """The collector topic and partition key of a line: by its event type, read from the line when the
-        contract refused it; a line with no readable event type goes to the corrections family's topic."""
-        body = item.verdict.body if isinstance(item.verdict, Accepted) else _readable(item.raw)
-        event_type = body.get("event_type") if body is not None else None
-        if isinstance(event_type, str) and any(event_type in types for types in FAMILIES.values()):
-            topic = collector_topic(event_type, self._prefix)
-        else:
-            topic = f"{topic_prefix(self._prefix)}.{COLLECTOR_SEGMENT}.{UNREADABLE_FAMILY}"
-        return topic, partition_key(body) if body is not None else None
-
-    def close(self) -> None:
-        try:
-            self._senders.close(self._senders.owned.close)
-        finally:
-            self._sending.shutdown(wait=True)
-            self._handover.close()
-
-
-def _readable(raw: bytes) -> dict | None:
-    """The JSON object a line holds, when it holds one small enough to be an event; else None."""
-    if len(raw) > MAX_EVENT_BYTES:
-        return None
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    return body if isinstance(body, dict) else None

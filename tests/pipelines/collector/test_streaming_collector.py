@@ -15,7 +15,7 @@ from kafka.errors import TopicAuthorizationFailedError
 
 from events.home import PlanningHome
 from events.routing import SENDER_HEADER, collector_topic
-from pipelines.collector.intake import KafkaIntake
+from pipelines.collector.handing_over import KafkaIntake
 from pipelines.streaming.broker import Broker
 from pipelines.streaming.credentials import service_login
 from pipelines.streaming.topics import admin_client
