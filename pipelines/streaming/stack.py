@@ -52,7 +52,7 @@ from pipelines.streaming.credentials import CREDENTIALS_FILE, PASSWORD_ENV, USER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKER_READY = "planning worker: consuming"
-START_ORDER = ("worker", "dagster-webserver", "dagster-daemon")  # after the broker; stopped in reverse, then the broker
+START_ORDER = ("worker", "collector", "dagster-webserver", "dagster-daemon")  # after the broker; stopped in reverse, then the broker
 
 
 class StackError(RuntimeError):
@@ -70,6 +70,7 @@ class StackConfig:
     kafka_port: int = 9092
     controller_port: int | None = None  # default: kafka_port + 1
     webserver_port: int = 3000
+    collector_port: int = 8080  # `planning serve`, on the host only (HTTP: loopback needs no TLS)
     timeout: float = 120.0  # seconds for each part to become ready
 
     @property
@@ -92,12 +93,19 @@ def child_env(config: StackConfig, bootstrap: str) -> dict[str, str]:
     return env
 
 
+def _collector_url(config: StackConfig) -> str:
+    return f"http://{config.host}:{config.collector_port}"
+
+
 def services(config: StackConfig, bootstrap: str) -> list[Service]:
     """The stack's subprocesses, in start order."""
     python, logs = sys.executable, config.logs
     return [
         Service("worker", [python, "-m", "pipelines.cli", "worker", "--bootstrap", bootstrap],
                 logs / "worker.log", where=f"consumes {bootstrap}, writes {config.home.store}"),
+        Service("collector", [python, "-m", "pipelines.cli", "serve", "--host", config.host,
+                              "--port", str(config.collector_port), "--bootstrap", bootstrap],
+                logs / "collector.log", where=f"{_collector_url(config)}/v1/events, hands over to {bootstrap}"),
         *dagster_services(config.home, config.host, config.webserver_port),
     ]
 
@@ -126,14 +134,15 @@ class Stack:
         self._create_dagster_storage()
         env = child_env(self.config, self._planned_bootstrap())
         cwd = REPO_ROOT if (REPO_ROOT / "pyproject.toml").exists() else home.root
-        worker, webserver, daemon = services(self.config, self._planned_bootstrap())
+        worker, collector, webserver, daemon = services(self.config, self._planned_bootstrap())
         # Dagster needs neither Kafka nor the worker: launched first, its imports overlap the broker's boot.
         for service in (webserver, daemon):
             self._launch(service, env, cwd)
         self._start_broker()
         self._ensure_topics()
         self._launch(worker, env, cwd)
-        for service in (worker, webserver, daemon):
+        self._launch(collector, env, cwd)  # logs in to Kafka as the collector: after the topics and ACLs
+        for service in (worker, collector, webserver, daemon):
             getattr(self, f"_wait_{service.name.replace('-', '_')}")(service)
             self.say(f"  {service.name:<18} {service.where}  (pid {service.pid}, ready after "
                      f"{time.time() - self.started_at:.1f} s)  log {service.log}")
@@ -200,9 +209,13 @@ class Stack:
     def _wait_worker(self, service: Service) -> None:
         self._ready(service, lambda: WORKER_READY in service.output(), "consuming")
 
-    def _wait_dagster_webserver(self, service: Service) -> None:
-        url = f"http://{self.config.host}:{self.config.webserver_port}/server_info"
+    def _wait_collector(self, service: Service) -> None:
+        self._answering(service, f"{_collector_url(self.config)}/v1/health")
 
+    def _wait_dagster_webserver(self, service: Service) -> None:
+        self._answering(service, f"http://{self.config.host}:{self.config.webserver_port}/server_info")
+
+    def _answering(self, service: Service, url: str) -> None:
         def answers() -> bool:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:

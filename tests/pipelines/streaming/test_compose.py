@@ -42,7 +42,7 @@ def _environment(service: str) -> dict[str, str]:
 
 
 def test_every_service_is_present() -> None:
-    assert set(SERVICES) == {"kafka-format", "kafka", "kafka-init", "worker", "dagster-webserver", "dagster-daemon",
+    assert set(SERVICES) == {"kafka-format", "kafka", "kafka-init", "worker", "collector", "dagster-webserver", "dagster-daemon",
                              "postgres"}
     assert "version" not in COMPOSE  # the compose spec has no version key
 
@@ -104,12 +104,12 @@ def test_every_planning_command_exists_with_its_options() -> None:
     parser = _parser()
     subcommands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
     planning = {name: _command(name) for name in SERVICES if _command(name)[:1] == ["planning"]}
-    assert set(planning) == {"kafka-init", "worker"}
+    assert set(planning) == {"kafka-init", "worker", "collector"}
     for service, command in planning.items():
         assert command[1] in subcommands, f"{service}: planning {command[1]} does not exist"
         args = parser.parse_args(command[1:])  # unknown options exit here
         assert args.bootstrap == "kafka:9092"
-    assert _command("kafka-init")[1] == "topics" and _command("worker")[1] == "worker"
+    assert _command("kafka-init")[1] == "topics" and _command("worker")[1] == "worker" and _command("collector")[1] == "serve"
 
 
 def test_dagster_commands_use_the_checked_in_workspace() -> None:
@@ -129,6 +129,7 @@ def test_start_order_waits_on_health_and_completion() -> None:
     assert conditions("kafka") == {"kafka-format": "service_completed_successfully"}
     assert conditions("kafka-init") == {"kafka": "service_healthy"}
     assert conditions("worker") == {"kafka": "service_healthy", "kafka-init": "service_completed_successfully"}
+    assert conditions("collector") == conditions("worker")
     assert conditions("dagster-webserver") == {"postgres": "service_healthy"}
     assert conditions("dagster-daemon") == {"postgres": "service_healthy"}
     assert SERVICES["kafka-init"]["restart"] == "no" and SERVICES["kafka-format"]["restart"] == "no"
@@ -136,7 +137,7 @@ def test_start_order_waits_on_health_and_completion() -> None:
 
 def test_the_worker_and_dagster_share_the_planning_home_volume() -> None:
     assert {"planning-home", "postgres-data", "kafka-data"} <= set(COMPOSE["volumes"])
-    for service in ("worker", "kafka-init", "dagster-webserver", "dagster-daemon"):
+    for service in ("worker", "collector", "kafka-init", "dagster-webserver", "dagster-daemon"):
         assert f"planning-home:{PLANNING_HOME}" in SERVICES[service]["volumes"], service
         assert _environment(service)["PLANNING_HOME"] == PLANNING_HOME
     assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
@@ -180,7 +181,7 @@ def test_only_the_tls_listener_is_published_to_the_host() -> None:
 
 def test_every_kafka_secret_comes_from_the_environment_and_is_required() -> None:
     text = (REPO / "docker-compose.yml").read_text()
-    for service in ("kafka", "kafka-format", "kafka-init", "worker"):
+    for service in ("kafka", "kafka-format", "kafka-init", "worker", "collector"):
         for key, value in _environment(service).items():
             if "PASSWORD" in key or "JAAS" in key:
                 assert SECRET.search(value), f"{service}: {key} is not a required ${{VAR:?}} from the environment"
@@ -193,6 +194,8 @@ def test_every_kafka_secret_comes_from_the_environment_and_is_required() -> None
 def test_the_worker_and_the_topic_init_log_in_as_their_own_principals() -> None:
     assert _environment("worker")["PLANNING_KAFKA_USER"] == "worker"
     assert "PLANNING_KAFKA_WORKER_PASSWORD" in _environment("worker")["PLANNING_KAFKA_PASSWORD"]
+    assert _environment("collector")["PLANNING_KAFKA_USER"] == "collector"
+    assert "PLANNING_KAFKA_COLLECTOR_PASSWORD" in _environment("collector")["PLANNING_KAFKA_PASSWORD"]
     assert _environment("kafka-init")["PLANNING_KAFKA_USER"] == "admin"
     assert "PLANNING_KAFKA_ADMIN_PASSWORD" in _environment("kafka-init")["PLANNING_KAFKA_PASSWORD"]
 
@@ -254,3 +257,16 @@ def test_the_dagster_instance_config_is_postgres_from_the_environment(tmp_path: 
         assert type(loaded.rehydrate(object)).__name__ == expected
         if section.get("config", {}).get("base_dir"):
             assert section["config"]["base_dir"].startswith(PLANNING_HOME + "/")  # on the shared volume
+
+
+def test_the_collector_is_published_over_https_only() -> None:
+    """Other hosts reach the collector: it serves HTTPS with a certificate from a mounted directory, and the
+    command refuses a non-loopback address without one (pipelines/cli/serve.py)."""
+    command = _command("collector")
+    args = _parser().parse_args(command[1:])
+    assert args.host == "0.0.0.0" and args.certfile is not None and args.keyfile is not None
+    assert str(args.certfile).startswith("/etc/planning/tls/") and str(args.keyfile).startswith("/etc/planning/tls/")
+    assert [mapping.rsplit(":", 1)[1] for mapping in SERVICES["collector"]["ports"]] == [str(args.port)]
+    tls = [v for v in SERVICES["collector"]["volumes"] if v.endswith(":/etc/planning/tls:ro")]
+    assert len(tls) == 1 and tls[0].startswith("${PLANNING_COLLECTOR_TLS_DIR:?")
+

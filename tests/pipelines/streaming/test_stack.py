@@ -55,13 +55,14 @@ def _read_until(process: subprocess.Popen, pattern: str, timeout: float, seen: l
 def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_path: Path) -> None:
     started = time.monotonic()
     home = tmp_path / "planning-home"
-    kafka_port, controller_port, web_port = free_ports(3)
+    kafka_port, controller_port, web_port, collector_port = free_ports(4)
     env = {**os.environ, "PLANNING_HOME": str(home), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     env.pop("DAGSTER_HOME", None)
     env.pop("PLANNING_KAFKA_CREDENTIALS", None)  # the stack's broker is the home's, with passwords of its own
     up = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "up", "--kafka-port", str(kafka_port),
-         "--controller-port", str(controller_port), "--port", str(web_port), "--timeout", "60"],
+         "--controller-port", str(controller_port), "--port", str(web_port), "--collector-port", str(collector_port),
+         "--timeout", "60"],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     seen: list[str] = []
@@ -69,8 +70,8 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
         _read_until(up, r"^ready in", 75, seen)
         ready = time.monotonic()
         pids = {m.group(1): int(m.group(2)) for line in seen if (m := re.match(r"\s+(\S+)\s.*\(pid (\d+)", line))}
-        assert set(pids) == {"kafka", "worker", "dagster-webserver", "dagster-daemon"}, seen
-        for name in ("worker.log", "dagster-webserver.log", "dagster-daemon.log"):
+        assert set(pids) == {"kafka", "worker", "collector", "dagster-webserver", "dagster-daemon"}, seen
+        for name in ("worker.log", "collector.log", "dagster-webserver.log", "dagster-daemon.log"):
             assert (home / "logs" / name).is_file()
 
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/server_info", timeout=5) as response:
@@ -85,10 +86,16 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
         assert access is not None and access.bootstrap == f"127.0.0.1:{kafka_port}"
         provision(access, sender, secret)
 
-        # Events through Kafka: the worker stores them, the sensor sees the mark move and the daemon builds.
+        # One event through Kafka, one through the collector, which hands it to Kafka as the collector: the
+        # worker stores both as the sender's, the sensor sees the mark move and the daemon builds.
         with Emitter(f"127.0.0.1:{kafka_port}", credentials=SenderCredentials("town-hall", secret)) as emitter:
-            for event in [make_event("cycle.opened", {"timetable": []}), make_event("consultation.response_received")]:
-                emitter.emit(event)
+            emitter.emit(make_event("cycle.opened", {"timetable": []}))
+        posted = urllib.request.Request(
+            f"http://127.0.0.1:{collector_port}/v1/events", data=json.dumps(make_event("consultation.response_received")).encode(),
+            headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"}, method="POST",
+        )
+        with urllib.request.urlopen(posted, timeout=10) as response:
+            assert response.status == 200 and json.loads(response.read())["accepted"] == 1
         published = home / "projections" / "published.json"
         pointer = wait_for(lambda: published.exists() and json.loads(published.read_text())["cycles"].get("2027-28"),
                            60, "the sensor's build of 2027-28 to publish", interval=0.5)
@@ -122,7 +129,7 @@ def test_planning_up_runs_the_stack_builds_on_new_events_and_stops_cleanly(tmp_p
     assert up.returncode == 0, "\n".join(seen)
     assert seen[-1] == "planning up: stopped"
     assert [line.split()[1] for line in seen if line.startswith("  stopped ")] == [
-        "dagster-daemon", "dagster-webserver", "worker", "kafka"]
+        "dagster-daemon", "dagster-webserver", "collector", "worker", "kafka"]
     assert [pid for pid in children if alive(pid)] == []
 
     # The run was the sensor's, recorded in the stack's Dagster instance.
