@@ -9,8 +9,9 @@ A request is checked in this order, and the first refusal answers it
 3. 415 for a Content-Type other than JSON Lines or JSON;
 4. 413 for a body over ``Limits.max_body_bytes`` (by ``Content-Length``
    before anything is read, else as the body streams in) or with more than
-   ``Limits.max_events`` events; 400 for a body with no events, or a JSON
-   body that is not one well-formed array;
+   ``Limits.max_events`` events; 408 for a body not received whole within
+   ``Limits.body_seconds``; 400 for a body with no events, or a JSON body
+   that is not one well-formed array;
 5. 429 when the sender's token bucket cannot pay for the request's events
    (``Retry-After``: whole seconds).
 
@@ -29,6 +30,7 @@ part of each event's origin, ``http:<sender>/<request id>#<line>``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -43,7 +45,7 @@ from starlette.routing import Route
 
 from pipelines.collector.body import BodyRefused, events_of, media_type
 from pipelines.collector.intake import Intake, Unavailable
-from pipelines.collector.limits import Limits, RateLimits
+from pipelines.collector.limits import MAX_BODY_SECONDS, Limits, RateLimits
 from pipelines.collector.verdicts import answer, judged
 
 EVENTS_PATH = "/v1/events"
@@ -52,7 +54,8 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REALM = 'Bearer realm="planning"'
 STORE_RETRY_SECONDS = 60
 # every refusal's status, and the word for it in the answer's "error"
-ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 413: "too_large", 415: "unsupported_media_type",
+ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 408: "request_timeout", 413: "too_large",
+          415: "unsupported_media_type",
           429: "too_many_requests", 503: "unavailable"}
 
 
@@ -76,8 +79,9 @@ def bearer_secret(header: str | None) -> str | None:
     return secret.strip() or None
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused (413) by its Content-Length before reading, or once more than ``limit`` bytes came."""
+async def read_body(request: Request, limit: int, seconds: float = MAX_BODY_SECONDS) -> bytes:
+    """The whole body, refused (413) by its Content-Length before reading, or once more than ``limit`` bytes came,
+    or (408) when it has not all come within ``seconds``."""
     too_large = BodyRefused(413, f"body: larger than {limit:,} bytes; split it into smaller requests")
     length = request.headers.get("content-length")
     if length is not None:
@@ -86,11 +90,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         if int(length) > limit:
             raise too_large
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyRefused(408, f"body: not received whole within {seconds:g} s; send it again, "
+                               "in smaller requests if the connection is slow") from None
     return b"".join(chunks)
 
 
@@ -119,7 +128,8 @@ def collector_app(
                            request_id)
         try:
             kind = media_type(request.headers.get("content-type"))
-            events = events_of(await read_body(request, limits.max_body_bytes), kind, limits.max_events)
+            body = await read_body(request, limits.max_body_bytes, limits.body_seconds)
+            events = events_of(body, kind, limits.max_events)
         except BodyRefused as refused:
             return refusal(refused.status, refused.reason, request_id)
         wait = rates.take(sender.name, len(events))

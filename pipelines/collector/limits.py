@@ -7,6 +7,8 @@ the OpenAPI document built from these constants (``pipelines.collector.openapi``
 
 - a body of at most ``MAX_BODY_BYTES``: refused by its ``Content-Length``
   before it is read, and while it streams in when it has none (chunked);
+- a body received whole within ``MAX_BODY_SECONDS``: a client that trickles
+  its body holds one of the requests the server takes at once, so it is cut off;
 - at most ``MAX_EVENTS`` events (lines, or items of the array) per request,
   the size of one `planning ingest` batch;
 - per sender, ``rate`` events per second with bursts of up to ``burst``: a
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_EVENTS = 5_000
+MAX_BODY_SECONDS = 30.0  # 5 MiB in 30 s is 1.4 Mbit/s: slower than that, a client is holding a slot, not sending
 DEFAULT_RATE = 1_000.0  # events per second per sender, sustained
 DEFAULT_BURST = 10_000  # events per sender at once; at least MAX_EVENTS, so any request can pass
 MAX_RATE = 1_000_000.0
@@ -39,6 +42,7 @@ class Limits:
     max_events: int = MAX_EVENTS
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
+    body_seconds: float = MAX_BODY_SECONDS
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rate) and 0 < self.rate <= MAX_RATE):

@@ -23,7 +23,7 @@ from events.contract.validation import MAX_EVENT_BYTES
 from pipelines.collector.app import ERRORS, EVENTS_PATH, HEALTH_PATH, STORE_RETRY_SECONDS
 from pipelines.collector.body import JSON, NDJSON
 from pipelines.collector.server import MAX_CONCURRENT
-from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BODY_BYTES, MAX_EVENTS
+from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BODY_BYTES, MAX_BODY_SECONDS, MAX_EVENTS
 from pipelines.collector.verdicts import ALL_REJECTED, ALL_STORED, SOME_REJECTED
 
 PATH = Path(__file__).with_name("openapi.yaml")
@@ -40,6 +40,8 @@ REFUSALS: dict[int, str] = {
     401: "No `Authorization: Bearer` secret, or one that is no sender's current secret (a rotated secret stops "
          "working at once). Nothing was stored.",
     403: "The secret's sender is revoked. Ask the data team for a new sender. Nothing was stored.",
+    408: f"The body did not arrive whole within {MAX_BODY_SECONDS:g} seconds. Send it again, in smaller requests if "
+         "the connection is slow. Nothing was stored.",
     413: f"The body is larger than {MAX_BODY_BYTES:,} bytes (judged by `Content-Length` before it is read, else as "
          f"it streams in), or holds more than {MAX_EVENTS:,} events. Split it. Nothing was stored.",
     415: f"A Content-Type other than `{NDJSON}` or `{JSON}`, or a charset other than UTF-8. Nothing was stored.",

@@ -109,6 +109,18 @@ def test_a_chunked_body_over_the_limit_is_413_as_it_streams(home: PlanningHome, 
     assert stored(home) == ([], [])
 
 
+def test_a_body_that_does_not_arrive_in_time_is_408(home: PlanningHome, harrow: str) -> None:
+    limits = Limits(body_seconds=0.5)
+    head = (f"POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {harrow}\r\n"
+            "Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n").encode()
+    with running_collector(home, limits) as collector:
+        status, body = _raw_exchange(collector.port, head, [ndjson(audit())[:100]])  # the rest never comes
+        after = collector.post(ndjson(audit()), harrow)  # the slot it held is free again
+    assert status == 408 and "not received whole within 0.5 s" in json.loads(body)["message"]
+    assert after.status == 200
+    assert len(stored(home)[0]) == 1
+
+
 def test_more_events_than_a_request_may_hold_is_413(home: PlanningHome, harrow: str) -> None:
     limits = Limits(max_events=5, burst=5)
     with running_collector(home, limits) as collector:
