@@ -38,17 +38,23 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
 
 def seconds(high: float) -> Callable[[str], float]:
     """A finite number of seconds, more than 0 and at most ``high``."""
+    return positive_number(high, "seconds")
+
+
+def positive_number(high: float, unit: str) -> Callable[[str], float]:
+    """A finite number of ``unit`` (e.g. "events per second"), more than 0 and at most ``high``."""
+    most = f"{high:,.0f}" if high == int(high) else f"{high:g}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
         if not math.isfinite(value) or not 0 < value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range; give more than 0 and at most {high:g} seconds")
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give more than 0 and at most {most} {unit}")
         return value
 
-    parse.__name__ = "seconds"
+    parse.__name__ = unit
     return parse
 
 

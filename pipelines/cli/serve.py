@@ -41,7 +41,7 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
                        help="address to listen on (default 127.0.0.1; another address needs --certfile and --keyfile)")
     serve.add_argument("--port", type=arguments.whole_number(0, 65_535), default=DEFAULT_PORT,
                        help=f"port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--rate", type=_events_per_second(MAX_RATE), default=DEFAULT_RATE, metavar="EVENTS",
+    serve.add_argument("--rate", type=arguments.positive_number(MAX_RATE, "events per second"), default=DEFAULT_RATE, metavar="EVENTS",
                        help=f"events per second each sender may send, sustained (default {DEFAULT_RATE:,.0f}; "
                             "more is answered 429 with Retry-After)")
     serve.add_argument("--burst", type=arguments.whole_number(MAX_EVENTS, MAX_BURST), default=DEFAULT_BURST,
@@ -53,24 +53,6 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--certfile", type=Path, default=None, help="TLS certificate (PEM) to serve HTTPS with")
     serve.add_argument("--keyfile", type=Path, default=None, help="the TLS certificate's private key (PEM)")
     serve.set_defaults(run=_serve)
-
-
-def _events_per_second(high: float):
-    """A finite number of events per second, more than 0 and at most ``high``."""
-
-    def parse(text: str) -> float:
-        import math
-
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of events per second") from None
-        if not math.isfinite(value) or not 0 < value <= high:
-            raise argparse.ArgumentTypeError(f"{text} is out of range; give more than 0 and at most {high:,.0f} events per second")
-        return value
-
-    parse.__name__ = "events per second"
-    return parse
 
 
 def _loopback(host: str) -> bool:
