@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections import Counter, defaultdict
 from datetime import date, datetime, timezone
@@ -206,12 +205,6 @@ def test_counts_per_event_type(written: tuple[Path, dict[str, int]]) -> None:
     assert 7_000 <= counts["consultation.response_received"] <= 10_000
     assert 20_000 <= counts["survey.response_recorded"] <= 28_000
     assert 30_000 <= sum(counts.values()) <= 40_000
-
-
-def test_generation_is_fast() -> None:
-    start = time.process_time()
-    sum(1 for _ in generate_demo_lines(TODAY, seed=99))
-    assert time.process_time() - start < 3.0
 
 
 # --- the story the data tells --------------------------------------------------------------
