@@ -22,7 +22,6 @@ anything is replaced.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -34,7 +33,7 @@ from events.senders.registry import REGISTRY_FILE
 from events.storage.backup import INDEX, IncompleteBackup, Manifest, check_backup, copy_file, merge_since_base
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
-from events.storage.store import EventStore, StoreLocked
+from events.storage.store import EventStore, take_writer_lock
 
 MISSING, EMPTY, BROKEN, HEALTHY = "missing", "empty", "broken", "healthy"
 
@@ -139,17 +138,7 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
 
 def _writer_lock(store_root: Path):
     """The current store's writer lock, held while it is replaced (None when there is no store)."""
-    if not store_root.is_dir():
-        return None
-    lock_file = open(store_root / "writer.lock", "a+")
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock_file.seek(0)
-        holder = lock_file.read().strip() or "another process"
-        lock_file.close()
-        raise StoreLocked(f"the event store at {store_root} is being written by {holder}", holder) from None
-    return lock_file
+    return take_writer_lock(store_root) if store_root.is_dir() else None
 
 
 def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:

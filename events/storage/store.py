@@ -54,7 +54,7 @@ from typing import Any
 from events.senders.grants import may_retract
 from events.storage.conversion import is_synthetic, to_event, to_record
 from events.storage.digests import file_digest
-from events.storage.erasure_ledger import Erasure, ErasureLedger, ledger_path
+from events.storage.erasure_ledger import Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
@@ -229,14 +229,7 @@ class EventStore:
     # --- locking ---------------------------------------------------------------
 
     def _take_writer_lock(self, holder: str):
-        lock_file = open(self.root / "writer.lock", "a+")
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock_file.seek(0)
-            current = lock_file.read().strip() or "another process"
-            lock_file.close()
-            raise StoreLocked(f"the event store at {self.root} is being written by {current}", current) from None
+        lock_file = take_writer_lock(self.root)
         lock_file.seek(0)
         lock_file.truncate()
         lock_file.write(f"{holder} (pid {os.getpid()})\n")
@@ -298,8 +291,8 @@ class EventStore:
                 copy += 1
                 target = quarantine / f"{path.name}.{copy}"
             os.replace(path, target)
-        _fsync_dir(quarantine)
-        _fsync_dir(self.segments_dir)
+        fsync_dir(quarantine)
+        fsync_dir(self.segments_dir)
 
     @contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -506,7 +499,7 @@ class EventStore:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.segments_dir / name)
-        _fsync_dir(self.segments_dir)
+        fsync_dir(self.segments_dir)
         self._db.execute(
             "INSERT INTO segments (file, first_position, last_position, events, committed_at, sha256, bytes)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -788,6 +781,20 @@ class EventStore:
         return {"events": events, "dead_letters": dead}
 
 
+def take_writer_lock(root: Path):
+    """The store's writer lock (flock on ``writer.lock``), held until the returned file is closed, or
+    :class:`StoreLocked` naming the process that holds it (as it wrote itself there)."""
+    lock_file = open(root / "writer.lock", "a+")
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.seek(0)
+        current = lock_file.read().strip() or "another process"
+        lock_file.close()
+        raise StoreLocked(f"the event store at {root} is being written by {current}", current) from None
+    return lock_file
+
+
 def retraction_target(verdict: Accepted | Rejected) -> str | None:
     """The canonical id of the event an accepted retraction names (as the index keeps ids), else None."""
     if not isinstance(verdict, Accepted) or verdict.event_type != "event.retracted":
@@ -839,14 +846,6 @@ def _already_dead_lettered(stored: list[tuple[bytes | None, list[str]]], raw: by
 
 def _truncate(raw: bytes) -> bytes:
     return raw if len(raw) <= MAX_DEAD_LETTER_BYTES else raw[:MAX_DEAD_LETTER_BYTES]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [
