@@ -18,19 +18,21 @@ LAYERS = ("events", "projections", "pipelines")  # each may import only the ones
 # Third-party packages that belong to one room: (package, the module paths allowed to import it).
 # Which other rooms of pipelines/ each room may use (modules directly in pipelines/, like exit_codes, serve all).
 ROOM_USES = {
-    "cli": {"collector", "demo", "ingest", "orchestration", "streaming"},
+    "cli": {"collector", "demo", "ingest", "orchestration", "streaming", "web"},
     "collector": {"ingest", "streaming"},
     "demo": {"ingest", "orchestration"},
     "streaming": {"ingest", "orchestration"},
     "ingest": set(),
     "orchestration": set(),
+    "web": set(),
 }
 ROOMS = {
     "dagster": ("pipelines/orchestration/",),
     "faust": ("pipelines/streaming/",),
     "kafka": ("pipelines/streaming/", "events/emitter.py"),
     "aiokafka": ("pipelines/streaming/",),
-    "starlette": ("pipelines/collector/",),
+    "starlette": ("pipelines/collector/", "pipelines/web/"),
+    "jinja2": ("pipelines/web/",),
     "uvicorn": ("pipelines/collector/",),
 }
 
