@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 from bench import report
 from bench.data import RESULTS, SCALES, dataset
-from bench.figures import DISPLAY, FIGURES, Run, memory_row
+from bench.figures import DISPLAY, FIGURES, memory_row
+from bench.measure import Run
 from bench.proc import load_average
 
 

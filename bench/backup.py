@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import proc
-from bench.figures import Run, row
+from bench.measure import Run, row
 from events.storage.backup import backup
 from events.storage.erasure_ledger import fsync_dir, fsync_file
 from events.storage.store import EventStore

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench import proc
+from bench.measure import ingest_counts, pct, row
 
 BATCH = 500  # events per POST in the throughput figure
 LATENCY_BATCH = 100  # events per POST in the latency figure
@@ -104,7 +105,6 @@ def _stored(home: Path) -> int:
 
 
 def collector_throughput(run: Any) -> dict[str, Any]:
-    from bench.figures import _counts, row
 
     lines = run.ds.lines
     ingest_home, home = run.dir / "collector-ingest-home", run.dir / "collector-home"
@@ -113,7 +113,7 @@ def collector_throughput(run: Any) -> dict[str, Any]:
         place.mkdir(parents=True)
     run.log("  planning ingest of the file (the baseline) ...")
     ingested = proc.run(proc.planning("ingest", str(run.ds.events_file)), run.env(ingest_home))
-    counts = _counts(ingested.stdout)
+    counts = ingest_counts(ingested.stdout)
     run.log(f"  planning serve, posting the file in batches of {BATCH} ...")
     secret = _register(home)
     served = Served(run, home)
@@ -175,7 +175,6 @@ def _fresh_batches(path: Path, size: int, count: int) -> list[bytes]:
 
 
 def collector_latency(run: Any) -> dict[str, Any]:
-    from bench.figures import pct, row
 
     home = run.dir / "collector-home"
     loaded = (home / "store").exists()

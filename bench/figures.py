@@ -18,15 +18,16 @@ import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import proc
+from bench.backup import backup_figure
 from bench.collector import collector_latency, collector_throughput
-from bench.data import DATA, INCREMENTAL_CYCLE, Dataset
+from bench.data import INCREMENTAL_CYCLE
 from bench.integrity import verify_figure
+from bench.measure import Run, ingest_counts, pct, row, segment_files
 from projections.connection import connect
 
 MIB = 1024 * 1024
@@ -36,100 +37,6 @@ FRESHNESS_PROBES = 30
 STREAM_MAX_LINES = 250_000  # ~4 min of the worker; the whole 1M file would take ~20 min
 QUERY_REPEATS_SUBPROCESS = 10
 QUERY_REPEATS_LIBRARY = 30
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.4999)))
-    return ordered[rank - 1]
-
-
-@dataclass
-class Run:
-    ds: Dataset
-    log: Callable[[str], None] = print
-    peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    _broker: Any = None
-    on: str = field(default_factory=lambda: date.today().isoformat())
-
-    # --- places -----------------------------------------------------------------
-
-    @property
-    def dir(self) -> Path:
-        return self.ds.dir
-
-    @property
-    def home(self) -> Path:
-        """The bench home: the scale's events ingested by `planning ingest` and built."""
-        return self.dir / "home"
-
-    @property
-    def incremental_home(self) -> Path:
-        return self.dir / "incremental-home"
-
-    def env(self, home: Path, **extra: str) -> dict[str, str]:
-        return proc.planning_env(home, **extra)
-
-    # --- preparing the bench home (untimed unless the figure times it) -------------
-
-    def ingest_into(self, home: Path) -> proc.Finished:
-        shutil.rmtree(home, ignore_errors=True)
-        home.mkdir(parents=True)
-        done = proc.run(proc.planning("ingest", str(self.ds.events_file)), self.env(home))
-        (home / "INGESTED").write_text(done.stdout)
-        return done
-
-    def ensure_ingested(self) -> None:
-        if not (self.home / "INGESTED").exists():
-            self.log(f"  preparing {self.home} (ingest, untimed) ...")
-            self.ingest_into(self.home)
-
-    def ensure_built(self) -> None:
-        self.ensure_ingested()
-        if not (self.home / "BUILT").exists():
-            self.log("  preparing the projections (planning build, untimed) ...")
-            proc.run(proc.planning("build", "--on", self.on), self.env(self.home))
-            (self.home / "BUILT").write_text(self.on)
-
-    # --- the broker ---------------------------------------------------------------
-
-    def broker(self):
-        if self._broker is None:
-            from pipelines.streaming.broker import BrokerConfig, free_ports, start
-
-            port, controller = free_ports(2)
-            data_dir = DATA / "kafka"
-            shutil.rmtree(data_dir, ignore_errors=True)
-            self.log(f"  starting a Kafka broker on 127.0.0.1:{port} ...")
-            config = BrokerConfig(data_dir=data_dir, port=port, controller_port=controller)
-            self._broker = start(config)
-            # the broker takes SASL/SCRAM only: the bench's services log in with the passwords it made
-            os.environ["PLANNING_KAFKA_CREDENTIALS"] = str(config.credentials_file)
-        return self._broker
-
-    def close(self) -> None:
-        if self._broker is not None:
-            self._broker.stop()
-            self._broker = None
-            shutil.rmtree(DATA / "kafka", ignore_errors=True)
-
-
-def row(figure: str, pipeline: str, baseline: str, ratio: float | None, ratio_text: str, target: str,
-        met: bool | None, notes: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"figure": figure, "pipeline": pipeline, "baseline": baseline, "ratio": ratio, "ratio_text": ratio_text,
-            "target": target, "met": met, "notes": notes, "data": data}
-
-
-def _counts(stdout: str) -> dict[str, int]:
-    """`accepted 1,234  duplicate 5  rejected 6` -> numbers."""
-    words = stdout.split()
-    out = {}
-    for key in ("accepted", "duplicate", "rejected"):
-        if key in words:
-            out[key] = int(words[words.index(key) + 1].replace(",", ""))
-    return out
 
 
 # --- ingest throughput, files -----------------------------------------------------
@@ -160,7 +67,7 @@ def ingest_files(run: Run) -> dict[str, Any]:
     lines = run.ds.lines
     fresh = run.dir / "home.new"
     done = run.ingest_into(fresh)
-    counts = _counts(done.stdout)
+    counts = ingest_counts(done.stdout)
     shutil.rmtree(run.home, ignore_errors=True)
     os.replace(fresh, run.home)
     run.peaks["ingest (planning ingest)"] = {"peak_mib": done.tree_peak_mib, "main_mib": done.peak_mib,
@@ -405,13 +312,6 @@ def drain_backlog(run: Run, prefix: str, expected: int) -> float:
 # --- full rebuild and the peer ------------------------------------------------------------
 
 
-def segment_files(home: Path) -> list[str]:
-    from events.storage.store import EventStore
-
-    with EventStore(home / "store") as store:
-        return [str(s.path) for s in store.segments()]
-
-
 def raw_scan(files: list[str]) -> tuple[float, int]:
     """One DuckDB GROUP BY pass over the store's segments: the scan limit of any rebuild."""
     from projections.building.event_cache import read_segments_sql
@@ -532,7 +432,7 @@ def clone_home(source: Path, target: Path) -> None:
 
 def _incremental_steps(run: Run, home: Path) -> dict[str, float]:
     ingest = proc.run(proc.planning("ingest", str(run.ds.incremental_file)), run.env(home))
-    counts = _counts(ingest.stdout)
+    counts = ingest_counts(ingest.stdout)
     if counts.get("accepted") != run.ds.meta["incremental_events"]:
         raise RuntimeError(f"incremental ingest accepted {counts} of {run.ds.meta['incremental_events']}")
     built = proc.run(proc.planning("build", "--cycle", INCREMENTAL_CYCLE, "--on", run.on), run.env(home))
@@ -747,12 +647,6 @@ def memory_row(peaks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     )
 
 
-def backup(run: Run) -> dict[str, Any]:
-    from bench.backup import backup_figure  # it imports this module's Run and row
-
-    return backup_figure(run)
-
-
 # the results table's order (the issue's); FIGURES below is the order they run in
 DISPLAY: dict[str, str] = {
     "ingest_files": "ingest throughput, files",
@@ -781,5 +675,5 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "collector_latency": collector_latency,
     "memory": memory,
     "verify": verify_figure,
-    "backup": backup,
+    "backup": backup_figure,
 }

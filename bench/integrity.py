@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import proc
+from bench.measure import row, segment_files
 
 ROUNDS = 2
 
@@ -27,7 +28,6 @@ def _sha256sum(files: list[str]) -> float:
 
 
 def verify_figure(run: Any) -> dict[str, Any]:
-    from bench.figures import row, segment_files
 
     run.ensure_ingested()
     files = segment_files(run.home)
