@@ -82,6 +82,23 @@ def dead_letter_topic(prefix: str | None = None) -> str:
     return f"{topic_prefix(prefix)}.{DEAD_LETTER_FAMILY}"
 
 
+DEFAULT_PARTITIONS = 3
+MAX_PARTITIONS = 1_000  # far beyond any borough-keyed stream; a typo like 30000 is refused, not created
+PARTITIONS_ENV = "PLANNING_TOPIC_PARTITIONS"
+
+
+def default_partitions() -> int:
+    """``$PLANNING_TOPIC_PARTITIONS``, else ``DEFAULT_PARTITIONS``; a value that is not a whole number from 1 to
+    ``MAX_PARTITIONS`` is refused by name before any topic is created."""
+    configured = (os.environ.get(PARTITIONS_ENV) or "").strip()
+    if not configured:
+        return DEFAULT_PARTITIONS
+    if not configured.isdigit() or not 1 <= int(configured) <= MAX_PARTITIONS:
+        raise ValueError(f"{PARTITIONS_ENV}: {configured[:40]!r} is not a whole number from 1 to {MAX_PARTITIONS:,}; "
+                         f"set it to the partitions new topics should have, or unset it for {DEFAULT_PARTITIONS}")
+    return int(configured)
+
+
 def partition_key(event: dict[str, Any]) -> str:
     """``"{cycle}/{borough}"`` when the payload has one borough, else ``"{cycle}"``."""
     cycle = str(event.get("cycle", ""))

@@ -17,13 +17,13 @@ import os
 import sys
 
 from events.home import PlanningHome
+from events.routing import MAX_PARTITIONS, default_partitions
 from pipelines.cli import arguments
 from pipelines.exit_codes import ExitCode
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 SHOWN_PROBLEMS = 20
 MAX_WAIT_SECONDS = 3600.0
-MAX_PARTITIONS = 1_000
 MAX_BATCH = 100_000
 
 
@@ -173,10 +173,22 @@ def _broker_status(args: argparse.Namespace, home: PlanningHome) -> int:
 # --- topics --------------------------------------------------------------------
 
 
+def _partitions_refusal() -> str | None:
+    """What is wrong with $PLANNING_TOPIC_PARTITIONS, if anything: said before a topic is created."""
+    try:
+        default_partitions()
+    except ValueError as wrong:
+        return str(wrong)
+    return None
+
+
 def _topics(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.streaming.credentials import MissingCredentials
     from pipelines.streaming.topics import describe_topics, ensure_topics
 
+    if (refusal := _partitions_refusal()) is not None:
+        print(f"planning topics: {refusal}", file=sys.stderr)
+        return ExitCode.USAGE
     bootstrap = args.bootstrap or default_bootstrap()
     try:
         states = ensure_topics(bootstrap, partitions=args.partitions)
@@ -252,6 +264,9 @@ def _worker(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.streaming.credentials import MissingCredentials
     from pipelines.streaming.worker import DEFAULT_BATCH, MissingTopics, run_worker
 
+    if (refusal := _partitions_refusal()) is not None:
+        print(f"planning worker: {refusal}", file=sys.stderr)
+        return ExitCode.USAGE
     bootstrap = args.bootstrap or default_bootstrap()
     batch = args.batch or DEFAULT_BATCH
     try:

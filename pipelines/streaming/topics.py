@@ -58,16 +58,17 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import TopicAlreadyExistsError, for_code
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from events.routing import (
     COLLECTOR_SEGMENT,
     DEAD_LETTER_FAMILY,
+    DEFAULT_PARTITIONS,
     FAMILIES,
     collector_topic,
     dead_letter_topic,
+    default_partitions,
     partition_key,
     sender_topic_prefix,
     topic_for,
@@ -82,8 +83,6 @@ __all__ = [
 ]
 
 DAY_MS = 24 * 60 * 60 * 1000
-DEFAULT_PARTITIONS = 3
-PARTITIONS_ENV = "PLANNING_TOPIC_PARTITIONS"
 RAW_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # family -> (retention in days, carries personal data, what it is for)
@@ -116,10 +115,6 @@ class TopicSpec:
         if self.family != DEAD_LETTER_FAMILY:
             configs["max.message.bytes"] = str(RAW_MAX_MESSAGE_BYTES)
         return configs
-
-
-def default_partitions() -> int:
-    return int(os.environ.get(PARTITIONS_ENV) or DEFAULT_PARTITIONS)
 
 
 def family_spec(name: str, family: str, partitions: int | None = None) -> TopicSpec:

@@ -56,6 +56,19 @@ def test_a_limit_out_of_range_is_a_usage_error_naming_the_option(
     assert f"argument {option}" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["topics", "worker"])
+@pytest.mark.parametrize("partitions", ["0", "three", "1e3", "30000"])
+def test_topic_partitions_from_the_environment_are_refused_before_any_broker_is_asked(
+    command: str, partitions: str, home: PlanningHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("PLANNING_TOPIC_PARTITIONS", partitions)
+    # a bootstrap nothing listens on: reaching it would be exit 3 (FAILED), not a usage error
+    assert main([command, "--bootstrap", "127.0.0.1:9"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert f"PLANNING_TOPIC_PARTITIONS: {partitions!r} is not a whole number from 1 to 1,000" in err
+    assert "Traceback" not in err
+
+
 def test_recorded_at_may_be_at_most_the_contracts_tolerance_ahead(
     home: PlanningHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
