@@ -87,6 +87,10 @@ MAX_PARTITIONS = 1_000  # far beyond any borough-keyed stream; a typo like 30000
 PARTITIONS_ENV = "PLANNING_TOPIC_PARTITIONS"
 
 
+class PartitionsRefused(ValueError):
+    """``$PLANNING_TOPIC_PARTITIONS`` is set to something that is not a number of partitions."""
+
+
 def default_partitions() -> int:
     """``$PLANNING_TOPIC_PARTITIONS``, else ``DEFAULT_PARTITIONS``; a value that is not a whole number from 1 to
     ``MAX_PARTITIONS`` is refused by name before any topic is created."""
@@ -94,7 +98,7 @@ def default_partitions() -> int:
     if not configured:
         return DEFAULT_PARTITIONS
     if not configured.isdigit() or not 1 <= int(configured) <= MAX_PARTITIONS:
-        raise ValueError(f"{PARTITIONS_ENV}: {configured[:40]!r} is not a whole number from 1 to {MAX_PARTITIONS:,}; "
+        raise PartitionsRefused(f"{PARTITIONS_ENV}: {configured[:40]!r} is not a whole number from 1 to {MAX_PARTITIONS:,}; "
                          f"set it to the partitions new topics should have, or unset it for {DEFAULT_PARTITIONS}")
     return int(configured)
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from events.home import PlanningHome
+from events.routing import PartitionsRefused
 from pipelines.cli import arguments
 from pipelines.cli.snapshots import add_snapshot_option, add_snapshots_command, chosen
 from pipelines.exit_codes import ExitCode
@@ -63,6 +64,9 @@ def _run(argv: list[str] | None) -> int:
         return ExitCode.USAGE
     try:
         return args.run(args, PlanningHome.from_env())
+    except PartitionsRefused as refused:  # read wherever a topic is made: up, broker start, senders add
+        print(f"planning: {refused}", file=sys.stderr)
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
 

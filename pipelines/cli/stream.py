@@ -17,7 +17,7 @@ import os
 import sys
 
 from events.home import PlanningHome
-from events.routing import MAX_PARTITIONS, default_partitions
+from events.routing import MAX_PARTITIONS, PartitionsRefused, default_partitions
 from pipelines.cli import arguments
 from pipelines.exit_codes import ExitCode
 
@@ -177,7 +177,7 @@ def _partitions_refusal() -> str | None:
     """What is wrong with $PLANNING_TOPIC_PARTITIONS, if anything: said before a topic is created."""
     try:
         default_partitions()
-    except ValueError as wrong:
+    except PartitionsRefused as wrong:
         return str(wrong)
     return None
 

@@ -8,6 +8,7 @@ written is exit 4 (CANNOT_WRITE) with a message, never a traceback with exit 1
 
 from __future__ import annotations
 
+import argparse
 import errno
 import sqlite3
 from datetime import datetime, timezone
@@ -67,6 +68,29 @@ def test_topic_partitions_from_the_environment_are_refused_before_any_broker_is_
     err = capsys.readouterr().err
     assert f"PLANNING_TOPIC_PARTITIONS: {partitions!r} is not a whole number from 1 to 1,000" in err
     assert "Traceback" not in err
+
+
+def test_topic_partitions_from_the_environment_are_refused_by_every_command_that_makes_topics(
+    home: PlanningHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from events.routing import PartitionsRefused
+    from pipelines.cli import main as cli_main
+
+    def makes_a_topic(args, home):  # as `up`, `broker start` and `senders add` do, deep inside
+        from pipelines.streaming.topics import family_spec
+
+        family_spec("planning.survey", "survey")
+        return ExitCode.OK
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(run=makes_a_topic)
+
+    monkeypatch.setenv("PLANNING_TOPIC_PARTITIONS", "-1")
+    monkeypatch.setattr(cli_main, "_parser", Parser)
+    assert main(["up"]) == ExitCode.USAGE
+    assert "planning: PLANNING_TOPIC_PARTITIONS: '-1' is not a whole number" in capsys.readouterr().err
+    assert issubclass(PartitionsRefused, ValueError)
 
 
 def test_recorded_at_may_be_at_most_the_contracts_tolerance_ahead(
