@@ -5,10 +5,16 @@ Ctrl-C in the terminal reaches only the `planning` command, which then stops
 its children itself, and a child's own children (Dagster's code servers, a
 run it launched) are found and stopped through the group, whatever the child
 did with the signal. Output goes to a log file under $PLANNING_HOME/logs.
+
+A `planning` command killed outright (SIGKILL, the OOM killer) cannot stop
+its children, and their own sessions keep them from its terminal's hang-up:
+so each child asks the kernel, before it starts, for SIGTERM when its parent
+dies (Linux's ``PR_SET_PDEATHSIG``), and stops as it would on Ctrl-C.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,8 +23,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 STOP_TIMEOUT = 20.0  # seconds for each process to stop after SIGTERM before its group is killed
 LOG_TAIL_LINES = 20
+
+
+def _term_when_parent_dies(parent: int) -> Callable[[], None]:
+    """Run in the child between fork and exec: SIGTERM to it when ``parent`` dies, even by SIGKILL.
+
+    The kernel watches the thread that started the child, so services are started from the main thread."""
+
+    def ask_the_kernel() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request was made: nobody would stop us
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return ask_the_kernel
 
 
 @dataclass
@@ -46,7 +66,7 @@ class Service:
             self.started_at = time.time()
             self.process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=env, cwd=cwd, start_new_session=True,
+                env=env, cwd=cwd, start_new_session=True, preexec_fn=_term_when_parent_dies(os.getpid()),
             )
 
     def alive(self) -> bool:

@@ -1,0 +1,36 @@
+"""A `planning` command killed outright leaves none of its long-running children behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from pipelines.processes import group_alive, wait_until
+from tests.support.paths import REPO_ROOT
+
+
+def test_a_child_stops_when_the_command_that_started_it_is_killed(tmp_path: Path) -> None:
+    parent = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from pipelines.processes import Service
+        child = Service("sleeper", [sys.executable, "-c", "import time; time.sleep(600)"], Path({str(tmp_path)!r}) / "sleeper.log")
+        child.start(env={{}}, cwd=Path({str(tmp_path)!r}))
+        print(child.pid, flush=True)
+        time.sleep(600)
+    """)
+    command = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        child = int(command.stdout.readline())
+        assert group_alive(child), "the child runs, in a group of its own"
+        command.send_signal(signal.SIGKILL)
+        command.wait(10)
+        assert wait_until(lambda: not group_alive(child), 10), f"child {child} outlived its parent"
+    finally:
+        command.kill()
+        command.wait()
