@@ -152,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     from pipelines.cli.serve import add_serve_command
     from pipelines.cli.stack import add_stack_commands
     from pipelines.cli.stream import add_stream_commands
+    from pipelines.cli.users import add_users_command
 
     add_stream_commands(commands)
     add_panel_commands(commands)
@@ -161,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     add_integrity_commands(commands)
     add_backup_commands(commands)
     add_serve_command(commands)
+    add_users_command(commands)
     return parser
 
 

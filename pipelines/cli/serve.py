@@ -1,4 +1,8 @@
-"""`planning serve`: the HTTP collector (docs/collector.md), until Ctrl-C or SIGTERM.
+"""`planning serve`: the HTTP collector (docs/collector.md) and the web site (docs/web.md) on one port,
+until Ctrl-C or SIGTERM.
+
+``/v1/…`` is the collector's, with its own Bearer authentication; every other path is the web site's,
+behind its guard (``pipelines.web``). Neither app sees the other's requests.
 
 Where the events go: with ``--bootstrap``, or when the home's own broker runs
 (`planning broker start`, `planning up`), the streaming stack's worker writes
@@ -14,7 +18,9 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from events.home import PlanningHome
 from pipelines.cli import arguments
@@ -88,6 +94,13 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
             print(f"planning serve: no such file: {path}", file=sys.stderr)
             return ExitCode.USAGE
     limits = Limits(rate=args.rate, burst=args.burst)
+    from pipelines.web.app import AssetsMissing, govuk_frontend, web_app
+
+    try:
+        site = web_app(home, govuk=govuk_frontend())
+    except AssetsMissing as missing:
+        print(f"planning serve: {missing}", file=sys.stderr)
+        return ExitCode.FAILED
     try:
         sock = listening_socket(args.host, args.port)
     except CannotListen as error:
@@ -118,13 +131,31 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning serve: listening on {address}{EVENTS_PATH}, {writing} "
               f"({limits.rate:,g} events/s per sender, bursts of {limits.burst:,}); Ctrl-C stops", file=sys.stderr,
               flush=True)
-        stopped_by = serve(uvicorn_server(collector_app(intake, limits), certfile=args.certfile, keyfile=args.keyfile), sock)
+        stopped_by = serve(uvicorn_server(one_port(collector_app(intake, limits), site), certfile=args.certfile, keyfile=args.keyfile), sock)
     finally:
         intake.close()
         sock.close()
     released = "every event handed over was acknowledged by Kafka" if bootstrap else "the event store is released"
     print(f"planning serve: stopped{' on a signal' if stopped_by else ''}; {released}", file=sys.stderr)
     return ExitCode.OK
+
+
+COLLECTOR_PREFIX = "/v1/"
+
+
+AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def one_port(collector: AsgiApp, site: AsgiApp) -> AsgiApp:
+    """One ASGI app: ``/v1/…`` to the collector, the rest to the web site."""
+
+    async def dispatch(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (scope["path"] + "/").startswith(COLLECTOR_PREFIX):
+            await collector(scope, receive, send)
+        else:
+            await site(scope, receive, send)
+
+    return dispatch
 
 
 class CannotHandOver(RuntimeError):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 Audience = Literal["public", "panel", "data_team"]
 Role = Literal["panel", "data_team"]
@@ -45,9 +46,18 @@ class Page(Route):
         self.audience: Audience = audience
 
 
+class Assets(Mount):
+    """Files anyone may fetch (GOV.UK Frontend's CSS, JS, fonts and images; the site's own): public by kind."""
+
+    audience: Audience = "public"
+
+    def __init__(self, path: str, files: ASGIApp, *, name: str | None = None) -> None:
+        super().__init__(path, app=files, name=name)
+
+
 def audience_of(route: object) -> Audience | None:
     """The route's audience, or None for a route that declares none (the guard refuses it to everyone)."""
-    return route.audience if isinstance(route, Page) else None
+    return route.audience if isinstance(route, (Page, Assets)) else None
 
 
 def may_see(viewer: Viewer | None, audience: Audience | None) -> bool:

@@ -1,0 +1,112 @@
+"""The account pages, open to whoever the guard lets through: sign in, sign out, change your password.
+
+Signing in starts a new session (a new token, whatever cookie came before: rotation) and ends the
+session the browser had, if any. A one-time password (from `planning users add` or `reset`) must be
+changed before any other page opens (the guard sends the account here). Changing a password ends the
+account's other sessions and rotates this one.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from pipelines.web import sessions
+from pipelines.web.accounts import AccountBook, AccountRefused
+from pipelines.web.audience import Page, viewer_of
+from pipelines.web.forms import form_of
+from pipelines.web.guard import PASSWORD_PATH, SESSION_KEY, SIGN_IN_PATH, SIGN_OUT_PATH, cookie_header, relative_next
+from pipelines.web.rendering import render
+
+WRONG = "Enter a correct account name and password"
+PASSWORD_FIELDS = (
+    ("current_password", "Current password", "", "current-password"),
+    ("new_password", "New password", "At least 12 characters. Three random words are easy to remember and hard to guess.",
+     "new-password"),
+    ("confirm_password", "Confirm new password", "", "new-password"),
+)
+FIELD_OF = {"current password": "current_password", "new password": "new_password",
+            "confirm new password": "confirm_password"}
+
+
+def _book(request: Request) -> AccountBook:
+    return request.app.state.accounts
+
+
+def _signed_in(request: Request, token: str, where: str) -> Response:
+    """Go on with the new session's cookie, and without the pre-sign-in one."""
+    response = RedirectResponse(where, status_code=303)
+    response.headers.append("set-cookie", cookie_header(sessions.SESSION_COOKIE, token, request))
+    response.headers.append("set-cookie", cookie_header(sessions.PRE_SIGN_IN_COOKIE, "", request, clear=True))
+    return response
+
+
+async def sign_in_form(request: Request) -> Response:
+    wanted = relative_next(request.query_params.get("next"))
+    if viewer_of(request) is not None:
+        return RedirectResponse(wanted, status_code=303)
+    return render(request, "account/sign_in.html", {"next": wanted, "name": "", "errors": {}})
+
+
+async def sign_in(request: Request) -> Response:
+    form = await form_of(request)
+    name, wanted = form.get("name", "").strip(), relative_next(form.get("next"))
+    book = _book(request)
+    account = await run_in_threadpool(book.signs_in, name, form.get("password", ""))
+    if account is None:
+        return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
+                      status_code=401)
+    before = request.scope.get(SESSION_KEY)
+    if before is not None:
+        await run_in_threadpool(sessions.end, book, before.token_sha256)
+    token = await run_in_threadpool(sessions.start, book, account.name)
+    where = f"{PASSWORD_PATH}?next={quote(wanted, safe='')}" if account.must_change else wanted
+    return _signed_in(request, token, where)
+
+
+async def sign_out(request: Request) -> Response:
+    session = request.scope.get(SESSION_KEY)
+    if session is not None:
+        await run_in_threadpool(sessions.end, _book(request), session.token_sha256)
+    response = RedirectResponse("/", status_code=303)
+    response.headers.append("set-cookie", cookie_header(sessions.SESSION_COOKIE, "", request, clear=True))
+    return response
+
+
+async def password_form(request: Request) -> Response:
+    return _password_page(request, relative_next(request.query_params.get("next")), {})
+
+
+async def change_password(request: Request) -> Response:
+    form = await form_of(request)
+    wanted = relative_next(form.get("next"))
+    session = request.scope[SESSION_KEY]
+    book = _book(request)
+    try:
+        await run_in_threadpool(book.change_password, session.account, form.get("current_password", ""),
+                                form.get("new_password", ""), form.get("confirm_password", ""))
+    except AccountRefused as refused:
+        label, _, told = str(refused).partition(": ")
+        field = FIELD_OF.get(label, "new_password")
+        return _password_page(request, wanted, {field: told[:1].upper() + told[1:]}, status_code=400)
+    await run_in_threadpool(sessions.end_others, book, session.account)
+    token = await run_in_threadpool(sessions.start, book, session.account)
+    return _signed_in(request, token, wanted)
+
+
+def _password_page(request: Request, wanted: str, errors: dict[str, str], status_code: int = 200) -> Response:
+    session = request.scope[SESSION_KEY]
+    return render(request, "account/password.html", {"next": wanted, "errors": errors, "fields": PASSWORD_FIELDS,
+                                                      "must_change": session.must_change}, status_code=status_code)
+
+
+ROUTES: list[Page] = [
+    Page(SIGN_IN_PATH, sign_in_form, audience="public", name="sign_in"),
+    Page(SIGN_IN_PATH, sign_in, audience="public", methods=("POST",), name="sign_in_post"),
+    Page(SIGN_OUT_PATH, sign_out, audience="public", methods=("POST",), name="sign_out"),
+    Page(PASSWORD_PATH, password_form, audience="panel", name="password"),
+    Page(PASSWORD_PATH, change_password, audience="panel", methods=("POST",), name="password_post"),
+]
