@@ -163,3 +163,33 @@ def test_serve_on_the_streaming_stack_hands_over_to_kafka(
     assert f"handing events to Kafka at {kafka_broker.bootstrap}" in told
     assert "acknowledged by Kafka" in told
     assert not (home.store / "store.sqlite").exists()
+
+
+def test_serve_answers_the_web_site_and_the_collector_on_one_port(home: PlanningHome) -> None:
+    with serving(home) as (process, address):
+        where = urlsplit(address)
+        replies = {}
+        for path in ("/", "/v1/health", "/account/password"):
+            connection = http.client.HTTPConnection(where.hostname, where.port, timeout=60)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            replies[path] = (response.status, dict(response.getheaders()), response.read())
+            connection.close()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == ExitCode.OK
+    status, headers, body = replies["/"]
+    assert status == 200 and b"Policing plan evidence" in body and "frame-ancestors 'none'" in headers["content-security-policy"]
+    status, headers, body = replies["/v1/health"]
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert "content-security-policy" not in {k.lower() for k in headers}, "the collector is not behind the site's guard"
+    status, headers, _ = replies["/account/password"]
+    assert (status, headers["location"]) == (303, "/sign-in?next=%2Faccount%2Fpassword")
+
+
+def test_serve_without_govuk_frontend_says_to_run_npm_ci(home: PlanningHome, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PLANNING_WEB_ASSETS", str(tmp_path / "node_modules"))
+    assert main(["serve", "--port", "0"]) == ExitCode.FAILED
+    said = capsys.readouterr().err
+    assert "GOV.UK Frontend is not installed" in said and "Run `npm ci`" in said
