@@ -34,15 +34,15 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BURST, MAX_EVENTS, MAX_RATE
 
     serve = commands.add_parser(
-        "serve", help="run the HTTP collector: senders POST events to /v1/events (until Ctrl-C / SIGTERM)",
+        "serve", help="run the HTTP collector (/v1/events) and the web site on one port (until Ctrl-C / SIGTERM)",
         description="Receive events over HTTP from registered senders (`planning senders add`): POST /v1/events "
                     "with their secret (Authorization: Bearer), JSON Lines or a JSON array. Each event is checked against "
                     "the contract and the sender's grants and appended to the event store, which the collector "
                     "writes alone while it runs (`planning ingest` refuses meanwhile); on the streaming stack "
                     "(--bootstrap, or the home's broker running) it is handed to Kafka for the stream worker "
-                    "instead. Prints where it listens. Ctrl-C or SIGTERM lets the requests in flight finish and "
+                    "instead. Every other path is the web site (docs/web.md), its accounts managed with `planning users`. Prints where it listens. Ctrl-C or SIGTERM lets the requests in flight finish and "
                     "releases the store: exit 0. Exit 3 when the store is being written by another process, Kafka "
-                    "cannot be reached, or the address cannot be listened on.")
+                    "cannot be reached, the address cannot be listened on, or GOV.UK Frontend is not installed (`npm ci`).")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; another address needs --certfile and --keyfile)")
     serve.add_argument("--port", type=arguments.whole_number(0, 65_535), default=DEFAULT_PORT,

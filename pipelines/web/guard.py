@@ -97,7 +97,7 @@ class Guard:
         scope.setdefault(CONTEXT_KEY, {})["csrf_token"] = csrf
 
         send = _with_cookies(send, issued)
-        route = self._route(scope)
+        route, allowed = self._route(scope)
         if route is None:  # no route: the router's 404
             await self.app(scope, receive, send)
             return
@@ -105,7 +105,7 @@ class Guard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        if request.method not in SAFE_METHODS:
+        if allowed and request.method not in SAFE_METHODS:  # a method the route has not is the router's 405
             body = await _form_body(receive)
             if body is None or not csrf or not hmac.compare_digest(_csrf_of(body), csrf):
                 told = ("this form was not sent by a page of this site, or its page is too old: go back, reload "
@@ -116,15 +116,16 @@ class Guard:
             receive = _replaying(body, receive)
         await self.app(scope, receive, send)
 
-    def _route(self, scope: Scope) -> BaseRoute | None:
+    def _route(self, scope: Scope) -> tuple[BaseRoute | None, bool]:
+        """The route the router will take, and whether it takes the request's method."""
         partial = None
         for route in self.routes:
             match, _ = route.matches(scope)
             if match == Match.FULL:
-                return route
+                return route, True
             if match == Match.PARTIAL and partial is None:
                 partial = route  # the path is this route's, the method is not: still its audience that decides
-        return partial
+        return partial, False
 
     def _refusal(self, request: Request, route: BaseRoute, viewer: Viewer | None,
                  session: sessions.Session | None) -> Response | None:
