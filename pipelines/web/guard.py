@@ -9,12 +9,13 @@ then refuses, before the route runs:
 - anonymous on a ``panel`` or ``data_team`` page: 303 to ``/sign-in?next=<the page>`` for GET and HEAD,
   401 otherwise;
 - a signed-in account whose role may not see it: 403;
-- an account with a one-time password: 303 to ``/account/password`` (only that page, sign-out and
-  public assets are open to it until it has changed its password);
+- an account with a one-time password: 303 to ``/account/password`` (only that page and sign-out are
+  open to it until it has changed its password);
 - a POST (any method other than GET, HEAD, OPTIONS) whose form has no valid ``csrf_token``: 403, and the
   route never runs, so nothing is stored.
 
-A path no route matches goes on to the router, which answers 404.
+A path no route matches goes on to the router, which answers 404. Files under ``/assets/`` (``Assets``,
+public by kind) pass without a session being read.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.web import sessions
 from pipelines.web.accounts import AccountBook
-from pipelines.web.audience import VIEWER_KEY, Audience, Viewer, audience_of, may_see
+from pipelines.web.audience import VIEWER_KEY, Assets, Audience, Viewer, audience_of, may_see
 from pipelines.web.rendering import CONTEXT_KEY, render
 
 SESSION_KEY = "planning.session"  # the live Session, for the account pages
@@ -79,6 +80,10 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        route, allowed = self._route(scope)
+        if isinstance(route, Assets):  # files for anyone: no session to read, nothing to refuse
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
         cookies = request.cookies
         session = await run_in_threadpool(sessions.current, self.book, cookies.get(sessions.SESSION_COOKIE))
@@ -97,7 +102,6 @@ class Guard:
         scope.setdefault(CONTEXT_KEY, {})["csrf_token"] = csrf
 
         send = _with_cookies(send, issued)
-        route, allowed = self._route(scope)
         if route is None:  # no route: the router's 404
             await self.app(scope, receive, send)
             return
@@ -133,8 +137,7 @@ class Guard:
         if audience is None:
             return _refused(request, 403, "This page is not open to anyone",
                             "it declares no audience; the data team must declare who may see it")
-        if session is not None and session.must_change and request.url.path not in OPEN_WHILE_MUST_CHANGE \
-                and not request.url.path.startswith("/assets/"):
+        if session is not None and session.must_change and request.url.path not in OPEN_WHILE_MUST_CHANGE:
             return RedirectResponse(f"{PASSWORD_PATH}?next={quote(_wanted(request), safe='')}", status_code=303)
         if may_see(viewer, audience):
             return None
