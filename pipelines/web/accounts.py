@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_account ON sessions (account);
+CREATE TABLE IF NOT EXISTS sign_in_failures (  -- pipelines/web/throttle.py
+    key            TEXT PRIMARY KEY,       -- 'account:<name>' or 'address:<client address>'
+    failures       INTEGER NOT NULL,       -- since first_at
+    first_at       TEXT NOT NULL,
+    locked_until   TEXT                    -- NULL: not locked
+);
 CREATE TABLE IF NOT EXISTS site_keys (
     purpose        TEXT PRIMARY KEY,       -- 'pre-sign-in': signs the sign-in form's CSRF token
     secret         TEXT NOT NULL
@@ -157,7 +163,8 @@ class AccountBook:
         return password
 
     def reset(self, name: str) -> str:
-        """A new one-time password for an active account; its sessions end, and the old password stops working."""
+        """A new one-time password for an active account; its sessions end, the old password stops working,
+        and a lock after failed sign-ins is lifted."""
         if not self._existing(name).active:
             raise AccountRefused(f"account {name} is disabled; a disabled account stays disabled: add a new account")
         password = one_time_password()
@@ -166,6 +173,7 @@ class AccountBook:
             db.execute("UPDATE accounts SET password_hash = ?, must_change = 1, password_set_at = ? WHERE name = ?",
                        (self.hasher.hash(password), self.now(), name))
             db.execute("DELETE FROM sessions WHERE account = ?", (name,))
+            db.execute("DELETE FROM sign_in_failures WHERE key = ?", (f"account:{name}",))
             db.execute("COMMIT")
         return password
 

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pipelines.web import sessions
+from pipelines.web import sessions, throttle
 from pipelines.web.accounts import AccountBook, AccountRefused
 from pipelines.web.audience import Page, viewer_of
 from pipelines.web.forms import form_of
@@ -55,10 +55,20 @@ async def sign_in(request: Request) -> Response:
     form = await form_of(request)
     name, wanted = form.get("name", "").strip(), relative_next(form.get("next"))
     book = _book(request)
+    address = request.client.host if request.client else "unknown"
+    wait = await run_in_threadpool(throttle.locked_for, book, name, address)
+    if wait is not None:
+        minutes = -(-wait // 60)
+        told = (f"There have been too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+                "or ask the data team to reset your password")
+        return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": told}},
+                      status_code=429, headers={"Retry-After": str(wait)})
     account = await run_in_threadpool(book.signs_in, name, form.get("password", ""))
     if account is None:
+        await run_in_threadpool(throttle.failed, book, name, address)
         return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
                       status_code=401)
+    await run_in_threadpool(throttle.succeeded, book, account.name)
     before = request.scope.get(SESSION_KEY)
     if before is not None:
         await run_in_threadpool(sessions.end, book, before.token_sha256)
