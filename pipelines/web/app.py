@@ -1,5 +1,5 @@
 """The web site as one Starlette app: the account pages, the site's pages (``pipelines.web.pages``), the
-assets, behind the guard and the security headers.
+assets, behind the security headers, the guard and the audit trail (outermost first).
 
 ``planning serve`` runs it beside the HTTP collector on one port (``pipelines.cli.serve``): the collector's
 ``/v1/…`` routes keep their own Bearer authentication and are not part of this app, so the guard judges
@@ -30,6 +30,7 @@ from events.home import PlanningHome
 from pipelines.web import account, pages
 from pipelines.web.accounts import AccountBook, utc_now
 from pipelines.web.audience import Assets, Page
+from pipelines.web.audit import AuditLog, AuditTrail
 from pipelines.web.guard import Guard
 from pipelines.web.headers import SecurityHeaders
 from pipelines.web.rendering import render
@@ -87,13 +88,16 @@ def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govu
             hasher: PasswordHasher | None = None) -> Starlette:
     """The site over ``home``. ``clock`` (aware UTC) is "now" for sessions and pages; tests pin it."""
     book = AccountBook.of(home, clock=clock, hasher=hasher)
+    log = AuditLog.of(home, clock=clock)
     routes = site_routes(govuk or govuk_frontend())
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(Guard, routes=routes, book=book)],
+        middleware=[Middleware(SecurityHeaders), Middleware(Guard, routes=routes, book=book),
+                    Middleware(AuditTrail, log=log)],
         exception_handlers={404: _not_found, 405: _not_found},
     )
     app.state.home = home
     app.state.clock = clock
     app.state.accounts = book
+    app.state.audit = log
     return app

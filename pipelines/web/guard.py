@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.web import sessions
 from pipelines.web.accounts import AccountBook
+from pipelines.web.audit import AUDIENCE_KEY
 from pipelines.web.audience import VIEWER_KEY, Assets, Audience, Viewer, audience_of, may_see
 from pipelines.web.rendering import CONTEXT_KEY, render
 
@@ -118,6 +119,7 @@ class Guard:
                              status_code=403)(scope, receive, send)
                 return
             receive = _replaying(body, receive)
+        scope[AUDIENCE_KEY] = audience_of(route)
         await self.app(scope, receive, send)
 
     def _route(self, scope: Scope) -> tuple[BaseRoute | None, bool]:

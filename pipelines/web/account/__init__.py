@@ -1,4 +1,5 @@
-"""The account pages, open to whoever the guard lets through: sign in, sign out, change your password.
+"""The account pages, open to whoever the guard lets through: sign in, sign out, change your password;
+and the audit log, for the data team (``/audit``).
 
 Signing in starts a new session (a new token, whatever cookie came before: rotation) and ends the
 session the browser had, if any. A one-time password (from `planning users add` or `reset`) must be
@@ -16,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from pipelines.web import sessions, throttle
 from pipelines.web.accounts import AccountBook, AccountRefused
+from pipelines.web.audit import SHOWN, AuditLog, path_of
 from pipelines.web.audience import Page, viewer_of
 from pipelines.web.forms import form_of
 from pipelines.web.guard import PASSWORD_PATH, SESSION_KEY, SIGN_IN_PATH, SIGN_OUT_PATH, cookie_header, relative_next
@@ -34,6 +36,15 @@ FIELD_OF = {"current password": "current_password", "new password": "new_passwor
 
 def _book(request: Request) -> AccountBook:
     return request.app.state.accounts
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _note(request: Request, account: str | None, action: str, detail: str = "") -> None:
+    log: AuditLog = request.app.state.audit
+    await run_in_threadpool(log.record, account, action, path_of(request.scope), detail, _address(request))
 
 
 def _signed_in(request: Request, token: str, where: str) -> Response:
@@ -55,17 +66,19 @@ async def sign_in(request: Request) -> Response:
     form = await form_of(request)
     name, wanted = form.get("name", "").strip(), relative_next(form.get("next"))
     book = _book(request)
-    address = request.client.host if request.client else "unknown"
+    address = _address(request)
     wait = await run_in_threadpool(throttle.locked_for, book, name, address)
     if wait is not None:
         minutes = -(-wait // 60)
         told = (f"There have been too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
                 "or ask the data team to reset your password")
+        await _note(request, await _account_named(book, name), "sign_in_locked")
         return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": told}},
                       status_code=429, headers={"Retry-After": str(wait)})
     account = await run_in_threadpool(book.signs_in, name, form.get("password", ""))
     if account is None:
         await run_in_threadpool(throttle.failed, book, name, address)
+        await _note(request, await _account_named(book, name), "sign_in_failed")
         return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
                       status_code=401)
     await run_in_threadpool(throttle.succeeded, book, account.name)
@@ -73,6 +86,7 @@ async def sign_in(request: Request) -> Response:
     if before is not None:
         await run_in_threadpool(sessions.end, book, before.token_sha256)
     token = await run_in_threadpool(sessions.start, book, account.name)
+    await _note(request, account.name, "signed_in")
     where = f"{PASSWORD_PATH}?next={quote(wanted, safe='')}" if account.must_change else wanted
     return _signed_in(request, token, where)
 
@@ -81,6 +95,7 @@ async def sign_out(request: Request) -> Response:
     session = request.scope.get(SESSION_KEY)
     if session is not None:
         await run_in_threadpool(sessions.end, _book(request), session.token_sha256)
+        await _note(request, session.account, "signed_out")
     response = RedirectResponse("/", status_code=303)
     response.headers.append("set-cookie", cookie_header(sessions.SESSION_COOKIE, "", request, clear=True))
     return response
@@ -104,7 +119,20 @@ async def change_password(request: Request) -> Response:
         return _password_page(request, wanted, {field: told[:1].upper() + told[1:]}, status_code=400)
     await run_in_threadpool(sessions.end_others, book, session.account)
     token = await run_in_threadpool(sessions.start, book, session.account)
+    await _note(request, session.account, "password_changed")
     return _signed_in(request, token, wanted)
+
+
+async def _account_named(book: AccountBook, name: str) -> str | None:
+    """The name tried, if it is an account's; else None (a password typed in the name field is not kept)."""
+    return name if await run_in_threadpool(book.get, name) is not None else None
+
+
+async def audit_page(request: Request) -> Response:
+    log: AuditLog = request.app.state.audit
+    account = request.query_params.get("account", "").strip()
+    entries = await run_in_threadpool(log.latest, account or None)
+    return render(request, "account/audit.html", {"entries": entries, "account": account, "shown": SHOWN})
 
 
 def _password_page(request: Request, wanted: str, errors: dict[str, str], status_code: int = 200) -> Response:
@@ -119,4 +147,5 @@ ROUTES: list[Page] = [
     Page(SIGN_OUT_PATH, sign_out, audience="public", methods=("POST",), name="sign_out"),
     Page(PASSWORD_PATH, password_form, audience="panel", name="password"),
     Page(PASSWORD_PATH, change_password, audience="panel", methods=("POST",), name="password_post"),
+    Page("/audit", audit_page, audience="data_team", name="audit"),
 ]
