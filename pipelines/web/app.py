@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from events.home import PlanningHome
 from pipelines.web import account, pages
@@ -84,16 +85,22 @@ def site_routes(govuk: Path) -> list[BaseRoute]:
     return routes
 
 
+class Site(Starlette):
+    """The site's Starlette app, with the security headers outside even Starlette's own 500 answer."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govuk: Path | None = None,
             hasher: PasswordHasher | None = None) -> Starlette:
     """The site over ``home``. ``clock`` (aware UTC) is "now" for sessions and pages; tests pin it."""
     book = AccountBook.of(home, clock=clock, hasher=hasher)
     log = AuditLog.of(home, clock=clock)
     routes = site_routes(govuk or govuk_frontend())
-    app = Starlette(
+    app = Site(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(Guard, routes=routes, book=book),
-                    Middleware(AuditTrail, log=log)],
+        middleware=[Middleware(Guard, routes=routes, book=book), Middleware(AuditTrail, log=log)],
         exception_handlers={404: _not_found, 405: _not_found},
     )
     app.state.home = home

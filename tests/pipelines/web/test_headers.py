@@ -16,9 +16,14 @@ async def for_the_data_team(request):  # a data-team page, for a 403
     raise AssertionError("the guard lets no panel account here")
 
 
+async def broken(request):  # a page that fails, for a 500
+    raise RuntimeError("a page's own failure")
+
+
 @pytest.fixture
 def site(home: PlanningHome, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(pages, "ROUTES", [Page("/team-only", for_the_data_team, audience="data_team")])
+    monkeypatch.setattr(pages, "ROUTES", [Page("/team-only", for_the_data_team, audience="data_team"),
+                                          Page("/broken", broken, audience="public")])
     with running_site(home) as running:
         running.account("j.smith", "panel", PASSWORD)
         yield running
@@ -38,6 +43,7 @@ def responses(site: Site) -> dict[str, Reply]:
         "405": anonymous.request("DELETE", "/"),
         "static 200": anonymous.get("/assets/govuk/govuk-frontend.min.css"),
         "static 404": anonymous.get("/assets/govuk/nothing.css"),
+        "500": anonymous.get("/broken"),
     }
 
 
@@ -45,7 +51,7 @@ def test_every_response_carries_the_security_headers(site: Site) -> None:
     got = responses(site)
     assert {kind: reply.status for kind, reply in got.items()} == {
         "200 page": 200, "200 signed-in page": 200, "303 to sign in": 303, "401 anonymous POST": 401,
-        "403 wrong role": 403, "403 no CSRF token": 403, "404": 404, "405": 405, "static 200": 200, "static 404": 404}
+        "403 wrong role": 403, "403 no CSRF token": 403, "404": 404, "405": 405, "static 200": 200, "static 404": 404, "500": 500}
     for kind, reply in got.items():
         policy = reply.header("content-security-policy") or ""
         directives = {d.strip().split(" ", 1)[0]: d.strip() for d in policy.split(";")}
