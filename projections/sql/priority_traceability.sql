@@ -3,6 +3,8 @@
 -- consultation responses naming the theme, the summed weight of PAS interviews
 -- naming it, the boroughs whose latest CDRP audit ranks it, and the ids of all
 -- of those events, sorted.
+-- Sums of floats run in event_id order (fsum ... ORDER BY event_id): split between
+-- threads, their last bit would vary, and a rebuild would not equal what was published.
 WITH priorities AS (
     SELECT p.rank, p.theme, p.scope, s.borough
     FROM staging.adopted_priorities AS p
@@ -37,7 +39,7 @@ SELECT
     p.theme,
     p.scope,
     (SELECT count(*) FROM responses AS r WHERE r.rank = p.rank AND r.scope = p.scope) AS supporting_responses,
-    (SELECT coalesce(fsum(i.weight), 0.0) FROM interviews AS i WHERE i.rank = p.rank AND i.scope = p.scope) AS supporting_survey_weight,
+    (SELECT coalesce(fsum(i.weight ORDER BY i.event_id), 0.0) FROM interviews AS i WHERE i.rank = p.rank AND i.scope = p.scope) AS supporting_survey_weight,
     coalesce((SELECT list(a.borough ORDER BY a.borough) FROM audits AS a WHERE a.rank = p.rank AND a.scope = p.scope), []::VARCHAR[]) AS cdrp_boroughs,
     coalesce((SELECT list(e.event_id ORDER BY e.event_id) FROM evidence AS e WHERE e.rank = p.rank AND e.scope = p.scope), []::VARCHAR[]) AS evidence_event_ids
 FROM staging.adopted_priorities AS p

@@ -2,8 +2,10 @@
 -- Weighted Public Attitude Survey estimates: p = Σw·y / Σw over those answering,
 -- effective n = (Σw)² / Σw², 95% interval p ± 1.96·√(p(1−p)/n_eff) clipped to
 -- [0, 1], as percentages. Suppressed when fewer than 30 answered.
+-- Sums of floats run in event_id order (fsum ... ORDER BY event_id): split between
+-- threads, their last bit would vary, and a rebuild would not equal what was published.
 WITH answers AS (
-    SELECT s.scope, a.wave, a.indicator, a.weight,
+    SELECT s.scope, a.event_id, a.wave, a.indicator, a.weight,
            CASE WHEN a.answer THEN 1.0 ELSE 0.0 END AS agrees
     FROM staging.indicator_answers AS a
     JOIN staging.scope_boroughs AS s USING (borough)
@@ -11,8 +13,8 @@ WITH answers AS (
 estimates AS (
     SELECT wave, scope, indicator,
            count(*) AS unweighted_n,
-           fsum(weight * agrees) / fsum(weight) AS p,
-           pow(fsum(weight), 2) / fsum(pow(weight, 2)) AS effective_n
+           fsum(weight * agrees ORDER BY event_id) / fsum(weight ORDER BY event_id) AS p,
+           pow(fsum(weight ORDER BY event_id), 2) / fsum(pow(weight, 2) ORDER BY event_id) AS effective_n
     FROM answers
     GROUP BY wave, scope, indicator
 ),

@@ -6,6 +6,8 @@
 --                       for LONDON the mean over boroughs whose audit is received
 -- A source with no data in scope is null; combined_score is the mean of the
 -- others. rank 1 = highest combined_score, ties broken by theme name.
+-- Sums of floats run in event_id order (fsum ... ORDER BY event_id): split between
+-- threads, their last bit would vary, and a rebuild would not equal what was published.
 WITH scopes AS (
     SELECT DISTINCT scope FROM staging.scope_boroughs
 ),
@@ -22,19 +24,19 @@ consultation_mentions AS (
     GROUP BY scope, t.theme
 ),
 scoped_interviews AS (
-    SELECT s.scope, i.weight, i.priorities
+    SELECT s.scope, i.event_id, i.weight, i.priorities
     FROM staging.interviews AS i JOIN staging.scope_boroughs AS s USING (borough)
 ),
 survey_totals AS (
-    SELECT scope, fsum(weight) AS weight FROM scoped_interviews GROUP BY scope
+    SELECT scope, fsum(weight ORDER BY event_id) AS weight FROM scoped_interviews GROUP BY scope
 ),
 survey_mentions AS (
-    SELECT scope, u.theme, fsum(weight) AS weight
+    SELECT scope, u.theme, fsum(weight ORDER BY event_id) AS weight
     FROM scoped_interviews, unnest(priorities) AS u(theme)
     GROUP BY scope, u.theme
 ),
 audit_scores AS (
-    SELECT a.borough, p.theme, (6 - p.rank) / 5.0 AS score
+    SELECT a.event_id, a.borough, p.theme, (6 - p.rank) / 5.0 AS score
     FROM staging.latest_audits AS a, unnest(a.priorities) AS u(p)
 ),
 audited_boroughs AS (
@@ -43,7 +45,7 @@ audited_boroughs AS (
     GROUP BY s.scope
 ),
 cdrp_totals AS (
-    SELECT s.scope, a.theme, fsum(a.score) AS score
+    SELECT s.scope, a.theme, fsum(a.score ORDER BY a.event_id) AS score
     FROM audit_scores AS a JOIN staging.scope_boroughs AS s USING (borough)
     GROUP BY s.scope, a.theme
 ),
