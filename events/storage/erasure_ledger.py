@@ -12,9 +12,12 @@ deleting or replacing the store leaves it; ``planning backup`` copies it too, an
 operator keeps a copy off this machine (docs/decisions.md, "Backups and erasure").
 
 The store writes the ledger inside the append that stores a ``respondent.erasure_requested``,
-before that append commits: an erasure the store holds is always in the ledger. (A crash
-between the two leaves an entry for an erasure the store has not stored yet; re-applying it
-erases someone whose request was received but not yet committed, which is what they asked.)
+before that append commits: an erasure the store holds is always in the ledger. A crash
+between the two leaves an entry for an erasure the store has not stored; the next writer to
+open the store applies it (``EventStore._reconcile_erasure_ledger``), as ``restore`` applies
+the ledger to a backup: it erases someone whose request was received, which is what they asked.
+The same writer copies into the ledger any erasure the store holds and the ledger lacks (a
+ledger lost, or put back from an older copy).
 
 Entries name the store by ``store_id``, a digest of its pepper: a digest is meaningful only
 under the pepper it was made with, and a restore re-applies only the entries of the store
@@ -39,9 +42,6 @@ CREATE TABLE IF NOT EXISTS erasures (
     erased_at  TEXT NOT NULL,   -- when the store committed the erasure (its recorded_at)
     PRIMARY KEY (store_id, ref_digest)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS seeded (  -- stores whose earlier erasures (tombstones) were copied in once
-    store_id TEXT PRIMARY KEY
-);
 """
 
 
@@ -97,19 +97,6 @@ class ErasureLedger:
                 "INSERT OR IGNORE INTO erasures (store_id, ref_digest, erased_at) VALUES (?, ?, ?)",
                 [(store_id, e.ref_digest, e.erased_at) for e in erasures],
             )
-
-    def seeded(self, store_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM seeded WHERE store_id = ?", (store_id,)).fetchone() is not None
-
-    def seed(self, store_id: str, erasures: Iterable[Erasure]) -> None:
-        """Copy in the erasures a store made before it kept a ledger (its tombstones), once per store."""
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO erasures (store_id, ref_digest, erased_at) VALUES (?, ?, ?)",
-                [(store_id, e.ref_digest, e.erased_at) for e in erasures],
-            )
-            self._db.execute("INSERT OR IGNORE INTO seeded (store_id) VALUES (?)", (store_id,))
 
     def erasures(self, store_id: str) -> list[Erasure]:
         rows = self._db.execute(

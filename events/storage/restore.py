@@ -116,10 +116,11 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
         merge_since_base(staging / INDEX)  # the rows an incremental backup kept apart, before the store reads its index
         home_ledger = ledger_path(store_root)
         erasures, others = _merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
-        shredded = redacted = 0
         with EventStore(staging, writer=True, holder="planning restore", erasure_ledger=home_ledger) as store:
+            shredded, redacted = store.reapplied_at_open  # the home ledger's entries, applied as the copy opened
             if store.vault is not None:
-                shredded, redacted = store.reapply_erasures(erasures)
+                more_shredded, more_redacted = store.reapply_erasures(erasures)
+                shredded, redacted = shredded + more_shredded, redacted + more_redacted
         if erasures:
             with ErasureLedger(home_ledger) as ledger:
                 ledger.merge(manifest.store_id, erasures)

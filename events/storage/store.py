@@ -203,6 +203,7 @@ class EventStore:
         self.segments_dir = self.root / "segments"
         self.segments_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = None
+        self.reapplied_at_open = (0, 0)  # (keys shredded, dead letters redacted) by _reconcile_erasure_ledger
         if writer:
             self._lock_file = self._take_writer_lock(holder)
         self._db = sqlite3.connect(self.root / "store.sqlite", isolation_level=None, timeout=30)
@@ -222,7 +223,7 @@ class EventStore:
             self._record_missing_digests()
             self._redact_dead_letters_of_erased_once()
             self._record_data_kind_once()
-            self._ledger_earlier_erasures_once()
+            self._reconcile_erasure_ledger()
         else:
             self.vault = Vault.open(self._db) if self._has_schema() else None
 
@@ -376,7 +377,7 @@ class EventStore:
             erased = [e for e, _ in fresh if e.event_type == "respondent.erasure_requested"]
             for event in erased:
                 outcome.redacted += self._erase(event.body["payload"]["respondent_ref"], recorded_at_text)
-            if erased:  # in the ledger before the store commits: an erasure stored is an erasure ledgered
+            if erased:  # ledgered before the store commits: an erasure stored is one ledgered (see _reconcile_erasure_ledger)
                 digests = [d for e in erased for d in self.vault.digests_of(e.body["payload"]["respondent_ref"])]
                 with ErasureLedger(self.erasure_ledger) as ledger:
                     ledger.record(self.vault.store_id, digests, recorded_at_text)
@@ -558,14 +559,31 @@ class EventStore:
         if redacted:
             self._checkpoint_zeroed_pages()
 
-    def _ledger_earlier_erasures_once(self) -> None:
-        """Copy the erasures this store made before it kept an erasure ledger (or since its ledger was
-        lost) into the ledger, once per store and ledger."""
-        if self.vault is None or not self.vault.any_erased():
-            return
+    def _reconcile_erasure_ledger(self) -> None:
+        """Make the store and its erasure ledger name the same erasures; every writer does it as it opens.
+
+        An append writes the ledger before the store commits (``append``), so the store never holds an
+        erasure its ledger lacks. Two things can still part them, and both are repaired here:
+
+        * an entry for an erasure the store never committed (a crash between the two commits): the
+          respondent is erased now, as ``restore`` would (key shredded, or a tombstone for one not met
+          yet; dead letters redacted). They asked for it; the request, delivered again, changes nothing;
+        * an erasure the ledger lacks because the ledger was lost, or put back from an older copy, or
+          the store is older than ledgers: its tombstone is copied into the ledger.
+        """
+        if self.vault is None or (not self.erasure_ledger.is_file() and not self.vault.any_erased()):
+            return  # nothing erased and no ledger: none is made
+        store_id = self.vault.store_id
+        tombstones = dict(self.vault.tombstones())
         with ErasureLedger(self.erasure_ledger) as ledger:
-            if not ledger.seeded(self.vault.store_id):
-                ledger.seed(self.vault.store_id, [Erasure(d, at) for d, at in self.vault.tombstones()])
+            ledgered = ledger.erasures(store_id)
+            known = {e.ref_digest for e in ledgered}
+            unledgered = [Erasure(digest, at) for digest, at in tombstones.items() if digest not in known]
+            if unledgered:
+                ledger.merge(store_id, unledgered)
+        uncommitted = [e for e in ledgered if e.ref_digest not in tombstones]
+        if uncommitted:
+            self.reapplied_at_open = self.reapply_erasures(uncommitted)
 
     def reapply_erasures(self, erasures: Sequence[Erasure]) -> tuple[int, int]:
         """Erase again, by digest, respondents an erasure ledger names (a restored backup may predate
