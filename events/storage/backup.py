@@ -29,7 +29,11 @@ is never rewritten. So a backup is
    Python), which then checks that DIR still holds the earlier ones whole.
 3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API,
    unless the copy in DIR already holds the same rows;
-4. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
+4. the quarantined segments (``store/quarantine/``): not committed, so not in the index, but
+   they hold events ``planning recover`` can bring back (a batch the index forgot when SQLite's
+   WAL was lost), and a lost store loses them too. A file is moved there whole and never
+   changes, so one already in DIR with its name and size is not copied again;
+5. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
    next backup into that DIR starts afresh.
 
@@ -40,6 +44,7 @@ Layout of DIR::
                              with the rows kept since its base (``since_base_*``)
     store/senders.sqlite     the sender registry
     store/segments/*.jsonl   the committed segments up to the position
+    store/quarantine/*       the store's quarantined segments, as they were when the backup was taken
     erasures/ledger.sqlite   the erasure ledger, as it was when the backup was taken
 """
 
@@ -52,13 +57,14 @@ import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, ErasureLedger, copy_sqlite, fsync_dir, fsync_file, ledger_path
 
 REGISTRY_FILE = "senders.sqlite"  # events.senders.registry's, named here so a backup need not load the contract
+QUARANTINE = "quarantine"  # events.storage.store's, named here for the same reason
 MANIFEST = "manifest.json"
 INDEX = "store.sqlite"
 FORMAT = 1
@@ -84,10 +90,12 @@ class Manifest:
     dead_letters: int
     segments: dict[str, int]  # file name -> size in bytes
     taken_at: str
+    quarantine: dict[str, int] = field(default_factory=dict)  # quarantined file name -> size in bytes
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "store_id": self.store_id, "position": self.position, "events": self.events,
-                           "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments}, indent=1)
+                           "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments,
+                           "quarantine": self.quarantine}, indent=1)
 
     @classmethod
     def read(cls, backup: Path) -> Manifest | None:
@@ -97,7 +105,8 @@ class Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise IncompleteBackup(f"{path}: format {data.get('format')!r} is not one this version reads ({FORMAT})")
-        return cls(data["store_id"], data["position"], data["events"], data["dead_letters"], data["segments"], data["taken_at"])
+        return cls(data["store_id"], data["position"], data["events"], data["dead_letters"], data["segments"], data["taken_at"],
+                   data.get("quarantine", {}))  # a backup from before quarantine was backed up has none
 
 
 @dataclass
@@ -161,6 +170,7 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
     if copied is not None:
         report.copied, report.copied_bytes = copied
     _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
+    _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
     _write_manifest(target, report.manifest)
     return report
 
@@ -437,6 +447,19 @@ def _copy_segments(source: Path, target: Path, report: BackupReport) -> None:
     report.kept = len(report.manifest.segments) - len(report.copied)  # those copied by an earlier backup
 
 
+def _copy_quarantine(source: Path, target: Path, report: BackupReport) -> None:
+    """Copy the quarantined files ``target`` lacks, and name every one in the manifest."""
+    if not source.is_dir():
+        return
+    with os.scandir(source) as entries:
+        sizes = {entry.name: entry.stat().st_size for entry in entries if entry.is_file()}
+    if not sizes:
+        return
+    copied, _ = _copy_named(source, target, sizes)
+    report.manifest = replace(report.manifest, quarantine=sizes)
+    report.copied_files.append(f"{QUARANTINE}/ ({len(sizes):,} quarantined file(s), {len(copied):,} new)")
+
+
 def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list[str], int]:
     """Copy the segments named (with their sizes) that ``target`` lacks: each to a temporary name first, then
     every one fsynced, then each renamed and the directory fsynced, so the disk writes them all at once
@@ -533,6 +556,9 @@ def check_backup(backup_dir: Path) -> Manifest:
     broken = [name for name, size in manifest.segments.items()
               if not (backup_dir / "store" / "segments" / name).is_file()
               or (backup_dir / "store" / "segments" / name).stat().st_size != size]
+    broken += [f"{QUARANTINE}/{name}" for name, size in manifest.quarantine.items()
+               if not (backup_dir / "store" / QUARANTINE / name).is_file()
+               or (backup_dir / "store" / QUARANTINE / name).stat().st_size != size]
     if broken:
         raise IncompleteBackup(f"{len(broken):,} segment(s) of the backup are missing or of the wrong size: "
                                f"{', '.join(broken[:5])}{' …' if len(broken) > 5 else ''}")

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
-from events.storage.backup import INDEX, IncompleteBackup, Manifest, check_backup, copy_file, merge_since_base
+from events.storage.backup import INDEX, QUARANTINE, IncompleteBackup, Manifest, check_backup, copy_file, merge_since_base
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
 from events.storage.store import EventStore, take_writer_lock
@@ -57,6 +57,7 @@ class RestoreReport:
     keys_shredded: int  # keys of the backup that an erasure after it had shredded
     dead_letters_redacted: int
     other_stores: int  # ledger entries of other stores (not applicable to this one)
+    quarantined: int = 0  # quarantined files the backup held, put back in quarantine/ for `planning recover`
 
 
 def store_state(store_root: Path) -> StoreState:
@@ -134,7 +135,7 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     finally:
         if lock is not None:
             lock.close()
-    return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others)
+    return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others, len(manifest.quarantine))
 
 
 def _writer_lock(store_root: Path):
@@ -147,6 +148,11 @@ def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:
     for name in manifest.segments:
         copy_file(backup_dir / "store" / "segments" / name, staging / "segments" / name)
     fsync_dir(staging / "segments")
+    if manifest.quarantine:  # not committed, so not restored as events: kept for `planning recover`
+        (staging / QUARANTINE).mkdir()
+        for name in manifest.quarantine:
+            copy_file(backup_dir / "store" / QUARANTINE / name, staging / QUARANTINE / name)
+        fsync_dir(staging / QUARANTINE)
     for name in (INDEX, REGISTRY_FILE):
         if (backup_dir / "store" / name).is_file():
             copy_file(backup_dir / "store" / name, staging / name)

@@ -99,6 +99,9 @@ def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"  the store that was there is kept at {report.moved_to} (delete it once you no longer need it)")
     print(f"  erasures re-applied: {report.erasures:,} (keys shredded {report.keys_shredded:,}, "
           f"dead letters redacted {report.dead_letters_redacted:,})")
+    if report.quarantined:
+        print(f"  {report.quarantined:,} quarantined segment file(s) put back in {home.store / 'quarantine'}: "
+              "`planning recover` appends those of their events the store lacks")
     _worker_rereads_kafka(home)
     if report.other_stores:
         print(f"  {report.other_stores:,} ledger entr(ies) belong to another store and were not applied", file=sys.stderr)

@@ -16,8 +16,10 @@ import pytest
 import events.storage.backup as backup_module
 from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup, merge_since_base
 from events.storage.restore import BROKEN, EMPTY, HEALTHY, MISSING, HealthyStore, restore, store_state
+from events.storage.recovery import recover
 from events.storage.store import EventStore
 from pipelines.ingest.files import ingest_files
+from tests.events.test_integrity import lose_the_wal_after_first_batch, received
 from tests.support.events import make_event, write_jsonl
 
 AT = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -185,7 +187,8 @@ def test_the_manifest_says_what_the_backup_holds(tmp_path: Path) -> None:
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest == {"format": 1, "store_id": report.manifest.store_id, "position": 3, "events": 3, "dead_letters": 1,
                         "taken_at": "2026-09-03T10:00:00Z",
-                        "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")}}
+                        "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")},
+                        "quarantine": {}}
     assert Manifest.read(target) == report.manifest
 
 
@@ -289,3 +292,31 @@ def test_an_incremental_backup_after_an_erasure_leaves_no_trace_of_the_erased_in
     with EventStore(restored) as copy:
         assert copy._db.execute("SELECT count(*) FROM respondent_keys WHERE key IS NULL").fetchone()[0] == 2
         assert [r["event_id"] for r in copy.records()] == [r["event_id"] for r in EventStore(root).records()]
+
+
+def test_quarantined_segments_are_backed_up_and_restored_for_planning_recover(tmp_path: Path) -> None:
+    """The store's only copy of a batch the lost WAL forgot is in quarantine/: losing the store must not lose it."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    first, second = lose_the_wal_after_first_batch(root)
+    with EventStore(root, writer=True) as store:  # the next writer quarantines the forgotten segment, and appends
+        store.append([received(e) for e in responses(5, 500)], recorded_at=datetime(2026, 11, 3, tzinfo=timezone.utc))
+    (quarantined,) = (root / "quarantine").iterdir()
+
+    taken = backup(root, target)
+    assert taken.manifest.quarantine == {quarantined.name: quarantined.stat().st_size}
+    assert (target / "store" / "quarantine" / quarantined.name).read_bytes() == quarantined.read_bytes()
+    assert "quarantine/ (1 quarantined file(s), 1 new)" in taken.copied_files
+    (target / "store" / "quarantine" / quarantined.name).unlink()
+    with pytest.raises(IncompleteBackup, match=f"quarantine/{quarantined.name}"):
+        check_backup(target)
+    assert "quarantine/ (1 quarantined file(s), 1 new)" in backup(root, target).copied_files
+    assert "quarantine/ (1 quarantined file(s), 0 new)" in backup(root, target).copied_files, "not copied again"
+
+    shutil.rmtree(root)  # the machine's disk is lost
+    restored = restore(target, root)
+    assert restored.quarantined == 1
+    assert (root / "quarantine" / quarantined.name).read_bytes() == (target / "store" / "quarantine" / quarantined.name).read_bytes()
+    with EventStore(root, writer=True) as store:
+        assert recover(store).appended == 50
+        ids = [e["event_id"] for e in store.events()]
+    assert len(ids) == len(set(ids)) == 105 and {e["event_id"] for e in first + second} <= set(ids), "none lost, none twice"
