@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS respondent_keys (
     key        BLOB,                  -- AES-256 key; NULL once erased
     erased_at  TEXT
 );
+-- the erased only: every writer reads them as it opens (EventStore._reconcile_erasure_ledger), and a
+-- scan of every respondent's key for them would cost ~0.5 s at 10M events
+CREATE INDEX IF NOT EXISTS respondent_keys_erased ON respondent_keys (ref_digest) WHERE key IS NULL;
 """
 
 
