@@ -1,0 +1,117 @@
+"""Which published snapshot a page reads, and a connection to it for one request.
+
+The Panel's pages read the current snapshot unless the query string names another
+(``?snapshot=NAME``, chosen in the snapshot picker); every Panel link carries the choice on,
+so a what-if is read consistently from page to page. The public pages always read the current
+snapshot: a what-if is the Panel's working material, not published material.
+
+A page that names a cycle, a table or a snapshot that does not exist is answered with 404,
+saying what exists instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import duckdb
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from events.home import PlanningHome
+from projections.reading.named import CURRENT
+from projections.reading.snapshots import NoSnapshot, UnknownSnapshot, listed_snapshots, open_reader
+from projections.reading.synthetic import holds_synthetic
+
+SNAPSHOT_PARAMETER = "snapshot"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a figure comes from: its source table and the (on, as_of) of the build of its cycle."""
+
+    cycle: str
+    on: date
+    as_of: datetime
+    source: str
+
+
+class Snapshot:
+    """A read-only connection to one published snapshot, rows as dicts."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection, name: str) -> None:
+        self.db, self.name = db, name
+        self.synthetic = holds_synthetic(db)
+        self._built: dict[str, dict[str, Any]] | None = None
+
+    def rows(self, sql: str, *parameters: Any) -> list[dict[str, Any]]:
+        cursor = self.db.execute(sql, list(parameters))
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+    @property
+    def builds(self) -> dict[str, dict[str, Any]]:
+        """cycle -> its build_info row, oldest cycle first."""
+        if self._built is None:
+            self._built = {r["cycle"]: r for r in self.rows("SELECT * FROM build_info ORDER BY cycle")}
+        return self._built
+
+    def cycles(self) -> list[str]:
+        return list(self.builds)
+
+    def cycle(self, cycle: str | None) -> str:
+        """``cycle`` if this snapshot holds it (the latest when None); 404 naming the published cycles otherwise."""
+        published = self.cycles()
+        if cycle is None and published:
+            return published[-1]
+        if cycle not in published:
+            raise HTTPException(404, f"cycle {cycle} is not published (published: {', '.join(published) or 'none'})")
+        return cycle
+
+    def provenance(self, cycle: str, source: str) -> Provenance:
+        built = self.builds[cycle]
+        return Provenance(cycle, built["on_date"], built["as_of"], source)
+
+
+def home_of(request: Request) -> PlanningHome:
+    return request.app.state.home
+
+
+def chosen_snapshot(request: Request) -> str:
+    """The snapshot the query string names, or the current one."""
+    return request.query_params.get(SNAPSHOT_PARAMETER) or CURRENT
+
+
+def snapshot_names(request: Request) -> list[str]:
+    """The current snapshot and every named one, as the picker lists them."""
+    names = sorted({row["snapshot"] for row in listed_snapshots(home_of(request).projections)} - {CURRENT})
+    return [CURRENT, *names]
+
+
+@contextmanager
+def reading(request: Request, *, public: bool = False) -> Iterator[Snapshot]:
+    """The snapshot the page reads: always the current one for a public page."""
+    name = CURRENT if public else chosen_snapshot(request)
+    try:
+        db = open_reader(home_of(request).projections, snapshot=name)
+    except UnknownSnapshot as unknown:
+        raise HTTPException(404, str(unknown)) from None
+    except NoSnapshot:
+        raise HTTPException(503, "nothing has been published yet: the data team runs `planning build` first") from None
+    try:
+        yield Snapshot(db, name)
+    finally:
+        db.close()
+
+
+def carried(request: Request, path: str, **parameters: Any) -> str:
+    """``path`` with the page's snapshot choice carried on, and ``parameters`` (None values left out)."""
+    query = {key: value for key, value in parameters.items() if value not in (None, "")}
+    name = chosen_snapshot(request)
+    if name != CURRENT:
+        query = {SNAPSHOT_PARAMETER: name, **query}
+    return f"{path}?{urlencode(query)}" if query else path
