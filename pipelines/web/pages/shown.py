@@ -3,7 +3,8 @@
 A Panel table's download (csv, xlsx) holds exactly what its page shows, so both take each cell
 from :func:`cell`: a float to ``DECIMALS`` places, a list joined with "; ", a time in UTC as
 ISO-8601, a boolean as true/false, null as an empty cell, text with its control characters
-escaped (``projections.reading.cells.visible``). Full precision is `planning export`'s job.
+escaped (``projections.reading.cells.visible``); a list of more than ``LIST_SHOWN`` items shows
+its first ones and how many there are. Full precision and whole lists are `planning export`'s job.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from projections.packs.labels import day, instant, pct
 from projections.reading.cells import visible
 
 DECIMALS = 4
+LIST_SHOWN = 10  # a longer list (the evidence ids of a priority) shows its first items and its length
 NOT_SHOWN = "not shown"
 
 __all__ = ["cell", "day", "instant", "pct", "when", "NOT_SHOWN"]
@@ -36,7 +38,8 @@ def cell(value: Any) -> str | int | float | None:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return visible("; ".join(str(cell(item)) for item in value))
+        items = "; ".join(str(cell(item)) for item in value[:LIST_SHOWN])
+        return visible(items if len(value) <= LIST_SHOWN else f"{items}; … ({len(value):,} in all)")
     return visible(str(value))
 
 
