@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,8 +26,8 @@ from projections.reading.cells import one_line
 from projections.reading.named import CURRENT
 from projections.reading.snapshots import named_snapshots, published
 from pipelines.web.audience import Page
-from pipelines.web.pages.snapshot import home_of
-from pipelines.web.pages.view import page
+from pipelines.web.pages.snapshot import Refused, home_of
+from pipelines.web.pages.view import answering, page
 
 RAW_SHOWN = 120  # characters of a rejected line, as `planning deadletters` prints
 MOST_DEAD_LETTERS = 10_000
@@ -39,7 +38,7 @@ REDACTED = "(redacted by an erasure)"
 async def dead_letters(request: Request) -> Response:
     limit_text = request.query_params.get("limit") or "50"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MOST_DEAD_LETTERS:
-        raise HTTPException(400, f"limit: a whole number from 1 to {MOST_DEAD_LETTERS:,}")
+        raise Refused(400, f"limit: a whole number from 1 to {MOST_DEAD_LETTERS:,}")
     sender = request.query_params.get("sender") or None
     store = home_of(request).store
     letters: list[dict[str, Any]] = []
@@ -106,7 +105,7 @@ def store_is_synthetic(store: Path) -> bool:
 
 
 ROUTES: list[Page] = [
-    Page("/data/dead-letters", dead_letters, audience="data_team", name="dead_letters"),
-    Page("/data/builds", builds, audience="data_team", name="builds"),
-    Page("/data/senders", senders, audience="data_team", name="senders"),
+    Page("/data/dead-letters", answering(dead_letters), audience="data_team", name="dead_letters"),
+    Page("/data/builds", answering(builds), audience="data_team", name="builds"),
+    Page("/data/senders", answering(senders), audience="data_team", name="senders"),
 ]

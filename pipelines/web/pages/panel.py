@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -30,8 +29,8 @@ from projections.reading.panel_sql import (
 from projections.reading.snapshots import UnknownSnapshot, listed_snapshots
 from pipelines.web.audience import Page
 from pipelines.web.pages import shown
-from pipelines.web.pages.snapshot import chosen_snapshot, home_of, reading, snapshot_names
-from pipelines.web.pages.view import page
+from pipelines.web.pages.snapshot import Refused, chosen_snapshot, home_of, reading, snapshot_names
+from pipelines.web.pages.view import answering, page
 
 MAX_SQL_LENGTH = 20_000  # characters of one query typed into the page
 
@@ -62,14 +61,14 @@ async def packs(request: Request) -> Response:
 async def pack(request: Request) -> Response:
     cycle, stage, kind = (request.path_params[k] for k in ("cycle", "stage", "format"))
     if stage not in STAGES or kind not in ("html", "pdf"):
-        raise HTTPException(404, f"a pack is <stage>.html or <stage>.pdf, for a stage of {', '.join(STAGES)}")
+        raise Refused(404, f"a pack is <stage>.html or <stage>.pdf, for a stage of {', '.join(STAGES)}")
     name = chosen_snapshot(request)
     try:
         html, cycle, stage, _, _, _ = render_pack(home_of(request).projections, cycle, stage, snapshot=name)
     except UnknownSnapshot as unknown:
-        raise HTTPException(404, str(unknown)) from None
+        raise Refused(404, str(unknown)) from None
     except PackError as error:
-        raise HTTPException(404, str(error)) from None
+        raise Refused(404, str(error)) from None
     filename = f"{cycle}-{stage}.{kind}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if kind == "html":
@@ -86,7 +85,7 @@ def _printed(html: str, stage: str) -> bytes:
         try:
             return print_pdf(source, Path(folder) / f"{stage}.pdf").read_bytes()
         except ChromiumError as failure:
-            raise HTTPException(503, f"the PDF could not be printed ({failure}); the HTML pack is there meanwhile") from None
+            raise Refused(503, f"the PDF could not be printed ({failure}); the HTML pack is there meanwhile") from None
 
 
 async def snapshots(request: Request) -> Response:
@@ -123,7 +122,7 @@ async def _run(request: Request, context: dict, limit_text: str) -> tuple[int, d
         result = await asyncio.to_thread(run_panel_sql, home_of(request).projections, query, limit=limit,
                                          timeout=DEFAULT_TIMEOUT, snapshot=chosen_snapshot(request))
     except UnknownSnapshot as unknown:
-        raise HTTPException(404, str(unknown)) from None
+        raise Refused(404, str(unknown)) from None
     except PanelSqlError as refused:
         return 400, context | {"limit": limit, "error": str(refused)}
     rows = [[shown.cell(value) for value in row] for row in result.rows]
@@ -133,9 +132,9 @@ async def _run(request: Request, context: dict, limit_text: str) -> tuple[int, d
 
 
 ROUTES: list[Page] = [
-    Page("/panel", dashboard, audience="panel", name="dashboard"),
-    Page("/panel/packs", packs, audience="panel", name="packs"),
-    Page("/panel/packs/{cycle}/{stage}.{format}", pack, audience="panel", name="pack"),
-    Page("/panel/snapshots", snapshots, audience="panel", name="snapshots"),
-    Page("/panel/sql", sql, audience="panel", methods=("GET", "POST"), name="sql"),
+    Page("/panel", answering(dashboard), audience="panel", name="dashboard"),
+    Page("/panel/packs", answering(packs), audience="panel", name="packs"),
+    Page("/panel/packs/{cycle}/{stage}.{format}", answering(pack), audience="panel", name="pack"),
+    Page("/panel/snapshots", answering(snapshots), audience="panel", name="snapshots"),
+    Page("/panel/sql", answering(sql), audience="panel", methods=("GET", "POST"), name="sql"),
 ]

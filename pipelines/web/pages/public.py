@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -26,8 +25,8 @@ from projections.packs.labels import (
     INDICATOR_LABELS, STAGE_WHAT, STATUS_LABELS, stage_label, theme_label, window,
 )
 from pipelines.web.audience import Page
-from pipelines.web.pages.snapshot import Snapshot, reading
-from pipelines.web.pages.view import page
+from pipelines.web.pages.snapshot import Refused, Snapshot, reading
+from pipelines.web.pages.view import answering, page
 
 TOP_THEMES = 5
 FIELDWORK = "fieldwork"
@@ -45,7 +44,7 @@ def borough_of(name: str) -> str:
     """The GSS code of the borough at ``/boroughs/<name>``; 404 for a name that is not one of the 32."""
     code = BOROUGH_SLUGS.get(name)
     if code is None:
-        raise HTTPException(404, f"there is no London borough called {name!r}: the index at /boroughs lists all 32")
+        raise Refused(404, f"there is no London borough called {name!r}: the index at /boroughs lists all 32")
     return code
 
 
@@ -60,9 +59,14 @@ def current_stage(stages: list[dict[str, Any]]) -> str:
 
 
 async def start(request: Request) -> Response:
-    with reading(request, public=True) as snapshot:
-        latest = snapshot.cycles()[-1] if snapshot.cycles() else None
-        return page(request, "public/start.html", {"synthetic": snapshot.synthetic, "latest": latest})
+    """What the site is; it opens before anything is published, too."""
+    try:
+        with reading(request, public=True) as snapshot:
+            latest = snapshot.cycles()[-1] if snapshot.cycles() else None
+            synthetic = snapshot.synthetic
+    except Refused:
+        latest, synthetic = None, False
+    return page(request, "public/start.html", {"synthetic": synthetic, "latest": latest})
 
 
 async def boroughs(request: Request) -> Response:
@@ -136,8 +140,8 @@ def raised(snapshot: Snapshot, code: str, cycle: str) -> dict[str, Any]:
 
 
 ROUTES: list[Page] = [
-    Page("/", start, audience="public", name="start"),
-    Page("/boroughs", boroughs, audience="public", name="boroughs"),
-    Page("/boroughs/{borough}", borough, audience="public", name="borough"),
-    Page("/boroughs/{borough}/{cycle}", borough, audience="public", name="borough_cycle"),
+    Page("/", answering(start), audience="public", name="start"),
+    Page("/boroughs", answering(boroughs), audience="public", name="boroughs"),
+    Page("/boroughs/{borough}", answering(borough), audience="public", name="borough"),
+    Page("/boroughs/{borough}/{cycle}", answering(borough), audience="public", name="borough_cycle"),
 ]

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import duckdb
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from events.home import PlanningHome
@@ -28,6 +27,14 @@ from projections.reading.snapshots import NoSnapshot, UnknownSnapshot, listed_sn
 from projections.reading.synthetic import holds_synthetic
 
 SNAPSHOT_PARAMETER = "snapshot"
+
+
+class Refused(Exception):
+    """A page cannot answer this request: ``status`` and what to tell the reader (what exists, what to do)."""
+
+    def __init__(self, status: int, told: str) -> None:
+        super().__init__(told)
+        self.status, self.told = status, told
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class Snapshot:
         if cycle is None and published:
             return published[-1]
         if cycle not in published:
-            raise HTTPException(404, f"cycle {cycle} is not published (published: {', '.join(published) or 'none'})")
+            raise Refused(404, f"cycle {cycle} is not published (published: {', '.join(published) or 'none'})")
         return cycle
 
     def provenance(self, cycle: str, source: str) -> Provenance:
@@ -99,9 +106,9 @@ def reading(request: Request, *, public: bool = False) -> Iterator[Snapshot]:
     try:
         db = open_reader(home_of(request).projections, snapshot=name)
     except UnknownSnapshot as unknown:
-        raise HTTPException(404, str(unknown)) from None
+        raise Refused(404, str(unknown)) from None
     except NoSnapshot:
-        raise HTTPException(503, "nothing has been published yet: the data team runs `planning build` first") from None
+        raise Refused(503, "nothing has been published yet: the data team runs `planning build` first") from None
     try:
         yield Snapshot(db, name)
     finally:

@@ -15,7 +15,6 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,8 +23,8 @@ from projections.reading.cells import is_formula_like, spreadsheet_text
 from projections.tables import PANEL_TABLES, PanelTable
 from pipelines.web.audience import Page
 from pipelines.web.pages import shown
-from pipelines.web.pages.snapshot import Provenance, Snapshot, reading
-from pipelines.web.pages.view import page
+from pipelines.web.pages.snapshot import Provenance, Refused, Snapshot, reading
+from pipelines.web.pages.view import answering, page
 
 # The columns a table may be filtered on, in the order the form shows them.
 FILTERS = ("borough", "scope", "theme", "wave", "channel", "dimension", "indicator", "round", "stage", "group_kind")
@@ -55,7 +54,7 @@ class Shown:
 
 def table_of(name: str) -> PanelTable:
     if name not in PANEL_TABLES:
-        raise HTTPException(404, f"there is no Panel table called {name!r}; the tables are {', '.join(PANEL_TABLES)}")
+        raise Refused(404, f"there is no Panel table called {name!r}; the tables are {', '.join(PANEL_TABLES)}")
     return PANEL_TABLES[name]
 
 
@@ -80,7 +79,7 @@ def shown_table(request: Request, snapshot: Snapshot, table: PanelTable) -> Show
         chosen = request.query_params.get(column) or None
         if chosen is not None:
             if chosen not in {str(v) for v in present}:
-                raise HTTPException(400, f"{column}: {chosen!r} is not in {table.name} for cycle {cycle}; "
+                raise Refused(400, f"{column}: {chosen!r} is not in {table.name} for cycle {cycle}; "
                                          f"choose one of {', '.join(str(v) for v in present)}, or leave it empty for all")
             where.append(f'CAST("{column}" AS VARCHAR) = ?')
             values.append(chosen)
@@ -112,7 +111,7 @@ async def download(request: Request) -> Response:
     table = table_of(request.path_params["table"])
     kind = request.path_params["format"]
     if kind not in DOWNLOADS:
-        raise HTTPException(404, f"a table downloads as {' or '.join(DOWNLOADS)}, not {kind!r}")
+        raise Refused(404, f"a table downloads as {' or '.join(DOWNLOADS)}, not {kind!r}")
     with reading(request) as snapshot:
         view = shown_table(request, snapshot, table)
     body = as_csv(view) if kind == "csv" else as_xlsx(view)
@@ -158,7 +157,7 @@ def as_xlsx(view: Shown) -> bytes:
 
 
 ROUTES: list[Page] = [
-    Page("/panel/tables", index, audience="panel", name="tables"),
-    Page("/panel/tables/{table}.{format}", download, audience="panel", name="table_download"),
-    Page("/panel/tables/{table}", table_page, audience="panel", name="table"),
+    Page("/panel/tables", answering(index), audience="panel", name="tables"),
+    Page("/panel/tables/{table}.{format}", answering(download), audience="panel", name="table_download"),
+    Page("/panel/tables/{table}", answering(table_page), audience="panel", name="table"),
 ]
