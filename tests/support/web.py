@@ -45,6 +45,7 @@ class Reply:
     status: int
     headers: list[tuple[str, str]]  # names in lower case, in order, repeated ones repeated (Set-Cookie)
     text: str
+    body: bytes = b""  # the bytes as they came (a download's)
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k == name.lower()), None)
@@ -74,8 +75,9 @@ class Browser:
         try:
             connection.request(method, path, body=body, headers=sent)
             response = connection.getresponse()
+            body = response.read()
             reply = Reply(response.status, [(k.lower(), v) for k, v in response.getheaders()],
-                          response.read().decode("utf-8", "replace"))
+                          body.decode("utf-8", "replace"), body)
         finally:
             connection.close()
         for name, value in reply.cookies_set().items():

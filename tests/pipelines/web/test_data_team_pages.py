@@ -13,9 +13,9 @@ from events.senders.registry import SenderRegistry
 from events.storage.store import EventStore
 from pipelines.ingest.files import ingest_files
 from projections.reading.snapshots import published
-from tests.pipelines.web.conftest import WHAT_IF
+from tests.pipelines.web.conftest import WHAT_IF, signed_in, site_of
 from tests.support.events import make_event, write_jsonl
-from tests.support.web import client
+from tests.support.web import Site
 
 RECORDED = datetime(2026, 7, 15, 9, tzinfo=timezone.utc)
 
@@ -34,12 +34,14 @@ def test_dead_letters_show_their_reasons_and_nothing_of_an_erased_respondent(hom
         bad,
         b'{"not": "an event", "marker": "plainly-broken"}',
     ])
-    before = client(home, "data_team").get("/data/dead-letters")
-    assert before.status_code == 200 and "r-erase-me" in before.text and "plainly-broken" in before.text
+    with site_of(home) as site:
+        before = signed_in(site, "data_team").get("/data/dead-letters")
+    assert before.status == 200 and "r-erase-me" in before.text and "plainly-broken" in before.text
     assert "borough" in before.text  # the reason names the field
     ingest(home, tmp_path, "erase.jsonl", [make_event("respondent.erasure_requested", {"respondent_ref": "r-erase-me"})])
-    after = client(home, "data_team").get("/data/dead-letters")
-    assert after.status_code == 200
+    with site_of(home) as site:
+        after = signed_in(site, "data_team").get("/data/dead-letters")
+    assert after.status == 200
     assert "r-erase-me" not in after.text and "07700" not in after.text
     assert "(redacted by an erasure)" in after.text and "plainly-broken" in after.text
     assert "2 in all" in after.text
@@ -47,24 +49,25 @@ def test_dead_letters_show_their_reasons_and_nothing_of_an_erased_respondent(hom
 
 def test_dead_letters_filter_by_sender_and_refuse_a_bad_limit(home: PlanningHome, tmp_path: Path) -> None:
     ingest(home, tmp_path, "bad.jsonl", [b'{"broken": true}'])
-    web = client(home, "data_team")
-    assert "1 in all" in web.get("/data/dead-letters").text
-    assert "0 in all from someone-else" in web.get("/data/dead-letters?sender=someone-else").text
-    refused = web.get("/data/dead-letters?limit=lots")
-    assert refused.status_code == 400 and refused.text.startswith("limit:")
+    with site_of(home) as site:
+        web = signed_in(site, "data_team")
+        assert "1 in all" in web.get("/data/dead-letters").text
+        assert "0 in all from someone-else" in web.get("/data/dead-letters?sender=someone-else").text
+        refused = web.get("/data/dead-letters?limit=lots")
+        assert refused.status == 400 and "limit: a whole number from 1 to 10,000" in refused.text
 
 
-def test_builds_link_each_published_run_into_dagster_when_its_address_is_known(demo_home: PlanningHome,
+def test_builds_link_each_published_run_into_dagster_when_its_address_is_known(demo_home: PlanningHome, demo_site: Site,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     pointer = published(demo_home.projections)
     run_ids = [Path(e["file"]).parent.name for e in [*pointer["cycles"].values(), *pointer["named"][WHAT_IF].values(),
                                                      pointer["operations"]]]
     monkeypatch.delenv("PLANNING_DAGSTER_URL", raising=False)
-    unlinked = client(demo_home, "data_team").get("/data/builds")
-    assert unlinked.status_code == 200 and all(f"<code>{run}</code>" in unlinked.text for run in run_ids)
+    unlinked = signed_in(demo_site, "data_team").get("/data/builds")
+    assert unlinked.status == 200 and all(f"<code>{run}</code>" in unlinked.text for run in run_ids)
     assert "PLANNING_DAGSTER_URL" in unlinked.text and WHAT_IF in unlinked.text and "dead letters" in unlinked.text
     monkeypatch.setenv("PLANNING_DAGSTER_URL", "http://dagster.example:3000/")
-    linked = client(demo_home, "data_team").get("/data/builds")
+    linked = signed_in(demo_site, "data_team").get("/data/builds")
     assert all(f'href="http://dagster.example:3000/runs/{run}"' in linked.text for run in run_ids)
     assert len(run_ids) == 4
 
@@ -75,8 +78,9 @@ def test_senders_show_names_grants_and_state_never_a_secret(home: PlanningHome) 
         other = registry.add("mopac-survey", ["survey.response_recorded"], None)
         registry.revoke("mopac-survey")
         digests = [row[0] for row in registry._db.execute("SELECT secret_sha256 FROM senders")]
-    page = client(home, "data_team").get("/data/senders")
-    assert page.status_code == 200
+    with site_of(home) as site:
+        page = signed_in(site, "data_team").get("/data/senders")
+    assert page.status == 200
     assert "harrow-cdrp" in page.text and "Harrow" in page.text and "cdrp.audit_submitted" in page.text
     assert "mopac-survey" in page.text and "revoked" in page.text and "every borough" in page.text
     for hidden in (secret, other, *digests):
