@@ -3,7 +3,7 @@
 One demo-like cycle is generated, ingested and built once for the module
 (the synthetic 2027-28 cycle on 23 November 2026, with 2026-27 before it).
 For every stage the pack is written (HTML and PDF) and the HTML is opened in
-headless Chromium driven over the DevTools protocol (on a pipe, no extra
+headless Chromium driven over the DevTools protocol (tests/support/browser.py: on a pipe, no extra
 package), with every host name unresolvable and a proxy that goes nowhere.
 The tests assert on what is on the screen: the title, the timetable first,
 charts that are really drawn, every figure's (on, as_of), suppressed cells
@@ -16,16 +16,9 @@ install it (`apt-get install -y chromium`).
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import html as html_lib
 import json
-import os
 import re
-import select
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -43,7 +36,7 @@ from pipelines.demo.generator import generate_demo_lines
 from pipelines.ingest.files import ingest_files
 from projections.packs import content, document, render_pack, write_pack
 from projections.packs.labels import CITY_TILE, TILE_POSITIONS
-from projections.packs.pdf import INSTALL_HINT, OFFLINE_FLAGS, ChromiumError, find_chromium
+from tests.support.browser import Chromium, Page, start_chromium
 from tests.support.events import write_jsonl
 from tests.support.home import use_home
 
@@ -82,144 +75,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
         yield home
 
 
-# --- headless Chromium over the DevTools protocol, on a pipe -------------------------------------------
-
-
-class Chromium:
-    """Chromium with --remote-debugging-pipe: CDP messages are NUL-terminated JSON on fds 3 (in) and 4 (out)."""
-
-    def __init__(self, binary: str) -> None:
-        self.profile = tempfile.mkdtemp(prefix="test-packs-chromium-")
-        to_chromium, self._writer = os.pipe()
-        self._reader, from_chromium = os.pipe()
-
-        def wire_fds() -> None:  # in the child: the pipes become fds 3 and 4, inheritable
-            inbound = fcntl.fcntl(to_chromium, fcntl.F_DUPFD, 10)
-            outbound = fcntl.fcntl(from_chromium, fcntl.F_DUPFD, 10)
-            os.dup2(inbound, 3)
-            os.dup2(outbound, 4)
-
-        self.process = subprocess.Popen(
-            [binary, *OFFLINE_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "--hide-scrollbars",
-             "about:blank"],
-            preexec_fn=wire_fds, close_fds=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, "HOME": self.profile},
-        )
-        os.close(to_chromium)
-        os.close(from_chromium)
-        self._buffer = b""
-        self._next = 0
-        self.events: list[dict[str, Any]] = []
-
-    def _message(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            ready, _, _ = select.select([self._reader], [], [], max(0.05, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError("Chromium sent nothing in time")
-            chunk = os.read(self._reader, 1 << 20)
-            if not chunk:
-                raise EOFError("Chromium closed the DevTools pipe")
-            self._buffer += chunk
-        raw, _, self._buffer = self._buffer.partition(b"\0")
-        return json.loads(raw)
-
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 60) -> dict[str, Any]:
-        self._next += 1
-        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._writer, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._message(deadline)
-            if reply.get("id") == self._next:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            self.events.append(reply)
-
-    def wait_for(self, method: str, session: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            for event in self.events:
-                if event.get("method") == method and event.get("sessionId") == session:
-                    return event
-            self.events.append(self._message(deadline))
-
-    def open(self, url: str, width: int = 900) -> Page:
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Network", "Runtime", "Log"):
-            self.send(f"{domain}.enable", session=session)
-        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": 1200, "deviceScaleFactor": 1, "mobile": False},
-                  session=session)
-        self.send("Page.navigate", {"url": url}, session=session)
-        self.wait_for("Page.loadEventFired", session)
-        return Page(self, target, session)
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=5)
-        except Exception:
-            pass
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        os.close(self._writer)
-        os.close(self._reader)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-class Page:
-    def __init__(self, browser: Chromium, target: str, session: str) -> None:
-        self.browser, self.target, self.session = browser, target, session
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=self.session)
-        if "exceptionDetails" in result:
-            raise RuntimeError(result["exceptionDetails"])
-        return result["result"].get("value")
-
-    def events(self, method: str) -> list[dict[str, Any]]:
-        return [e["params"] for e in self.browser.events if e.get("method") == method and e.get("sessionId") == self.session]
-
-    def requests(self) -> list[str]:
-        return [e["request"]["url"] for e in self.events("Network.requestWillBeSent")]
-
-    def console_errors(self) -> list[str]:
-        errors = [json.dumps(e["args"]) for e in self.events("Runtime.consoleAPICalled") if e["type"] in ("error", "assert")]
-        errors += [e["exceptionDetails"].get("text", "exception") for e in self.events("Runtime.exceptionThrown")]
-        errors += [e["entry"]["text"] for e in self.events("Log.entryAdded") if e["entry"]["level"] == "error"]
-        return errors
-
-    def screenshot(self, path: Path, *, full: bool = True) -> Path:
-        height = int(self.evaluate("document.documentElement.scrollHeight")) if full else 1200
-        shot = self.browser.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": full,
-            "clip": {"x": 0, "y": 0, "width": 900, "height": min(height, 16000), "scale": 1},
-        }, session=self.session)
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
-
-    def close(self) -> None:
-        self.browser.send("Target.closeTarget", {"targetId": self.target})
-
-
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Chromium]:
-    try:
-        binary = find_chromium()
-    except ChromiumError as missing:
-        pytest.fail(f"these tests open the briefing packs in headless Chromium, which is missing: {missing}. "
-                    f"Install it with: apt-get update && apt-get install -y chromium", pytrace=False)
-    browser = Chromium(binary)
-    try:
-        browser.send("Browser.getVersion", timeout=30)
-    except (EOFError, TimeoutError) as failure:
-        browser.close()
-        pytest.fail(f"headless Chromium ({binary}) did not start: {failure}; {INSTALL_HINT}", pytrace=False)
+    browser = start_chromium(why="these tests open the briefing packs in headless Chromium")
     yield browser
     browser.close()
 
