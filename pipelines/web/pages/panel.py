@@ -45,7 +45,8 @@ async def dashboard(request: Request) -> Response:
         table = next(block for block in section.blocks if isinstance(block, Table))
         return page(request, "panel/dashboard.html", {
             "synthetic": snapshot.synthetic, "snapshot": snapshot.name, "names": snapshot_names(request),
-            "cycle": cycle, "cycles": snapshot.cycles(), "stage": stage_label(stage), "section": section,
+            "cycle": cycle, "cycles": snapshot.cycles(), "stage": stage_label(stage),
+            "summary": [line.replace("This pack is for", "The cycle is at") for line in section.summary],
             "figure": figure, "table": table, "provenance": snapshot.provenance(cycle, "stage_status")})
 
 
