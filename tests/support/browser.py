@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,10 @@ import pytest
 from projections.packs.pdf import INSTALL_HINT, OFFLINE_FLAGS, ChromiumError, find_chromium
 
 # A site on 127.0.0.1: host names stay unresolvable (so nothing leaves the machine), no proxy.
-LOOPBACK_FLAGS = tuple(f for f in OFFLINE_FLAGS if not f.startswith(("--proxy-server", "--proxy-bypass-list")))
+LOOPBACK_FLAGS = tuple(
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1" if f.startswith("--host-resolver-rules") else f
+    for f in OFFLINE_FLAGS if not f.startswith(("--proxy-server", "--proxy-bypass-list"))
+)
 # Key codes of the keys a keyboard-only pass presses.
 KEYS = {"Tab": 9, "Enter": 13, "ArrowDown": 40, "ArrowUp": 38, "Space": 32, "Escape": 27}
 
@@ -87,23 +90,27 @@ class Chromium:
                 return reply["result"]
             self.events.append(reply)
 
-    def wait_for(self, method: str, session: str | None, timeout: float = 60, after: int = 0) -> dict[str, Any]:
-        """The first event ``method`` of ``session`` (None: the browser's own) at or after index ``after``."""
+    def wait_for(self, method: str, session: str | None, timeout: float = 60, after: int = 0,
+                 where: Callable[[dict[str, Any]], bool] = lambda event: True) -> dict[str, Any]:
+        """The first event ``method`` of ``session`` (None: the browser's own) at or after index ``after``
+        that ``where`` accepts."""
         deadline = time.monotonic() + timeout
         seen = after
         while True:
             for event in self.events[seen:]:
-                if event.get("method") == method and event.get("sessionId") == session:
+                if event.get("method") == method and event.get("sessionId") == session and where(event):
                     return event
             seen = max(seen, len(self.events))
             self.events.append(self._message(deadline))
 
     def open(self, url: str, width: int = 900, *, mobile: bool = False) -> Page:
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        """A new tab in a context of its own: its cookies are its own, as another person's browser."""
+        context = self.send("Target.createBrowserContext")["browserContextId"]
+        target = self.send("Target.createTarget", {"url": "about:blank", "browserContextId": context})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Network", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=session)
-        page = Page(self, target, session, width)
+        page = Page(self, target, session, width, context)
         page.resize(width, mobile=mobile)
         page.navigate(url)
         return page
@@ -124,8 +131,8 @@ class Chromium:
 
 
 class Page:
-    def __init__(self, browser: Chromium, target: str, session: str, width: int = 900) -> None:
-        self.browser, self.target, self.session, self.width = browser, target, session, width
+    def __init__(self, browser: Chromium, target: str, session: str, width: int = 900, context: str | None = None) -> None:
+        self.browser, self.target, self.session, self.width, self.context = browser, target, session, width, context
 
     def resize(self, width: int, *, mobile: bool = False) -> None:
         self.width = width
@@ -178,16 +185,18 @@ class Page:
         return self.evaluate("(e => e ? [e.tagName.toLowerCase(), e.id || e.name || '', (e.innerText || e.value || '')"
                              ".trim().slice(0, 40)].join('|') : '')(document.activeElement)")
 
-    def events(self, method: str) -> list[dict[str, Any]]:
-        return [e["params"] for e in self.browser.events if e.get("method") == method and e.get("sessionId") == self.session]
+    def events(self, method: str, since: int = 0) -> list[dict[str, Any]]:
+        """The tab's events ``method``, from index ``since`` of the browser's (a ``loading()`` mark) on."""
+        return [e["params"] for e in self.browser.events[since:]
+                if e.get("method") == method and e.get("sessionId") == self.session]
 
     def requests(self) -> list[str]:
         return [e["request"]["url"] for e in self.events("Network.requestWillBeSent")]
 
-    def console_errors(self) -> list[str]:
-        errors = [json.dumps(e["args"]) for e in self.events("Runtime.consoleAPICalled") if e["type"] in ("error", "assert")]
-        errors += [e["exceptionDetails"].get("text", "exception") for e in self.events("Runtime.exceptionThrown")]
-        errors += [e["entry"]["text"] for e in self.events("Log.entryAdded") if e["entry"]["level"] == "error"]
+    def console_errors(self, since: int = 0) -> list[str]:
+        errors = [json.dumps(e["args"]) for e in self.events("Runtime.consoleAPICalled", since) if e["type"] in ("error", "assert")]
+        errors += [e["exceptionDetails"].get("text", "exception") for e in self.events("Runtime.exceptionThrown", since)]
+        errors += [e["entry"]["text"] for e in self.events("Log.entryAdded", since) if e["entry"]["level"] == "error"]
         return errors
 
     def screenshot(self, path: Path, *, full: bool = True) -> Path:
@@ -201,6 +210,8 @@ class Page:
 
     def close(self) -> None:
         self.browser.send("Target.closeTarget", {"targetId": self.target})
+        if self.context:
+            self.browser.send("Target.disposeBrowserContext", {"browserContextId": self.context})
 
 
 def start_chromium(flags: Sequence[str] = OFFLINE_FLAGS, *, why: str = "these tests open pages in headless Chromium") -> Chromium:
