@@ -35,7 +35,7 @@ DAGSTER_URL = "PLANNING_DAGSTER_URL"
 REDACTED = "(redacted by an erasure)"
 
 
-async def dead_letters(request: Request) -> Response:
+def dead_letters(request: Request) -> Response:
     limit_text = request.query_params.get("limit") or "50"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MOST_DEAD_LETTERS:
         raise Refused(400, f"limit: a whole number from 1 to {MOST_DEAD_LETTERS:,}")
@@ -79,13 +79,13 @@ def _entry(entry: dict[str, Any]) -> dict[str, Any]:
             "built_at": entry.get("built_at"), "store_position": entry.get("store_position")}
 
 
-async def builds(request: Request) -> Response:
+def builds(request: Request) -> Response:
     return page(request, "data_team/builds.html", {
         "builds": builds_of(home_of(request).projections), "dagster": dagster_url(), "variable": DAGSTER_URL,
         "synthetic": store_is_synthetic(home_of(request).store)})
 
 
-async def senders(request: Request) -> Response:
+def senders(request: Request) -> Response:
     with SenderRegistry.of(home_of(request)) as registry:
         listed = [{
             "name": s.name, "event_types": sorted(s.event_types),

@@ -35,7 +35,7 @@ from pipelines.web.pages.view import answering, page
 MAX_SQL_LENGTH = 20_000  # characters of one query typed into the page
 
 
-async def dashboard(request: Request) -> Response:
+def dashboard(request: Request) -> Response:
     with reading(request) as snapshot:
         cycle = snapshot.cycle(request.query_params.get("cycle") or None)
         reader = Reader(snapshot.db)
@@ -50,7 +50,7 @@ async def dashboard(request: Request) -> Response:
             "figure": figure, "table": table, "provenance": snapshot.provenance(cycle, "stage_status")})
 
 
-async def packs(request: Request) -> Response:
+def packs(request: Request) -> Response:
     with reading(request) as snapshot:
         cycle = snapshot.cycle(request.query_params.get("cycle") or None)
         stage = current_stage(Reader(snapshot.db), cycle)
@@ -65,7 +65,8 @@ async def pack(request: Request) -> Response:
         raise Refused(404, f"a pack is <stage>.html or <stage>.pdf, for a stage of {', '.join(STAGES)}")
     name = chosen_snapshot(request)
     try:
-        html, cycle, stage, _, _, _ = render_pack(home_of(request).projections, cycle, stage, snapshot=name)
+        html, cycle, stage, _, _, _ = await asyncio.to_thread(render_pack, home_of(request).projections, cycle, stage,
+                                                              snapshot=name)
     except UnknownSnapshot as unknown:
         raise Refused(404, str(unknown)) from None
     except PackError as error:
@@ -89,7 +90,7 @@ def _printed(html: str, stage: str) -> bytes:
             raise Refused(503, f"the PDF could not be printed ({failure}); the HTML pack is there meanwhile") from None
 
 
-async def snapshots(request: Request) -> Response:
+def snapshots(request: Request) -> Response:
     with reading(request) as snapshot:
         synthetic = snapshot.synthetic
     return page(request, "panel/snapshots.html", {

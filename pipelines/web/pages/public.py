@@ -58,7 +58,7 @@ def current_stage(stages: list[dict[str, Any]]) -> str:
     return next((row["stage"] for row in stages if row["status"] != "signed_off"), STAGES[-1])
 
 
-async def start(request: Request) -> Response:
+def start(request: Request) -> Response:
     """What the site is; it opens before anything is published, too."""
     try:
         with reading(request, public=True) as snapshot:
@@ -69,14 +69,14 @@ async def start(request: Request) -> Response:
     return page(request, "public/start.html", {"synthetic": synthetic, "latest": latest})
 
 
-async def boroughs(request: Request) -> Response:
+def boroughs(request: Request) -> Response:
     with reading(request, public=True) as snapshot:
         listed = sorted((BOROUGH_NAMES[code], slug(BOROUGH_NAMES[code])) for code in BOROUGHS)
         return page(request, "public/boroughs.html",
                       {"synthetic": snapshot.synthetic, "boroughs": listed, "cycles": snapshot.cycles()})
 
 
-async def borough(request: Request) -> Response:
+def borough(request: Request) -> Response:
     code = borough_of(request.path_params["borough"])
     with reading(request, public=True) as snapshot:
         cycle = snapshot.cycle(request.path_params.get("cycle"))

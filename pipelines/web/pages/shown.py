@@ -19,7 +19,7 @@ DECIMALS = 4
 LIST_SHOWN = 10  # a longer list (the evidence ids of a priority) shows its first items and its length
 NOT_SHOWN = "not shown"
 
-__all__ = ["cell", "day", "instant", "pct", "when", "NOT_SHOWN"]
+__all__ = ["cell", "day", "instant", "pct", "NOT_SHOWN"]
 
 
 def cell(value: Any) -> str | int | float | None:
@@ -41,16 +41,3 @@ def cell(value: Any) -> str | int | float | None:
         items = "; ".join(str(cell(item)) for item in value[:LIST_SHOWN])
         return visible(items if len(value) <= LIST_SHOWN else f"{items}; … ({len(value):,} in all)")
     return visible(str(value))
-
-
-def text(value: Any) -> str:
-    """The cell as the page prints it."""
-    shown = cell(value)
-    return "" if shown is None else str(shown)
-
-
-def when(value: datetime | date | None) -> str:
-    """A date or an instant, for a sentence."""
-    if isinstance(value, datetime):
-        return instant(value)
-    return day(value)

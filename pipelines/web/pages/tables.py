@@ -91,14 +91,14 @@ def shown_table(request: Request, snapshot: Snapshot, table: PanelTable) -> Show
     return Shown(table, cycle, filters, names, rows, snapshot.provenance(cycle, table.name), snapshot.synthetic)
 
 
-async def index(request: Request) -> Response:
+def index(request: Request) -> Response:
     with reading(request) as snapshot:
         return page(request, "panel/tables.html", {
             "synthetic": snapshot.synthetic, "snapshot": snapshot.name, "tables": list(PANEL_TABLES.values()),
             "cycle": snapshot.cycle(None)})
 
 
-async def table_page(request: Request) -> Response:
+def table_page(request: Request) -> Response:
     table = table_of(request.path_params["table"])
     with reading(request) as snapshot:
         view = shown_table(request, snapshot, table)
@@ -107,7 +107,7 @@ async def table_page(request: Request) -> Response:
             "query": {key: value for key, value in request.query_params.items() if value}})
 
 
-async def download(request: Request) -> Response:
+def download(request: Request) -> Response:
     table = table_of(request.path_params["table"])
     kind = request.path_params["format"]
     if kind not in DOWNLOADS:

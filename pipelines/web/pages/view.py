@@ -5,6 +5,7 @@ refusals a page gives (``Refused``), rendered as a page that says what to do ins
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+import inspect
 from functools import partial, wraps
 from typing import Any
 
@@ -15,7 +16,7 @@ from pipelines.web.pages import shown
 from pipelines.web.pages.snapshot import Refused, carried
 from pipelines.web.rendering import render
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response] | Response]
 HEADINGS = {400: "This page cannot show that", 404: "Page not found", 503: "Nothing to show yet"}
 
 
@@ -25,15 +26,32 @@ def page(request: Request, template: str, context: dict[str, Any], *, status_cod
 
 
 def answering(endpoint: Endpoint) -> Endpoint:
-    """``endpoint``, with its refusals answered as a page that says why and what to do."""
+    """``endpoint``, with its refusals answered as a page that says why and what to do.
+
+    A page that reads a snapshot is a plain function, which Starlette runs in its thread pool, so
+    that one page's DuckDB query never holds up the other requests; one that reads the request's
+    body is a coroutine.
+    """
+    if inspect.iscoroutinefunction(endpoint):
+        @wraps(endpoint)
+        async def answered_later(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except Refused as refusal:
+                return refused(request, refusal)
+
+        return answered_later
 
     @wraps(endpoint)
-    async def answered(request: Request) -> Response:
+    def answered(request: Request) -> Response:
         try:
-            return await endpoint(request)
+            return endpoint(request)
         except Refused as refusal:
-            return page(request, "refused.html", {"heading": HEADINGS.get(refusal.status, "Refused"),
-                                                  "told": refusal.told, "synthetic": False},
-                        status_code=refusal.status)
+            return refused(request, refusal)
 
     return answered
+
+
+def refused(request: Request, refusal: Refused) -> Response:
+    return page(request, "refused.html", {"heading": HEADINGS.get(refusal.status, "Refused"), "told": refusal.told,
+                                          "synthetic": False}, status_code=refusal.status)
