@@ -1,0 +1,1 @@
+"""The event store in PostgreSQL (``PLANNING_STORE=postgresql://…``): its schema and its recorder."""
