@@ -34,6 +34,7 @@ ROOMS = {
     "starlette": ("pipelines/collector/", "pipelines/web/"),
     "jinja2": ("pipelines/web/",),
     "uvicorn": ("pipelines/collector/",),
+    "psycopg": ("events/storage/postgres/",),
 }
 
 

@@ -151,10 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     from pipelines.cli.senders import add_senders_command
     from pipelines.cli.serve import add_serve_command
     from pipelines.cli.stack import add_stack_commands
+    from pipelines.cli.store import add_store_commands
     from pipelines.cli.stream import add_stream_commands
     from pipelines.cli.users import add_users_command
 
     add_stream_commands(commands)
+    add_store_commands(commands)
     add_panel_commands(commands)
     add_snapshots_command(commands)
     add_senders_command(commands)

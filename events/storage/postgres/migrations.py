@@ -121,3 +121,16 @@ def redacted_url(url: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     host, port, name = info.get("host", "localhost"), info.get("port", "5432"), info.get("dbname", "")
     return f"postgresql://{host}:{port}/{name}"
+
+
+class StoreInitFailed(RuntimeError):
+    """The database could not be reached, or a migration failed (and was rolled back whole)."""
+
+
+def init_store(url: str) -> list[int]:
+    """``planning store init``: connect and ``migrate``; the versions applied."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=30) as connection:
+            return migrate(connection)
+    except psycopg.Error as failure:
+        raise StoreInitFailed(str(failure).strip()) from failure
