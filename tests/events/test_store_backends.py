@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,11 +33,16 @@ def received(event: dict, origin: str = "test", sender: str | None = None) -> Re
     return Received(raw, origin, verdict(raw), sender)
 
 
-def stored_bytes_of(backend: str, tmp_path: Path, url: str | None) -> bytes:
-    """Everything the backend keeps on disk: the store directory, or the cluster's files (heap and WAL)."""
+def stored_bytes_of(backend: str, tmp_path: Path, url: str | None, *, after_erasure: bool = False) -> bytes:
+    """Everything the backend keeps on disk: the store directory, or the cluster's files (tables and WAL).
+    ``after_erasure``: first let PostgreSQL finish the WAL segments that held the erased rows, and
+    checkpoint twice, so that (with ``wal_recycle = off``) the segments before the checkpoint are removed."""
     if backend == "embedded":
         return b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     with psycopg.connect(url, autocommit=True) as admin:
+        for _ in range(2 if after_erasure else 0):
+            admin.execute("SELECT pg_switch_wal()")
+            admin.execute("CHECKPOINT")
         admin.execute("CHECKPOINT")
         data_dir = Path(admin.execute("SHOW data_directory").fetchone()[0])
     return b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
@@ -146,15 +152,18 @@ def test_personal_data_is_sealed_and_the_key_holder_reads_it(open_store: OpenSto
     assert read_back["payload"]["respondent"]["respondent_ref"] == "r-ZX81"
 
 
-def test_erasure_shreds_the_key_and_redacts_dead_letters(open_store: OpenStore) -> None:
+def test_erasure_shreds_the_key_and_redacts_dead_letters(open_store: OpenStore, backend: str, tmp_path: Path) -> None:
+    comment, ref = f"PLATYPUS-{uuid.uuid4().hex}", f"r-{uuid.uuid4().hex}"  # unique: the cluster is shared by the session
     mine = make_event("consultation.response_received",
-                      {"comment": "PLATYPUS-4471", "respondent": {"respondent_ref": "r-ZX81", "gender": "other"}})
+                      {"comment": comment, "respondent": {"respondent_ref": ref, "gender": "other"}})
     theirs = make_event("consultation.response_received", {"respondent": {"respondent_ref": "r-other"}})
     conflict = {**mine, "payload": {**mine["payload"], "channel": "ward_panel"}}
-    erase = make_event("respondent.erasure_requested", {"respondent_ref": "r-ZX81"})
+    erase = make_event("respondent.erasure_requested", {"respondent_ref": ref})
     store = open_store(writer=True)
     store.append([received(mine), received(theirs)])
     store.append([received(conflict)])  # a dead letter carrying the comment in its raw bytes
+    (subject,) = [r["subject"] for r in store.records() if r["event_id"] == mine["event_id"]]
+    (key,) = store.live_keys([subject]).values()
     outcome = store.append([received(erase)])
     events = {e["event_id"]: e for e in store.events()}
     (letter,) = store.dead_letters()
@@ -163,7 +172,10 @@ def test_erasure_shreds_the_key_and_redacts_dead_letters(open_store: OpenStore) 
     assert events[mine["event_id"]]["payload"]["themes"] == mine["payload"]["themes"]
     assert events[theirs["event_id"]]["payload"]["respondent"]["respondent_ref"] == "r-other"
     assert letter["raw"] is None and letter["reasons"]
-    assert store.redaction_mark() == 1
+    assert store.redaction_mark() == 1 and store.live_keys([subject]) == {}
+    everything = stored_bytes_of(backend, tmp_path, open_store.url, after_erasure=True)
+    assert comment.encode() not in everything and ref.encode() not in everything
+    assert key not in everything  # the shredded key is gone from the files (tables, and WAL for PostgreSQL)
 
 
 def test_an_erased_respondent_arriving_late_is_stored_without_personal_data(open_store: OpenStore) -> None:
