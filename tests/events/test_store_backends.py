@@ -18,10 +18,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from events.contract import upcasting
 from events.contract.validation import verdict
 from events.storage.postgres.migrations import LATEST, SchemaOutOfDate, migrate, schema_version
 from events.storage.postgres.store import PostgresStore
-from events.storage.store import EventStore, Received
+from events.storage.store import EventStore, MixedData, Received
 from tests.support.events import line, make_event
 
 EPOCH = datetime(2027, 1, 5, 9, 0, tzinfo=timezone.utc)  # a pinned knowledge time
@@ -203,6 +204,61 @@ def test_cycles_and_event_ids_between(open_store: OpenStore) -> None:
     assert store.cycles() == ["2026-27", "2027-28"] and store.cycles(after=2) == ["2027-28"]
     assert store.event_ids_between(2, 3) == [(2, events[1]["event_id"]), (3, events[2]["event_id"])]
     assert store.positions_of([events[0]["event_id"]]) == {events[0]["event_id"]: 1}
+
+
+def test_a_sender_retracts_only_its_own_events(open_store: OpenStore) -> None:
+    audit = make_event("cdrp.audit_submitted", {"borough": "E09000015"})
+
+    def retraction() -> dict:
+        return make_event("event.retracted", {"target_event_id": audit["event_id"], "reason": "sent in error"})
+
+    store = open_store(writer=True)
+    store.append([received(audit, sender="cdrp-harrow")])
+    refused = store.append([received(retraction(), "r1", sender="webhooks")])
+    own = store.append([received(retraction(), "r2", sender="cdrp-harrow")])
+    assert refused.accepted == [] and len(own.accepted) == 1
+    (letter,) = store.dead_letters()
+    assert letter["reasons"] == [
+        f"payload.target_event_id: sender webhooks may retract only events it sent itself ({audit['event_id']}"
+        " was sent by cdrp-harrow); ask its sender or the data team to retract it"
+    ]
+
+
+def test_a_replayed_dead_letter_is_marked_once(open_store: OpenStore) -> None:
+    store = open_store(writer=True)
+    store.append([Received(b"{bad", "f:1", verdict(b"{bad"))])
+    (letter,) = store.dead_letters()
+    store.mark_replayed({letter["id"]: 7}, EPOCH)
+    store.mark_replayed({letter["id"]: 9}, EPOCH)  # already replayed: kept as first marked
+    (marked,) = store.dead_letters()
+    assert (marked["replayed_position"], marked["replayed_at"]) == (7, "2027-01-05T09:00:00.000000Z")
+
+
+def test_an_old_version_is_stored_as_sent_and_upcast_on_read(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def signed_off_v0_to_v1(body: dict[str, Any]) -> dict[str, Any]:
+        payload = dict(body["payload"])
+        payload["body"] = payload.pop("signed_off_by")
+        return {**body, "payload": payload}
+
+    monkeypatch.setitem(upcasting.UPCASTERS, ("stage.signed_off", 0), signed_off_v0_to_v1)
+    event = make_event("stage.signed_off", {"stage": "brief"}, schema_version=0, occurred_at="2026-03-20T10:00:00Z")
+    event["payload"]["signed_off_by"] = event["payload"].pop("body")
+    store = open_store(writer=True)
+    store.append([received(event)])
+    (record,) = list(store.records())
+    (read,) = list(store.events())
+    assert record["schema_version"] == 0 and record["payload"]["signed_off_by"] == "csmb"
+    assert read["schema_version"] == 1 and read["payload"]["body"] == "csmb"
+
+
+def test_synthetic_and_real_events_never_share_a_store(open_store: OpenStore) -> None:
+    store = open_store(writer=True)
+    store.append([received(make_event("stage.signed_off", synthetic=True))])
+    with pytest.raises(MixedData, match="synthetic and real events never share a store"):
+        store.append([received(make_event("stage.signed_off"))])
+    outcome = store.append([received(make_event("stage.signed_off"), "w:1")], other_kind="dead_letter")
+    assert outcome.accepted == [] and [o for o, _ in outcome.rejected] == ["w:1"]
+    assert store.synthetic and store.counts() == {"events": 1, "dead_letters": 1}
 
 
 # --- PostgreSQL only ------------------------------------------------------------------------------
