@@ -10,7 +10,9 @@ Anything else is refused with what is accepted, rather than guessed at.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -83,3 +85,26 @@ def open_store(store_root: Path, *, writer: bool = False, holder: str = "plannin
     from events.storage.postgres.store import PostgresStore
 
     return PostgresStore(choice.url, writer=writer, erasure_ledger=ledger_path(store_root))
+
+
+@contextmanager
+def record_files(store: Store, after: int = 0, upto: int | None = None, cycle: str | None = None) -> Iterator[list[str]]:
+    """JSON Lines files holding the store's records at positions in (after, upto], for DuckDB's
+    ``read_json`` (``projections.building.event_cache.read_segments_sql``); with ``cycle``, files that
+    hold at least that cycle's events and every retraction. The lines are the same on both backends:
+    the embedded store's segments, checked intact first, or for PostgreSQL one file copied out in bulk
+    (``COPY``) into a temporary directory removed when the block ends. Files may hold records outside
+    the range (a segment is read whole): filter by position, as the builds do."""
+    from events.storage.store import EventStore
+
+    if isinstance(store, EventStore):
+        from events.storage.integrity import ensure_intact
+
+        segments = store.segments(after, upto) if cycle is None else store.segments_for_cycle(cycle, upto)
+        ensure_intact(segments)
+        yield [str(segment.path) for segment in segments]
+        return
+    with tempfile.TemporaryDirectory(prefix="planning-records-") as directory:
+        target = Path(directory) / "records.jsonl"
+        written = store.copy_records(target, after, upto, cycle)  # type: ignore[attr-defined]
+        yield [str(target)] if written else []
