@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from events.storage.integrity import ensure_intact
+from events.storage.backends import Store, record_files
 from events.storage.store import EventStore
 from projections.connection import connect
 
@@ -86,7 +86,7 @@ def read_segments_sql(files: list[str]) -> tuple[str, list]:
     return f"SELECT {typed} FROM read_json(?, format = 'newline_delimited', columns = ?)", [files, as_text]
 
 
-def refresh(store: EventStore, projections_dir: Path, *, full: bool = False, upto: int | None = None) -> dict[str, int]:
+def refresh(store: Store, projections_dir: Path, *, full: bool = False, upto: int | None = None) -> dict[str, int]:
     """Bring the cache up to ``upto`` (default: the store's high-water mark). Call under ``cache_lock``."""
     upto = store.high_water_mark() if upto is None else upto
     target = cache_file(projections_dir)
@@ -117,13 +117,16 @@ def _open(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         db.close()
 
 
-def _holding(store: EventStore, position: int) -> str | None:
-    """The recorded digest of the segment holding ``position`` (None: none, or no digest recorded)."""
+def _holding(store: Store, position: int) -> str | None:
+    """The recorded digest of the segment holding ``position`` (None: none, no digest recorded, or a
+    store without segments: PostgreSQL never reuses a committed position)."""
+    if not isinstance(store, EventStore):
+        return None
     segments = store.segments(after=position - 1, upto=position)
     return segments[0].sha256 if segments else None
 
 
-def _store_still_holds(store: EventStore, cached: int, last_segment: str | None) -> bool:
+def _store_still_holds(store: Store, cached: int, last_segment: str | None) -> bool:
     """Whether the events the cache holds are still the store's: its last one is at or below the
     store's mark, in the segment it was read from. A crash that lost the index's WAL makes the store
     forget a batch the cache may hold, and the next writer reuses its positions for other events;
@@ -135,11 +138,9 @@ def _store_still_holds(store: EventStore, cached: int, last_segment: str | None)
     return last_segment is None or _holding(store, cached) == last_segment
 
 
-def _append(store: EventStore, path: Path, after: int, upto: int) -> int:
-    segments = store.segments(after=after, upto=upto)
-    ensure_intact(segments)  # each segment is checked once, when it enters the cache
-    files = [str(s.path) for s in segments]
-    with _open(path) as db:
+def _append(store: Store, path: Path, after: int, upto: int) -> int:
+    # each segment is checked intact once, when it enters the cache (record_files does)
+    with record_files(store, after, upto) as files, _open(path) as db:
         if not files:
             db.execute("UPDATE cache_info SET position = ?", [upto])
             return 0

@@ -22,6 +22,7 @@ out and listed in ``untypable_events`` (position and event_id) unless retracted.
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 import duckdb
@@ -30,9 +31,8 @@ from events.storage.conversion import to_event
 from events.contract.instants import Instants
 from events.contract.json_text import parse_json
 from events.contract.models import CURRENT_SCHEMA_VERSION
-from events.storage.integrity import ensure_intact
+from events.storage.backends import Store, record_files
 from events.storage.personal_data import split_personal
-from events.storage.store import EventStore
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect, sql_string
 from projections.building.event_cache import CACHE_COLUMNS, TYPED, create_store_events_table, read_segments_sql
@@ -46,12 +46,12 @@ CANONICAL_ID = "coalesce(TRY_CAST(regexp_replace(event_id, '^urn:uuid:', '', 'i'
 ISO_TEXT = "strftime({0} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS {0}"
 
 def stage_cycle(
-    store: EventStore, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None
+    store: Store, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None
 ) -> dict[str, int]:
     """Build staging.duckdb for one cycle, from the event cache (or, with no cache, straight
     from the store's segments: the full rebuild). Returns counts for the build's metadata."""
     position = store.high_water_mark() if upto is None else upto
-    with connect(staging_path) as db:
+    with connect(staging_path) as db, ExitStack() as records:
         # synthetic: the store's kind of data (events.storage.store), carried by every output built from this build
         db.execute(
             "CREATE TABLE build_info AS SELECT ?::VARCHAR AS cycle, ?::DATE AS on_date, ?::TIMESTAMPTZ AS on_end,"
@@ -74,10 +74,9 @@ def stage_cycle(
             db.execute(f"ATTACH {sql_string(cache)} AS cache (READ_ONLY)")
             source, parameters = "SELECT * FROM cache.store_events", []
         else:
-            # only the segments that can hold this cycle's events or a retraction (the store's index says which)
-            segments = store.segments_for_cycle(cycle, upto=position)
-            ensure_intact(segments)  # never stage from a damaged segment (events.storage.integrity)
-            files = [str(s.path) for s in segments] or None
+            # only the segments that can hold this cycle's events or a retraction (the store's index says which),
+            # never a damaged one (events.storage.integrity); from PostgreSQL, those records copied out in bulk
+            files = records.enter_context(record_files(store, 0, position, cycle))
             source, parameters = read_segments_sql(files) if files else ("SELECT * FROM store_events WHERE false", [])
         # this cycle's events and every retraction (a retraction may name an event of any cycle)
         db.execute(
@@ -113,7 +112,7 @@ def stage_cycle(
     return {"store_position": position, "cycle_events": events, "untypable_events": untypable}
 
 
-def convert_records(db: duckdb.DuckDBPyConnection, store: EventStore, cycle: str) -> dict[str, Demographics]:
+def convert_records(db: duckdb.DuckDBPyConnection, store: Store, cycle: str) -> dict[str, Demographics]:
     """The records SQL cannot stage as stored become events through ``events.storage.conversion.to_event``
     (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
 

@@ -44,7 +44,7 @@ CREATE TABLE {SCHEMA}.events (
     body_sha256 text NOT NULL,          -- of the canonical body: the same id with another digest is a conflict
     sender      text,                   -- who delivered it (events.senders); NULL: unknown
     event_type  text NOT NULL,
-    cycle       text NOT NULL,
+    cycle       text,                   -- NULL only in a record an older contract let in
     recorded_at text NOT NULL,
     record      text NOT NULL           -- the record, personal data sealed, as a segment line holds it
 );

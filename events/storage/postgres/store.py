@@ -283,10 +283,11 @@ class PostgresStore:
 
     def copy_records(self, target: Path, after: int = 0, upto: int | None = None, cycle: str | None = None) -> int:
         """Write the records at positions in (after, upto] to ``target`` as JSON Lines, byte for byte the
-        lines a segment would hold, in bulk (COPY): with ``cycle``, only that cycle's and every retraction
-        (which may name an event of any cycle), as ``EventStore.segments_for_cycle`` gives. The bytes written."""
+        lines a segment would hold, in bulk (COPY): with ``cycle``, only that cycle's, those of no cycle (an
+        older contract's) and every retraction (which may name an event of any cycle), as the segments
+        ``EventStore.segments_for_cycle`` gives hold them. The bytes written."""
         upto = self.high_water_mark() if upto is None else upto
-        where = "position > %s AND position <= %s" + (" AND (cycle = %s OR event_type = 'event.retracted')" if cycle else "")
+        where = "position > %s AND position <= %s" + (" AND (cycle = %s OR cycle IS NULL OR event_type = 'event.retracted')" if cycle else "")
         parameters = (after, upto, cycle) if cycle else (after, upto)
         query = psycopg.sql.SQL(f"COPY (SELECT record FROM events WHERE {where} ORDER BY position) TO STDOUT ({COPY_RAW})")
         written = 0
