@@ -28,6 +28,14 @@ class UnknownStore(ValueError):
     """``PLANNING_STORE`` names no backend this version knows."""
 
 
+class StoreRefused(RuntimeError):
+    """The store cannot be used as it stands; the message says what to do (every command shows it and exits 3)."""
+
+
+class StoreUnavailable(StoreRefused):
+    """The PostgreSQL store cannot be reached (down, restarting, refusing): worth waiting for, not a broken store."""
+
+
 @dataclass(frozen=True)
 class StoreChoice:
     url: str | None  # None: the embedded store
@@ -47,6 +55,17 @@ def chosen_store(environ: dict[str, str] | None = None) -> StoreChoice:
                        " the embedded store under $PLANNING_HOME, or give a postgresql://user@host:port/database URL")
 
 
+def is_embedded(environ: dict[str, str] | None = None) -> bool:
+    """Whether ``PLANNING_STORE`` leaves the embedded store chosen (one writer at a time)."""
+    return chosen_store(environ).embedded
+
+
+def describe_store(store_root: Path, environ: dict[str, str] | None = None) -> str:
+    """Where the chosen store is, for messages: its directory, or its database (without a password)."""
+    choice = chosen_store(environ)
+    return str(store_root) if choice.embedded else f"the event store in PostgreSQL at {_redacted(choice.url)}"
+
+
 class Store(Protocol):
     """What the pipeline may ask of an event store, on either backend (docs/decisions.md, "The PostgreSQL
     store"). Segment files, quarantine and recovery are the embedded store's own and not part of it."""
@@ -64,6 +83,7 @@ class Store(Protocol):
     def live_keys(self, subjects: list[str]) -> dict[str, bytes]: ...
     def subjects_known(self, subjects: Sequence[str]) -> set[str]: ...
     def cycles(self, after: int = 0) -> list[str]: ...
+    def has_retraction_after(self, after: int) -> bool: ...
     def dead_letters(self, sender: str | None = None) -> list[dict[str, Any]]: ...
     def positions_of(self, event_ids: Sequence[str]) -> dict[str, int]: ...
     def senders_of(self, event_ids: Sequence[str]) -> dict[str, str | None]: ...
@@ -72,6 +92,8 @@ class Store(Protocol):
     def event_ids_between(self, first: int, last: int) -> list[tuple[int, str]]: ...
     def counts(self) -> dict[str, int]: ...
     def close(self) -> None: ...
+    def __enter__(self) -> Store: ...
+    def __exit__(self, *_: object) -> None: ...
 
 
 def open_store(store_root: Path, *, writer: bool = False, holder: str = "planning", environ: dict[str, str] | None = None) -> Store:
@@ -84,7 +106,33 @@ def open_store(store_root: Path, *, writer: bool = False, holder: str = "plannin
         return EventStore(store_root, writer=writer, holder=holder)
     from events.storage.postgres.store import PostgresStore
 
-    return PostgresStore(choice.url, writer=writer, erasure_ledger=ledger_path(store_root))
+    try:
+        return PostgresStore(choice.url, writer=writer, erasure_ledger=ledger_path(store_root))
+    except Exception as error:
+        if lost_connection(error):
+            raise StoreUnavailable(f"cannot reach the event store in PostgreSQL ({_redacted(choice.url)}):"
+                                   f" {str(error).strip()}; check that the database runs and that {STORE_ENV} names it,"
+                                   " then try again") from error
+        raise
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether ``error`` is the PostgreSQL store's connection lost or refused (a restart, a failover, a network
+    cut), rather than a fault of the store or of the data. Appends are idempotent, so a writer may open the
+    store again and repeat what it was doing; the embedded store never raises it."""
+    if isinstance(error, StoreUnavailable):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(error, psycopg.OperationalError)
+
+
+def _redacted(url: str) -> str:
+    from events.storage.postgres.migrations import redacted_url
+
+    return redacted_url(url)
 
 
 @contextmanager

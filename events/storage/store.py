@@ -115,6 +115,7 @@ ADDED_COLUMNS = (  # (table, column, type) added to the schema after stores were
     ("segments", "sha256", "TEXT"),  # then filled by ``_record_missing_digests``
     ("segments", "bytes", "INTEGER"),
 )
+RETRACTED = "event.retracted"  # the event type that withdraws another event
 UNKNOWN_SENDER = "unknown"  # how a store shows who delivered an event stored before senders were recorded
 DeadLetter = tuple[str, tuple[str, ...], bytes | None, str | None]  # origin, reasons, bytes (None: redacted), sender
 
@@ -700,6 +701,18 @@ class EventStore:
             (after,),
         )
         return [cycle for (cycle,) in rows]
+
+    def has_retraction_after(self, after: int) -> bool:
+        """Whether any event at a position after ``after`` is a retraction (reads only the newer segments)."""
+        needle = json.dumps(RETRACTED).encode()
+        for segment in self.segments(after):
+            with open(segment.path, "rb") as lines:
+                for line in lines:
+                    if needle in line:  # cheap filter; the parse below decides
+                        record = json.loads(line)
+                        if record["position"] > after and record["event_type"] == RETRACTED:
+                            return True
+        return False
 
     def records(self, after: int = 0) -> Iterator[dict[str, Any]]:
         """Stored records as written (personal data sealed), in position order."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from events.storage.backends import StoreRefused
+
 SCHEMA = "planning_store"
 
 
@@ -72,7 +74,7 @@ CREATE TABLE {SCHEMA}.respondent_keys (
 LATEST = MIGRATIONS[-1].version
 
 
-class SchemaOutOfDate(RuntimeError):
+class SchemaOutOfDate(StoreRefused):
     """The database's store schema is missing or older than this code's; ``planning store init`` brings it up to date."""
 
 

@@ -312,6 +312,11 @@ class PostgresStore:
         rows = self._db.execute("SELECT DISTINCT cycle FROM events WHERE position > %s ORDER BY cycle", (after,))
         return [cycle for (cycle,) in rows]
 
+    def has_retraction_after(self, after: int) -> bool:
+        """Whether any event at a position after ``after`` is a retraction (the index of retractions answers)."""
+        query = "SELECT EXISTS (SELECT 1 FROM events WHERE event_type = 'event.retracted' AND position > %s)"
+        return self._db.execute(query, (after,)).fetchone()[0]
+
     def dead_letters(self, sender: str | None = None) -> list[dict[str, Any]]:
         """The dead letters in the order they were stored, as ``EventStore.dead_letters`` gives them."""
         query = "SELECT id, received_at, origin, reasons, raw, sender, replayed_position, replayed_at FROM dead_letters"
