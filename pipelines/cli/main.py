@@ -62,6 +62,8 @@ def _run(argv: list[str] | None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return ExitCode.USAGE
+    from events.storage.backends import StoreRefused, UnknownStore
+
     try:
         return args.run(args, PlanningHome.from_env())
     except PartitionsRefused as refused:  # read wherever a topic is made: up, broker start, senders add
@@ -69,6 +71,18 @@ def _run(argv: list[str] | None) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    except UnknownStore as refusal:  # PLANNING_STORE, for whichever command opened the store
+        print(f"{parser.prog} {_command(argv)}: {refusal}", file=sys.stderr)
+        return ExitCode.USAGE
+    except StoreRefused as refusal:  # PostgreSQL down, or its schema older than this version
+        print(f"{parser.prog} {_command(argv)}: {refusal}", file=sys.stderr)
+        return ExitCode.FAILED
+
+
+def _command(argv: list[str] | None) -> str:
+    """The command's name as typed, for a message that names it."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return words[0] if words else "(no command)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,7 +188,8 @@ def _parser() -> argparse.ArgumentParser:
 def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     import sqlite3
 
-    from events.storage.store import EventStore, StoreLocked
+    from events.storage.backends import open_store
+    from events.storage.store import StoreLocked
     from pipelines.ingest.files import MixedDataRefused, StoreUnwritable, ingest_files, unwritable_reason
     from projections.reading.cells import one_line
 
@@ -187,7 +202,7 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning ingest: --as: {sender}", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        store = EventStore(home.store, writer=True, holder="planning ingest")
+        store = open_store(home.store, writer=True, holder="planning ingest")
     except StoreLocked as locked:
         print(f"planning ingest: {locked}.\n{_while_locked(locked.holder, args.files)}", file=sys.stderr)
         return ExitCode.FAILED
@@ -385,10 +400,11 @@ def _sql(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _deadletters(args: argparse.Namespace, home: PlanningHome) -> int:
-    from events.storage.store import UNKNOWN_SENDER, EventStore
+    from events.storage.backends import open_store
+    from events.storage.store import UNKNOWN_SENDER
     from projections.reading.cells import one_line
 
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         letters = store.dead_letters(sender=args.sender)
     for letter in letters[-args.limit:]:
         raw = "(redacted by an erasure)" if letter["raw"] is None else letter["raw"][:120].decode("utf-8", "replace")

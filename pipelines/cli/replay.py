@@ -31,13 +31,14 @@ def add_replay_action(deadletters: argparse.ArgumentParser) -> None:
 
 def _replay(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.senders.registry import SenderRegistry
-    from events.storage.store import EventStore, StoreLocked
+    from events.storage.backends import open_store
+    from events.storage.store import StoreLocked
     from pipelines.ingest.replay import NOT_REPLAYABLE, REPLAYED, STILL_FAILS, STORED_ALREADY, Choice, describe, replay
     from projections.reading.cells import one_line
 
     choice = Choice(args.sender, args.reason_contains, args.since)
     try:
-        store = EventStore(home.store, writer=not args.dry_run, holder="planning deadletters replay")
+        store = open_store(home.store, writer=not args.dry_run, holder="planning deadletters replay")
     except StoreLocked as locked:
         print(f"planning deadletters replay: {locked}. Only one process may write the store at a time: "
               "stop it (or wait for it to finish), then replay again; `--dry-run` works meanwhile.", file=sys.stderr)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from events.contract.instants import Instants
 from events.home import PlanningHome
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from projections.building.build import build_table
 from projections.building.staging import stage_cycle
 from projections.connection import connect
@@ -38,7 +38,7 @@ def responses_known(home: PlanningHome, cycle: str, on: date, as_of: datetime) -
     """Responses of ``cycle`` a build at (``on``, ``as_of``) counts, from a private build of the store."""
     with tempfile.TemporaryDirectory(prefix="planning-demo-as-of-") as scratch:
         build = Path(scratch)
-        with EventStore(home.store) as store:
+        with open_store(home.store) as store:
             stage_cycle(store, build / "staging.duckdb", cycle, Instants(on, as_of))
         build_table(build, "consultation_coverage")
         with connect(build / "panel.duckdb", read_only=True) as db:

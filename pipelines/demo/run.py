@@ -24,7 +24,7 @@ from datetime import date, datetime, timezone
 
 from events.contract.cycle import Cycle
 from events.home import PlanningHome
-from events.storage.store import EventStore
+from events.storage.backends import Store, open_store
 from pipelines.exit_codes import ExitCode
 from pipelines.demo.dashboard import print_dashboard, stage_on
 from pipelines.demo.deliveries import Delivery, deliveries, known_by
@@ -47,7 +47,7 @@ def run_demo(
     # $PLANNING_HOME, where erasure could not reach it; the seed reproduces it.
     cutoff = known_by(day, now)
     arrived = deliveries(demo_lines(day, seed, scale, not_after=cutoff), cutoff)
-    with EventStore(home.store, writer=True, holder="planning demo") as store:
+    with open_store(home.store, writer=True, holder="planning demo") as store:
         try:
             outcome = ingest_deliveries(store, arrived)
         except MixedDataRefused as refused:  # this home holds real data: the demo adds none of its own
@@ -84,7 +84,7 @@ def run_demo(
     return ExitCode.OK
 
 
-def ingest_deliveries(store: EventStore, arrived: list[Delivery]) -> IngestSummary:
+def ingest_deliveries(store: Store, arrived: list[Delivery]) -> IngestSummary:
     """Each delivery as one stream, in knowledge order, through the path of `planning ingest --recorded-at`
     (``ingest_stream``, what ``ingest_files`` runs on each file).
 

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from events.contract.lines import Line, read_lines
-from events.storage.store import BatchOutcome, EventStore, MixedData, Received
+from events.storage.backends import Store
+from events.storage.store import BatchOutcome, MixedData, Received
 from events.contract.validation import verdict
 from events.senders.registry import Sender
 from pipelines.ingest.delivery import delivered_by
@@ -109,7 +110,7 @@ def unwritable_reason(error: OSError | sqlite3.Error) -> str | None:
     return None
 
 
-def _append(store: EventStore, batch: list[Received], recorded_at: datetime | None, total: IngestSummary) -> None:
+def _append(store: Store, batch: list[Received], recorded_at: datetime | None, total: IngestSummary) -> None:
     try:
         total.add(store.append(batch, recorded_at))
     except MixedData as refused:
@@ -170,7 +171,7 @@ def _collect(lines: list[Line], pending: Future, name: str) -> Iterator[tuple[in
 
 
 def ingest_stream(
-    store: EventStore,
+    store: Store,
     stream: BinaryIO,
     name: str,
     *,
@@ -197,7 +198,7 @@ def ingest_stream(
 
 
 def ingest_files(
-    store: EventStore, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr,
+    store: Store, paths: Iterable[str], *, recorded_at: datetime | None = None, progress: TextIO | None = sys.stderr,
     sender: Sender | None = None,
 ) -> IngestSummary:
     """`-` reads standard input. ``sender``: who delivers the files (``ingest_stream``)."""

@@ -29,7 +29,8 @@ from typing import Any
 from events.contract.validation import Accepted, Rejected, verdict
 from events.senders.grants import within_grants
 from events.senders.registry import Sender, SenderRegistry, is_operator, operator
-from events.storage.store import MAX_DEAD_LETTER_BYTES, UNKNOWN_SENDER, EventStore, Received
+from events.storage.backends import Store
+from events.storage.store import MAX_DEAD_LETTER_BYTES, UNKNOWN_SENDER, Received
 
 REPLAYED, STORED_ALREADY, STILL_FAILS, NOT_REPLAYABLE = "replayed", "stored already", "still fails", "cannot be replayed"
 
@@ -73,7 +74,7 @@ class ReplayReport:
 
 
 def replay(
-    store: EventStore, registry: SenderRegistry, choice: Choice, *, replayed_at: datetime | None = None, dry_run: bool = False
+    store: Store, registry: SenderRegistry, choice: Choice, *, replayed_at: datetime | None = None, dry_run: bool = False
 ) -> ReplayReport:
     """Judge the chosen dead letters again and, unless ``dry_run``, append those that pass and mark them."""
     replayed_at = replayed_at or datetime.now(timezone.utc)
@@ -110,7 +111,7 @@ def replay(
     return report
 
 
-def _append(store: EventStore, passing: list[tuple[Replayed, Received]], stored: dict[str, int], replayed_at: datetime) -> None:
+def _append(store: Store, passing: list[tuple[Replayed, Received]], stored: dict[str, int], replayed_at: datetime) -> None:
     """One append of every dead letter that now passes, then each marked with its event's position."""
     outcome = store.append([received for _, received in passing], replayed_at, other_kind="dead_letter")
     first = outcome.high_water_mark - len(outcome.accepted) + 1

@@ -14,7 +14,7 @@ rebuild (docs/decisions.md, "Erasure reaches the data team's copies").
 from __future__ import annotations
 
 from events.home import PlanningHome
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from projections.reading.snapshots import published
 
 
@@ -23,6 +23,6 @@ def operations_behind_erasures(home: PlanningHome) -> bool:
     operations = published(home.projections).get("operations")
     if not operations:
         return False  # no copy to correct: the next build reads the store as it is
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         mark = store.redaction_mark()
     return int(operations.get("redactions") or 0) < mark

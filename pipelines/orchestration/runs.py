@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from events.home import PlanningHome
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.assets import store_observation
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations, build_packs
@@ -103,7 +103,7 @@ def build(
     if cycle:
         targets = [cycle]
     else:
-        with EventStore(home.store) as store:
+        with open_store(home.store) as store:
             targets = store.cycles()
     instants = {"on": on, "as_of": as_of}
     builds: list[CycleBuild] = []

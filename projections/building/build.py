@@ -17,7 +17,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from events.storage.store import UNKNOWN_SENDER, EventStore
+from events.storage.backends import Store
+from events.storage.store import UNKNOWN_SENDER
 from projections.building.sql_files import read_sql
 from projections.connection import connect, sql_string
 
@@ -46,7 +47,7 @@ def build_table(build: Path, name: str) -> int:
         return db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
 
 
-def build_dead_letters(store: EventStore, ops_file: Path, as_of: datetime) -> int:
+def build_dead_letters(store: Store, ops_file: Path, as_of: datetime) -> int:
     """The dead_letters table (received_at, sender, reason, raw, replayed_position) as known at ``as_of``."""
     rows = [
         (letter["received_at"], letter["sender"] or UNKNOWN_SENDER, "; ".join(letter["reasons"]),

@@ -25,7 +25,7 @@ import dagster as dg
 
 from events.contract.instants import Instants
 from events.home import PlanningHome
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from projections.building import build as projection_build
 from projections.building import event_cache
 from projections.reading.named import CURRENT, check_name
@@ -44,7 +44,7 @@ DATA_VERSION_TAG = "dagster/data_version"  # how an observation carries the data
 def store_facts(home: PlanningHome) -> tuple[int, dict[str, dg.MetadataValue]]:
     """The store's high-water mark (its data version: it moves exactly when an event is stored, the
     builds' only input) and what an observation shows beside it."""
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         mark, counts, by_sender = store.high_water_mark(), store.counts(), store.counts_by_sender()
     return mark, {
         "high_water_mark": dg.MetadataValue.int(mark),
@@ -112,7 +112,7 @@ def cycle_evidence(
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build(context.partition_key, context.run.run_id)
     projections_dir = planning.home.projections
-    with EventStore(planning.home.store) as store, event_cache.cache_lock(projections_dir):
+    with open_store(planning.home.store) as store, event_cache.cache_lock(projections_dir):
         position = store.high_water_mark()
         cache = event_cache.refresh(store, projections_dir, full=config.full, upto=position)
         counts = stage_cycle(
@@ -204,7 +204,7 @@ def dead_letters(
 ) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
     build = planning.build("_operations", context.run.run_id)
-    with EventStore(planning.home.store) as store:
+    with open_store(planning.home.store) as store:
         redactions = store.redaction_mark()  # read first: an erasure committed meanwhile leaves this copy behind, not ahead
         rows = projection_build.build_dead_letters(store, build / "ops.duckdb", instants.as_of)
         synthetic, by_sender = store.synthetic, store.counts_by_sender()

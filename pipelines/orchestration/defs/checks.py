@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from events.contract.instants import Instants
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.connection import connect, sql_string
 from projections.building.staging import stage_cycle
@@ -58,7 +58,7 @@ def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: Plann
     with connect(build / "staging.duckdb") as db:
         cycle, on_date, as_of, position = db.execute("SELECT cycle, on_date, as_of, store_position FROM build_info").fetchone()
     try:
-        with EventStore(planning.home.store) as store:
+        with open_store(planning.home.store) as store:
             stage_cycle(store, full, cycle, Instants(on_date, as_of), cache=None, upto=position)
         differences = compare_databases(build / "staging.duckdb", full, skip={"build_info"})
     finally:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from pipelines.orchestration.defs.jobs import build_cycle
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
@@ -28,7 +28,7 @@ LONDON = ZoneInfo("Europe/London")
 def daily_stage_status(context: dg.ScheduleEvaluationContext, planning: PlanningHomeResource):
     home = planning.home
     day = _scheduled_day(context)
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         targets = store.cycles()
     if not targets:
         return dg.SkipReason("the event store names no cycle yet")

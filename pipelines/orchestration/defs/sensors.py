@@ -1,8 +1,9 @@
 """The sensor: builds follow the event store without anyone running `planning build`.
 
 ``event_store_sensor`` watches the store's high-water mark. It reads only
-local state (the store's SQLite index and the new segments' lines, plus
-``published.json``), never Kafka: a sensor that polls a broker can hang the
+the event store (on either backend, ``events.storage.backends.open_store``:
+the embedded store's index and new segments, or PostgreSQL) and
+``published.json``, never Kafka: a sensor that polls a broker can hang the
 daemon (dagster-io/dagster#4021). When the mark has moved since the last
 evaluation it requests one run of ``build_cycle`` per cycle named by the new
 events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
@@ -40,7 +41,7 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from events.storage.store import EventStore
+from events.storage.backends import Store, open_store
 from pipelines.orchestration.defs.assets import DATA_VERSION_TAG, event_store, sender_counts
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations
 from pipelines.orchestration.freshness import operations_behind_erasures
@@ -48,7 +49,6 @@ from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
 from projections.reading.snapshots import published
 
-RETRACTION = "event.retracted"
 MARK_TAG = "planning/store_mark"
 
 
@@ -67,20 +67,7 @@ def _read_cursor(cursor: Optional[str]) -> dict[str, Any]:
     return {"mark": state["mark"], "at": state.get("at"), "observed": state.get("observed")}
 
 
-def _has_retraction(store: EventStore, after: int) -> bool:
-    """Whether any event at a position after ``after`` is a retraction (reads only the new segments)."""
-    needle = json.dumps(RETRACTION).encode()
-    for segment in store.segments(after):
-        with open(segment.path, "rb") as lines:
-            for line in lines:
-                if needle in line:  # cheap filter; the parse below decides
-                    record = json.loads(line)
-                    if record["position"] > after and record["event_type"] == RETRACTION:
-                        return True
-    return False
-
-
-def already_current(store: EventStore, projections_dir, targets: list[str]) -> set[str]:
+def already_current(store: Store, projections_dir, targets: list[str]) -> set[str]:
     """The cycles among ``targets`` whose published build already read every event that names them.
 
     The sensor's cursor says what it launched builds for, not what was built: on its first evaluation
@@ -94,7 +81,7 @@ def already_current(store: EventStore, projections_dir, targets: list[str]) -> s
             positions.setdefault(int(info["store_position"]), []).append(cycle)
     current: set[str] = set()
     for position, built in positions.items():
-        if not _has_retraction(store, position):
+        if not store.has_retraction_after(position):
             current |= set(built) - set(store.cycles(after=position))
     return current
 
@@ -123,13 +110,13 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     state = _read_cursor(context.cursor)
     previous = state["mark"]
     now = time.time()
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         mark = store.high_water_mark()
         counts, by_sender = store.counts(), store.counts_by_sender()
         reset = mark < previous  # the store was replaced (e.g. restored from a backup): start again
         after = 0 if reset else previous
         if mark > after or reset:
-            everything = reset or _has_retraction(store, after)
+            everything = reset or store.has_retraction_after(after)
             targets = store.cycles() if everything else store.cycles(after=after)
         else:
             everything, targets = False, []
@@ -207,7 +194,7 @@ def _operations_after_erasure(home) -> list[dg.RunRequest]:
     """A run of build_operations when the published dead letters predate a redaction, at their own as_of."""
     if not operations_behind_erasures(home):
         return []
-    with EventStore(home.store) as store:
+    with open_store(home.store) as store:
         redactions = store.redaction_mark()
     as_of = (published(home.projections).get("operations") or {}).get("as_of")
     return [dg.RunRequest(
