@@ -28,7 +28,7 @@ What it does with each message:
    (``pipelines.ingest.pool``: one when the machine has a core to spare, else
    on the store thread), and each message becomes
    ``Received(raw, origin="{topic}/{partition}@{offset}", verdict)``;
-3. each batch is ONE ``EventStore.append``: accepted events stored,
+3. each batch is ONE store append (``events.storage.backends.open_store``): accepted events stored,
    duplicates (by ``event_id``) dropped, rejects and conflicts dead-lettered,
    and so is an event of the other kind than the store holds (a synthetic
    event into a store of real ones, or the reverse), all in one transaction;
@@ -70,21 +70,29 @@ accept up to 4 MiB so such a message arrives here; see ``pipelines.streaming.top
 JSON nested deep enough to break the parser -- each becomes a dead letter
 with its reason, like any other invalid event.
 
-Ownership. The worker holds the event store's writer lock for its lifetime
-(holder ``planning worker --bootstrap <the Kafka it consumes>``); the store is
+Ownership. On the embedded store the worker holds the writer lock for its
+lifetime (holder ``planning worker --bootstrap <the Kafka it consumes>``); the store is
 used from one dedicated thread so the asyncio loop (heartbeats, fetches) never
 waits on an fsync. While the worker runs, ``planning ingest`` refuses with a
 clear message -- the store is being written by the planning worker; send the
 file with ``planning emit FILE --bootstrap <the worker's>`` instead, or stop
 the worker first -- and exits 3. Readers (``planning
 deadletters``, Dagster's sensor and builds) are unaffected.
+On the PostgreSQL store (``PLANNING_STORE``) there is no writer lock: any
+number of workers in the group append concurrently, kept apart by the
+database (``events.storage.postgres.store``). A lost connection (a database
+restart) does not end the worker: the batch is appended again on a new
+connection, idempotently, for up to ``STORE_RETRY_DEADLINE`` seconds.
 
 The consumer group is bound to the store (``$PLANNING_HOME/worker/group``,
-created on first start): a new, empty store starts from the earliest
-retained offsets instead of inheriting another store's position. The worker
-uses static membership (one member per group, since one worker per store),
+created on first start, and never replaced, so workers starting together
+join one group): a new, empty store starts from the earliest
+retained offsets instead of inheriting another store's position. On the
+embedded store the worker uses static membership (one member per group, since one worker per store),
 so a restarted worker gets its partitions back at once instead of waiting
-for the killed member's session to time out.
+for the killed member's session to time out; with PostgreSQL each worker is
+a dynamic member, and a killed one's partitions move to the others after the
+session timeout (10 s).
 
 faust settings that matter here: ``value_serializer='raw'`` (the worker sees
 bytes, never a decode error), ``web_enabled=False``, ``store='memory://'``
@@ -124,7 +132,8 @@ from events.routing import (
 )
 from events.senders.grants import within_grants
 from events.senders.registry import SenderRegistry
-from events.storage.store import MAX_DEAD_LETTER_BYTES, EventStore, Received, iso
+from events.storage.backends import Store, describe_store, is_embedded, lost_connection, open_store
+from events.storage.store import MAX_DEAD_LETTER_BYTES, Received, iso
 from events.contract.validation import Accepted, Rejected
 from pipelines.exit_codes import ExitCode
 from pipelines.ingest.pool import cores, start_pool, verdicts
@@ -139,6 +148,8 @@ BATCHES_IN_FLIGHT = 2  # taken from Kafka but not yet stored and acknowledged
 BATCH_WITHIN = 0.5  # seconds: a quiet stream is still stored promptly
 COMMIT_INTERVAL = 1.0  # seconds between offset commits of acknowledged messages
 DEAD_LETTER_SEND_DEADLINE = 120.0  # seconds of broker trouble before giving up (and exiting, unacknowledged)
+STORE_RETRY_DEADLINE = 120.0  # seconds of a lost PostgreSQL store (a restart, a failover) before giving up likewise
+STORE_RETRY_PAUSE = 0.5  # seconds between attempts to reach it again
 PROGRESS_EVERY = 5.0  # seconds between progress lines
 FETCH_BYTES = 4 * 1024 * 1024 + 64 * 1024  # a whole message of the largest the raw topics accept
 TOPIC_REFRESH = 2.0  # seconds between looks for a new sender's topics
@@ -230,18 +241,45 @@ class StoreSink:
 
     def __init__(self, root: Path, holder: str = HOLDER, validators: int = 0, prefix: str | None = None) -> None:
         self.prefix = prefix
+        self.root, self.holder = root, holder
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-store")
-        self.store: EventStore | None = None
+        self.store: Store | None = None
         self.registry: SenderRegistry | None = None
-        self.executor.submit(self._open, root, holder).result()  # StoreLocked surfaces here
+        self.executor.submit(self._open).result()  # StoreLocked (embedded) or StoreUnavailable surfaces here
         self.pool = start_pool(validators) if validators > 0 else None
 
-    def _open(self, root: Path, holder: str) -> None:
-        self.store = EventStore(root, writer=True, holder=holder)
-        self.registry = SenderRegistry(root)
+    def _open(self) -> None:
+        self.store = open_store(self.root, writer=True, holder=self.holder)
+        self.registry = SenderRegistry(self.root)
+
+    def _append(self, batch: list[Received], received_at: datetime):
+        """One append; with PostgreSQL, through a lost connection too: the store is opened again and the
+        batch appended again (an append is idempotent: what the lost attempt committed comes back as
+        duplicates and dead letters already held), until ``STORE_RETRY_DEADLINE`` has passed."""
+        deadline = time.monotonic() + STORE_RETRY_DEADLINE
+        while True:
+            try:
+                if self.store is None:
+                    self.store = open_store(self.root, writer=True, holder=self.holder)
+                return self.store.append(batch, received_at, other_kind="dead_letter")  # a message cannot be handed back
+            except Exception as error:
+                if not lost_connection(error) or time.monotonic() > deadline:
+                    raise
+                log.warning("the event store cannot be reached (%s); trying again", str(error).strip())
+                self._drop_store()
+                time.sleep(STORE_RETRY_PAUSE)
+
+    def _drop_store(self) -> None:
+        store, self.store = self.store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception as error:
+                if not lost_connection(error):
+                    raise
 
     def high_water_mark(self) -> int:
-        return self.executor.submit(lambda: self.store.high_water_mark()).result()
+        return self.executor.submit(lambda: self.store.high_water_mark() if self.store else 0).result()
 
     def submit(self, messages: list[Message]) -> Future[BatchResult]:
         received_at = datetime.now(timezone.utc)
@@ -258,7 +296,7 @@ class StoreSink:
         batch = [Received(m.value, m.origin, judged, sender=m.sender)
                  for m, judged in zip(messages, checked, strict=True)]
         senders = {m.origin: m.sender for m in messages}
-        outcome = self.store.append(batch, received_at, other_kind="dead_letter")  # a message cannot be handed back
+        outcome = self._append(batch, received_at)
         raws = {item.origin: item.raw for item in batch}
         redelivered = set(outcome.already_dead_lettered)
         result = BatchResult()
@@ -291,9 +329,7 @@ class StoreSink:
         if self.registry is not None:
             self.executor.submit(self.registry.close).result()
             self.registry = None
-        if self.store is not None:
-            self.executor.submit(self.store.close).result()
-            self.store = None
+        self.executor.submit(self._drop_store).result()
         self.executor.shutdown(wait=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
@@ -313,11 +349,17 @@ def worker_group(home: PlanningHome, prefix: str | None = None) -> str:
     group = f"{topic_prefix(prefix)}-worker-{secrets.token_hex(4)}"
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(group + "\n")
-    os.replace(temporary, path)
-    return group
+    try:
+        os.link(temporary, path)  # never replaces: of workers starting together, one group wins and all join it
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
 
 
-def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None, login: KafkaLogin):
+def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None, login: KafkaLogin,
+               static_member: bool = True):
     """The faust app's settings: raw bytes in and out, earliest offsets, commits only of what was acknowledged."""
     import faust
 
@@ -334,7 +376,9 @@ def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None
         topic_allow_declare=False,  # the worker may not create topics: the admin does (`planning topics`)
         topic_disable_leader=True,  # no leader-election topic: nothing here runs "on leader"
         consumer_auto_offset_reset="earliest",
-        consumer_group_instance_id=f"{group}-1",  # static membership: one worker per store
+        # static membership where there is one worker per store (the embedded one); with PostgreSQL any number
+        # join the group, each a member of its own, and a killed one's partitions move after the session timeout
+        **({"consumer_group_instance_id": f"{group}-1"} if static_member else {}),
         consumer_max_fetch_size=FETCH_BYTES,
         broker_commit_interval=COMMIT_INTERVAL,
         broker_commit_every=batch_size,
@@ -396,7 +440,7 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, login: KafkaLogin,
               batch_size: int = DEFAULT_BATCH, datadir: Path | None = None,
               progress=sys.stderr, topics: SenderTopics | None = None):
     """The faust app: one agent over the sender and collector topics, storing batches before acknowledging them."""
-    app = _faust_app(group, bootstrap, batch_size, datadir, login)
+    app = _faust_app(group, bootstrap, batch_size, datadir, login, static_member=is_embedded())
     topics = topics or SenderTopics(bootstrap, login, prefix)
     raw = app.topic(*topics.topics, value_type=bytes, value_serializer="raw", key_serializer="raw")
     raw.topics = topics.topics  # one list, shared with the agent's clone, grown by watch_topics
@@ -533,11 +577,12 @@ def _die(message: str) -> None:
 
 def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_BATCH,
                prefix: str | None = None, group: str | None = None, loglevel: str = "WARNING") -> int:
-    """Run until SIGTERM/SIGINT. Raises ``StoreLocked`` when another process writes the store."""
+    """Run until SIGTERM/SIGINT. Raises ``StoreLocked`` when another process writes the embedded store
+    (PostgreSQL takes any number of workers)."""
     import faust
 
 
-    # the writer lock first: a second worker fails fast
+    # the embedded store's writer lock first: a second worker fails fast
     sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes(), prefix=prefix)
     topics = None
     try:
@@ -551,7 +596,7 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
         app = build_app(bootstrap, sink, group=group, login=login, prefix=prefix, batch_size=batch_size,
                         datadir=home.root / "worker", topics=topics)
         print(f"planning worker: consuming {len(topics.topics)} topics ({', '.join(topics.topics)}) from "
-              f"{bootstrap} as {login.user}, group {group}; writing {home.store} "
+              f"{bootstrap} as {login.user}, group {group}; writing {describe_store(home.store)} "
               f"(batches of up to {batch_size})", file=sys.stderr, flush=True)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
                               override_logging=True)
