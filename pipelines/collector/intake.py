@@ -1,7 +1,9 @@
 """Where the collector's judged events go, and who it asks about secrets.
 
-On the embedded default (``StoreIntake``) the collector is the store's one
-writer, like the stream worker: it takes the writer lock when it starts
+With the PostgreSQL store (``PLANNING_STORE``) the collector is one writer
+among any, and a lost connection (a database restart) fails the request with
+503, to be sent again, and the next request connects anew. On the embedded
+default (``StoreIntake``) the collector is the store's one writer, like the stream worker: it takes the writer lock when it starts
 (holder ``planning serve``) and keeps it until it stops, so `planning
 ingest` refuses while it runs and says why. Each request is one
 ``EventStore.append``, so a request is stored whole or not at all, and what
@@ -28,7 +30,8 @@ from typing import Generic, Protocol, TypeVar
 
 from events.home import PlanningHome
 from events.senders.registry import Sender, SenderRegistry
-from events.storage.store import BatchOutcome, EventStore, Received
+from events.storage.backends import Store, lost_connection, open_store
+from events.storage.store import BatchOutcome, Received
 from pipelines.ingest.files import unwritable_reason
 
 HOLDER = "planning serve"
@@ -82,11 +85,12 @@ class StoreIntake:
     mode = "store"
 
     def __init__(self, home: PlanningHome, holder: str = HOLDER) -> None:
-        self._store = OwnThread("store", lambda: EventStore(home.store, writer=True, holder=holder))
+        self._open = lambda: open_store(home.store, writer=True, holder=holder)
+        self._store: OwnThread[Store | None] = OwnThread("store", self._open)
         try:
             self._senders = OwnThread("senders", lambda: SenderRegistry.of(home))
         except BaseException:
-            self._store.close(self._store.owned.close)
+            self._store.close(self._close_store)
             raise
 
     async def identify(self, secret: str) -> Sender | None:
@@ -94,18 +98,41 @@ class StoreIntake:
 
     async def take(self, batch: Sequence[Received], received_at: datetime) -> BatchOutcome:
         try:
-            # an event of the other kind than the store's (synthetic, real) is a dead letter of its own,
-            # not a refusal of the whole request: the other lines of the request are kept
-            return await self._store.call(self._store.owned.append, batch, received_at, other_kind="dead_letter")
-        except (OSError, sqlite3.Error) as error:
-            reason = unwritable_reason(error)
+            return await self._store.call(self._append, batch, received_at)
+        except Exception as error:
+            if lost_connection(error):  # PostgreSQL restarting: the request is idempotent, so it may be sent again
+                raise Unavailable("the event store cannot be reached; send the request again (events stored"
+                                  " already are skipped as duplicates)") from error
+            reason = unwritable_reason(error) if isinstance(error, (OSError, sqlite3.Error)) else None
             if reason is None:
                 raise
             raise Unavailable(f"the event store cannot be written: {reason}; nothing of this request was stored") from error
+
+    def _append(self, batch: Sequence[Received], received_at: datetime) -> BatchOutcome:
+        """On the store's thread: append, connecting again first if the last connection was lost."""
+        if self._store.owned is None:
+            self._store.owned = self._open()
+        try:
+            # an event of the other kind than the store's (synthetic, real) is a dead letter of its own,
+            # not a refusal of the whole request: the other lines of the request are kept
+            return self._store.owned.append(batch, received_at, other_kind="dead_letter")
+        except Exception as error:
+            if lost_connection(error):
+                self._close_store()
+            raise
+
+    def _close_store(self) -> None:
+        store, self._store.owned = self._store.owned, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception as error:
+                if not lost_connection(error):
+                    raise
 
     def close(self) -> None:
         try:
             self._senders.close(self._senders.owned.close)
         finally:
-            self._store.close(self._store.owned.close)
+            self._store.close(self._close_store)
 
