@@ -116,7 +116,7 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
         _copy_backup(backup_dir, manifest, staging)
         merge_since_base(staging / INDEX)  # the rows an incremental backup kept apart, before the store reads its index
         home_ledger = ledger_path(store_root)
-        erasures, others = _merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
+        erasures, others = merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
         with EventStore(staging, writer=True, holder="planning restore", erasure_ledger=home_ledger) as store:
             shredded, redacted = store.reapplied_at_open  # the home ledger's entries, applied as the copy opened
             if store.vault is not None:
@@ -159,7 +159,7 @@ def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:
     fsync_dir(staging)
 
 
-def _merged_erasures(store_id: str, paths: list[Path]) -> tuple[list[Erasure], int]:
+def merged_erasures(store_id: str, paths: list[Path]) -> tuple[list[Erasure], int]:
     """Every erasure of this store that any of the ledgers records (the earliest time of each), and
     how many entries of other stores they hold."""
     merged: dict[bytes, str] = {}

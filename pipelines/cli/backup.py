@@ -4,6 +4,8 @@ Backup runs beside the writer (``events.storage.backup``); restore puts a backup
 missing, empty or broken store, re-applies every erasure the ledgers record
 (``events.storage.restore``), then rebuilds every cycle from the restored store and publishes
 it, as ``planning build --full`` does, so the Panel shows what the restored store holds.
+Both are the embedded store's: with the PostgreSQL store they refuse (exit 2) and say which of
+PostgreSQL's own tools to use, and `planning store reapply-erasures` does restore's erasure step.
 """
 
 from __future__ import annotations
@@ -46,8 +48,21 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:
     restore.set_defaults(run=_restore)
 
 
+POSTGRES_BACKUP = ("Back up the database with PostgreSQL's own tools: `pg_basebackup` with WAL archiving (for "
+                   "point-in-time recovery) or `pg_dump --schema=planning_store`; keep $PLANNING_HOME/erasures and "
+                   "$PLANNING_HOME/store/senders.sqlite with it (docs/cli.md, 'Backup and restore').")
+POSTGRES_RESTORE = ("Restore the database with PostgreSQL's own tools (point-in-time recovery, or `pg_restore`), then run "
+                    "`planning store reapply-erasures` so that every erasure since the backup holds again, then "
+                    "`planning build --full` (docs/cli.md, 'Backup and restore').")
+
+
 def _backup(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.backup import BackupRefused, NothingToBackUp, backup
+    from pipelines.cli.integrity import refuse_on_postgres
+
+    refused = refuse_on_postgres("backup", POSTGRES_BACKUP)
+    if refused is not None:
+        return refused
 
     try:
         report = backup(home.store, args.dir)
@@ -71,6 +86,11 @@ def _backup(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
+    from pipelines.cli.integrity import refuse_on_postgres
+
+    refused = refuse_on_postgres("restore", POSTGRES_RESTORE)
+    if refused is not None:
+        return refused
     from events.storage.backup import IncompleteBackup
     from events.storage.restore import HealthyStore, restore
     from events.storage.store import StoreLocked

@@ -6,6 +6,10 @@ REJECTED (1) when it found any: a damaged or missing segment, a segment file no
 commit refers to, an index that disagrees with itself, or quarantined events
 the store does not hold. FAILED (3) means it could not look at all.
 
+On the PostgreSQL store ``verify`` checks what makes sense there
+(``events.storage.postgres.integrity``) with the same exit codes, and
+``recover`` refuses (exit 2) and says what PostgreSQL does instead.
+
 ``recover`` is a writer (it takes the writer lock, so it refuses while the
 worker runs) and appends the quarantined segments' events that the store does
 not hold (``events.storage.recovery``).
@@ -47,7 +51,11 @@ def add_integrity_commands(commands: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace, home: PlanningHome) -> int:
     import sqlite3
 
+    from events.storage.backends import is_embedded
     from events.storage.store import EventStore
+
+    if not is_embedded():
+        return _verify_postgres(home)
 
     if not (home.store / "store.sqlite").exists():
         print(f"planning verify: there is no event store at {home.store}", file=sys.stderr)
@@ -128,9 +136,53 @@ def _ranges(positions: list[int]) -> str:
     return ", ".join(f"{a:,}" if a == b else f"{a:,}–{b:,}" for a, b in runs)
 
 
+def _verify_postgres(home: PlanningHome) -> int:
+    """verify on the PostgreSQL store: records against their digests, positions, key rows
+    (``events.storage.postgres.integrity``)."""
+    from events.storage.backends import describe_store, open_store
+    from events.storage.postgres.integrity import verify_postgres
+
+    with open_store(home.store) as store:
+        found = verify_postgres(store)
+    print(f"{describe_store(home.store)}: {found.events:,} events up to position {found.high_water_mark:,}, "
+          f"{found.digests_checked:,} bodies checked against their digests"
+          + (f" ({found.not_checkable:,} not checkable: erased respondents, or an older contract)" if found.not_checkable else ""))
+    for problem in found.wrong_records:
+        print(f"WRONG RECORD  {problem}")
+    for first, last in found.gaps:
+        print(f"MISSING  position{'s' if last > first else ''} {_ranges(list(range(first, last + 1)))}: no event stored there")
+    for problem in found.bad_keys:
+        print(f"KEYS  {problem}")
+    if found.intact:
+        print("intact: every record has its digest, positions run without gaps, every key row is well formed")
+        return ExitCode.OK
+    print(f"NOT INTACT: {len(found.wrong_records):,} wrong record(s), {len(found.gaps):,} gap(s) in the positions, "
+          f"{len(found.bad_keys):,} malformed key row(s). Builds may read wrong events: restore the database to a time "
+          "before the damage (point-in-time recovery), then `planning store reapply-erasures`, then `planning verify` again.",
+          file=sys.stderr)
+    return ExitCode.REJECTED
+
+
+def refuse_on_postgres(command: str, instead: str) -> int | None:
+    """USAGE, saying what to use instead, when ``command`` is the embedded store's own and PLANNING_STORE
+    names PostgreSQL; None when the embedded store is chosen."""
+    from events.storage.backends import is_embedded
+
+    if is_embedded():
+        return None
+    print(f"planning {command}: the event store is in PostgreSQL (PLANNING_STORE), which keeps no segment files: "
+          f"{command} works on the embedded store only. {instead}", file=sys.stderr)
+    return ExitCode.USAGE
+
+
 def _recover(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.recovery import recover
     from events.storage.store import EventStore, StoreLocked
+
+    refused = refuse_on_postgres("recover", "PostgreSQL recovers a crash by itself from its write-ahead log; to go back "
+                                 "to an earlier state, use point-in-time recovery, then `planning store reapply-erasures`.")
+    if refused is not None:
+        return refused
 
     try:
         store = EventStore(home.store, writer=True, holder="planning recover")
