@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from psycopg.conninfo import conninfo_to_dict
+
+from events.storage.backends import chosen_store
 
 from pipelines.cli.main import _parser
 from tests.support.paths import REPO_ROOT
@@ -42,8 +45,8 @@ def _environment(service: str) -> dict[str, str]:
 
 
 def test_every_service_is_present() -> None:
-    assert set(SERVICES) == {"kafka-format", "kafka", "kafka-init", "worker", "collector", "dagster-webserver", "dagster-daemon",
-                             "postgres"}
+    assert set(SERVICES) == {"kafka-format", "kafka", "kafka-init", "store-init", "worker", "collector", "dagster-webserver",
+                             "dagster-daemon", "postgres"}
     assert "version" not in COMPOSE  # the compose spec has no version key
 
 
@@ -104,11 +107,12 @@ def test_every_planning_command_exists_with_its_options() -> None:
     parser = _parser()
     subcommands = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction").choices
     planning = {name: _command(name) for name in SERVICES if _command(name)[:1] == ["planning"]}
-    assert set(planning) == {"kafka-init", "worker", "collector"}
+    assert set(planning) == {"kafka-init", "store-init", "worker", "collector"}
     for service, command in planning.items():
         assert command[1] in subcommands, f"{service}: planning {command[1]} does not exist"
         args = parser.parse_args(command[1:])  # unknown options exit here
-        assert args.bootstrap == "kafka:9092"
+        assert service == "store-init" or args.bootstrap == "kafka:9092"
+    assert _command("store-init") == ["planning", "store", "init"]
     assert _command("kafka-init")[1] == "topics" and _command("worker")[1] == "worker" and _command("collector")[1] == "serve"
 
 
@@ -128,16 +132,19 @@ def test_start_order_waits_on_health_and_completion() -> None:
 
     assert conditions("kafka") == {"kafka-format": "service_completed_successfully"}
     assert conditions("kafka-init") == {"kafka": "service_healthy"}
-    assert conditions("worker") == {"kafka": "service_healthy", "kafka-init": "service_completed_successfully"}
+    assert conditions("store-init") == {"postgres": "service_healthy"}
+    assert conditions("worker") == {"kafka": "service_healthy", "kafka-init": "service_completed_successfully",
+                                    "store-init": "service_completed_successfully"}
     assert conditions("collector") == conditions("worker")
-    assert conditions("dagster-webserver") == {"postgres": "service_healthy"}
-    assert conditions("dagster-daemon") == {"postgres": "service_healthy"}
-    assert SERVICES["kafka-init"]["restart"] == "no" and SERVICES["kafka-format"]["restart"] == "no"
+    assert conditions("dagster-webserver") == {"postgres": "service_healthy", "store-init": "service_completed_successfully"}
+    assert conditions("dagster-daemon") == conditions("dagster-webserver")
+    for once in ("kafka-init", "kafka-format", "store-init"):
+        assert SERVICES[once]["restart"] == "no", once
 
 
 def test_the_worker_and_dagster_share_the_planning_home_volume() -> None:
     assert {"planning-home", "postgres-data", "kafka-data"} <= set(COMPOSE["volumes"])
-    for service in ("worker", "collector", "kafka-init", "dagster-webserver", "dagster-daemon"):
+    for service in ("worker", "collector", "kafka-init", "store-init", "dagster-webserver", "dagster-daemon"):
         assert f"planning-home:{PLANNING_HOME}" in SERVICES[service]["volumes"], service
         assert _environment(service)["PLANNING_HOME"] == PLANNING_HOME
     assert "postgres-data:/var/lib/postgresql/data" in SERVICES["postgres"]["volumes"]
@@ -181,7 +188,7 @@ def test_only_the_tls_listener_is_published_to_the_host() -> None:
 
 def test_every_kafka_secret_comes_from_the_environment_and_is_required() -> None:
     text = (REPO / "docker-compose.yml").read_text()
-    for service in ("kafka", "kafka-format", "kafka-init", "worker", "collector"):
+    for service in ("kafka", "kafka-format", "kafka-init", "store-init", "worker", "collector"):
         for key, value in _environment(service).items():
             if "PASSWORD" in key or "JAAS" in key:
                 assert SECRET.search(value), f"{service}: {key} is not a required ${{VAR:?}} from the environment"
@@ -270,3 +277,32 @@ def test_the_collector_is_published_over_https_only() -> None:
     tls = [v for v in SERVICES["collector"]["volumes"] if v.endswith(":/etc/planning/tls:ro")]
     assert len(tls) == 1 and tls[0].startswith("${PLANNING_COLLECTOR_TLS_DIR:?")
 
+
+
+# --- the event store on PostgreSQL, and workers that scale ------------------------------------------
+
+PLANNING_SERVICES = ("kafka-init", "store-init", "worker", "collector", "dagster-webserver", "dagster-daemon")
+
+
+def test_every_planning_process_uses_the_postgresql_store_in_its_own_schema() -> None:
+    postgres = _environment("postgres")
+    for service in PLANNING_SERVICES:
+        env = _environment(service)
+        choice = chosen_store(env)
+        assert not choice.embedded, f"{service}: PLANNING_STORE does not name PostgreSQL"
+        info = conninfo_to_dict(choice.url)
+        assert (info["host"], info["port"], info["dbname"], info["user"]) == \
+            ("postgres", "5432", postgres["POSTGRES_DB"], postgres["POSTGRES_USER"]), service
+        assert "password" not in info, f"{service}: a password in the URL"  # PGPASSWORD, from the environment
+        assert env["PGPASSWORD"] == postgres["POSTGRES_PASSWORD"] and SECRET.search(env["PGPASSWORD"]), service
+    # an erased key's bytes do not stay in a recycled WAL segment (docs/decisions.md, "The PostgreSQL store")
+    assert _command("postgres") == ["postgres", "-c", "wal_recycle=off"]
+
+
+def test_the_worker_service_can_be_scaled() -> None:
+    """`docker compose up --scale worker=3`: nothing in the service may be one-of-a-kind."""
+    worker = SERVICES["worker"]
+    assert not {"container_name", "ports", "hostname"} & set(worker), "a scaled service cannot fix these"
+    assert "replicas" not in (worker.get("deploy") or {})  # --scale decides
+    assert _command("worker")[:2] == ["planning", "worker"] and "--group" not in _command("worker")
+    assert chosen_store(_environment("worker")).url is not None  # no writer lock: PostgreSQL takes many writers
