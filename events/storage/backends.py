@@ -10,6 +10,7 @@ Anything else is refused with what is accepted, rather than guessed at.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from events.storage.erasure_ledger import Erasure, ledger_path
+from events.storage.refusals import StoreRefused, StoreUnavailable
 
 STORE_ENV = "PLANNING_STORE"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -26,14 +28,6 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 class UnknownStore(ValueError):
     """``PLANNING_STORE`` names no backend this version knows."""
-
-
-class StoreRefused(RuntimeError):
-    """The store cannot be used as it stands; the message says what to do (every command shows it and exits 3)."""
-
-
-class StoreUnavailable(StoreRefused):
-    """The PostgreSQL store cannot be reached (down, restarting, refusing): worth waiting for, not a broken store."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +116,11 @@ def lost_connection(error: BaseException) -> bool:
     store again and repeat what it was doing; the embedded store never raises it."""
     if isinstance(error, StoreUnavailable):
         return True
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
+    if "psycopg" not in sys.modules:  # no PostgreSQL connection was ever made here
         return False
-    return isinstance(error, psycopg.OperationalError)
+    from events.storage.postgres.errors import is_lost_connection
+
+    return is_lost_connection(error)
 
 
 def _redacted(url: str) -> str:
@@ -156,3 +150,7 @@ def record_files(store: Store, after: int = 0, upto: int | None = None, cycle: s
         target = Path(directory) / "records.jsonl"
         written = store.copy_records(target, after, upto, cycle)  # type: ignore[attr-defined]
         yield [str(target)] if written else []
+
+
+__all__ = ["STORE_ENV", "Store", "StoreRefused", "StoreUnavailable", "UnknownStore", "chosen_store", "describe_store",
+           "is_embedded", "lost_connection", "open_store", "record_files"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from events.storage.backends import StoreRefused
+from events.storage.refusals import StoreRefused
 
 SCHEMA = "planning_store"
 
