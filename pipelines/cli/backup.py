@@ -27,7 +27,8 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:
         description="Copy the event store (as of one committed position), the sender registry and the erasure ledger "
                     "into DIR while the stream worker or an ingest goes on writing. A second backup into the same DIR "
                     "copies only the segments committed since. DIR is a whole backup once its manifest.json is written "
-                    "(last). Exit 0; 3 when there is no store; 4 when DIR holds something else.")
+                    "(last). Exit 0; 2 when the store is PostgreSQL's (use its own tools); 3 when there is no store; 4 when DIR holds "
+                    "something else.")
     backup.add_argument("dir", metavar="DIR", type=Path, help="the backup directory (created if missing)")
     backup.set_defaults(run=_backup)
 
@@ -37,8 +38,9 @@ def add_backup_commands(commands: argparse._SubParsersAction) -> None:
                     "respondent the erasure ledgers record (this home's, the backup's, and each --erasure-ledger), then "
                     "rebuild every cycle from the restored store and publish it (as `planning build --full`). A healthy "
                     "store is replaced only with --force, and is moved aside, not deleted. Exit 0; 2 when DIR is not a "
-                    "whole backup; 3 when the store is being written or the rebuild failed; 4 when the store is healthy "
-                    "and --force was not given.")
+                    "whole backup, or when the store is PostgreSQL's (restore the database, then `planning store "
+                    "reapply-erasures`); 3 when the store is being written or the rebuild failed; 4 when the store is "
+                    "healthy and --force was not given.")
     restore.add_argument("dir", metavar="DIR", type=Path, help="a directory `planning backup` wrote")
     restore.add_argument("--force", action="store_true",
                          help="replace a healthy store too (it is moved aside to store.replaced-<time>, not deleted)")

@@ -33,7 +33,9 @@ def add_integrity_commands(commands: argparse._SubParsersAction) -> None:
         description="Checks that every committed segment exists, that its bytes match the SHA-256 and size the index "
         "recorded when it was written and hold exactly the positions the index says, that no segment file lies beyond "
         "the committed ones, and that the index counts as many event ids as the segments hold events; reports the "
-        "quarantined segments. Exit 0: intact; 1: something is broken (each problem named); 3: the store cannot be read.",
+        "quarantined segments. On the PostgreSQL store (PLANNING_STORE): that every record's body has the digest stored "
+        "with it, that positions run without a gap from 1 to the high-water mark, and that every key row is well formed. "
+        "Exit 0: intact; 1: something is broken (each problem named); 3: the store cannot be read.",
     )
     check.add_argument("--all-ids", action="store_true",
                        help=f"list every event id a broken segment holds (default: the first {SHOWN_IDS})")
@@ -43,7 +45,8 @@ def add_integrity_commands(commands: argparse._SubParsersAction) -> None:
         description="A segment file the index did not know (left by a crash, or by a crash that also lost the index's "
         "write-ahead log) is moved to store/quarantine/ by the next writer, never deleted. This appends the events of "
         "every quarantined file whose event_id the store does not hold, keeping their recorded_at, sender and sealed "
-        "personal data; running it again appends nothing. Stop the worker first (it is a writer).",
+        "personal data; running it again appends nothing. Stop the worker first (it is a writer). The embedded store's "
+        "only: on PostgreSQL it refuses (exit 2), which recovers from its own write-ahead log.",
     )
     recover.set_defaults(run=_recover)
 

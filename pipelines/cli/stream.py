@@ -89,8 +89,9 @@ def add_stream_commands(commands: argparse._SubParsersAction) -> None:
                     "sender's within seconds), validate each message and check it against its sender's grants, "
                     "append batches to the event store with the sender recorded "
                     "(duplicates dropped, rejects dead-lettered and forwarded to the dead-letter topic), and "
-                    "commit Kafka offsets only after each batch is durable. Holds the store's writer lock: "
-                    "`planning ingest` refuses while it runs (use `planning emit`).")
+                    "commit Kafka offsets only after each batch is durable. On the embedded store it holds the writer "
+                    "lock: `planning ingest` refuses while it runs (use `planning emit`). On the PostgreSQL store "
+                    "(PLANNING_STORE) any number of workers run in one consumer group, beside ingests.")
     worker.add_argument("--bootstrap", default=None, help=bootstrap_help)
     worker.add_argument("--batch", type=arguments.whole_number(1, MAX_BATCH), default=None, metavar="N",
                         help="at most N messages per store append (default 2000)")
