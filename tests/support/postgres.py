@@ -32,9 +32,18 @@ _databases = itertools.count(1)
 class Cluster:
     data_dir: Path
     port: int
+    log: Path | None = None
+    options: str = ""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SERVER_USER}@127.0.0.1:{self.port}/{database}"
+
+    def restart(self) -> None:
+        """Stop the server (``-m fast``: every connection is cut, as in a failover or an upgrade) and start it
+        again on the same port, waiting until it takes connections."""
+        assert self.log is not None, "a cluster the fixture started"
+        _run(_as_server_user(POSTGRES_BIN / "pg_ctl", "-D", self.data_dir, "-l", self.log, "-o", self.options,
+                             "-m", "fast", "-w", "-t", "60", "restart"), self.log)
 
 
 def _free_port() -> int:
@@ -73,7 +82,7 @@ def postgres_cluster() -> Iterator[Cluster]:
         options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
                    " -c wal_recycle=off -c max_connections=50")
         _run(_as_server_user(POSTGRES_BIN / "pg_ctl", "-D", data_dir, "-l", log, "-o", options, "-w", "-t", "60", "start"), log)
-        yield Cluster(data_dir, port)
+        yield Cluster(data_dir, port, log, options)
     finally:
         subprocess.run(_as_server_user(POSTGRES_BIN / "pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop"),
                        capture_output=True, timeout=60)

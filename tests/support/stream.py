@@ -25,7 +25,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from events.routing import collector_topics, partition_key, sender_of_topic, sender_topic
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from pipelines.streaming.credentials import KafkaLogin, service_login
 from pipelines.streaming.topics import ensure_topics
 from tests.support.events import PAYLOADS, make_event
@@ -69,6 +69,7 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
+    name: str = "worker"  # its logs' names: several workers may share one home (a PostgreSQL store)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "PLANNING_HOME": str(self.home), "PLANNING_TOPIC_PREFIX": self.prefix,
@@ -78,7 +79,7 @@ class WorkerProcess:
         assert self.process is None or self.process.poll() is not None, "worker already running"
         self.starts += 1
         self.home.mkdir(parents=True, exist_ok=True)
-        log = self.home / f"worker-{self.starts}.log"
+        log = self.home / f"{self.name}-{self.starts}.log"
         self.logs.append(log)
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
@@ -150,17 +151,17 @@ def alive(pid: int) -> bool:
 
 
 def store_counts(store_root: Path) -> dict[str, int]:
-    with EventStore(store_root) as store:
+    with open_store(store_root) as store:
         return store.counts()
 
 
 def stored_event_ids(store_root: Path) -> list[str]:
-    with EventStore(store_root) as store:
+    with open_store(store_root) as store:
         return [event["event_id"] for event in store.events()]
 
 
 def dead_letters(store_root: Path) -> list[dict[str, Any]]:
-    with EventStore(store_root) as store:
+    with open_store(store_root) as store:
         return store.dead_letters()
 
 

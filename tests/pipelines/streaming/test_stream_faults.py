@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from events.routing import dead_letter_topic
-from events.storage.store import EventStore
+from events.storage.backends import open_store
 from pipelines.streaming.broker import Broker
 from pipelines.streaming.credentials import KafkaLogin
 from pipelines.streaming.worker import validator_processes
@@ -77,7 +77,8 @@ class Streamer(threading.Thread):
 
 
 def prove_exactly_once(store_root: Path, corpus: Corpus, label: str) -> dict[str, int]:
-    with EventStore(store_root) as store:
+    """On the store PLANNING_STORE chooses (the embedded one at ``store_root`` unless it names PostgreSQL)."""
+    with open_store(store_root) as store:
         records = sum(1 for _ in store.records())
         ids = [event["event_id"] for event in store.events()]
         letters = store.dead_letters()
