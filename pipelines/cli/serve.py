@@ -124,7 +124,10 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
             raise
         print(f"planning serve: cannot write the event store at {home.store}: {reason}", file=sys.stderr)
         return ExitCode.CANNOT_WRITE
-    writing = f"handing events to Kafka at {bootstrap} as the collector" if bootstrap else f"writing {home.store}"
+    from events.storage.backends import describe_store
+
+    writing = (f"handing events to Kafka at {bootstrap} as the collector" if bootstrap
+               else f"writing {describe_store(home.store)}")
     try:
         address = address_of(sock, tls)
         print(address, flush=True)
