@@ -75,6 +75,7 @@ def test_a_new_daemon_finds_the_cycles_built_from_postgresql_current(on_postgres
                                                                      instance: dg.DagsterInstance, tmp_path: Path) -> None:
     ingest(tmp_path / "a.jsonl", [make_event("stage.signed_off"), make_event("stage.signed_off", cycle="2026-27")])
     assert [b.cycle for b in build(on_postgres, on="2026-09-10")] == ["2026-27", "2027-28"]
+    assert not (on_postgres.store / "store.sqlite").exists()  # built from the database
     first = evaluate(on_postgres, instance, cursor=None)
     assert first.run_requests == [] and "already read up to mark 2" in first.skip_message
 
