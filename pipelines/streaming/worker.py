@@ -133,7 +133,7 @@ from events.routing import (
 from events.senders.grants import within_grants
 from events.senders.registry import SenderRegistry
 from events.storage.backends import Store, describe_store, is_embedded, lost_connection, open_store
-from events.storage.store import MAX_DEAD_LETTER_BYTES, Received, iso
+from events.storage.store import MAX_DEAD_LETTER_BYTES, BatchOutcome, Received, iso
 from events.contract.validation import Accepted, Rejected
 from pipelines.exit_codes import ExitCode
 from pipelines.ingest.pool import cores, start_pool, verdicts
@@ -252,7 +252,7 @@ class StoreSink:
         self.store = open_store(self.root, writer=True, holder=self.holder)
         self.registry = SenderRegistry(self.root)
 
-    def _append(self, batch: list[Received], received_at: datetime):
+    def _append(self, batch: list[Received], received_at: datetime) -> BatchOutcome:
         """One append; with PostgreSQL, through a lost connection too: the store is opened again and the
         batch appended again (an append is idempotent: what the lost attempt committed comes back as
         duplicates and dead letters already held), until ``STORE_RETRY_DEADLINE`` has passed."""
