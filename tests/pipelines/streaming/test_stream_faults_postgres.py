@@ -14,6 +14,7 @@ every event, none skipped by an append that committed late.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -38,6 +39,7 @@ from tests.support.home import use_home
 from tests.support.kafka import register_sender, sender_login
 from tests.support.postgres import Cluster
 from tests.support.stream import (
+    Corpus,
     WorkerProcess,
     build_corpus,
     committed_lag,
@@ -72,6 +74,15 @@ class Sensor:
         return json.loads(data.cursor)["mark"]
 
 
+def spread(corpus: Corpus) -> Corpus:
+    """The corpus keyed by each message's bytes, not by its cycle and borough (one key per event type in
+    the corpus, so one partition per topic): every partition, so every worker, gets its share, and a
+    re-send still goes where its original went."""
+    corpus.messages = [(topic, hashlib.sha256(value).hexdigest()[:16].encode(), value)
+                       for topic, _, value in corpus.messages]
+    return corpus
+
+
 def test_three_workers_one_sigkilled_twice_and_postgresql_restarted(kafka_broker: Broker, postgres_cluster: Cluster,
                                                                     postgres_url: str, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,7 +93,7 @@ def test_three_workers_one_sigkilled_twice_and_postgresql_restarted(kafka_broker
     prefix = new_prefix()
     prepare_topics(kafka_broker.bootstrap, prefix)
     login = sender_login(register_sender(kafka_broker, home.root, prefix))
-    corpus = build_corpus(prefix, 50_000, invalid_share=0.01, resend=1_000, seed=50_001)
+    corpus = spread(build_corpus(prefix, 50_000, invalid_share=0.01, resend=1_000, seed=50_001))
     rng = random.Random(2029)
     first_kill, restart_at, second_kill = sorted(rng.sample(range(5_000, 42_000), 3))
     expected = {"events": len(corpus.valid_ids), "dead_letters": len(corpus.invalid_values)}
