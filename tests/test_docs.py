@@ -124,3 +124,13 @@ def test_the_code_cites_only_documents_in_the_repository() -> None:
         if re.search(r"\bspec/\w+\.md|shared/|field.notes|design card|house.style", line, re.IGNORECASE)
     ]
     assert not citing, citing
+
+
+def test_ci_runs_the_readmes_test_command_and_nothing_else() -> None:
+    root = DOCS_DIR.parent
+    readme = (root / "README.md").read_text(encoding="utf-8").splitlines()
+    setup = [line for line in readme[:12] if line.endswith(".venv/bin/pytest")]
+    assert len(setup) == 1, "the README opens with one command that sets up and runs every test"
+    steps = [line for line in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert steps == setup
