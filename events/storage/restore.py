@@ -140,7 +140,7 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
 
 def _writer_lock(store_root: Path):
     """The current store's writer lock, held while it is replaced (None when there is no store)."""
-    return take_writer_lock(store_root) if store_root.is_dir() else None
+    return take_writer_lock(store_root, "planning restore") if store_root.is_dir() else None
 
 
 def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:

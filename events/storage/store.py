@@ -231,12 +231,7 @@ class EventStore:
     # --- locking ---------------------------------------------------------------
 
     def _take_writer_lock(self, holder: str):
-        lock_file = take_writer_lock(self.root)
-        lock_file.seek(0)
-        lock_file.truncate()
-        lock_file.write(f"{holder} (pid {os.getpid()})\n")
-        lock_file.flush()
-        return lock_file
+        return take_writer_lock(self.root, holder)
 
     def close(self) -> None:
         self._db.close()
@@ -812,8 +807,9 @@ class EventStore:
         return {"events": events, "dead_letters": dead}
 
 
-def take_writer_lock(root: Path):
-    """The store's writer lock (flock on ``writer.lock``), held until the returned file is closed, or
+def take_writer_lock(root: Path, holder: str):
+    """The store's writer lock (flock on ``writer.lock``), held until the returned file is closed, with
+    ``holder`` and this process's id written in it so a refused writer can name who holds it; or
     :class:`StoreLocked` naming the process that holds it (as it wrote itself there)."""
     lock_file = open(root / "writer.lock", "a+")
     try:
@@ -823,6 +819,10 @@ def take_writer_lock(root: Path):
         current = lock_file.read().strip() or "another process"
         lock_file.close()
         raise StoreLocked(f"the event store at {root} is being written by {current}", current) from None
+    lock_file.seek(0)
+    lock_file.truncate()
+    lock_file.write(f"{holder} (pid {os.getpid()})\n")
+    lock_file.flush()
     return lock_file
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 import events.storage.backup as backup_module
+import events.storage.restore as restore_module
 from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup, merge_since_base
 from events.storage.restore import BROKEN, EMPTY, HEALTHY, MISSING, HealthyStore, restore, store_state
 from events.storage.recovery import recover
-from events.storage.store import EventStore
+from events.storage.store import EventStore, StoreLocked
 from pipelines.ingest.files import ingest_files
 from tests.events.test_integrity import lose_the_wal_after_first_batch, received
 from tests.support.events import make_event, write_jsonl
@@ -320,3 +321,26 @@ def test_quarantined_segments_are_backed_up_and_restored_for_planning_recover(tm
         assert recover(store).appended == 50
         ids = [e["event_id"] for e in store.events()]
     assert len(ids) == len(set(ids)) == 105 and {e["event_id"] for e in first + second} <= set(ids), "none lost, none twice"
+
+
+def test_a_writer_refused_while_restore_replaces_the_store_is_told_it_is_planning_restore(tmp_path: Path,
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(4), "a.jsonl")
+        backup(root, target)
+    (root / "store.sqlite").unlink()  # broken: restore replaces it without --force
+    refusals: list[StoreLocked] = []
+    copy_backup = restore_module._copy_backup
+
+    def a_writer_tries_meanwhile(*args: object) -> None:
+        with pytest.raises(StoreLocked) as refused:
+            EventStore(root, writer=True, holder="planning ingest")
+        refusals.append(refused.value)
+        copy_backup(*args)
+
+    monkeypatch.setattr(restore_module, "_copy_backup", a_writer_tries_meanwhile)
+    restore(target, root)
+    assert len(refusals) == 1
+    assert refusals[0].holder == f"planning restore (pid {os.getpid()})"
+    assert "planning restore" in str(refusals[0])
