@@ -33,7 +33,10 @@ is never rewritten. So a backup is
    they hold events ``planning recover`` can bring back (a batch the index forgot when SQLite's
    WAL was lost), and a lost store loses them too. A file is moved there whole and never
    changes, so one already in DIR with its name and size is not copied again;
-5. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
+5. the home's other SQLite databases the caller names (``SiteDatabase``: the web site's accounts and
+   audit log), each with the backup API in one read transaction, unless the copy holds the same rows,
+   in a directory only its owner may read (password hashes, who saw what);
+6. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
    next backup into that DIR starts afresh.
 
@@ -46,6 +49,7 @@ Layout of DIR::
     store/segments/*.jsonl   the committed segments up to the position
     store/quarantine/*       the store's quarantined segments, as they were when the backup was taken
     erasures/ledger.sqlite   the erasure ledger, as it was when the backup was taken
+    web/*.sqlite             the site databases named (``SiteDatabase.name``), as they were when copied
 """
 
 from __future__ import annotations
@@ -91,11 +95,12 @@ class Manifest:
     segments: dict[str, int]  # file name -> size in bytes
     taken_at: str
     quarantine: dict[str, int] = field(default_factory=dict)  # quarantined file name -> size in bytes
+    databases: list[str] = field(default_factory=list)  # the site databases copied (``SiteDatabase.name``)
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "store_id": self.store_id, "position": self.position, "events": self.events,
                            "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments,
-                           "quarantine": self.quarantine}, indent=1)
+                           "quarantine": self.quarantine, "databases": self.databases}, indent=1)
 
     @classmethod
     def read(cls, backup: Path) -> Manifest | None:
@@ -106,7 +111,16 @@ class Manifest:
         if data.get("format") != FORMAT:
             raise IncompleteBackup(f"{path}: format {data.get('format')!r} is not one this version reads ({FORMAT})")
         return cls(data["store_id"], data["position"], data["events"], data["dead_letters"], data["segments"], data["taken_at"],
-                   data.get("quarantine", {}))  # a backup from before quarantine was backed up has none
+                   data.get("quarantine", {}), data.get("databases", []))  # older backups have neither
+
+
+@dataclass(frozen=True)
+class SiteDatabase:
+    """A SQLite database of the home, outside the store, that a backup copies and a restore puts back."""
+
+    name: str  # its path in the backup directory, e.g. ``web/audit.sqlite``
+    path: Path  # where it lives in the home
+    append_only: bool = False  # rows are only ever added (an audit log): a restore adds to it what it lacks
 
 
 @dataclass
@@ -128,13 +142,14 @@ def store_id_of(index: sqlite3.Connection) -> str:
     return "" if row is None else hashlib.sha256(bytes.fromhex(row[0])).hexdigest()
 
 
-def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> BackupReport:
-    """Back up the store at ``store_root`` into ``target`` (incrementally if it holds a backup of the same store)."""
+def backup(store_root: Path, target: Path, *, now: datetime | None = None, site: Sequence[SiteDatabase] = ()) -> BackupReport:
+    """Back up the store at ``store_root`` into ``target`` (incrementally if it holds a backup of the same store),
+    and the ``site`` databases that exist."""
     store_root, target = Path(store_root), Path(target)
     index_file = store_root / INDEX
     if not index_file.is_file():
         raise NothingToBackUp(f"there is no event store at {store_root}: nothing to back up")
-    _refuse_unfit_target(store_root, target)
+    _refuse_unfit_target(store_root, target, {Path(database.name).parts[0] for database in site})
     with ThreadPoolExecutor(1) as copier:  # copies the new segments while the index is brought forward
         source = sqlite3.connect(index_file, timeout=30)
         try:
@@ -171,6 +186,7 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None) -> Ba
         report.copied, report.copied_bytes = copied
     _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
     _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
+    _copy_site(site, target, report)
     _write_manifest(target, report.manifest)
     return report
 
@@ -379,14 +395,14 @@ def _ledgered_erasures(db: sqlite3.Connection, store_root: Path) -> list[bytes] 
         return [e.ref_digest for e in ledger.erasures(store_id_of(db))]
 
 
-def _refuse_unfit_target(store_root: Path, target: Path) -> None:
+def _refuse_unfit_target(store_root: Path, target: Path, site_dirs: set[str]) -> None:
     resolved = target.resolve()
     if resolved == store_root.resolve() or store_root.resolve() in resolved.parents:
         raise BackupRefused(f"{target} is inside the event store it would back up; choose a directory outside {store_root}")
     if target.exists() and not target.is_dir():
         raise BackupRefused(f"{target} is not a directory")
     if target.is_dir() and Manifest.read(target) is None:
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in ("store", LEDGER_DIR))
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in {"store", LEDGER_DIR, *site_dirs})
         if foreign:
             raise BackupRefused(f"{target} is not empty and holds no backup ({', '.join(foreign[:3])} …);"
                                 " back up into an empty directory or into an earlier backup of this store")
@@ -458,6 +474,22 @@ def _copy_quarantine(source: Path, target: Path, report: BackupReport) -> None:
     copied, _ = _copy_named(source, target, sizes)
     report.manifest = replace(report.manifest, quarantine=sizes)
     report.copied_files.append(f"{QUARANTINE}/ ({len(sizes):,} quarantined file(s), {len(copied):,} new)")
+
+
+def _copy_site(site: Sequence[SiteDatabase], target: Path, report: BackupReport) -> None:
+    """Copy the site databases that exist, each into a directory only its owner may enter, and name them in the manifest."""
+    copied = []
+    for database in site:
+        if not database.path.is_file():
+            continue
+        copy = target / database.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.parent.chmod(0o700)  # before the copy is made: nobody else may read it while it is written
+        copied_now = _copy_database(database.path, copy)
+        copy.chmod(0o600)
+        copied.append(database.name)
+        report.copied_files.append(database.name + ("" if copied_now else " (unchanged)"))
+    report.manifest = replace(report.manifest, databases=copied)
 
 
 def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list[str], int]:
@@ -559,6 +591,9 @@ def check_backup(backup_dir: Path) -> Manifest:
     broken += [f"{QUARANTINE}/{name}" for name, size in manifest.quarantine.items()
                if not (backup_dir / "store" / QUARANTINE / name).is_file()
                or (backup_dir / "store" / QUARANTINE / name).stat().st_size != size]
+    lost = [name for name in manifest.databases if not (backup_dir / name).is_file()]
+    if lost:
+        raise IncompleteBackup(f"{', '.join(lost)}: named by the manifest but missing from {backup_dir}; restore another backup")
     if broken:
         raise IncompleteBackup(f"{len(broken):,} segment(s) of the backup are missing or of the wrong size: "
                                f"{', '.join(broken[:5])}{' …' if len(broken) > 5 else ''}")

@@ -14,6 +14,13 @@ they name is erased again in the restored copy (key shredded, dead letters carry
 reference redacted, ``EventStore.reapply_erasures``), and the merged entries are written back
 to the home's ledger, so it is whole again after the loss of the machine.
 
+The site databases a backup holds (``SiteDatabase``: the web site's accounts and audit log) are put
+back where the home has none. Where the home has one already it is kept, since it is newer than any
+backup (a password changed, an account disabled since must not come back): an append-only one (the
+audit log) gets the backup's rows it lacks added, so a log started afresh after a loss still holds
+what the backup recorded; any other is left as it is, the backup's copy put beside it
+(``<name>.from-backup-<stamp>``) for the operator to compare.
+
 A store is healthy when its index opens and passes SQLite's ``quick_check``, and every
 segment the index commits is intact (``events.storage.integrity.problem_of``: its digest,
 size and lines as recorded). The backup's own segments are checked the same way before
@@ -25,12 +32,14 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
-from events.storage.backup import INDEX, QUARANTINE, IncompleteBackup, Manifest, check_backup, copy_file, merge_since_base
+from events.storage.backup import (INDEX, QUARANTINE, IncompleteBackup, Manifest, SiteDatabase, check_backup, copy_file,
+                                   merge_since_base)
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
 from events.storage.store import EventStore, take_writer_lock
@@ -58,6 +67,7 @@ class RestoreReport:
     dead_letters_redacted: int
     other_stores: int  # ledger entries of other stores (not applicable to this one)
     quarantined: int = 0  # quarantined files the backup held, put back in quarantine/ for `planning recover`
+    site: tuple[str, ...] = ()  # what became of each site database the backup held, in words
 
 
 def store_state(store_root: Path) -> StoreState:
@@ -97,8 +107,9 @@ def damaged_in_backup(backup_dir: Path) -> list[str]:
 
 
 def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers: tuple[Path, ...] = (),
-            now: datetime | None = None) -> RestoreReport:
-    """Restore the backup in ``backup_dir`` as the store at ``store_root``, erasures re-applied."""
+            now: datetime | None = None, site: Sequence[SiteDatabase] = ()) -> RestoreReport:
+    """Restore the backup in ``backup_dir`` as the store at ``store_root``, erasures re-applied, and the
+    ``site`` databases the backup holds."""
     backup_dir, store_root = Path(backup_dir), Path(store_root)
     manifest = check_backup(backup_dir)
     damaged = damaged_in_backup(backup_dir)
@@ -135,7 +146,50 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     finally:
         if lock is not None:
             lock.close()
-    return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others, len(manifest.quarantine))
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    done = tuple(_restore_site_database(backup_dir / d.name, d, stamp) for d in site if d.name in manifest.databases)
+    return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others, len(manifest.quarantine), done)
+
+
+def _restore_site_database(copy: Path, database: SiteDatabase, stamp: str) -> str:
+    """Put the backup's copy of a site database in place, or add to the home's, or put it beside it; what was done."""
+    database.path.parent.mkdir(parents=True, exist_ok=True)
+    database.path.parent.chmod(0o700)
+    if not database.path.exists():
+        copy_file(copy, database.path)
+        database.path.chmod(0o600)
+        fsync_dir(database.path.parent)
+        return f"{database.name} restored"
+    if database.append_only:
+        return f"{database.name} kept, {_add_missing_rows(copy, database.path):,} row(s) of the backup's added to it"
+    beside = _free_name(database.path.with_name(f"{database.path.name}.from-backup-{stamp}"))
+    copy_file(copy, beside)
+    beside.chmod(0o600)
+    fsync_dir(beside.parent)
+    return f"{database.name} kept as it is (newer than the backup); the backup's copy is at {beside}"
+
+
+def _add_missing_rows(copy: Path, path: Path) -> int:
+    """Add to the database at ``path`` the rows of ``copy`` it lacks, table by table, counting equal rows
+    (two views of one page in the same second are two rows); how many were added."""
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        db.execute("ATTACH DATABASE ? AS b", (str(copy),))
+        added = 0
+        with db:
+            tables = [name for (name,) in db.execute("SELECT name FROM b.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+            for table in tables:
+                columns = [row[1] for row in db.execute(f'PRAGMA b.table_info("{table}")')]
+                listed = ", ".join(f'"{c}"' for c in columns)
+                same = " AND ".join(f'm."{c}" IS x."{c}"' for c in columns)
+                added += db.execute(
+                    f'INSERT INTO main."{table}" ({listed}) SELECT {listed} FROM'
+                    f' (SELECT {listed}, rowid AS was, row_number() OVER (PARTITION BY {listed} ORDER BY rowid) AS nth'
+                    f' FROM b."{table}") AS x WHERE nth > (SELECT count(*) FROM main."{table}" AS m WHERE {same}) ORDER BY was').rowcount
+        db.execute("DETACH DATABASE b")
+        return added
+    finally:
+        db.close()
 
 
 def _writer_lock(store_root: Path):

@@ -6,6 +6,11 @@ missing, empty or broken store, re-applies every erasure the ledgers record
 it, as ``planning build --full`` does, so the Panel shows what the restored store holds.
 Both are the embedded store's: with the PostgreSQL store they refuse (exit 2) and say which of
 PostgreSQL's own tools to use, and `planning store reapply-erasures` does restore's erasure step.
+
+Both also carry the web site's databases (``$PLANNING_HOME/web/``): the audit log is a record the
+Authority must keep, and accounts are convenient to get back. Their file names are those of
+``pipelines.web.accounts`` and ``pipelines.web.audit``, written here so that a backup does not load
+the web framework.
 """
 
 from __future__ import annotations
@@ -14,17 +19,31 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from events.home import PlanningHome
 from pipelines.cli import arguments
 from pipelines.exit_codes import ExitCode
 
+if TYPE_CHECKING:
+    from events.storage.backup import SiteDatabase
+
+SITE_FILES = (("web/accounts.sqlite", False), ("web/audit.sqlite", True))  # (name in the home and the backup, append-only)
+
+
+def site_databases(home: PlanningHome) -> list[SiteDatabase]:
+    """The web site's databases, as backup and restore take them."""
+    from events.storage.backup import SiteDatabase
+
+    return [SiteDatabase(name, home.root / name, append_only) for name, append_only in SITE_FILES]
+
 
 def add_backup_commands(commands: argparse._SubParsersAction) -> None:
     """Register `planning backup` and `planning restore` on the `planning` parser."""
     backup = commands.add_parser(
-        "backup", help="copy the event store, sender registry and erasure ledger into DIR, online and incrementally",
-        description="Copy the event store (as of one committed position), the sender registry and the erasure ledger "
+        "backup", help="copy the event store, sender registry, erasure ledger and web site's databases into DIR, online and incrementally",
+        description="Copy the event store (as of one committed position), the sender registry, the erasure ledger and the web "
+                    "site's accounts and audit log "
                     "into DIR while the stream worker or an ingest goes on writing. A second backup into the same DIR "
                     "copies only the segments committed since. DIR is a whole backup once its manifest.json is written "
                     "(last). Exit 0; 2 when the store is PostgreSQL's (use its own tools); 3 when there is no store; 4 when DIR holds "
@@ -67,7 +86,7 @@ def _backup(args: argparse.Namespace, home: PlanningHome) -> int:
         return refused
 
     try:
-        report = backup(home.store, args.dir)
+        report = backup(home.store, args.dir, site=site_databases(home))
     except NothingToBackUp as error:
         print(f"planning backup: {error}", file=sys.stderr)
         return ExitCode.FAILED
@@ -103,7 +122,7 @@ def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning restore: --erasure-ledger: no such file: {', '.join(missing)}", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        report = restore(args.dir, home.store, force=args.force, ledgers=ledgers)
+        report = restore(args.dir, home.store, force=args.force, ledgers=ledgers, site=site_databases(home))
     except IncompleteBackup as error:
         print(f"planning restore: {error}", file=sys.stderr)
         return ExitCode.USAGE
@@ -124,6 +143,8 @@ def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
     if report.quarantined:
         print(f"  {report.quarantined:,} quarantined segment file(s) put back in {home.store / 'quarantine'}: "
               "`planning recover` appends those of their events the store lacks")
+    for what in report.site:
+        print(f"  {what}")
     _worker_rereads_kafka(home)
     if report.other_stores:
         print(f"  {report.other_stores:,} ledger entr(ies) belong to another store and were not applied", file=sys.stderr)

@@ -189,7 +189,7 @@ def test_the_manifest_says_what_the_backup_holds(tmp_path: Path) -> None:
     assert manifest == {"format": 1, "store_id": report.manifest.store_id, "position": 3, "events": 3, "dead_letters": 1,
                         "taken_at": "2026-09-03T10:00:00Z",
                         "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")},
-                        "quarantine": {}}
+                        "quarantine": {}, "databases": []}
     assert Manifest.read(target) == report.manifest
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,47 @@ def test_restore_refuses_what_is_not_a_whole_backup(home: PlanningHome, tmp_path
     assert "holds no manifest.json" in capsys.readouterr().err
     assert planning("backup", str(tmp_path / "backup")) == 3
     assert "nothing to back up" in capsys.readouterr().err
+
+
+def test_the_web_sites_accounts_and_audit_log_are_backed_up_and_restored(home: PlanningHome, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """The audit log is a record the Authority keeps; accounts are convenient to get back. Restored where
+    the home lost them; where the home has them, the audit log gets the backup's rows it lacks and the
+    accounts are kept (newer than the backup), the backup's copy put beside them."""
+    from pipelines.cli.backup import SITE_FILES
+    from pipelines.web.accounts import ACCOUNTS_FILE, AccountBook, accounts_path
+    from pipelines.web.audit import AUDIT_FILE, AuditLog
+
+    assert [name for name, _ in SITE_FILES] == [f"web/{ACCOUNTS_FILE}", f"web/{AUDIT_FILE}"]
+    at = datetime(2026, 9, 1, 9, 0, tzinfo=timezone.utc)
+    write_jsonl(tmp_path / "a.jsonl", responses(3))
+    assert planning("ingest", str(tmp_path / "a.jsonl"), "--recorded-at", "2026-09-01T00:00:00Z") == 0
+    AccountBook.of(home, clock=lambda: at).add("asha", "data_team")
+    audit = AuditLog.of(home, clock=lambda: at)
+    for _ in range(2):  # the same view twice in one second: two rows
+        audit.record("asha", "viewed", "/coverage")
+    assert planning("backup", str(tmp_path / "backup")) == 0
+    assert "web/accounts.sqlite, web/audit.sqlite" in capsys.readouterr().out
+    assert (tmp_path / "backup" / "web").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "backup" / "web" / AUDIT_FILE).stat().st_mode & 0o777 == 0o600
+
+    shutil.rmtree(home.root / "web")
+    shutil.rmtree(home.store)
+    assert planning("restore", str(tmp_path / "backup"), "--on", ON) == 0
+    assert "web/audit.sqlite restored" in capsys.readouterr().out
+    assert AccountBook.of(home).get("asha") is not None
+    assert [(e.account, e.path) for e in AuditLog.of(home).latest()] == [("asha", "/coverage")] * 2
+    assert accounts_path(home).stat().st_mode & 0o777 == 0o600
+
+    shutil.rmtree(home.root / "web")  # lost again; the site starts afresh and records before the restore
+    AuditLog.of(home, clock=lambda: at).record("asha", "viewed", "/coverage")
+    AccountBook.of(home, clock=lambda: at).add("ben", "panel")
+    shutil.rmtree(home.store)
+    assert planning("restore", str(tmp_path / "backup"), "--on", ON) == 0
+    out = capsys.readouterr().out
+    assert "web/audit.sqlite kept, 1 row(s) of the backup's added to it" in out
+    assert "web/accounts.sqlite kept as it is" in out
+    assert len(AuditLog.of(home).latest()) == 2, "the backup's two views, one of them the home had already"
+    assert AccountBook.of(home).get("asha") is None and AccountBook.of(home).get("ben") is not None
+    beside = list((home.root / "web").glob(f"{ACCOUNTS_FILE}.from-backup-*"))
+    assert len(beside) == 1 and AccountBook(beside[0]).get("asha") is not None
