@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from events.home import PlanningHome
-from events.routing import PartitionsRefused
 from pipelines.cli import arguments
 from pipelines.cli.snapshots import add_snapshot_option, add_snapshots_command, chosen
 from pipelines.exit_codes import ExitCode
@@ -54,7 +53,8 @@ def _quiet_after_reader_left() -> int:
 
 
 def _run(argv: list[str] | None) -> int:
-    parser = _parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = _backup_parser() if words[:1] == ["backup"] else _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help (0), or argparse's refusal of the command line (2, its message printed)
@@ -66,9 +66,6 @@ def _run(argv: list[str] | None) -> int:
 
     try:
         return args.run(args, PlanningHome.from_env())
-    except PartitionsRefused as refused:  # read wherever a topic is made: up, broker start, senders add
-        print(f"planning: {refused}", file=sys.stderr)
-        return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     except UnknownStore as refusal:  # PLANNING_STORE, for whichever command opened the store
@@ -77,12 +74,28 @@ def _run(argv: list[str] | None) -> int:
     except StoreRefused as refusal:  # PostgreSQL down, or its schema older than this version
         print(f"{parser.prog} {_command(argv)}: {refusal}", file=sys.stderr)
         return ExitCode.FAILED
+    except Exception as refused:  # PartitionsRefused, read wherever a topic is made: up, broker start, senders add
+        routing = sys.modules.get("events.routing")  # not imported here: it loads the contract, which backup never needs
+        if routing is None or not isinstance(refused, routing.PartitionsRefused):
+            raise
+        print(f"planning: {refused}", file=sys.stderr)
+        return ExitCode.USAGE
 
 
 def _command(argv: list[str] | None) -> str:
     """The command's name as typed, for a message that names it."""
     words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
     return words[0] if words else "(no command)"
+
+
+def _backup_parser() -> argparse.ArgumentParser:
+    """`planning backup` alone: it runs beside a writer and is timed against `cp -r`, so it does not wait
+    for every other command's imports (the contract, DuckDB, the web framework: most of a second)."""
+    from pipelines.cli.backup import add_backup_commands
+
+    parser = argparse.ArgumentParser(prog="planning")
+    add_backup_commands(parser.add_subparsers(title="commands", metavar="COMMAND"))
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:

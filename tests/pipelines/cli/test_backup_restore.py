@@ -194,3 +194,16 @@ def test_the_web_sites_accounts_and_audit_log_are_backed_up_and_restored(home: P
     assert AccountBook.of(home).get("asha") is None and AccountBook.of(home).get("ben") is not None
     beside = list((home.root / "web").glob(f"{ACCOUNTS_FILE}.from-backup-*"))
     assert len(beside) == 1 and AccountBook(beside[0]).get("asha") is not None
+
+
+def test_planning_backup_starts_without_loading_the_contract_duckdb_or_the_web_framework(home: PlanningHome,
+                                                                                          tmp_path: Path) -> None:
+    """Backup is timed against `cp -r`: loading every command's modules cost most of a second before it began."""
+    write_jsonl(tmp_path / "a.jsonl", responses(3))
+    assert planning("ingest", str(tmp_path / "a.jsonl"), "--recorded-at", "2026-09-01T00:00:00Z") == 0
+    probe = ("import sys\nfrom pipelines.cli.main import main\ncode = main(sys.argv[1:])\n"
+             "print(code, *sorted(m for m in ('events.contract.models', 'duckdb', 'starlette', 'pydantic') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe, "backup", str(tmp_path / "backup")], capture_output=True, text=True,
+                          env={**os.environ, "PLANNING_HOME": str(home.root), "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT)
+    assert done.stdout.splitlines()[-1] == "0", done.stderr
+    assert "consistent at position 3" in done.stdout
