@@ -104,3 +104,41 @@ def backup_figure(run: Run) -> dict[str, Any]:
          "copy_new_s": baseline, "new_segments": len(new), "new_bytes": new_bytes, "incremental_ratio": inc_ratio,
          "noop_subprocess_s": again.seconds},
     )
+
+
+TIMED_BACKUP = ("import sys, time\nfrom pathlib import Path\nfrom events.storage.backup import backup\n"
+                "started = time.perf_counter()\nbackup(Path(sys.argv[1]), Path(sys.argv[2]))\nprint(time.perf_counter() - started)\n")
+
+
+def compare(run: Run, before: Path, rounds: int) -> None:
+    """Before/after of both backup figures, alternating, on the bench home's store (``bench.compare --what backup``):
+    each side's `planning backup` against `cp -r` just before it, and each side's incremental library call
+    (timed inside a subprocess running that side's code) against copying the same new segments."""
+    run.ensure_ingested()
+    store, work = run.home / "store", run.dir / "compare-backup"
+    for round_ in range(rounds):
+        for label, code in (("before", before.resolve()), ("after", proc.REPO)):
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            env = proc.planning_env(run.home, PYTHONPATH=str(code))
+            os.sync()
+            copied = proc.run(["cp", "-r", str(store), str(work / "cp-copy")], env)
+            synced = proc.run(["sync", *(str(p) for p in (work / "cp-copy").rglob("*") if p.is_file())], env)
+            ours = proc.run(proc.planning("backup", str(work / "whole")), env, cwd=code)
+            home = work / "clone-home"
+            _clone_store(store, home / "store")
+            proc.run([proc.PYTHON, "-c", TIMED_BACKUP, str(home / "store"), str(work / "incremental")], env, cwd=code)
+            before_names = {p.name for p in (work / "incremental" / "store" / "segments").iterdir()}
+            proc.run(proc.planning("ingest", str(run.ds.incremental_file)), run.env(home))
+            new = sorted(p for p in (home / "store" / "segments").iterdir() if p.name not in before_names)
+            os.sync()
+            baseline = _copy_durably(new, work / "cp-new")
+            os.sync()
+            timed = proc.run([proc.PYTHON, "-c", TIMED_BACKUP, str(home / "store"), str(work / "incremental")],
+                             proc.planning_env(home, PYTHONPATH=str(code)), cwd=code)
+            incremental = float(timed.stdout.split()[-1])
+            print(f"round {round_ + 1} {label:6} whole {ours.seconds:5.2f} s, cp -r {copied.seconds:5.2f} s (+sync {synced.seconds:4.2f} s):"
+                  f" {copied.seconds / ours.seconds:.2f}× ({(copied.seconds + synced.seconds) / ours.seconds:.2f}× with sync);"
+                  f" incremental {incremental * 1000:4.0f} ms, copy {baseline * 1000:3.0f} ms: {incremental / baseline:.2f}×;"
+                  f" load {proc.load_average():.1f}", flush=True)
+    shutil.rmtree(work, ignore_errors=True)

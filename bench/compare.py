@@ -1,6 +1,6 @@
 """Before/after of one pipeline command, alternating, so both see the same machine load.
 
-    python -m bench.compare --before DIR --events 100k --what ingest|rebuild [--rounds 2]
+    python -m bench.compare --before DIR --events 100k --what ingest|rebuild|backup [--rounds 2]
 
 DIR holds the code before the change (``git archive <commit> events pipelines projections dagster_home |
 tar -x -C DIR``); "after" is this checkout. Prints wall and CPU seconds of each round.
@@ -20,10 +20,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", required=True, type=Path)
     parser.add_argument("--events", default="100k")
-    parser.add_argument("--what", choices=("ingest", "rebuild"), default="ingest")
+    parser.add_argument("--what", choices=("ingest", "rebuild", "backup"), default="ingest")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     ds = dataset(args.events)
+    if args.what == "backup":  # on the bench home's store, both sides reading the same one
+        from bench.backup import compare
+        from bench.measure import Run
+
+        compare(Run(ds=ds), args.before, args.rounds)
+        return
     work = ds.dir / "compare"
     for round_ in range(args.rounds):
         for label, code in (("before", args.before.resolve()), ("after", proc.REPO)):
