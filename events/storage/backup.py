@@ -36,7 +36,8 @@ is never rewritten. So a backup is
 5. the home's other SQLite databases the caller names (``SiteDatabase``: the web site's accounts and
    audit log), each with the backup API in one read transaction, unless the copy holds the same rows,
    in a directory only its owner may read (password hashes, who saw what);
-6. everything fsynced, and ``manifest.json`` written last. A backup starts by removing the
+6. everything fsynced, and ``manifest.json`` renamed into place last (written and fsynced under a
+   temporary name while the last segments are copied). A backup starts by removing the
    manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
    next backup into that DIR starts afresh.
 
@@ -153,6 +154,7 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None, site:
     with ThreadPoolExecutor(1) as copier:  # copies the new segments while the index is brought forward
         source = sqlite3.connect(index_file, timeout=30)
         try:
+            source.execute(f"PRAGMA main.mmap_size = {MAPPED_INDEX}")  # the index's pages read without a system call each
             previous = Manifest.read(target)
             store_id = store_id_of(source)
             if previous is not None and previous.store_id not in ("", store_id):
@@ -179,15 +181,16 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None, site:
         if ledger.is_file():
             copied_now = _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
             report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}" + ("" if copied_now else " (unchanged)"))
+        _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
+        _copy_site(site, target, report)
+        _prepare_manifest(target, report.manifest)  # on the disk under a temporary name while the segments copy
         if copied is None and brought is not None:
             copied, report.found_whole = brought.result()  # the new segments, then every earlier one DIR had lost
             copied = copied, sum(report.manifest.segments[name] for name in copied)
     if copied is not None:
         report.copied, report.copied_bytes = copied
     _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
-    _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
-    _copy_site(site, target, report)
-    _write_manifest(target, report.manifest)
+    _publish_manifest(target)
     return report
 
 
@@ -204,6 +207,7 @@ SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, m
 STORE_ROWID = "store_rowid"  # in since_base_respondent_keys: the row's rowid in the store, kept as it is by the merge
 SINCE_BASE_LIMIT = 100_000  # events kept since the base beyond which (and beyond a quarter of the base) the index is copied whole
 DIGEST_BYTES = 32
+MAPPED_INDEX = 1 << 32  # bytes of the store's index read through a memory map (a third less CPU copying it)
 SYNCERS = 4  # fsyncs under way at once while segments are copied: each only waits on the disk
 EVENT_ID = b'"event_id":"'  # a record's envelope comes before its payload: the first on its line is its own id
 
@@ -403,7 +407,7 @@ def _refuse_unfit_target(store_root: Path, target: Path, site_dirs: set[str]) ->
     if target.exists() and not target.is_dir():
         raise BackupRefused(f"{target} is not a directory")
     if target.is_dir() and Manifest.read(target) is None:
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in {"store", LEDGER_DIR, *site_dirs})
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in {"store", LEDGER_DIR, f".{MANIFEST}.tmp", *site_dirs})
         if foreign:
             raise BackupRefused(f"{target} is not empty and holds no backup ({', '.join(foreign[:3])} …);"
                                 " back up into an empty directory or into an earlier backup of this store")
@@ -499,6 +503,8 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list
     and the fsyncs waiting together share the filesystem's journal commits), then, once every one is on
     the disk, each renamed and the directory fsynced, so a name in ``target`` is always a whole segment.
     (segments copied, segments already there)."""
+    if not sizes:
+        return [], 0
     target.mkdir(parents=True, exist_ok=True)
     with os.scandir(target) as entries:  # one listing, not two path lookups per segment
         present = {entry.name: entry.stat().st_size for entry in entries if entry.name in sizes and entry.is_file()}
@@ -562,11 +568,17 @@ def _same_rows(db: sqlite3.Connection, copy: Path) -> bool:
         db.execute("DETACH DATABASE c")
 
 
-def _write_manifest(target: Path, manifest: Manifest) -> None:
+def _prepare_manifest(target: Path, manifest: Manifest) -> None:
+    """Write the manifest under a temporary name, fsynced: what it says is known before the last segments are
+    on the disk, so only its rename waits for them (``_publish_manifest``)."""
     temporary = target / f".{MANIFEST}.tmp"
     temporary.write_text(manifest.to_json(), encoding="utf-8")
     fsync_file(temporary)
-    os.replace(temporary, target / MANIFEST)
+
+
+def _publish_manifest(target: Path) -> None:
+    """Make the prepared manifest DIR's, once everything it names is on the disk: DIR is a whole backup from here."""
+    os.replace(target / f".{MANIFEST}.tmp", target / MANIFEST)
     fsync_dir(target)
 
 
