@@ -79,7 +79,7 @@ POSTGRES_RESTORE = ("Restore the database with PostgreSQL's own tools (point-in-
 
 def _backup(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.backup import BackupRefused, NothingToBackUp, backup
-    from pipelines.cli.integrity import refuse_on_postgres
+    from pipelines.cli.embedded_only import refuse_on_postgres
 
     refused = refuse_on_postgres("backup", POSTGRES_BACKUP)
     if refused is not None:
@@ -107,7 +107,7 @@ def _backup(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
-    from pipelines.cli.integrity import refuse_on_postgres
+    from pipelines.cli.embedded_only import refuse_on_postgres
 
     refused = refuse_on_postgres("restore", POSTGRES_RESTORE)
     if refused is not None:

@@ -22,6 +22,7 @@ import sys
 
 from events.home import PlanningHome
 from events.storage.integrity import BrokenSegment, Verification, verify
+from pipelines.cli.embedded_only import refuse_on_postgres
 from pipelines.exit_codes import ExitCode
 
 SHOWN_IDS = 10  # event ids printed per broken segment; --all-ids prints every one
@@ -164,18 +165,6 @@ def _verify_postgres(home: PlanningHome) -> int:
           "before the damage (point-in-time recovery), then `planning store reapply-erasures`, then `planning verify` again.",
           file=sys.stderr)
     return ExitCode.REJECTED
-
-
-def refuse_on_postgres(command: str, instead: str) -> int | None:
-    """USAGE, saying what to use instead, when ``command`` is the embedded store's own and PLANNING_STORE
-    names PostgreSQL; None when the embedded store is chosen."""
-    from events.storage.backends import is_embedded
-
-    if is_embedded():
-        return None
-    print(f"planning {command}: the event store is in PostgreSQL (PLANNING_STORE), which keeps no segment files: "
-          f"{command} works on the embedded store only. {instead}", file=sys.stderr)
-    return ExitCode.USAGE
 
 
 def _recover(args: argparse.Namespace, home: PlanningHome) -> int:
