@@ -10,6 +10,7 @@ import pytest
 from events.home import PlanningHome
 from tests.support.kafka import *  # noqa: F403  (the real-broker fixtures)
 from tests.support.postgres import *  # noqa: F403  (the real PostgreSQL fixtures)
+from tests.support.stores import *  # noqa: F403  (one store fixture over both backends)
 from tests.support.paths import CLOCK_AHEAD
 from tests.support.home import use_home
 
