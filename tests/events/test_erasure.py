@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import unicodedata
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from events.home import PlanningHome
+from events.storage.backends import STORE_ENV, open_store
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
 from pipelines.ingest.files import ingest_files
 from projections.connection import connect
 from projections.reading.snapshots import open_reader
 from tests.support.events import make_event, write_jsonl
+from tests.support.stores import pipeline_on, stored_bytes_of
 
 COMMENT = "QUOKKA-7731 lives at 12 Acacia Avenue"
 REF = "r-erase-7731"
@@ -46,43 +50,64 @@ def everything_readable(root: Path) -> list[tuple[Path, str]]:
     return found
 
 
-def test_erasure_leaves_no_trace_and_keeps_the_counts(home: PlanningHome, tmp_path: Path) -> None:
-    mine = response(REF, comment=COMMENT)
-    mine_last_cycle = response(REF, cycle="2026-27", occurred_at="2025-07-01T10:00:00Z", comment=COMMENT + " again")
+def test_erasure_leaves_no_trace_and_keeps_the_counts(home: PlanningHome, tmp_path: Path, store_environ: dict[str, str]) -> None:
+    """On either store backend (``store_environ``): on PostgreSQL the cluster's files, tables and
+    write-ahead log, are searched too, after the checkpoints docs/decisions.md says remove the WAL
+    segments that held the erased rows."""
+    token = uuid.uuid4().hex  # the PostgreSQL cluster is shared by the session: needles only this test writes
+    comment, ref = f"{COMMENT} {token}", f"{REF}-{token}"
+    needles = ("QUOKKA-7731", "Acacia", ref)
+    mine = response(ref, comment=comment)
+    mine_last_cycle = response(ref, cycle="2026-27", occurred_at="2025-07-01T10:00:00Z", comment=comment + " again")
     others = [response(f"r-other-{i}") for i in range(9)]  # with mine: 10 'mixed' respondents, a visible cell
     conflict = {**mine, "payload": {**mine["payload"], "channel": "ward_panel"}}  # a dead letter carrying it all
     before = datetime(2026, 9, 1, tzinfo=timezone.utc)
-    with EventStore(home.store, writer=True) as store:
-        ingest_files(store, [str(write_jsonl(tmp_path / "a.jsonl", [mine, mine_last_cycle, *others, conflict]))], recorded_at=before, progress=None)
-    build(home, on="2026-09-10")
+    url = store_environ.get(STORE_ENV)
 
-    def mixed_cell(as_of: str | None = None) -> tuple:
-        build(home, cycle="2027-28", on="2026-09-10", as_of=as_of)
-        db = open_reader(home.projections)
-        return db.execute(
-            "SELECT respondents, suppressed FROM inclusion WHERE cycle = '2027-28' AND scope = ? AND dimension = 'ethnic_group' AND \"group\" = 'mixed'",
-            [BOROUGH],
-        ).fetchone()
+    def stored() -> Any:
+        return open_store(home.store, writer=True, environ=store_environ)
 
-    def coverage() -> tuple:
-        db = open_reader(home.projections)
-        return db.execute("SELECT responses, respondents FROM consultation_coverage WHERE cycle = '2027-28' AND borough = ? AND channel = 'all'", [BOROUGH]).fetchone()
+    with pipeline_on(store_environ):
+        with stored() as store:
+            ingest_files(store, [str(write_jsonl(tmp_path / "a.jsonl", [mine, mine_last_cycle, *others, conflict]))], recorded_at=before, progress=None)
+            (subject,) = {r["subject"] for r in store.records() if r["event_type"] == "consultation.response_received"
+                          and r["event_id"] in (mine["event_id"], mine_last_cycle["event_id"])}
+            (key,) = store.live_keys([subject]).values()
+        build(home, on="2026-09-10")
 
-    assert mixed_cell() == (10, False)
-    assert coverage() == (10, 10)
-    assert any(COMMENT in text for _, text in everything_readable(home.root)), "the conflict's dead letter holds it before erasure"
+        def mixed_cell(as_of: str | None = None) -> tuple:
+            build(home, cycle="2027-28", on="2026-09-10", as_of=as_of)
+            db = open_reader(home.projections)
+            return db.execute(
+                "SELECT respondents, suppressed FROM inclusion WHERE cycle = '2027-28' AND scope = ? AND dimension = 'ethnic_group' AND \"group\" = 'mixed'",
+                [BOROUGH],
+            ).fetchone()
 
-    erasure = make_event("respondent.erasure_requested", {"respondent_ref": REF}, occurred_at="2026-09-05T10:00:00Z")
-    with EventStore(home.store, writer=True) as store:
-        ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [erasure]))], recorded_at=datetime(2026, 9, 5, 12, tzinfo=timezone.utc), progress=None)
-    build(home, on="2026-09-10")
+        def coverage() -> tuple:
+            db = open_reader(home.projections)
+            return db.execute("SELECT responses, respondents FROM consultation_coverage WHERE cycle = '2027-28' AND borough = ? AND channel = 'all'", [BOROUGH]).fetchone()
 
-    assert coverage() == (10, 10), "the responses still count, as the same anonymous respondent"
-    assert mixed_cell() == (None, True), "their demographics are gone: 9 left, suppressed"
-    assert mixed_cell(as_of="2026-09-02") == (None, True), "an as_of before the erasure does not bring them back"
+        assert mixed_cell() == (10, False)
+        assert coverage() == (10, 10)
+        assert any(comment in text for _, text in everything_readable(home.root)), "the conflict's dead letter holds it before erasure"
+        if url is not None:
+            assert comment.encode() in stored_bytes_of(url, home.store), "the cluster's files hold it before erasure"
 
-    leaks = [(path, needle) for path, text in everything_readable(home.root) for needle in ("QUOKKA-7731", "Acacia", REF) if needle in text]
+        erasure = make_event("respondent.erasure_requested", {"respondent_ref": ref}, occurred_at="2026-09-05T10:00:00Z")
+        with stored() as store:
+            ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [erasure]))], recorded_at=datetime(2026, 9, 5, 12, tzinfo=timezone.utc), progress=None)
+        build(home, on="2026-09-10")
+
+        assert coverage() == (10, 10), "the responses still count, as the same anonymous respondent"
+        assert mixed_cell() == (None, True), "their demographics are gone: 9 left, suppressed"
+        assert mixed_cell(as_of="2026-09-02") == (None, True), "an as_of before the erasure does not bring them back"
+
+    leaks = [(path, needle) for path, text in everything_readable(home.root) for needle in needles if needle in text]
     assert leaks == []
+    assert not [path for path in home.root.rglob("*") if path.is_file() and key in path.read_bytes()]
+    if url is not None:
+        cluster = stored_bytes_of(url, home.store, after_erasure=True)
+        assert [n for n in (*needles, key) if (n.encode() if isinstance(n, str) else n) in cluster] == []
     assert (home.dagster / "dagster.yaml").exists() and any(home.dagster.rglob("*.db")), "Dagster's storage was searched too"
 
 
