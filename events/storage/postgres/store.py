@@ -22,17 +22,20 @@ store"):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from events.contract.validation import Accepted, Rejected
 from events.storage.conversion import to_event, to_record
 from events.storage.erasure_ledger import Erasure, ErasureLedger
-from events.storage.personal_data import Vault
+from events.storage.personal_data import Vault, respondent_ref_of
 from events.storage.postgres.migrations import SCHEMA, require_current
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.storage.store import (
@@ -56,6 +59,53 @@ class _QuestionMarks:
     def execute(self, query: str, parameters: Sequence[Any] = ()) -> psycopg.Cursor:
         return self._connection.execute(query.replace("?", "%s"), tuple(parameters))
 
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(query.replace("?", "%s"), rows)
+
+
+class _BatchVault(Vault):
+    """The embedded store's ``Vault``, with the keys one append needs read in one query and its new
+    keys written in one statement. Over SQLite a key lookup per respondent costs microseconds; over
+    a connection each is a round trip, and they were most of an append's time (bench/README.md)."""
+
+    _db: _QuestionMarks  # type: ignore[assignment]
+
+    def __init__(self, db: Any, pepper: bytes) -> None:
+        super().__init__(db, pepper)
+        self._keys: dict[bytes, tuple[str, bytes | None]] | None = None
+        self._new: list[tuple[bytes, str, bytes]] = []
+
+    @contextmanager
+    def keys_of(self, respondent_refs: Iterable[str]) -> Iterator[None]:
+        """Inside the append's transaction and lock: seal with these respondents' keys, read at once;
+        the keys made meanwhile are written when the block ends."""
+        digests = list({self._digest(ref) for ref in respondent_refs})
+        rows = self._db.execute("SELECT ref_digest, subject, key FROM respondent_keys WHERE ref_digest = ANY(?)", (digests,))
+        self._keys = {digest: _UNKNOWN for digest in digests}
+        self._keys.update({bytes(digest): (subject, None if key is None else bytes(key)) for digest, subject, key in rows})
+        self._new = []
+        try:
+            yield
+            if self._new:
+                self._db.executemany("INSERT INTO respondent_keys (ref_digest, subject, key) VALUES (?, ?, ?)", self._new)
+        finally:
+            self._keys, self._new = None, []
+
+    def _key_for(self, respondent_ref: str) -> tuple[str, bytes | None]:
+        digest = self._digest(respondent_ref)
+        known = None if self._keys is None else self._keys.get(digest)
+        if known is None:  # outside keys_of, or a respondent it was not given: one query, as the Vault does
+            return super()._key_for(respondent_ref)
+        if known is _UNKNOWN:
+            known = (f"s-{uuid.uuid4()}", AESGCM.generate_key(bit_length=256))
+            self._keys[digest] = known  # type: ignore[index]
+            self._new.append((digest, *known))  # type: ignore[arg-type]
+        return known
+
+
+_UNKNOWN: tuple[str, bytes | None] = ("", None)  # a respondent keys_of found no key for (compared by identity)
+
 
 class PostgresStore:
     """Open with ``writer=True`` to append (any number of writers), or without to read."""
@@ -70,7 +120,7 @@ class PostgresStore:
         except BaseException:
             self._db.close()
             raise
-        self.vault = Vault.open(_QuestionMarks(self._db))  # type: ignore[arg-type]
+        self.vault = _BatchVault.open(_QuestionMarks(self._db))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._db.close()
@@ -122,15 +172,20 @@ class PostgresStore:
 
             position = self.high_water_mark()
             rows = []
-            for event, sender in fresh:
-                position += 1
-                record = to_record(event, position, recorded_at_text, self.vault, sender)
-                rows.append((position, event.event_id, event.body_sha256, sender, event.event_type,
-                             record["cycle"], recorded_at_text, _SEGMENT_JSON.encode(record)))
+            respondents = [ref for e, _ in fresh if (ref := respondent_ref_of(e.event_type, e.body["payload"])) is not None]
+            with self.vault.keys_of(respondents):
+                for event, sender in fresh:
+                    position += 1
+                    record = to_record(event, position, recorded_at_text, self.vault, sender)
+                    rows.append((position, event.event_id, event.body_sha256, sender, event.event_type,
+                                 record["cycle"], recorded_at_text, _SEGMENT_JSON.encode(record)))
             with self._db.cursor() as cursor:
-                # a plain INSERT: were an id stored meanwhile after all, the UNIQUE constraint fails the whole append
-                cursor.executemany("INSERT INTO events (position, event_id, body_sha256, sender, event_type, cycle,"
-                                   " recorded_at, record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
+                # COPY, not INSERT … ON CONFLICT: were an id stored meanwhile after all, the UNIQUE constraint fails
+                # the whole append
+                with cursor.copy("COPY events (position, event_id, body_sha256, sender, event_type, cycle, recorded_at,"
+                                 " record) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
                 cursor.executemany("INSERT INTO dead_letters (received_at, origin, reasons, raw, sender)"
                                    " VALUES (%s, %s, %s, %s, %s)",
                                    [(recorded_at_text, origin, json.dumps(list(reasons)),
