@@ -1,5 +1,7 @@
 """The store records who delivered every event and dead letter, apart from the ``source`` an event
-names itself; a sender retracts only its own events; stores from before keep "unknown"."""
+names itself; a sender retracts only its own events; stores from before keep "unknown".
+Tests taking ``open_store`` run on both store backends (tests/support/stores.py); the store from
+before senders is an embedded one (its SQLite index edited), as no PostgreSQL store predates them."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from events.contract.validation import Rejected, verdict
 from events.storage.store import EventStore, Received
 from tests.support.events import line, make_event
+from tests.support.stores import OpenStore
 
 HARROW = "E09000015"
 
@@ -23,9 +26,9 @@ def retraction_of(event: dict) -> dict:
     return make_event("event.retracted", {"target_event_id": event["event_id"], "reason": "sent in error"})
 
 
-def test_each_event_and_dead_letter_records_its_sender_not_its_source(tmp_path: Path) -> None:
+def test_each_event_and_dead_letter_records_its_sender_not_its_source(open_store: OpenStore) -> None:
     audit = make_event("cdrp.audit_submitted", {"borough": HARROW}, source="cdrp-barnet")  # a claim, not who sent it
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append([delivered(audit, "cdrp-harrow"), delivered(b"not json", "cdrp-harrow", "bad")])
         (record,) = store.records()
         (event,) = store.events()
@@ -36,9 +39,9 @@ def test_each_event_and_dead_letter_records_its_sender_not_its_source(tmp_path: 
         assert store.counts_by_sender() == {"events": {"cdrp-harrow": 1}, "dead_letters": {"cdrp-harrow": 1}}
 
 
-def test_a_sender_cannot_retract_another_senders_event(tmp_path: Path) -> None:
+def test_a_sender_cannot_retract_another_senders_event(open_store: OpenStore) -> None:
     audit = make_event("cdrp.audit_submitted", {"borough": HARROW})
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append([delivered(audit, "cdrp-harrow")])
         outcome = store.append([delivered(retraction_of(audit), "webhooks", "r1")])
         assert outcome.accepted == []
@@ -53,18 +56,18 @@ def test_a_sender_cannot_retract_another_senders_event(tmp_path: Path) -> None:
         assert len(own.accepted) == 1 and len(by_operator.accepted) == 1
 
 
-def test_a_retraction_in_the_same_batch_as_its_target_is_checked_too(tmp_path: Path) -> None:
+def test_a_retraction_in_the_same_batch_as_its_target_is_checked_too(open_store: OpenStore) -> None:
     audit = make_event("cdrp.audit_submitted", {"borough": HARROW})
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         outcome = store.append([delivered(audit, "cdrp-harrow", "a"), delivered(retraction_of(audit), "webhooks", "r")])
         assert outcome.accepted == [audit["event_id"]]
         assert [origin for origin, _ in outcome.rejected] == ["r"]
 
 
-def test_a_retraction_names_its_target_in_any_spelling(tmp_path: Path) -> None:
+def test_a_retraction_names_its_target_in_any_spelling(open_store: OpenStore) -> None:
     audit = make_event("cdrp.audit_submitted", {"borough": HARROW})
     shouted = make_event("event.retracted", {"target_event_id": audit["event_id"].upper(), "reason": "x"})
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append([delivered(audit, "cdrp-harrow")])
         assert store.append([delivered(shouted, "webhooks")]).accepted == []
 
@@ -89,16 +92,16 @@ def test_a_store_from_before_senders_were_recorded_says_unknown(tmp_path: Path) 
         assert len(store.dead_letters(sender="unknown")) == 1 and store.dead_letters(sender="operator:alice") == []
 
 
-def test_an_event_of_unknown_origin_is_retracted_only_by_the_data_team(tmp_path: Path) -> None:
+def test_an_event_of_unknown_origin_is_retracted_only_by_the_data_team(open_store: OpenStore) -> None:
     old = make_event("stage.signed_off")
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append([delivered(old, None)])
         assert store.append([delivered(retraction_of(old), "webhooks", "w")]).accepted == []
         assert len(store.append([delivered(retraction_of(old), "operator:bob", "o")]).accepted) == 1
 
 
-def test_dead_letters_filter_by_sender(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_dead_letters_filter_by_sender(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append([delivered(b"1", "a-sender", "x"), delivered(b"2", "b-sender", "y"), delivered(b"3", "a-sender", "z")])
         assert [d["origin"] for d in store.dead_letters(sender="a-sender")] == ["x", "z"]
         assert [d["origin"] for d in store.dead_letters()] == ["x", "y", "z"]

@@ -1,5 +1,7 @@
 """Dead letters read for an erasure by what their JSON means: every spelling of a reference is found,
-in broken or cut JSON too, another reference is not; redacted reasons keep the path and the rule."""
+in broken or cut JSON too, another reference is not; redacted reasons keep the path and the rule.
+Tests taking ``open_store`` run on both store backends (tests/support/stores.py); the one about
+an erasure an older store missed edits the embedded store's SQLite index."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from events.contract.validation import verdict
 from events.storage.redaction import carries, json_strings, redact_reasons
 from events.storage.store import EventStore, Received
 from tests.support.events import line, make_event
+from tests.support.stores import OpenStore
 
 REF = "r-Zoë-\U0001F600-12"
 
@@ -60,11 +63,11 @@ def bad_response(ref_text: str, age_band: str) -> bytes:
     return line(event).replace(b'"PLACEHOLDER"', f'"{ref_text}"'.encode())
 
 
-def test_a_bad_line_of_someone_already_erased_is_stored_redacted_once(tmp_path: Path) -> None:
+def test_a_bad_line_of_someone_already_erased_is_stored_redacted_once(open_store: OpenStore) -> None:
     erasure = make_event("respondent.erasure_requested", {"respondent_ref": REF})
     late = bad_response("r\\u002dZo\\u00eb-\\ud83d\\ude00-12", "Zoë at 12 Acacia Road")
     other = bad_response("r-someone-else", "Zoë at 12 Acacia Road")
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append([Received(line(erasure), "a:1", verdict(line(erasure)))])
         first = store.append([Received(late, "b:1", verdict(late)), Received(other, "b:2", verdict(other))])
         again = store.append([Received(late, "b:1", verdict(late))])

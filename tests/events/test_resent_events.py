@@ -3,6 +3,9 @@
 The store knows an event by its ``event_id`` and compares the digest of its validated,
 canonical form, so ``Z`` for ``+00:00``, key order, escapes, ``1e0`` for ``1.0`` or an
 upper-case id do not make a different event; a different value does.
+
+Tests taking ``open_store`` run on both store backends (tests/support/stores.py); the one
+about digests written before they were canonical edits the embedded store's SQLite index.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 from events.contract.validation import Accepted, body_digest, verdict
 from events.storage.store import EventStore, Received
 from tests.support.events import line, make_event
+from tests.support.stores import OpenStore
 
 RECEIVED_AT = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -56,12 +60,12 @@ SAME_MEANING = {
 
 
 @pytest.mark.parametrize("spelling", sorted(SAME_MEANING))
-def test_the_same_event_spelt_otherwise_is_a_duplicate(tmp_path: Path, spelling: str) -> None:
+def test_the_same_event_spelt_otherwise_is_a_duplicate(open_store: OpenStore, spelling: str) -> None:
     event = _survey()
     first = line(event)
     again = SAME_MEANING[spelling](event, first)
     assert again != first
-    with EventStore(tmp_path / "store", writer=True) as store:
+    with open_store(writer=True) as store:
         assert _append(store, first).accepted == [event["event_id"]]
         outcome = _append(store, again, "test:2")
         assert outcome.duplicates == [event["event_id"]], outcome.rejected
@@ -73,9 +77,9 @@ def test_the_same_event_spelt_otherwise_is_a_duplicate(tmp_path: Path, spelling:
 @pytest.mark.parametrize(
     "change", [{"weight": 1.5}, {"borough": "E09000021"}], ids=["another weight", "another borough"]
 )
-def test_another_value_under_the_same_id_is_a_conflict(tmp_path: Path, change: dict[str, Any]) -> None:
+def test_another_value_under_the_same_id_is_a_conflict(open_store: OpenStore, change: dict[str, Any]) -> None:
     event = _survey()
-    with EventStore(tmp_path / "store", writer=True) as store:
+    with open_store(writer=True) as store:
         _append(store, line(event))
         changed = {**event, "payload": {**event["payload"], **change}}
         outcome = _append(store, line(changed), "test:2")
@@ -83,9 +87,9 @@ def test_another_value_under_the_same_id_is_a_conflict(tmp_path: Path, change: d
         assert "already stored with a different body" in outcome.rejected[0][1][0]
 
 
-def test_an_instant_one_microsecond_apart_is_a_conflict(tmp_path: Path) -> None:
+def test_an_instant_one_microsecond_apart_is_a_conflict(open_store: OpenStore) -> None:
     event = _survey()
-    with EventStore(tmp_path / "store", writer=True) as store:
+    with open_store(writer=True) as store:
         _append(store, line(event))
         outcome = _append(store, line({**event, "occurred_at": "2026-07-14T18:30:00.000001Z"}), "test:2")
         assert len(outcome.rejected) == 1

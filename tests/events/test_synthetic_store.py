@@ -3,6 +3,9 @@
 The first event stored sets the store's kind; an event of the other kind is
 refused before anything of its batch is stored (``MixedData``), or, for the
 stream worker, dead-lettered with a reason naming ``synthetic``.
+
+Tests taking ``open_store`` run on both store backends (tests/support/stores.py); those that
+read or edit the embedded store's SQLite index, or open two stores, stay on it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 from events.contract.validation import Accepted, Rejected, verdict
 from events.storage.store import REAL, SYNTHETIC, EventStore, MixedData, Received
 from tests.support.events import line, make_event
+from tests.support.stores import OpenStore
 
 RECORDED = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)  # knowledge time, pinned
 
@@ -52,8 +56,8 @@ def test_the_first_event_sets_the_kind_and_it_survives_reopening(tmp_path: Path)
         assert not reader.synthetic and reader.data_kind() == REAL
 
 
-def test_a_synthetic_event_is_refused_by_a_store_of_real_events(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_a_synthetic_event_is_refused_by_a_store_of_real_events(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append(received(real()), RECORDED)
         with pytest.raises(MixedData) as refused:
             store.append(received(real(), synthetic(), synthetic(), origin="demo.jsonl"), RECORDED)
@@ -64,8 +68,8 @@ def test_a_synthetic_event_is_refused_by_a_store_of_real_events(tmp_path: Path) 
     assert refused.value.refused == 2
 
 
-def test_a_real_event_is_refused_by_a_store_of_synthetic_events(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_a_real_event_is_refused_by_a_store_of_synthetic_events(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append(received(synthetic()), RECORDED)
         with pytest.raises(MixedData) as refused:
             store.append(received(real(), origin="real.jsonl"), RECORDED)
@@ -84,9 +88,9 @@ def test_a_first_batch_of_both_kinds_is_refused_whole(tmp_path: Path) -> None:
     assert stored_kind(tmp_path) is None
 
 
-def test_a_duplicate_of_the_other_kind_is_refused_not_taken_for_the_same_event(tmp_path: Path) -> None:
+def test_a_duplicate_of_the_other_kind_is_refused_not_taken_for_the_same_event(open_store: OpenStore) -> None:
     event = real()
-    with EventStore(tmp_path, writer=True) as store:
+    with open_store(writer=True) as store:
         store.append(received(event), RECORDED)
         with pytest.raises(MixedData):
             store.append(received({**event, "synthetic": True}), RECORDED)
@@ -94,8 +98,8 @@ def test_a_duplicate_of_the_other_kind_is_refused_not_taken_for_the_same_event(t
     assert again.duplicates == [event["event_id"]]
 
 
-def test_the_worker_mode_dead_letters_the_other_kind_and_stores_the_rest(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_the_worker_mode_dead_letters_the_other_kind_and_stores_the_rest(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append(received(real()), RECORDED)
         outcome = store.append(received(real(), synthetic(), origin="planning.timetable/0@5"), RECORDED,
                                other_kind="dead_letter")
@@ -107,8 +111,8 @@ def test_the_worker_mode_dead_letters_the_other_kind_and_stores_the_rest(tmp_pat
     assert letters[0]["raw"] is not None  # kept, as any dead letter, for the data team
 
 
-def test_every_stored_synthetic_event_reads_back_labelled(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_every_stored_synthetic_event_reads_back_labelled(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append(received(synthetic(), synthetic()), RECORDED)
         events = list(store.events())
         records = list(store.records())
@@ -116,8 +120,8 @@ def test_every_stored_synthetic_event_reads_back_labelled(tmp_path: Path) -> Non
     assert all(r["synthetic"] is True for r in records)
 
 
-def test_a_real_record_carries_no_label(tmp_path: Path) -> None:
-    with EventStore(tmp_path, writer=True) as store:
+def test_a_real_record_carries_no_label(open_store: OpenStore) -> None:
+    with open_store(writer=True) as store:
         store.append(received(real(), real(synthetic=False)), RECORDED)
         records = list(store.records())
         events = list(store.events())
