@@ -28,6 +28,7 @@ from bench.collector import collector_latency, collector_throughput
 from bench.data import INCREMENTAL_CYCLE
 from bench.integrity import verify_figure
 from bench.measure import Run, ingest_counts, pct, row, segment_files
+from bench.postgres import pg_append, pg_rebuild
 from projections.connection import connect
 
 MIB = 1024 * 1024
@@ -661,6 +662,8 @@ DISPLAY: dict[str, str] = {
     "backup": "backup",
     "collector": "collector throughput",
     "collector_latency": "collector latency",
+    "pg_append": "PostgreSQL store: append",
+    "pg_rebuild": "PostgreSQL store: full rebuild",
 }
 
 FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
@@ -676,4 +679,6 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "memory": memory,
     "verify": verify_figure,
     "backup": backup_figure,
+    "pg_append": pg_append,
+    "pg_rebuild": pg_rebuild,
 }

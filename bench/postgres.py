@@ -1,0 +1,233 @@
+"""The PostgreSQL store's figures: append against a plain COPY, and a full rebuild against the embedded store's.
+
+Both figures run on a throwaway local cluster this module starts (Debian's PostgreSQL 15,
+``initdb`` in a temporary directory as the ``postgres`` user, a free loopback port), with
+PostgreSQL's durable defaults (``fsync`` and ``synchronous_commit`` on) and ``wal_recycle = off``
+as docs/decisions.md asks of a production cluster. The test suite starts its cluster its own way
+(tests/support/postgres.py, with ``fsync = off``): the bench does not import the tests.
+
+- ``pg_append``: the bench file's lines, validated beforehand (untimed), appended to an empty
+  PostgreSQL store in batches of ``BATCH_SIZE`` as ``planning ingest`` appends them; against
+  ``COPY`` of the very rows the store then holds into a table with the same columns and no
+  index, key or constraint, in the same cluster, in one transaction.
+- ``pg_rebuild``: every Panel table of every cycle rebuilt by library calls (the event cache
+  from nothing, then per cycle staging and the tables' SQL, as the build assets call them,
+  without Dagster), from the PostgreSQL store above and from the bench home's embedded store
+  holding the same file; alternating, twice each, the faster of each kept.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Run, row
+
+POSTGRES_BIN = Path(os.environ.get("PLANNING_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+SERVER_USER = "postgres"  # initdb refuses to run as root
+COPY_CHUNK = 1 << 20
+
+
+class ClusterFailed(RuntimeError):
+    """The local cluster could not be started; the message carries the server's log."""
+
+
+def _as_server_user(*command: str | Path) -> list[str]:
+    arguments = [str(part) for part in command]
+    return ["runuser", "-u", SERVER_USER, "--", *arguments] if os.geteuid() == 0 else arguments
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def local_cluster() -> Iterator[str]:
+    """A running throwaway cluster; yields the URL of its ``postgres`` database, removes it afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="planning-bench-postgres-"))
+    data_dir, log = root / "data", root / "server.log"
+    if os.geteuid() == 0:
+        shutil.chown(root, SERVER_USER)
+    port = _free_port()
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c wal_recycle=off -c max_wal_size=4GB"
+    try:
+        for command in (
+            _as_server_user(POSTGRES_BIN / "initdb", "-D", data_dir, "-U", SERVER_USER, "-A", "trust", "-E", "UTF8", "--locale", "C"),
+            _as_server_user(POSTGRES_BIN / "pg_ctl", "-D", data_dir, "-l", log, "-o", options, "-w", "-t", "60", "start"),
+        ):
+            finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            if finished.returncode != 0:
+                tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+                raise ClusterFailed(f"{' '.join(command)} exited {finished.returncode}\n{finished.stderr}{tail}")
+        yield f"postgresql://{SERVER_USER}@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_server_user(POSTGRES_BIN / "pg_ctl", "-D", data_dir, "-m", "fast", "-w", "stop"),
+                       capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _new_database(url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def validated(events_file: Path) -> list[Any]:
+    """Every line of the file as the store receives it (``Received``), validated as ``planning ingest`` does."""
+    from pipelines.ingest.files import received, validators
+
+    with open(events_file, "rb") as stream:
+        processes = validators(stream)
+        return [item for _, item in received(stream, events_file.name, None, processes)]
+
+
+def append_all(url: str, batch: list[Any]) -> tuple[float, float, int]:
+    """(wall s, CPU s, events stored) of appending ``batch`` to a new store in ``planning ingest``'s batches."""
+    from events.storage.postgres.migrations import init_store
+    from events.storage.postgres.store import PostgresStore
+    from pipelines.ingest.files import BATCH_SIZE
+
+    init_store(url)
+    stored = 0
+    with PostgresStore(url, writer=True) as store:
+        cpu, started = time.process_time(), time.perf_counter()
+        for first in range(0, len(batch), BATCH_SIZE):
+            stored += len(store.append(batch[first:first + BATCH_SIZE]).accepted)
+        return time.perf_counter() - started, time.process_time() - cpu, stored
+
+
+def plain_copy(url: str) -> tuple[float, float, int]:
+    """(wall s into an unindexed table, wall s into a copy of the store's table with its keys and indexes, rows):
+    COPY of the rows the store holds, each in one transaction."""
+    import psycopg
+
+    from events.storage.postgres.migrations import SCHEMA
+
+    columns = "position, event_id, body_sha256, sender, event_type, cycle, recorded_at, record"
+    seconds = {}
+    with psycopg.connect(url, autocommit=True) as db:
+        buffer = bytearray()
+        with db.cursor().copy(f"COPY (SELECT {columns} FROM {SCHEMA}.events ORDER BY position) TO STDOUT") as out:
+            for chunk in out:
+                buffer += chunk
+        db.execute(f"CREATE TABLE plain_rows AS SELECT {columns} FROM {SCHEMA}.events WITH NO DATA")
+        db.execute(f"CREATE TABLE indexed_rows (LIKE {SCHEMA}.events INCLUDING ALL)")
+        for table in ("plain_rows", "indexed_rows"):
+            started = time.perf_counter()
+            with db.transaction(), db.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                view = memoryview(buffer)
+                for first in range(0, len(view), COPY_CHUNK):
+                    copy.write(view[first:first + COPY_CHUNK])
+            seconds[table] = time.perf_counter() - started
+        rows = db.execute("SELECT count(*) FROM plain_rows").fetchone()[0]
+        db.execute("DROP TABLE plain_rows, indexed_rows")
+    return seconds["plain_rows"], seconds["indexed_rows"], rows
+
+
+def library_rebuild(store: Any, workdir: Path, cycles: list[str], on: str) -> float:
+    """Seconds to rebuild every Panel table of every cycle from ``store`` by library calls (no Dagster)."""
+    from events.contract.instants import Instants
+    from projections.building import event_cache
+    from projections.building.build import build_table
+    from projections.building.staging import stage_cycle
+    from projections.tables import PANEL_TABLES
+
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    instants = Instants.parse(on, None)
+    started = time.perf_counter()
+    with event_cache.cache_lock(workdir):
+        position = store.high_water_mark()
+        event_cache.refresh(store, workdir, full=True, upto=position)
+        for cycle in cycles:
+            build = workdir / cycle
+            build.mkdir()
+            stage_cycle(store, build / "staging.duckdb", cycle, instants, cache=event_cache.cache_file(workdir), upto=position)
+            for name in PANEL_TABLES:
+                build_table(build, name)
+    seconds = time.perf_counter() - started
+    shutil.rmtree(workdir, ignore_errors=True)
+    return seconds
+
+
+_CLUSTER: dict[str, str] = {}  # this run's cluster: its URL, and the database holding the bench file once appended
+
+
+@contextmanager
+def _bench_store(run: Run) -> Iterator[tuple[str, dict[str, str]]]:
+    """This run's cluster, started by the first figure that needs it and stopped when the bench exits."""
+    if "url" not in _CLUSTER:
+        run.log("  starting a local PostgreSQL cluster ...")
+        opened = local_cluster()
+        _CLUSTER["url"] = opened.__enter__()
+        atexit.register(opened.__exit__, None, None, None)
+    yield _CLUSTER["url"], _CLUSTER
+
+
+def pg_append(run: Run) -> dict[str, Any]:
+
+    with _bench_store(run) as (url, cluster):
+        run.log("  validating the file's lines (untimed) ...")
+        batch = validated(run.ds.events_file)
+        database = _new_database(url, "bench_store")
+        seconds, cpu, stored = append_all(database, batch)
+        cluster["store"] = database
+        copy_seconds, indexed_seconds, rows = plain_copy(database)
+    ours, theirs = stored / seconds, rows / copy_seconds
+    ratio = ours / theirs
+    return row(
+        "PostgreSQL store: append",
+        f"`PostgresStore.append`, {len(batch):,} lines in batches of 5,000 ({stored:,} events stored): {seconds:,.1f} s,"
+        f" CPU {cpu:,.1f} s, {ours:,.0f} events/s",
+        f"`COPY` of the same {rows:,} rows into an unindexed table: {copy_seconds:,.2f} s, {theirs:,.0f} rows/s",
+        ratio, f"{ratio:.2f}× COPY", "≥ 0.5×", ratio >= 0.5,
+        "same cluster, durable defaults (fsync on); the lines validated before the clock starts; the bench process"
+        f" and the server share the machine's cores. Beside it, COPY of the same rows into a table with the store's"
+        f" keys and indexes: {indexed_seconds:,.2f} s, {rows / indexed_seconds:,.0f} rows/s",
+        {"lines": len(batch), "events": stored, "seconds": seconds, "cpu_seconds": cpu, "copy_seconds": copy_seconds,
+         "indexed_copy_seconds": indexed_seconds},
+    )
+
+
+def pg_rebuild(run: Run) -> dict[str, Any]:
+    from events.storage.postgres.store import PostgresStore
+    from events.storage.store import EventStore
+
+    run.ensure_ingested()
+    with _bench_store(run) as (url, cluster):
+        if "store" not in cluster:
+            run.log("  filling the PostgreSQL store (untimed) ...")
+            cluster["store"] = _new_database(url, "bench_store")
+            append_all(cluster["store"], validated(run.ds.events_file))
+        timings: dict[str, list[float]] = {"embedded": [], "postgresql": []}
+        for _ in range(2):  # alternating, so both sides see the same load
+            with EventStore(run.home / "store") as embedded:
+                timings["embedded"].append(library_rebuild(embedded, run.dir / "rebuild-embedded", run.ds.cycles, run.on))
+            with PostgresStore(cluster["store"]) as postgres:
+                timings["postgresql"].append(library_rebuild(postgres, run.dir / "rebuild-postgresql", run.ds.cycles, run.on))
+    ours, theirs = min(timings["postgresql"]), min(timings["embedded"])
+    ratio = ours / theirs
+    cycles = len(run.ds.cycles)
+    return row(
+        "PostgreSQL store: full rebuild",
+        f"every Panel table of {cycles} cycles from the PostgreSQL store: {ours:,.1f} s (runs {timings['postgresql']})",
+        f"the same from the embedded store: {theirs:,.1f} s (runs {timings['embedded']})",
+        ratio, f"{ratio:.2f}× the embedded store's", "≤ 1.5×", ratio <= 1.5,
+        "library calls, no Dagster (the build assets do not open the PostgreSQL store yet): event cache from nothing,"
+        " then per cycle staging and the 9 tables' SQL; two alternating runs each, the faster kept",
+        {"seconds": timings, "cycles": cycles},
+    )
