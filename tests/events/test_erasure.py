@@ -55,8 +55,8 @@ def test_erasure_leaves_no_trace_and_keeps_the_counts(home: PlanningHome, tmp_pa
     write-ahead log, are searched too, after the checkpoints docs/decisions.md says remove the WAL
     segments that held the erased rows."""
     token = uuid.uuid4().hex  # the PostgreSQL cluster is shared by the session: needles only this test writes
-    comment, ref = f"{COMMENT} {token}", f"{REF}-{token}"
-    needles = ("QUOKKA-7731", "Acacia", ref)
+    comment, ref = f"QUOKKA-{token} lives at 12 Acacia-{token} Avenue", f"{REF}-{token}"
+    needles = (f"QUOKKA-{token}", f"Acacia-{token}", ref)
     mine = response(ref, comment=comment)
     mine_last_cycle = response(ref, cycle="2026-27", occurred_at="2025-07-01T10:00:00Z", comment=comment + " again")
     others = [response(f"r-other-{i}") for i in range(9)]  # with mine: 10 'mixed' respondents, a visible cell
