@@ -17,7 +17,6 @@ tests/conftest.py pulls the fixtures in with ``from tests.support.stores import 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,29 +79,13 @@ def stored_bytes_of(url: str | None, root: Path, *, after_erasure: bool = False)
     return b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
 
 
-# The pipeline's modules that opened ``EventStore`` by name before they opened ``open_store``.
-_CALLERS = (
-    "pipelines.orchestration.defs.assets", "pipelines.orchestration.defs.checks", "pipelines.orchestration.defs.schedules",
-    "pipelines.orchestration.defs.sensors", "pipelines.orchestration.freshness", "pipelines.orchestration.runs",
-)
-
-
 @contextmanager
 def pipeline_on(environ: dict[str, str]) -> Iterator[None]:
-    """The pipeline in this process (builds, sensor, checks) on the store ``environ`` selects: sets
-    ``PLANNING_STORE``, which callers of ``open_store`` read, and points a caller that still opens
-    ``EventStore`` by name at ``open_store`` too, so a test runs whichever callers this tree has."""
-
-    def chosen(store_root: Path, writer: bool = False, holder: str = "planning") -> Store:
-        return open_chosen_store(Path(store_root), writer=writer, holder=holder, environ=environ)
-
+    """The pipeline in this process (builds, sensor, checks) on the store ``environ`` selects: every caller
+    opens ``open_store``, which reads ``PLANNING_STORE``."""
     with pytest.MonkeyPatch.context() as patch:
         if STORE_ENV in environ:
             patch.setenv(STORE_ENV, environ[STORE_ENV])
-            for name in _CALLERS:
-                module = importlib.import_module(name)
-                if hasattr(module, "EventStore"):
-                    patch.setattr(module, "EventStore", chosen)
         else:
             patch.delenv(STORE_ENV, raising=False)
         yield
