@@ -1,7 +1,15 @@
 # The image of the compose stack (docker-compose.yml): the `planning` command,
 # the stream worker, dagster-webserver and dagster-daemon, all from one build.
-# The base is pinned to an exact Python release and Debian suite; bump it on
-# purpose, not by surprise.
+# The bases are pinned to exact Node and Python releases and a Debian suite;
+# bump them on purpose, not by surprise.
+
+# GOV.UK Frontend for the web site (docs/web.md), from the lock file, without
+# the test-only packages; only its directory reaches the image, not Node.
+FROM node:20.19.5-bookworm-slim AS govuk-frontend
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts
+
 FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,7 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PLANNING_HOME=/var/lib/planning \
-    DAGSTER_HOME=/opt/dagster/home
+    DAGSTER_HOME=/opt/dagster/home \
+    PLANNING_WEB_ASSETS=/opt/planning/node_modules
 
 WORKDIR /app
 
@@ -21,6 +30,10 @@ COPY projections ./projections
 COPY pipelines ./pipelines
 COPY dagster_home ./dagster_home
 RUN pip install '.[stack]'
+
+# The site's assets, where $PLANNING_WEB_ASSETS points: `planning serve`
+# refuses to start the site without them.
+COPY --from=govuk-frontend /build/node_modules/govuk-frontend /opt/planning/node_modules/govuk-frontend
 
 # The compose instance (Postgres storage, one run at a time) becomes the
 # image's dagster.yaml; PLANNING_HOME is a volume shared by the worker and Dagster.

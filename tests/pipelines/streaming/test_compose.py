@@ -63,7 +63,7 @@ def test_every_image_is_pinned_to_an_exact_tag(service: str) -> None:
 
 
 def test_the_dockerfile_base_is_pinned_and_installs_the_stack_extra() -> None:
-    (base,) = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, re.MULTILINE)
+    (_, base) = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, re.MULTILINE)  # the last stage is the image
     name, _, tag = base.partition(":")
     assert name == "python" and re.match(r"^3\.11\.\d+-slim(-[a-z]+)?$", tag), base
     assert "pip install '.[stack]'" in DOCKERFILE
@@ -71,6 +71,21 @@ def test_the_dockerfile_base_is_pinned_and_installs_the_stack_extra() -> None:
     assert "cp dagster_home/dagster.compose.yaml \"$DAGSTER_HOME/dagster.yaml\"" in DOCKERFILE
     for folder in ("events", "projections", "pipelines", "dagster_home"):
         assert f"COPY {folder} ./{folder}" in DOCKERFILE and (REPO / folder).is_dir()
+
+
+def test_the_image_has_govuk_frontend_from_the_lock_file_where_the_site_looks() -> None:
+    """`planning serve` refuses to start the site without GOV.UK Frontend: a pinned Node stage installs it
+    from package-lock.json (no test-only packages) and the image gets that one directory, named by
+    $PLANNING_WEB_ASSETS (pipelines/web/app.py)."""
+    stage, name = re.findall(r"^FROM\s+(\S+)\s+AS\s+(\S+)", DOCKERFILE, re.MULTILINE)[0]
+    node, _, tag = stage.partition(":")
+    assert node == "node" and re.match(r"^\d+\.\d+\.\d+-bookworm-slim$", tag), stage
+    assert "COPY package.json package-lock.json ./" in DOCKERFILE and "npm ci --omit=dev" in DOCKERFILE
+    (assets,) = re.findall(r"PLANNING_WEB_ASSETS=(\S+)", DOCKERFILE)
+    assert f"COPY --from={name} /build/node_modules/govuk-frontend {assets}/govuk-frontend" in DOCKERFILE
+    lock = (REPO / "package-lock.json").read_text()
+    assert '"node_modules/govuk-frontend"' in lock
+    assert _environment("collector")["PLANNING_DAGSTER_URL"].startswith("${PLANNING_DAGSTER_URL:-http")  # the builds' run links
 
 
 def test_the_stack_extra_pins_dagster_postgres_to_the_dagster_release() -> None:
