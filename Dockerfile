@@ -8,7 +8,8 @@
 FROM node:20.19.5-bookworm-slim AS govuk-frontend
 WORKDIR /build
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts
+RUN npm ci --omit=dev --ignore-scripts \
+ && rm -r node_modules/govuk-frontend/dist/govuk/assets/fonts  # GDS Transport: GOV.UK services only
 
 FROM python:3.11.13-slim-bookworm
 

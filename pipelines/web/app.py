@@ -7,7 +7,8 @@ the web site's routes only.
 
 GOV.UK Frontend is served from the npm package ``npm ci`` installs (``node_modules/``, found at the
 repository root, or where ``$PLANNING_WEB_ASSETS`` names a ``node_modules`` directory): no CDN at run time.
-Its compiled CSS asks for ``/assets/fonts/`` and ``/assets/images/``, so those are served too.
+Its compiled CSS asks for ``/assets/images/``, so those are served too; not its ``/assets/fonts/``: GDS
+Transport is for GOV.UK services only, and ``pipelines.web.typeface`` takes it out of the stylesheet.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pipelines.web.audit import AuditLog, AuditTrail
 from pipelines.web.guard import Guard
 from pipelines.web.headers import SecurityHeaders
 from pipelines.web.rendering import render
+from pipelines.web.typeface import GovukFiles
 
 ASSETS_VARIABLE = "PLANNING_WEB_ASSETS"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,8 +79,7 @@ def site_routes(govuk: Path) -> list[BaseRoute]:
     if not any(isinstance(r, Page) and r.path == "/" for r in routes):
         routes.append(Page("/", _home, audience="public", name="home"))  # until the site's pages have a home of their own
     routes += [
-        Assets("/assets/govuk", StaticFiles(directory=govuk), name="govuk"),
-        Assets("/assets/fonts", StaticFiles(directory=govuk / "assets" / "fonts"), name="govuk_fonts"),
+        Assets("/assets/govuk", GovukFiles(directory=govuk), name="govuk"),
         Assets("/assets/images", StaticFiles(directory=govuk / "assets" / "images"), name="govuk_images"),
         Assets("/assets/site", StaticFiles(directory=SITE_STATIC), name="site"),
     ]

@@ -21,7 +21,7 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self'",
-    "font-src 'self'",
+    "font-src 'none'",  # the site serves no fonts: system typefaces only (docs/decisions.md)
     "connect-src 'self'",
     "object-src 'none'",
     "frame-ancestors 'none'",

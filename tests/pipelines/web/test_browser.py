@@ -199,3 +199,27 @@ def test_a_keyboard_alone_signs_in_and_filters_a_table(demo_site: Site, chromium
         assert {row[2] for row in shown_table(page)[1:]} == {chosen}
     finally:
         page.close()
+
+
+def test_pages_are_set_in_a_system_typeface_not_gds_transport(demo_site: Site, chromium: Chromium, screens: Path) -> None:
+    """GDS Transport is for GOV.UK services only: no element's computed font names it, the browser loads no
+    font file and asks for none, and the pages are screenshotted for a person to look at."""
+    page = chromium.open(address(demo_site, "/sign-in"), DESKTOP)
+    try:
+        sign_in(page, "panel")
+        for name, path in (("start", "/"), ("borough", "/boroughs/hackney"), ("table", "/panel/tables/inclusion"),
+                           ("sql", "/panel/sql")):
+            mark = page.loading()
+            page.navigate(address(demo_site, path))
+            families = page.evaluate("""[...new Set([...document.querySelectorAll('body, body *')].flatMap(e =>
+                [null, '::before', '::after'].map(p => getComputedStyle(e, p).fontFamily)))]""")
+            assert families and not [f for f in families if "gds transport" in f.lower()], (path, families)
+            assert "arial, sans-serif" in families, (path, families)
+            assert page.evaluate("[...document.fonts].filter(f => f.status !== 'unloaded').map(f => f.family)") == []
+            assert page.console_errors(since=mark) == [], path
+            page.screenshot(screens / f"typeface-{name}.png")
+        assert [url for url in page.requests() if "/fonts/" in url or url.endswith((".woff", ".woff2"))] == []
+        assert page.evaluate("getComputedStyle(document.getElementById('query')).fontFamily") == "monospace"
+    finally:
+        page.close()
+    print(f"screenshots in {screens}")

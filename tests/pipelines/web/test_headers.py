@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from events.home import PlanningHome
+from pipelines.web.app import govuk_frontend
 from pipelines.web.audience import Page
 from pipelines.web import pages
 from tests.support.web import Reply, Site, running_site
@@ -78,3 +79,22 @@ def test_pages_have_no_inline_script_or_style(site: Site) -> None:
             '<script type="module" src="/assets/'), "every script is a file of the site"
         assert "/assets/govuk/govuk-frontend.min.css" in page.text
     assert "js-enabled" in site.browser().get("/assets/site/js-enabled.js").text
+
+
+def test_the_gds_transport_font_is_neither_served_nor_loaded(site: Site) -> None:
+    """GDS Transport is for GOV.UK services only: its files are not served by any path, and the policy loads
+    no fonts, so a page cannot fall back on it even where the compiled CSS still names it."""
+    fonts = sorted(p.name for p in govuk_frontend().joinpath("assets", "fonts").iterdir())
+    assert fonts, "GOV.UK Frontend ships the font files this test asks for"
+    anonymous = site.browser()
+    for name in fonts:
+        for path in (f"/assets/fonts/{name}", f"/assets/govuk/assets/fonts/{name}",
+                     f"/assets/govuk/assets/images/../fonts/{name}", f"/assets/govuk/./assets/fonts/{name}"):
+            assert anonymous.get(path).status == 404, path
+    assert anonymous.get("/assets/images/favicon.ico").status == 200, "the images are served still"
+    policy = anonymous.get("/").header("content-security-policy") or ""
+    assert "font-src 'none'" in policy.split("; ")
+    stylesheet = anonymous.get("/assets/govuk/govuk-frontend.min.css")
+    assert stylesheet.status == 200 and stylesheet.header("content-type").startswith("text/css")
+    assert "gds transport" not in stylesheet.text.lower() and "@font-face" not in stylesheet.text
+    assert stylesheet.text.count("font-family:arial,sans-serif") >= 50, "GOV.UK Frontend's own fallback stays"
