@@ -29,6 +29,7 @@ from bench.data import INCREMENTAL_CYCLE
 from bench.integrity import verify_figure
 from bench.measure import Run, ingest_counts, pct, row, segment_files
 from bench.postgres import pg_append, pg_rebuild
+from bench.web import web_pages, web_public_load
 from projections.connection import connect
 
 MIB = 1024 * 1024
@@ -664,6 +665,8 @@ DISPLAY: dict[str, str] = {
     "collector_latency": "collector latency",
     "pg_append": "PostgreSQL store: append",
     "pg_rebuild": "PostgreSQL store: full rebuild",
+    "web_pages": "web pages",
+    "web_public_load": "web public load",
 }
 
 FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
@@ -681,4 +684,6 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "backup": backup_figure,
     "pg_append": pg_append,
     "pg_rebuild": pg_rebuild,
+    "web_pages": web_pages,
+    "web_public_load": web_public_load,
 }
