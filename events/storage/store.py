@@ -146,6 +146,31 @@ def mixing_reason(event_kind: str, store: str) -> str:
             'or, if the event is synthetic too, send it with "synthetic": true')
 
 
+def of_one_kind(batch: Sequence[Received], kind: str | None, store: str,
+                other_kind: str) -> tuple[Sequence[Received], str | None]:
+    """The batch with events of the other kind than the store's turned into rejects (``other_kind`` "dead_letter")
+    or ``MixedData`` raised ("refuse"), and the kind of data the store holds once it is appended (None: still no
+    event). ``kind`` is what the store holds now; ``store`` names it in the reason. Both backends append through it."""
+    if other_kind not in ("refuse", "dead_letter"):
+        raise ValueError(f"other_kind must be 'refuse' or 'dead_letter', not {other_kind!r}")
+    store = f"{store} {'holds' if kind else 'is empty and this batch begins with'}"
+    kept: list[Received] = []
+    refused: list[tuple[Received, str]] = []
+    for item in batch:
+        if isinstance(item.verdict, Accepted):
+            event_kind = kind_of(item.verdict.body)
+            kind = kind or event_kind
+            if event_kind != kind:
+                reason = mixing_reason(event_kind, store)
+                refused.append((item, reason))
+                item = Received(item.raw, item.origin, Rejected((reason,)), item.sender)
+        kept.append(item)
+    if refused and other_kind == "refuse":
+        first, reason = refused[0]
+        raise MixedData(reason, first.origin, len(refused))
+    return kept, kind
+
+
 class StoreLocked(RuntimeError):
     """Another process holds the writer lock; ``holder`` is what it wrote there, e.g. ``planning ingest (pid 12)``."""
 
@@ -417,27 +442,7 @@ class EventStore:
         return {row[0] for row in self._rows_for("SELECT subject FROM respondent_keys WHERE subject IN ({})", subjects)}
 
     def _of_one_kind(self, batch: Sequence[Received], other_kind: str) -> tuple[Sequence[Received], str | None]:
-        """The batch with events of the other kind than the store's turned into rejects (or ``MixedData``
-        raised), and the kind of data the store holds once it is appended (None: still no event)."""
-        if other_kind not in ("refuse", "dead_letter"):
-            raise ValueError(f"other_kind must be 'refuse' or 'dead_letter', not {other_kind!r}")
-        kind = self.data_kind()
-        store = f"the event store at {self.root} {'holds' if kind else 'is empty and this batch begins with'}"
-        kept: list[Received] = []
-        refused: list[tuple[Received, str]] = []
-        for item in batch:
-            if isinstance(item.verdict, Accepted):
-                event_kind = kind_of(item.verdict.body)
-                kind = kind or event_kind
-                if event_kind != kind:
-                    reason = mixing_reason(event_kind, store)
-                    refused.append((item, reason))
-                    item = Received(item.raw, item.origin, Rejected((reason,)), item.sender)
-            kept.append(item)
-        if refused and other_kind == "refuse":
-            first, reason = refused[0]
-            raise MixedData(reason, first.origin, len(refused))
-        return kept, kind
+        return of_one_kind(batch, self.data_kind(), f"the event store at {self.root}", other_kind)
 
     def _senders_of_targets(self, batch: Sequence[Received]) -> dict[str, str | None]:
         """Who sent each stored event that a retraction in the batch names (by canonical id)."""

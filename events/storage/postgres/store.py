@@ -39,8 +39,8 @@ from events.storage.personal_data import Vault, respondent_ref_of
 from events.storage.postgres.migrations import SCHEMA, require_current
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.storage.store import (
-    _SEGMENT_JSON, BatchOutcome, DeadLetter, MixedData, Received, UNKNOWN_SENDER, _already_dead_lettered, _truncate,
-    iso, kind_of, mixing_reason, retraction_refusal, retraction_target, utc_now,
+    _SEGMENT_JSON, BatchOutcome, DeadLetter, Received, UNKNOWN_SENDER, _already_dead_lettered, _truncate,
+    iso, of_one_kind, retraction_refusal, retraction_target, utc_now,
 )
 
 APPEND_LOCK = f"SELECT pg_advisory_xact_lock(hashtext('{SCHEMA}.append'))"
@@ -208,26 +208,8 @@ class PostgresStore:
         return outcome
 
     def _of_one_kind(self, batch: Sequence[Received], other_kind: str) -> tuple[Sequence[Received], str | None]:
-        """As ``EventStore._of_one_kind``; run under the append lock, so two writers cannot start an empty store with two kinds."""
-        if other_kind not in ("refuse", "dead_letter"):
-            raise ValueError(f"other_kind must be 'refuse' or 'dead_letter', not {other_kind!r}")
-        kind = self.data_kind()
-        store = f"the event store in PostgreSQL {'holds' if kind else 'is empty and this batch begins with'}"
-        kept: list[Received] = []
-        refused: list[tuple[Received, str]] = []
-        for item in batch:
-            if isinstance(item.verdict, Accepted):
-                event_kind = kind_of(item.verdict.body)
-                kind = kind or event_kind
-                if event_kind != kind:
-                    reason = mixing_reason(event_kind, store)
-                    refused.append((item, reason))
-                    item = Received(item.raw, item.origin, Rejected((reason,)), item.sender)
-            kept.append(item)
-        if refused and other_kind == "refuse":
-            first, reason = refused[0]
-            raise MixedData(reason, first.origin, len(refused))
-        return kept, kind
+        """Run under the append lock, so two writers cannot start an empty store with two kinds."""
+        return of_one_kind(batch, self.data_kind(), "the event store in PostgreSQL", other_kind)
 
     def _redacted_if_erased(self, dead: list[DeadLetter]) -> list[DeadLetter]:
         if not self.vault.any_erased():
