@@ -171,6 +171,33 @@ def of_one_kind(batch: Sequence[Received], kind: str | None, store: str,
     return kept, kind
 
 
+def redacted_if_erased(vault: Vault | None, dead: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """The dead letters, each naming an erased respondent kept without its bytes and with its reasons redacted."""
+    if vault is None or not vault.any_erased():
+        return list(dead)
+    return [
+        (origin, tuple(redact_reasons(reasons)), None, sender) if vault.erased_among(candidate_references(raw))
+        else (origin, reasons, raw, sender)
+        for origin, reasons, raw, sender in dead
+    ]
+
+
+def not_yet_dead_lettered(dead: Sequence[DeadLetter], stored: dict[str, list[tuple[bytes | None, list[str]]]],
+                          outcome: BatchOutcome) -> list[DeadLetter]:
+    """The dead letters still to store, in batch order, given those ``stored`` under each origin already (grown
+    as the batch goes, so a reject twice in one batch is stored once); each reject is reported in ``outcome``.
+    Both backends append through it."""
+    new = []
+    for origin, reasons, raw, sender in dead:
+        outcome.rejected.append((origin, reasons))
+        if _already_dead_lettered(stored.get(origin, []), raw, reasons):
+            outcome.already_dead_lettered.append(origin)
+        else:
+            new.append((origin, reasons, raw, sender))
+            stored.setdefault(origin, []).append((None if raw is None else _truncate(raw), list(reasons)))
+    return new
+
+
 class StoreLocked(RuntimeError):
     """Another process holds the writer lock; ``holder`` is what it wrote there, e.g. ``planning ingest (pid 12)``."""
 
@@ -452,13 +479,7 @@ class EventStore:
         """The dead letters, those carrying an erased respondent's reference already redacted
         (bytes None, echoed values out of the reasons): a bad line of someone erased earlier,
         arriving now, is never stored with their data."""
-        if self.vault is None or not self.vault.any_erased():
-            return list(dead)
-        return [
-            (origin, tuple(redact_reasons(reasons)), None, sender) if self.vault.erased_among(candidate_references(raw))
-            else (origin, reasons, raw, sender)
-            for origin, reasons, raw, sender in dead
-        ]
+        return redacted_if_erased(self.vault, dead)
 
     def _without_earlier_dead_letters(self, dead: list[DeadLetter], outcome: BatchOutcome) -> list[DeadLetter]:
         """The dead letters still to store, in batch order; each reject is reported in ``outcome``,
@@ -467,15 +488,7 @@ class EventStore:
         query = "SELECT origin, raw, reasons FROM dead_letters WHERE origin IN ({})"
         for origin, raw, reasons in self._rows_for(query, [origin for origin, *_ in dead]):
             stored.setdefault(origin, []).append((raw, json.loads(reasons)))
-        new = []
-        for origin, reasons, raw, sender in dead:
-            outcome.rejected.append((origin, reasons))
-            if _already_dead_lettered(stored.get(origin, []), raw, reasons):
-                outcome.already_dead_lettered.append(origin)
-            else:
-                new.append((origin, reasons, raw, sender))
-                stored.setdefault(origin, []).append((None if raw is None else _truncate(raw), list(reasons)))
-        return new
+        return not_yet_dead_lettered(dead, stored, outcome)
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
         return dict(self._rows_for("SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({})", event_ids))

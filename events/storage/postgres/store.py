@@ -39,8 +39,8 @@ from events.storage.personal_data import Vault, respondent_ref_of
 from events.storage.postgres.migrations import SCHEMA, require_current
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.storage.store import (
-    _SEGMENT_JSON, BatchOutcome, DeadLetter, Received, UNKNOWN_SENDER, _already_dead_lettered, _truncate,
-    iso, of_one_kind, retraction_refusal, retraction_target, utc_now,
+    _SEGMENT_JSON, BatchOutcome, DeadLetter, Received, UNKNOWN_SENDER, _truncate,
+    iso, not_yet_dead_lettered, of_one_kind, redacted_if_erased, retraction_refusal, retraction_target, utc_now,
 )
 
 APPEND_LOCK = f"SELECT pg_advisory_xact_lock(hashtext('{SCHEMA}.append'))"
@@ -212,13 +212,7 @@ class PostgresStore:
         return of_one_kind(batch, self.data_kind(), "the event store in PostgreSQL", other_kind)
 
     def _redacted_if_erased(self, dead: list[DeadLetter]) -> list[DeadLetter]:
-        if not self.vault.any_erased():
-            return list(dead)
-        return [
-            (origin, tuple(redact_reasons(reasons)), None, sender) if self.vault.erased_among(candidate_references(raw))
-            else (origin, reasons, raw, sender)
-            for origin, reasons, raw, sender in dead
-        ]
+        return redacted_if_erased(self.vault, dead)
 
     def _without_earlier_dead_letters(self, dead: list[DeadLetter], outcome: BatchOutcome) -> list[DeadLetter]:
         stored: dict[str, list[tuple[bytes | None, list[str]]]] = {}
@@ -227,15 +221,7 @@ class PostgresStore:
             rows = self._db.execute("SELECT origin, raw, reasons FROM dead_letters WHERE origin = ANY(%s) ORDER BY id", (origins,))
             for origin, raw, reasons in rows:
                 stored.setdefault(origin, []).append((None if raw is None else bytes(raw), json.loads(reasons)))
-        new = []
-        for origin, reasons, raw, sender in dead:
-            outcome.rejected.append((origin, reasons))
-            if _already_dead_lettered(stored.get(origin, []), raw, reasons):
-                outcome.already_dead_lettered.append(origin)
-            else:
-                new.append((origin, reasons, raw, sender))
-                stored.setdefault(origin, []).append((None if raw is None else _truncate(raw), list(reasons)))
-        return new
+        return not_yet_dead_lettered(dead, stored, outcome)
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
         if not event_ids:
