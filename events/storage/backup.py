@@ -12,21 +12,22 @@ is never rewritten. So a backup is
    under its name and size is not copied again: that is what makes a second backup into the
    same DIR incremental); segments the writer commits meanwhile are left for the next backup;
 
-   A second backup into the same DIR brings the index copy forward instead of copying it
-   again (``_bring_index_forward``), in one read transaction on the store, without writing into
-   the copy's big random-key tables (every row would rewrite a page of a B-tree): the rows of
-   the segment tables for the new segments (keyed by position: appended), one row per new
+   A second backup into the same DIR brings the index copy forward without writing into it: it
+   writes one new file, a delta (``_write_delta``), in one read transaction on the store: the rows
+   of the segment tables for the new segments (keyed by position: appended), one row per new
    segment in ``since_base_segments`` standing for its ``event_ids`` rows (its records give ids,
-   positions and senders; its ``segment_digests`` row the body digests), the keys created since
-   appended to ``since_base_respondent_keys`` (by the store's rowid), and only the ``meta`` and
-   ``dead_letters`` rows that changed (an erasure redacts, a replay marks). ``restore`` merges
-   them (``merge_since_base``) before anything else reads the copy. Every key the erasure ledger
-   names is shredded in the base copy and in the rows kept since (``secure_delete``: the bytes
-   are zeroed, not left in free pages). So its cost follows what is new, not the size of the
-   store. Any table or column it does not know, a ledger it cannot trust, or rows kept since the
-   base that outgrow ``SINCE_BASE_LIMIT`` make it copy the whole index instead (which folds them
-   in). The new segments are copied meanwhile by another thread (both wait on the disk, not on
-   Python), which then checks that DIR still holds the earlier ones whole.
+   positions and senders; its ``segment_digests`` row the body digests), the respondent keys
+   created since (by the store's rowid), the dead letters added since and ``meta``. ``restore``
+   appends the deltas to the base copy (``merge_deltas``) and merges the rows kept since the base
+   (``merge_since_base``) before anything else reads it. So its cost follows what is new, not the
+   size of the store. The manifest keeps what the next delta needs to know of this moment
+   (``Since``): the last respondent key's rowid, and fingerprints of the erased respondents and of
+   the dead letters. A respondent erased, or a dead letter redacted or replayed, since the last
+   backup changes rows the base copy holds (a key to shred, bytes to zero): the index is then
+   copied whole, under the name the previous manifest does not use (``OTHER_INDEX``: the two
+   alternate), and the old copy and its deltas are removed once the new manifest names it. So is
+   a migration, a table this version does not know, more than ``MAX_DELTAS`` deltas, or rows kept
+   since the base that outgrow ``SINCE_BASE_LIMIT``.
 3. the sender registry (``senders.sqlite``) and the erasure ledger, each with the backup API,
    unless the copy in DIR already holds the same rows;
 4. the quarantined segments (``store/quarantine/``): not committed, so not in the index, but
@@ -36,16 +37,24 @@ is never rewritten. So a backup is
 5. the home's other SQLite databases the caller names (``SiteDatabase``: the web site's accounts and
    audit log), each with the backup API in one read transaction, unless the copy holds the same rows,
    in a directory only its owner may read (password hashes, who saw what);
-6. everything fsynced, and ``manifest.json`` renamed into place last (written and fsynced under a
-   temporary name while the last segments are copied). A backup starts by removing the
-   manifest, so a backup cut short is never taken for a whole one (``check_backup``), and the
-   next backup into that DIR starts afresh.
+6. everything fsynced, and ``manifest.json`` renamed into place last, then DIR fsynced: the one
+   step that turns DIR from the previous backup into this one. Nothing the previous manifest names
+   is written before it (new segments, the delta and a whole index copy go to names it does not
+   use; the registry, ledger and site databases are replaced whole by a rename, and a newer copy
+   of them is still right for the older position, the erasures re-applied at restore). So a backup
+   cut short at any point leaves DIR the backup it was. On the incremental path every durable
+   write happens at once: the new segments (copied by one thread, each fsynced by others as soon
+   as it is copied), the delta and the manifest under its temporary name (fsynced by two more);
+   then one rename and one directory fsync.
 
 Layout of DIR::
 
-    manifest.json            position, events and segments (name and size) of the copy
-    store/store.sqlite       the index at the backup's position (journal mode DELETE: one file),
-                             with the rows kept since its base (``since_base_*``)
+    manifest.json            position, events and segments (name and size) of the copy, the index
+                             copy and deltas that make its index, and what the next delta needs
+    store/store.sqlite       the index's base copy (journal mode DELETE: one file), or
+    store/store.other.sqlite   under this name when a whole copy replaced one named store.sqlite
+                             (a backup written before deltas may hold rows kept since its base in it)
+    store/since-NNNN.sqlite  the deltas, oldest first: what each later backup added to the index
     store/senders.sqlite     the sender registry
     store/segments/*.jsonl   the committed segments up to the position
     store/quarantine/*       the store's quarantined segments, as they were when the backup was taken
@@ -66,13 +75,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, ErasureLedger, copy_sqlite, fsync_dir, fsync_file, ledger_path
+from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, copy_sqlite, fsync_dir, fsync_file, ledger_path
 
 REGISTRY_FILE = "senders.sqlite"  # events.senders.registry's, named here so a backup need not load the contract
 QUARANTINE = "quarantine"  # events.storage.store's, named here for the same reason
 MANIFEST = "manifest.json"
 INDEX = "store.sqlite"
-FORMAT = 1
+FORMAT = 2  # 2: the index copy may be followed by deltas (``Manifest.deltas``)
+READS = (1, 2)  # 1: one index copy, brought forward in place
 
 
 class BackupRefused(RuntimeError):
@@ -88,6 +98,19 @@ class IncompleteBackup(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Since:
+    """What an incremental backup needs to know of the one before it, without reading its index copy."""
+
+    keys_rowid: int  # the store's last respondent_keys rowid the copy holds
+    kept: int  # events whose event_ids rows the copy keeps apart from its base (merged by restore)
+    erased: str  # sha256 of the respondents erased in the store at the copy's moment (key NULL), sorted
+    dead_letters: list[int]  # the dead letters at that moment: last id, rows, rows with raw, rows replayed
+
+    def to_json(self) -> dict:
+        return {"keys_rowid": self.keys_rowid, "kept": self.kept, "erased": self.erased, "dead_letters": self.dead_letters}
+
+
+@dataclass(frozen=True)
 class Manifest:
     store_id: str  # sha256 of the store's pepper ("" for a store that never held an event)
     position: int  # the high-water mark the backup is consistent at
@@ -97,11 +120,15 @@ class Manifest:
     taken_at: str
     quarantine: dict[str, int] = field(default_factory=dict)  # quarantined file name -> size in bytes
     databases: list[str] = field(default_factory=list)  # the site databases copied (``SiteDatabase.name``)
+    index: str = INDEX  # the base copy of the index, in store/
+    deltas: list[str] = field(default_factory=list)  # in store/, oldest first: what each later backup added to it
+    since: Since | None = None  # None: written by a version before deltas (the next backup copies the index whole)
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "store_id": self.store_id, "position": self.position, "events": self.events,
                            "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments,
-                           "quarantine": self.quarantine, "databases": self.databases}, indent=1)
+                           "quarantine": self.quarantine, "databases": self.databases, "index": self.index,
+                           "deltas": self.deltas, "since": None if self.since is None else self.since.to_json()}, indent=1)
 
     @classmethod
     def read(cls, backup: Path) -> Manifest | None:
@@ -109,10 +136,12 @@ class Manifest:
         if not path.is_file():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT:
-            raise IncompleteBackup(f"{path}: format {data.get('format')!r} is not one this version reads ({FORMAT})")
+        if data.get("format") not in READS:
+            raise IncompleteBackup(f"{path}: format {data.get('format')!r} is not one this version reads ({', '.join(map(str, READS))})")
+        since = data.get("since")  # format 1 has no deltas and no bookkeeping: its index copy is the whole index
         return cls(data["store_id"], data["position"], data["events"], data["dead_letters"], data["segments"], data["taken_at"],
-                   data.get("quarantine", {}), data.get("databases", []))  # older backups have neither
+                   data.get("quarantine", {}), data.get("databases", []),  # older backups have neither
+                   data.get("index", INDEX), data.get("deltas", []), None if since is None else Since(**since))
 
 
 @dataclass(frozen=True)
@@ -145,60 +174,70 @@ def store_id_of(index: sqlite3.Connection) -> str:
 
 def backup(store_root: Path, target: Path, *, now: datetime | None = None, site: Sequence[SiteDatabase] = ()) -> BackupReport:
     """Back up the store at ``store_root`` into ``target`` (incrementally if it holds a backup of the same store),
-    and the ``site`` databases that exist."""
+    and the ``site`` databases that exist. Until the new manifest is renamed into place, ``target`` stays the
+    backup it was (nothing it names is written), so a backup cut short leaves the previous one whole."""
     store_root, target = Path(store_root), Path(target)
     index_file = store_root / INDEX
     if not index_file.is_file():
         raise NothingToBackUp(f"there is no event store at {store_root}: nothing to back up")
     _refuse_unfit_target(store_root, target, {Path(database.name).parts[0] for database in site})
-    with ThreadPoolExecutor(1) as copier:  # copies the new segments while the index is brought forward
-        source = sqlite3.connect(index_file, timeout=30)
-        try:
-            source.execute(f"PRAGMA main.mmap_size = {MAPPED_INDEX}")  # the index's pages read without a system call each
-            previous = Manifest.read(target)
-            store_id = store_id_of(source)
-            if previous is not None and previous.store_id not in ("", store_id):
-                raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
-            if previous is None and (target / "store").is_dir():
-                shutil.rmtree(target / "store")  # a backup cut short, of this store or another: nothing in it is trusted
-            target.mkdir(parents=True, exist_ok=True)
-            (target / MANIFEST).unlink(missing_ok=True)  # from here until the new manifest, DIR is not a whole backup
-            fsync_dir(target)
-            index_copy = target / "store" / INDEX
-            # the consistent moment: one read transaction on the store, for either way of copying its index
-            brought = None if previous is None else _bring_index_forward(source, index_copy, previous, store_root,
-                                                                            target / "store" / "segments", copier)
-            copied = _copy_whole(source, index_copy, store_root, target) if brought is None else None
-        finally:
-            source.close()
-        report = BackupReport(_manifest_of(target / "store" / INDEX, store_root, now))
-        report.copied_files.append(f"{INDEX} ({'whole' if brought is None else 'brought forward'})")
-        registry = store_root / REGISTRY_FILE
-        if registry.is_file():  # after the index's snapshot: it names every sender that snapshot knows
-            copied_now = _copy_database(registry, target / "store" / REGISTRY_FILE)
-            report.copied_files.append(REGISTRY_FILE + ("" if copied_now else " (unchanged)"))
-        ledger = ledger_path(store_root)
-        if ledger.is_file():
-            copied_now = _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
-            report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}" + ("" if copied_now else " (unchanged)"))
-        _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
-        _copy_site(site, target, report)
-        _prepare_manifest(target, report.manifest)  # on the disk under a temporary name while the segments copy
-        if copied is None and brought is not None:
-            copied, report.found_whole = brought.result()  # the new segments, then every earlier one DIR had lost
-            copied = copied, sum(report.manifest.segments[name] for name in copied)
-    if copied is not None:
-        report.copied, report.copied_bytes = copied
+    source = sqlite3.connect(index_file, timeout=30)
+    try:
+        source.execute(f"PRAGMA main.mmap_size = {MAPPED_INDEX}")  # the index's pages read without a system call each
+        previous = Manifest.read(target)
+        store_id = store_id_of(source)
+        if previous is not None and previous.store_id not in ("", store_id):
+            raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
+        if previous is None and (target / "store").is_dir():
+            shutil.rmtree(target / "store")  # a backup cut short, of this store or another: nothing in it is trusted
+        target.mkdir(parents=True, exist_ok=True)
+        report = None if previous is None else _incremental(source, previous, store_root, target, now, site)
+        if report is None:
+            report = _whole(source, previous, store_root, target, now, site)
+    finally:
+        source.close()
+    _remove_unnamed(target / "store", report.manifest)
+    return report
+
+
+def _whole(source: sqlite3.Connection, previous: Manifest | None, store_root: Path, target: Path, now: datetime | None,
+           site: Sequence[SiteDatabase]) -> BackupReport:
+    """A backup with a whole copy of the index, under a name the previous manifest does not use."""
+    name = OTHER_INDEX if previous is not None and previous.index == INDEX else INDEX
+    index_copy = target / "store" / name
+    copied = _copy_whole(source, index_copy, store_root, target)  # the consistent moment: one read transaction
+    manifest = _manifest_of(index_copy, store_root, now)
+    report = BackupReport(replace(manifest, index=name))
+    report.copied_files.append(f"{INDEX} (whole)")
+    _copy_others(store_root, target, site, report)
+    _prepare_manifest(target, report.manifest)  # on the disk under a temporary name while the segments copy
+    report.copied, report.copied_bytes = copied
     _copy_segments(store_root / "segments", target / "store" / "segments", report)  # those not copied yet
     _publish_manifest(target)
     return report
 
 
+def _copy_others(store_root: Path, target: Path, site: Sequence[SiteDatabase], report: BackupReport) -> None:
+    """The sender registry, the erasure ledger, the quarantined segments and the site databases: each
+    written under a temporary name and renamed, none named by the previous manifest's index or deltas."""
+    registry = store_root / REGISTRY_FILE
+    if registry.is_file():  # after the index's snapshot: it names every sender that snapshot knows
+        copied_now = _copy_database(registry, target / "store" / REGISTRY_FILE)
+        report.copied_files.append(REGISTRY_FILE + ("" if copied_now else " (unchanged)"))
+    ledger = ledger_path(store_root)
+    if ledger.is_file():
+        copied_now = _copy_database(ledger, target / LEDGER_DIR / LEDGER_FILE)
+        report.copied_files.append(f"{LEDGER_DIR}/{LEDGER_FILE}" + ("" if copied_now else " (unchanged)"))
+    _copy_quarantine(store_root / QUARANTINE, target / "store" / QUARANTINE, report)
+    _copy_site(site, target, report)
+
+
 KNOWN_TABLES = {  # the index's tables, and how a second backup brings each forward
-    "meta": "whole", "dead_letters": "whole", "segments": "new segments", "segment_cycles": "new segments",
+    "meta": "whole", "dead_letters": "new rows", "segments": "new segments", "segment_cycles": "new segments",
     "segment_kinds": "new segments", "segment_digests": "new segments", "event_ids": "kept since the base",
-    "respondent_keys": "kept since the base, and erased",
+    "respondent_keys": "kept since the base",
 }
+SEGMENT_TABLES = ("segments", "segment_cycles", "segment_kinds", "segment_digests")  # keyed by position: appended
 SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, merged by restore
     "segments": "since_base_segments",  # segments whose event_ids rows are not in the copy: their records and digests give them
     "event_ids": "since_base_event_ids",  # event_ids rows of new segments without digests (written by an earlier version)
@@ -206,39 +245,182 @@ SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, m
 }
 STORE_ROWID = "store_rowid"  # in since_base_respondent_keys: the row's rowid in the store, kept as it is by the merge
 SINCE_BASE_LIMIT = 100_000  # events kept since the base beyond which (and beyond a quarter of the base) the index is copied whole
+MAX_DELTAS = 100  # deltas after which the index is copied whole again (a restore applies each)
+OTHER_INDEX = "store.other.sqlite"  # a whole copy's name when the previous backup's is INDEX: the two alternate
+DELTA = "since-{:04d}.sqlite"  # the n-th delta after the base copy
 DIGEST_BYTES = 32
 MAPPED_INDEX = 1 << 32  # bytes of the store's index read through a memory map (a third less CPU copying it)
 SYNCERS = 4  # fsyncs under way at once while segments are copied: each only waits on the disk
 EVENT_ID = b'"event_id":"'  # a record's envelope comes before its payload: the first on its line is its own id
 
 
-def _bring_index_forward(source: sqlite3.Connection, index_copy: Path, previous: Manifest, store_root: Path,
-                         segments_copy: Path, copier: ThreadPoolExecutor) -> Future[tuple[list[str], set[str]]] | None:
-    """Apply to the backup's index copy what the store committed since it was made, and start copying
-    the new segments (``copier``: the segments it copied); None (and nothing changed in the index or
-    left copying) when that cannot be done safely, and the whole index must be copied."""
-    if not index_copy.is_file():
+def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Path, target: Path, now: datetime | None,
+                 site: Sequence[SiteDatabase]) -> BackupReport | None:
+    """Add to ``target`` what the store committed since its backup: the new segments, and one new file, the
+    delta, holding the index rows written since (``_write_delta``). Every durable write happens at once, none
+    into a file the previous manifest names: the segments (copier thread, each fsynced as soon as copied),
+    the delta (here, then fsynced by another thread), the new manifest under its temporary name; then one
+    rename and one fsync of ``target``. None (nothing written that the next backup would trust) when the
+    copy cannot be brought forward so, and the index must be copied whole."""
+    base = target / "store" / previous.index
+    if previous.since is None or len(previous.deltas) >= MAX_DELTAS or not base.is_file():
         return None
-    source.execute("ATTACH DATABASE ? AS b", (str(index_copy),))
+    name = DELTA.format(len(previous.deltas) + 1)
+    delta = target / "store" / name
+    delta.unlink(missing_ok=True)  # left by a backup cut short: named by no manifest
+    source.execute("ATTACH DATABASE ? AS b", (str(base),))  # read only: its schema, to be sure a delta fits it
+    source.execute("ATTACH DATABASE ? AS d", (str(delta),))
     try:
-        source.execute("PRAGMA b.secure_delete = ON")  # redacted and shredded bytes do not stay in the copy
-        # No rollback journal and no fsync while it is brought forward: until the new manifest is written
-        # DIR is not a backup, and a backup cut short is copied whole next time (no manifest to build on);
-        # the file is fsynced once, at the end.
-        source.execute("PRAGMA b.journal_mode = OFF")
-        source.execute("PRAGMA b.synchronous = OFF")
-        source.execute("BEGIN")
-        try:
-            copying = _apply_changes(source, previous, store_root, segments_copy, copier)
-            source.execute("COMMIT" if copying is not None else "ROLLBACK")
-        except BaseException:
-            source.execute("ROLLBACK")
-            raise
-    finally:
+        # a file no manifest names until it is whole: no journal, one fsync at the end
+        source.execute("PRAGMA d.journal_mode = OFF")
+        source.execute("PRAGMA d.synchronous = OFF")
+        with ThreadPoolExecutor(1) as copier, ThreadPoolExecutor(2) as syncer:
+            source.execute("BEGIN")  # the consistent moment: every read below is of one commit
+            try:
+                written = _write_delta(source, previous, store_root, target / "store" / "segments", copier)
+                source.execute("COMMIT" if written is not None else "ROLLBACK")
+            except BaseException:
+                source.execute("ROLLBACK")
+                raise
+            if written is None:
+                return None
+            copying, new, since, dead = written
+            delta_synced = syncer.submit(_fsync_new_file, delta)
+            sizes = _sizes(new, store_root)
+            manifest = replace(previous, position=since.position, events=since.position, dead_letters=dead,
+                               segments={**previous.segments, **sizes}, taken_at=_taken_at(now), quarantine={},
+                               databases=[], deltas=[*previous.deltas, name], since=since.since)
+            report = BackupReport(manifest)
+            report.copied_files.append(f"{INDEX} (brought forward)")
+            _copy_others(store_root, target, site, report)
+            manifest_synced = syncer.submit(_prepare_manifest, target, report.manifest)
+            copied, report.found_whole = copying.result()  # the new segments, then every earlier one DIR had lost
+            delta_synced.result()
+            manifest_synced.result()
+    finally:  # cut short, the delta is left as a power cut would leave it: named by no manifest, removed by the next backup
+        source.execute("DETACH DATABASE d")
         source.execute("DETACH DATABASE b")
-    if copying is not None:
-        fsync_file(index_copy)
-    return copying
+    report.copied, report.copied_bytes = copied, sum(report.manifest.segments[n] for n in copied)
+    report.kept = len(report.manifest.segments) - len(report.copied)
+    _publish_manifest(target)
+    return report
+
+
+@dataclass(frozen=True)
+class _Moment:
+    position: int
+    since: Since
+
+
+def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path, segments_copy: Path,
+                 copier: ThreadPoolExecutor) -> tuple[Future[tuple[list[str], set[str]]], list[tuple[str, int | None]], _Moment, int] | None:
+    """Write into ``d`` the index rows the store committed since ``previous``, and start copying the new
+    segments (``copier``). None when the copy cannot be brought forward by appending rows: a migration, a
+    respondent erased or a dead letter redacted or replayed since (their old rows must be shredded or
+    rewritten in the base, so the index is copied whole), or too many rows kept apart from the base."""
+    since = previous.since
+    assert since is not None
+    schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
+    tables = {name for kind, name, _ in schema if kind == "table"}
+    if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
+        return None  # a migration since, or a table this version does not know how to bring forward
+    old = previous.position
+    new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
+    if new < old:
+        return None
+    erased, dead = _erased(db), _dead_letters(db, since.dead_letters[0])
+    if erased != since.erased or dead[1:] != since.dead_letters[1:]:
+        return None  # an erasure, a redaction or a replay since: rows of the base change
+    new_rows = db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ? ORDER BY first_position", (old,)).fetchall()
+    old_sizes = {name: size for name, size in previous.segments.items()}
+    copying = copier.submit(_copy_new_then_check, store_root / "segments", segments_copy, _sizes(new_rows, store_root), old_sizes)
+    try:
+        columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
+        for table in SEGMENT_TABLES:
+            listed = _listed(columns[table])
+            db.execute(f"CREATE TABLE d.{table} AS SELECT {listed} FROM main.{table} WHERE first_position > ?", (old,))
+        # A new segment's event_ids rows are its records' ids, positions and senders and its digests: kept as one row
+        # naming it. Only a segment written before digests were recorded has its rows looked up by id, one by one.
+        db.execute(f"CREATE TABLE d.{SINCE_BASE['segments']} AS SELECT s.first_position FROM main.segments AS s"
+                   " JOIN main.segment_digests AS g USING (first_position)"
+                   f" WHERE s.first_position > ? AND length(g.body_sha256s) = {DIGEST_BYTES} * s.events", (old,))
+        events = db.execute(f"SELECT coalesce(sum(s.events), 0) FROM d.segments AS s JOIN d.{SINCE_BASE['segments']}"
+                            " USING (first_position)").fetchone()[0]
+        undigested = [f for (f,) in db.execute(f"SELECT file FROM d.segments WHERE first_position NOT IN"
+                                               f" (SELECT first_position FROM d.{SINCE_BASE['segments']})")]
+        ids = sorted(_own_id(line) for f in undigested for line in (store_root / "segments" / f).read_bytes().splitlines())
+        listed, copied = _listed(columns["event_ids"]), 0
+        db.execute(f"CREATE TABLE d.{SINCE_BASE['event_ids']} AS SELECT {listed} FROM main.event_ids WHERE 0")
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            copied += db.execute(f"INSERT INTO d.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM main.event_ids"
+                                 f" WHERE event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old]).rowcount
+        kept = since.kept + events + copied
+        if (events + copied != new - old  # the new segments do not account for every new position
+                or kept > max(SINCE_BASE_LIMIT, (new - kept) // 4)):  # else a restore would merge long
+            copying.result()  # a whole copy follows, which must not copy the same segments at the same time
+            return None
+        listed = _listed(columns["respondent_keys"])
+        db.execute(f"CREATE TABLE d.{SINCE_BASE['respondent_keys']} AS SELECT rowid AS {STORE_ROWID}, {listed}"
+                   " FROM main.respondent_keys WHERE rowid > ?", (since.keys_rowid,))
+        keys_rowid = db.execute(f"SELECT coalesce(max({STORE_ROWID}), ?) FROM d.{SINCE_BASE['respondent_keys']}",
+                                (since.keys_rowid,)).fetchone()[0]
+        db.execute(f"CREATE TABLE d.meta AS SELECT {_listed(columns['meta'])} FROM main.meta")
+        listed = _listed(columns["dead_letters"])
+        db.execute(f"CREATE TABLE d.dead_letters AS SELECT {listed} FROM main.dead_letters WHERE id > ?", (since.dead_letters[0],))
+        last_dead = db.execute("SELECT coalesce(max(id), ?) FROM d.dead_letters", (since.dead_letters[0],)).fetchone()[0]
+        dead_now = _dead_letters(db, last_dead)
+    except BaseException:
+        copying.result()
+        raise
+    moment = _Moment(new, Since(keys_rowid, kept, erased, [last_dead, *dead_now[1:]]))
+    return copying, new_rows, moment, dead_now[0]
+
+
+def _erased(db: sqlite3.Connection, schema: str = "main") -> str:
+    """sha256 of the respondents erased in the index (their key NULL), read through its partial index."""
+    try:
+        rows = db.execute(f"SELECT ref_digest FROM {schema}.respondent_keys WHERE key IS NULL ORDER BY ref_digest").fetchall()
+    except sqlite3.OperationalError:  # no respondent_keys table: a store that never held personal data
+        return ""
+    digest = hashlib.sha256()
+    for (ref,) in rows:
+        digest.update(ref if isinstance(ref, bytes) else str(ref).encode())
+    return digest.hexdigest()
+
+
+def _dead_letters(db: sqlite3.Connection, last: int, schema: str = "main") -> list[int]:
+    """All dead letters, then, of those up to id ``last``: how many, how many still hold their bytes, how many were
+    replayed. A dead letter only ever loses its bytes (a redaction) or gains a replay, once: so the three stay
+    the same exactly when none of those rows changed."""
+    try:
+        row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE id <= ?), count(raw) FILTER (WHERE id <= ?),"
+                         f" count(replayed_position) FILTER (WHERE id <= ?) FROM {schema}.dead_letters", (last, last, last)).fetchone()
+    except sqlite3.OperationalError:  # no dead_letters table: a store no writer has set up
+        return [0, 0, 0, 0]
+    return list(row)
+
+
+def _fsync_new_file(path: Path) -> None:
+    """Make a new file in a directory durable: its bytes, then its name."""
+    fsync_file(path)
+    fsync_dir(path.parent)
+
+
+def _taken_at(now: datetime | None) -> str:
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _remove_unnamed(store_copy: Path, manifest: Manifest) -> None:
+    """Once the new manifest is in place: the index copies and deltas it does not name (an earlier base, its
+    deltas, or those of a backup cut short) are removed, so an erased key in them leaves ``DIR``."""
+    if not store_copy.is_dir():
+        return
+    named = {manifest.index, *manifest.deltas}
+    for path in store_copy.iterdir():
+        if (path.name in (INDEX, OTHER_INDEX) or (path.name.startswith("since-") and path.name.endswith(".sqlite"))) \
+                and path.name not in named:
+            path.unlink()
 
 
 def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
@@ -246,101 +428,58 @@ def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
                       " ORDER BY type, name").fetchall()
 
 
-def _apply_changes(db: sqlite3.Connection, previous: Manifest, store_root: Path, segments_copy: Path,
-                   copier: ThreadPoolExecutor) -> Future[tuple[list[str], set[str]]] | None:
-    schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
-    tables = {name for kind, name, _ in schema if kind == "table"}
-    if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
-        return None  # a migration since, or a table this version does not know how to bring forward
-    old = db.execute("SELECT coalesce(max(last_position), 0) FROM b.segments").fetchone()[0]
-    new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
-    if old != previous.position or new < old:
-        return None
-    new_sizes = _sizes(db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ?", (old,)).fetchall(), store_root)
-    old_sizes = _sizes(db.execute("SELECT file, bytes FROM main.segments WHERE first_position <= ?", (old,)).fetchall(), store_root)
-    copying = copier.submit(_copy_new_then_check, store_root / "segments", segments_copy, new_sizes, old_sizes)
-    erased = _ledgered_erasures(db, store_root)
-    columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
-    kept = _keep_since_base(db, columns)
-    if (erased is not None and kept + new - old <= max(SINCE_BASE_LIMIT, (old - kept) // 4)  # else a restore would merge long
-            and _copy_new_rows(db, columns, store_root, old, new) and _erase_in_copy(db, columns, erased)):
-        return copying
-    copying.result()  # a whole copy follows, which must not copy the same segments at the same time
-    return None
-
-
 def _listed(names: Sequence[str]) -> str:
     return ", ".join(names)
 
 
-def _keep_since_base(db: sqlite3.Connection, columns: dict[str, list[str]]) -> int:
-    """Create the tables kept since the base if they are not there; how many events they hold."""
-    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['segments']} (first_position INTEGER PRIMARY KEY)")
-    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['event_ids']} ({_listed(columns['event_ids'])})")
-    db.execute(f"CREATE TABLE IF NOT EXISTS b.{SINCE_BASE['respondent_keys']}"
+def merge_deltas(index: Path, deltas: Sequence[Path]) -> None:
+    """Append to an index copy the rows each delta holds, oldest first (``_write_delta``): the segment tables'
+    rows, the rows kept since the base, the dead letters added, and ``meta`` as it was at the delta's moment.
+    ``merge_since_base`` then folds the rows kept since the base in."""
+    if not deltas:
+        return
+    db = sqlite3.connect(index)
+    try:
+        db.execute("PRAGMA secure_delete = ON")
+        columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in KNOWN_TABLES}
+        for delta in deltas:
+            if not delta.is_file():
+                raise IncompleteBackup(f"{delta}: named by the manifest but missing; restore another backup")
+            db.execute("ATTACH DATABASE ? AS d", (str(delta),))
+            try:
+                with db:
+                    _keep_since_base(db, columns)
+                    for table in SEGMENT_TABLES:
+                        listed = _listed(columns[table])
+                        db.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM d.{table}")
+                    db.execute(f"INSERT INTO main.{SINCE_BASE['segments']} (first_position)"
+                               f" SELECT first_position FROM d.{SINCE_BASE['segments']}")
+                    listed = _listed(columns["event_ids"])
+                    db.execute(f"INSERT INTO main.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM d.{SINCE_BASE['event_ids']}")
+                    listed = _listed(columns["respondent_keys"])
+                    db.execute(f"INSERT INTO main.{SINCE_BASE['respondent_keys']} ({STORE_ROWID}, {listed})"
+                               f" SELECT {STORE_ROWID}, {listed} FROM d.{SINCE_BASE['respondent_keys']}")
+                    listed = _listed(columns["meta"])
+                    db.execute("DELETE FROM main.meta")
+                    db.execute(f"INSERT INTO main.meta ({listed}) SELECT {listed} FROM d.meta")
+                    listed = _listed(columns["dead_letters"])
+                    db.execute(f"INSERT INTO main.dead_letters ({listed}) SELECT {listed} FROM d.dead_letters ORDER BY id")
+            finally:
+                db.execute("DETACH DATABASE d")
+    finally:
+        db.close()
+
+
+def _keep_since_base(db: sqlite3.Connection, columns: dict[str, list[str]]) -> None:
+    """Create in the index copy the tables kept since the base if they are not there."""
+    db.execute(f"CREATE TABLE IF NOT EXISTS main.{SINCE_BASE['segments']} (first_position INTEGER PRIMARY KEY)")
+    db.execute(f"CREATE TABLE IF NOT EXISTS main.{SINCE_BASE['event_ids']} ({_listed(columns['event_ids'])})")
+    db.execute(f"CREATE TABLE IF NOT EXISTS main.{SINCE_BASE['respondent_keys']}"
                f" ({STORE_ROWID} INTEGER PRIMARY KEY, {_listed(columns['respondent_keys'])})")
-    return db.execute(f"SELECT (SELECT coalesce(sum(events), 0) FROM b.segments WHERE first_position IN"
-                      f" (SELECT first_position FROM b.{SINCE_BASE['segments']}))"
-                      f" + (SELECT coalesce(max(rowid), 0) FROM b.{SINCE_BASE['event_ids']})").fetchone()[0]  # appended, never deleted
-
-
-def _copy_new_rows(db: sqlite3.Connection, columns: dict[str, list[str]], store_root: Path, old: int, new: int) -> bool:
-    """Append what the new segments committed; False when they do not account for every new position."""
-    for table in ("segments", "segment_cycles", "segment_kinds", "segment_digests"):  # keyed by position: appended at the end
-        listed = _listed(columns[table])
-        db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} WHERE first_position > ?", (old,))
-    # A new segment's event_ids rows are its records' ids, positions and senders and its digests: kept as one row
-    # naming it. Only a segment written before digests were recorded has its rows looked up by id, one by one.
-    db.execute(f"INSERT INTO b.{SINCE_BASE['segments']} (first_position) SELECT s.first_position FROM main.segments AS s"
-               " JOIN main.segment_digests AS d USING (first_position)"
-               f" WHERE s.first_position > ? AND length(d.body_sha256s) = {DIGEST_BYTES} * s.events", (old,))
-    events = db.execute(f"SELECT coalesce(sum(events), 0) FROM main.segments WHERE first_position IN"
-                        f" (SELECT first_position FROM b.{SINCE_BASE['segments']}) AND first_position > ?", (old,)).fetchone()[0]
-    undigested = [f for (f,) in db.execute(f"SELECT file FROM main.segments WHERE first_position > ? AND first_position NOT IN"
-                                           f" (SELECT first_position FROM b.{SINCE_BASE['segments']})", (old,))]
-    ids = sorted(_own_id(line) for f in undigested for line in (store_root / "segments" / f).read_bytes().splitlines())
-    listed, copied = _listed(columns["event_ids"]), 0
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
-        copied += db.execute(f"INSERT INTO b.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM main.event_ids"
-                             f" WHERE event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old]).rowcount
-    if events + copied != new - old:
-        return False  # the new segments do not account for every new position: copy the whole index
-    listed = _listed(columns["respondent_keys"])
-    db.execute(f"INSERT INTO b.{SINCE_BASE['respondent_keys']} ({STORE_ROWID}, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
-               f" WHERE rowid > max((SELECT coalesce(max(rowid), 0) FROM b.respondent_keys),"
-               f" (SELECT coalesce(max({STORE_ROWID}), 0) FROM b.{SINCE_BASE['respondent_keys']}))")
-    _copy_changed(db, "meta", "key", columns["meta"])
-    _copy_changed(db, "dead_letters", "id", columns["dead_letters"])  # new, redacted or replayed; id is the rowid, kept
-    return True
-
-
-def _copy_changed(db: sqlite3.Connection, table: str, key: str, columns: list[str]) -> None:
-    """Make the copy's ``table`` equal the store's by writing only the rows that differ (new or changed)
-    and deleting those the store no longer has: a row replaced is zeroed (``secure_delete``)."""
-    listed, same = _listed(columns), " AND ".join(f"m.{c} IS d.{c}" for c in columns)
-    db.execute(f"DELETE FROM b.{table} WHERE {key} NOT IN (SELECT {key} FROM main.{table})")
-    db.execute(f"INSERT OR REPLACE INTO b.{table} ({listed}) SELECT {listed} FROM main.{table} AS m"
-               f" WHERE NOT EXISTS (SELECT 1 FROM b.{table} AS d WHERE d.{key} = m.{key} AND {same})")
-
-
-def _erase_in_copy(db: sqlite3.Connection, columns: dict[str, list[str]], erased: list[bytes]) -> bool:
-    """Shred in the copy, base and rows kept since, the key of every respondent the ledger names whose
-    copy still holds one: the row is replaced by the store's (key NULL, ``erased_at``)."""
-    listed, kept = _listed(columns["respondent_keys"]), SINCE_BASE["respondent_keys"]
-    for start in range(0, len(erased), 500):
-        chunk = erased[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        db.execute(f"INSERT OR REPLACE INTO b.respondent_keys (rowid, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
-                   " WHERE ref_digest IN (SELECT ref_digest FROM b.respondent_keys"
-                   f" WHERE ref_digest IN ({marks}) AND key IS NOT NULL)", chunk)
-        db.execute(f"INSERT OR REPLACE INTO b.{kept} ({STORE_ROWID}, {listed}) SELECT rowid, {listed} FROM main.respondent_keys"
-                   f" WHERE rowid IN (SELECT {STORE_ROWID} FROM b.{kept} WHERE key IS NOT NULL AND ref_digest IN ({marks}))", chunk)
-    return True
 
 
 def merge_since_base(index: Path) -> None:
-    """Fold the rows a backup kept since its base copy (``_bring_index_forward``) into the index's own
+    """Fold the rows a backup kept since its base copy (``_write_delta``, ``merge_deltas``) into the index's own
     tables, and drop their tables (zeroed): the index is then what a whole copy would have been. The
     segments named are read from ``segments/`` beside the index (checked against their digests first)."""
     db = sqlite3.connect(index)
@@ -388,18 +527,6 @@ def _own_id(record: bytes) -> str:
     return record[start:record.index(b'"', start)].decode()
 
 
-def _ledgered_erasures(db: sqlite3.Connection, store_root: Path) -> list[bytes] | None:
-    """The digests of every respondent the store erased, from its ledger (read after the snapshot was
-    taken, and written before each erasure commits, so it names every erasure the snapshot holds);
-    None when there were erasures but there is no ledger to name them."""
-    ledger = ErasureLedger.existing(ledger_path(store_root))
-    if ledger is None:
-        any_erased = db.execute("SELECT 1 FROM main.respondent_keys WHERE key IS NULL LIMIT 1").fetchone()
-        return None if any_erased else []
-    with ledger:
-        return [e.ref_digest for e in ledger.erasures(store_id_of(db))]
-
-
 def _refuse_unfit_target(store_root: Path, target: Path, site_dirs: set[str]) -> None:
     resolved = target.resolve()
     if resolved == store_root.resolve() or store_root.resolve() in resolved.parents:
@@ -419,13 +546,18 @@ def _manifest_of(index_file: Path, store_root: Path, now: datetime | None) -> Ma
         rows = copy.execute("SELECT file, bytes FROM segments ORDER BY first_position").fetchall()
         position = copy.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
         events = position  # one position per stored event, none skipped (a count(*) would read the whole index)
-        dead = copy.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+        last_dead = copy.execute("SELECT coalesce(max(id), 0) FROM dead_letters").fetchone()[0]
+        dead = _dead_letters(copy, last_dead)
+        try:
+            keys_rowid = copy.execute("SELECT coalesce(max(rowid), 0) FROM respondent_keys").fetchone()[0]
+        except sqlite3.OperationalError:  # a store that never held personal data
+            keys_rowid = 0
+        since = Since(keys_rowid, 0, _erased(copy), [last_dead, *dead[1:]])
         store_id = store_id_of(copy)
     finally:
         copy.close()
     sizes = _sizes(rows, store_root)
-    taken = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return Manifest(store_id, position, events, dead, sizes, taken)
+    return Manifest(store_id, position, events, dead[0], sizes, _taken_at(now), since=since)
 
 
 def _sizes(rows: list[tuple[str, int | None]], store_root: Path) -> dict[str, int]:
@@ -582,6 +714,15 @@ def _publish_manifest(target: Path) -> None:
     fsync_dir(target)
 
 
+def _position_and_segments(index: Path) -> tuple[int, list[str]]:
+    db = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
+    try:
+        position = db.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
+        return position, [name for (name,) in db.execute("SELECT file FROM segments")]
+    finally:
+        db.close()
+
+
 def check_backup(backup_dir: Path) -> Manifest:
     """The backup's manifest, once DIR is checked to be a whole backup: the manifest was written
     (the backup finished), the index is at the manifest's position, and every segment it commits
@@ -591,15 +732,16 @@ def check_backup(backup_dir: Path) -> Manifest:
     if manifest is None:
         raise IncompleteBackup(f"{backup_dir} holds no {MANIFEST}: it is not a backup, or its backup did not finish;"
                                " run `planning backup` into it again, or restore another backup")
-    index = backup_dir / "store" / INDEX
+    index = backup_dir / "store" / manifest.index
     if not index.is_file():
         raise IncompleteBackup(f"{index} is missing")
-    db = sqlite3.connect(f"file:{index}?mode=ro", uri=True)
-    try:
-        position = db.execute("SELECT coalesce(max(last_position), 0) FROM segments").fetchone()[0]
-        names = [name for (name,) in db.execute("SELECT file FROM segments")]
-    finally:
-        db.close()
+    position, names = _position_and_segments(index)
+    for name in manifest.deltas:  # each adds the segments one incremental backup copied
+        delta = backup_dir / "store" / name
+        if not delta.is_file():
+            raise IncompleteBackup(f"{delta} is missing: the manifest names it; restore another backup")
+        at, more = _position_and_segments(delta)
+        position, names = max(position, at), names + more
     if position != manifest.position or set(names) != set(manifest.segments):
         raise IncompleteBackup(f"{index} is at position {position:,}, its manifest says {manifest.position:,}:"
                                " the backup was changed after it was taken; restore another backup")

@@ -23,8 +23,8 @@ what the backup recorded; any other is left as it is, the backup's copy put besi
 
 A store is healthy when its index opens and passes SQLite's ``quick_check``, and every
 segment the index commits is intact (``events.storage.integrity.problem_of``: its digest,
-size and lines as recorded). The backup's own segments are checked the same way before
-anything is replaced.
+size and lines as recorded). The backup's own segments are checked the same way, in the copy
+made of it (its deltas and rows kept since the base merged), before anything is replaced.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 
 from events.senders.registry import REGISTRY_FILE
 from events.storage.backup import (INDEX, QUARANTINE, IncompleteBackup, Manifest, SiteDatabase, check_backup, copy_file,
-                                   merge_since_base)
+                                   merge_deltas, merge_since_base)
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
 from events.storage.store import EventStore, take_writer_lock
@@ -100,9 +100,9 @@ def store_state(store_root: Path) -> StoreState:
     return StoreState(HEALTHY)
 
 
-def damaged_in_backup(backup_dir: Path) -> list[str]:
-    """The backup's segments whose bytes are not those its index recorded (digest, size, lines), in words."""
-    with EventStore(Path(backup_dir) / "store") as copy:
+def damaged_in(store_copy: Path) -> list[str]:
+    """The segments of a store copy whose bytes are not those its index recorded (digest, size, lines), in words."""
+    with EventStore(Path(store_copy)) as copy:
         return [f"{segment.path.name}: {problem}" for segment in copy.segments() if (problem := problem_of(segment))]
 
 
@@ -112,10 +112,6 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     ``site`` databases the backup holds."""
     backup_dir, store_root = Path(backup_dir), Path(store_root)
     manifest = check_backup(backup_dir)
-    damaged = damaged_in_backup(backup_dir)
-    if damaged:
-        raise IncompleteBackup(f"{len(damaged):,} segment(s) of the backup in {backup_dir} are damaged, nothing was restored: "
-                               f"{'; '.join(damaged[:3])}{' …' if len(damaged) > 3 else ''}; restore another backup")
     state = store_state(store_root)
     if state.state == HEALTHY and not force:
         raise HealthyStore(f"the event store at {store_root} is healthy: restoring would replace it. Restore only a "
@@ -125,7 +121,13 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
         staging = store_root.parent / f".{store_root.name}.restoring"
         shutil.rmtree(staging, ignore_errors=True)  # left by a restore cut short: a copy of a backup, nothing else
         _copy_backup(backup_dir, manifest, staging)
+        merge_deltas(staging / INDEX, [backup_dir / "store" / name for name in manifest.deltas])
         merge_since_base(staging / INDEX)  # the rows an incremental backup kept apart, before the store reads its index
+        damaged = damaged_in(staging)  # the backup's index as a whole copy would be: every segment's digests in it
+        if damaged:
+            shutil.rmtree(staging)
+            raise IncompleteBackup(f"{len(damaged):,} segment(s) of the backup in {backup_dir} are damaged, nothing was restored: "
+                                   f"{'; '.join(damaged[:3])}{' …' if len(damaged) > 3 else ''}; restore another backup")
         home_ledger = ledger_path(store_root)
         erasures, others = merged_erasures(manifest.store_id, [home_ledger, backup_dir / LEDGER_DIR / LEDGER_FILE, *ledgers])
         with EventStore(staging, writer=True, holder="planning restore", erasure_ledger=home_ledger) as store:
@@ -207,9 +209,9 @@ def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:
         for name in manifest.quarantine:
             copy_file(backup_dir / "store" / QUARANTINE / name, staging / QUARANTINE / name)
         fsync_dir(staging / QUARANTINE)
-    for name in (INDEX, REGISTRY_FILE):
-        if (backup_dir / "store" / name).is_file():
-            copy_file(backup_dir / "store" / name, staging / name)
+    copy_file(backup_dir / "store" / manifest.index, staging / INDEX)  # its base copy, whatever its name in the backup
+    if (backup_dir / "store" / REGISTRY_FILE).is_file():
+        copy_file(backup_dir / "store" / REGISTRY_FILE, staging / REGISTRY_FILE)
     fsync_dir(staging)
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import events.storage.backup as backup_module
 import events.storage.restore as restore_module
-from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup, merge_since_base
+from events.storage.backup import BackupRefused, IncompleteBackup, Manifest, backup, check_backup, merge_deltas, merge_since_base
 from events.storage.restore import BROKEN, EMPTY, HEALTHY, MISSING, HealthyStore, restore, store_state
 from events.storage.recovery import recover
 from events.storage.store import EventStore, StoreLocked
@@ -79,12 +79,10 @@ def test_a_backup_is_consistent_at_the_position_of_its_index_while_the_writer_co
     assert ids_by_position(restored) == ids_by_position(root)[:10], "every event up to the position, nothing after"
 
 
-def test_a_backup_cut_short_is_never_taken_for_a_whole_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_first_backup_cut_short_is_never_taken_for_a_whole_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root, target = tmp_path / "home" / "store", tmp_path / "backup"
     with EventStore(root, writer=True) as store:
         append(store, tmp_path, responses(3), "a.jsonl")
-        backup(root, target)
-        append(store, tmp_path, responses(3, 3), "b.jsonl")
 
     def crash(*_: object) -> None:
         raise OSError("disk full")
@@ -100,8 +98,58 @@ def test_a_backup_cut_short_is_never_taken_for_a_whole_one(tmp_path: Path, monke
 
     monkeypatch.undo()
     again = backup(root, target)  # the next backup starts afresh: nothing of the one cut short is trusted
-    assert (again.manifest.position, len(again.copied), again.kept) == (6, 2, 0)
-    assert check_backup(target).position == 6
+    assert (again.manifest.position, len(again.copied), again.kept) == (3, 1, 0)
+    assert check_backup(target).position == 3
+
+
+CRASH_POINTS = {  # each durable write of a backup into a directory holding one, and the rename that ends it
+    "copying a new segment": "_copy_named",
+    "writing the manifest": "_prepare_manifest",
+    "renaming the manifest": "_publish_manifest",
+}
+CUT_SHORT = [*((way, point) for way in ("incremental", "whole after an erasure") for point in CRASH_POINTS),
+             ("incremental", "syncing the delta"), ("whole after an erasure", "copying the index whole"),
+             ("whole after an erasure", "copying the erasure ledger")]
+CRASH_POINTS |= {"syncing the delta": "_fsync_new_file", "copying the index whole": "_copy_whole", "copying the erasure ledger": "_copy_database"}
+
+
+@pytest.mark.parametrize(("way", "point"), CUT_SHORT)
+def test_a_backup_cut_short_leaves_the_previous_backup_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str,
+                                                           point: str) -> None:
+    """Wherever a backup into a directory that holds one stops, that directory is still the backup it was:
+    its manifest, index and segments at the old position, restorable; the next backup goes on from it."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(3), "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(2, 3), "b.jsonl")
+        backup(root, target)  # the base and one delta: the old position is 5
+        more = [*responses(3, 5)]
+        if way == "whole after an erasure":  # the index is then copied whole, under the name the old manifest does not use
+            more.append(make_event("respondent.erasure_requested", {"respondent_ref": "r-0"}, occurred_at="2026-08-31T10:00:00Z"))
+        append(store, tmp_path, more, "c.jsonl")
+    old = ids_by_position(root)[:5]
+    calls = []
+
+    def crash(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        raise OSError("power cut")
+
+    monkeypatch.setattr(backup_module, CRASH_POINTS[point], crash)
+    with pytest.raises(OSError, match="power cut"):
+        backup(root, target)
+    monkeypatch.undo()
+    assert calls, f"the backup reached {point}"
+    assert check_backup(target).position == 5
+    restored = tmp_path / "elsewhere" / "store"
+    restore(target, restored)
+    assert ids_by_position(restored) == old
+
+    again = backup(root, target)
+    assert check_backup(target).position == again.manifest.position == len(ids_by_position(root))
+    shutil.rmtree(restored.parent)
+    restore(target, restored)
+    assert ids_by_position(restored) == ids_by_position(root)
 
 
 def test_a_backup_refuses_a_directory_holding_something_else(tmp_path: Path) -> None:
@@ -186,10 +234,12 @@ def test_the_manifest_says_what_the_backup_holds(tmp_path: Path) -> None:
         append(store, tmp_path, [*responses(3), b"{not json"], "a.jsonl")
     report = backup(root, target, now=datetime(2026, 9, 3, 10, tzinfo=timezone.utc))
     manifest = json.loads((target / "manifest.json").read_text())
-    assert manifest == {"format": 1, "store_id": report.manifest.store_id, "position": 3, "events": 3, "dead_letters": 1,
+    since = manifest.pop("since")
+    assert manifest == {"format": 2, "store_id": report.manifest.store_id, "position": 3, "events": 3, "dead_letters": 1,
                         "taken_at": "2026-09-03T10:00:00Z",
                         "segments": {"000000000001-000000000003.jsonl": os.path.getsize(root / "segments" / "000000000001-000000000003.jsonl")},
-                        "quarantine": {}, "databases": []}
+                        "quarantine": {}, "databases": [], "index": "store.sqlite", "deltas": []}
+    assert (since["keys_rowid"], since["kept"], since["dead_letters"]) == (3, 0, [1, 1, 1, 0])
     assert Manifest.read(target) == report.manifest
 
 
@@ -201,10 +251,19 @@ def tables_of(index: Path) -> dict[str, list[tuple]]:
     return found
 
 
-def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hold(tmp_path: Path) -> None:
-    """New events, new keys, a dead letter, an erasure that shreds an old key and redacts an old dead
-    letter: the index brought forward, its rows kept since the base merged as restore merges them,
-    equals a whole copy of the index at the same moment."""
+def index_as_restore_makes_it(backup_dir: Path, into: Path) -> Path:
+    """The backup's index copy with its deltas and the rows kept since its base merged, as restore merges them."""
+    manifest = check_backup(backup_dir)
+    merged = shutil.copytree(backup_dir / "store", into) / "store.sqlite"
+    shutil.copyfile(backup_dir / "store" / manifest.index, merged)
+    merge_deltas(merged, [backup_dir / "store" / name for name in manifest.deltas])
+    merge_since_base(merged)
+    return merged
+
+
+def test_later_backups_add_deltas_that_bring_the_index_to_what_a_whole_copy_would_hold(tmp_path: Path) -> None:
+    """New events, new keys, new dead letters, in two backups after the first: each writes one delta beside the
+    untouched base copy; merged as restore merges them, they equal a whole copy of the index at the same moment."""
     root = tmp_path / "home" / "store"
     later = datetime(2026, 9, 5, tzinfo=timezone.utc)
     with EventStore(root, writer=True) as store:
@@ -213,21 +272,72 @@ def test_a_second_backup_brings_the_index_forward_to_what_a_whole_copy_would_hol
         append(store, tmp_path, [mine, *responses(5), conflict], "a.jsonl")
         first = backup(root, tmp_path / "incremental")
         assert first.copied_files[0] == "store.sqlite (whole)"
-        erasure = make_event("respondent.erasure_requested", {"respondent_ref": "r-mine"}, occurred_at="2026-09-04T10:00:00Z")
-        ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [*responses(4, 100), erasure, b"{bad"]))],
-                     recorded_at=later, progress=None)
+        base = (tmp_path / "incremental" / "store" / "store.sqlite").read_bytes()
+        ingest_files(store, [str(write_jsonl(tmp_path / "b.jsonl", [*responses(4, 100), b"{bad"]))], recorded_at=later, progress=None)
         second = backup(root, tmp_path / "incremental")
+        ingest_files(store, [str(write_jsonl(tmp_path / "c.jsonl", [*responses(2, 200), b"{worse"]))], recorded_at=later, progress=None)
+        third = backup(root, tmp_path / "incremental")
         whole = backup(root, tmp_path / "whole")
-    assert second.copied_files[0] == "store.sqlite (brought forward)"
-    assert second.manifest.position == whole.manifest.position == 11
-    as_kept = tables_of(tmp_path / "incremental" / "store" / "store.sqlite")
-    assert (len(as_kept["event_ids"]), as_kept["since_base_segments"]) == (6, [(7,)]), "the new segment is named, its rows not written"
-    merged = shutil.copytree(tmp_path / "incremental" / "store", tmp_path / "merged") / "store.sqlite"
-    merge_since_base(merged)  # as restore does
-    brought, copied = tables_of(merged), tables_of(tmp_path / "whole" / "store" / "store.sqlite")
-    assert brought == copied
+    assert second.copied_files[0] == third.copied_files[0] == "store.sqlite (brought forward)"
+    assert (third.manifest.deltas, third.manifest.position, whole.manifest.position) == (["since-0001.sqlite", "since-0002.sqlite"], 12, 12)
+    assert (tmp_path / "incremental" / "store" / "store.sqlite").read_bytes() == base, "the base copy is never written again"
+    delta = tables_of(tmp_path / "incremental" / "store" / "since-0001.sqlite")
+    assert (delta["since_base_segments"], len(delta["dead_letters"])) == ([(7,)], 1), "the new segment is named, its rows not written"
+    brought = tables_of(index_as_restore_makes_it(tmp_path / "incremental", tmp_path / "merged"))
+    assert brought == tables_of(tmp_path / "whole" / "store" / "store.sqlite")
+
+
+def test_a_backup_after_an_erasure_copies_the_index_whole_and_drops_the_old_copy(tmp_path: Path) -> None:
+    """An erasure shreds a key and redacts a dead letter the base copy holds: the index is copied whole under
+    the other name, and once the new manifest names it the old copy and its deltas are removed."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        mine = make_event("consultation.response_received", {"respondent": {"respondent_ref": "r-mine", "age_band": "16-24"}})
+        conflict = {**mine, "payload": {**mine["payload"], "channel": "ward_panel"}}
+        append(store, tmp_path, [mine, *responses(5), conflict], "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(2, 100), "b.jsonl")
+        assert backup(root, target).manifest.deltas == ["since-0001.sqlite"]
+        erasure = make_event("respondent.erasure_requested", {"respondent_ref": "r-mine"}, occurred_at="2026-08-31T10:00:00Z")
+        append(store, tmp_path, [erasure], "c.jsonl")
+        after = backup(root, target)
+        whole = backup(root, tmp_path / "whole")
+    assert (after.copied_files[0], after.manifest.index, after.manifest.deltas) == ("store.sqlite (whole)", "store.other.sqlite", [])
+    assert sorted(p.name for p in (target / "store").glob("*.sqlite")) == ["store.other.sqlite"]
+    brought = tables_of(index_as_restore_makes_it(target, tmp_path / "merged"))
+    assert brought == tables_of(tmp_path / "whole" / "store" / "store.sqlite")
     assert sum(1 for row in brought["respondent_keys"] if row[2] is None) == 1, "the erasure reached the copy"
     assert [row[4] for row in brought["dead_letters"]].count(None) == 1, "the conflict's dead letter is redacted in the copy"
+
+
+def test_a_backup_in_the_earlier_layout_is_restored_and_built_on(tmp_path: Path) -> None:
+    """Before deltas, a backup kept one index copy, brought forward in place (the rows kept since its base in
+    it), under a format 1 manifest without ``index``, ``deltas`` or ``since``. It restores as it did, and the
+    next backup into it copies the index whole (it lacks what a delta needs to know) under the other name."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, [*responses(4), b"{bad"], "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, [*responses(3, 4), b"{worse"], "b.jsonl")
+        backup(root, target)
+        # as the earlier version left it: the delta's rows written into the one index copy, the manifest of format 1
+        merge_deltas(target / "store" / "store.sqlite", [target / "store" / "since-0001.sqlite"])
+        (target / "store" / "since-0001.sqlite").unlink()
+        manifest = json.loads((target / "manifest.json").read_text())
+        for key in ("index", "deltas", "since"):
+            del manifest[key]
+        (target / "manifest.json").write_text(json.dumps({**manifest, "format": 1}))
+        assert "since_base_segments" in tables_of(target / "store" / "store.sqlite")
+        old = Manifest.read(target)
+        assert (old.index, old.deltas, old.since, old.position) == ("store.sqlite", [], None, 7)
+        restore(target, tmp_path / "elsewhere" / "store")
+        assert ids_by_position(tmp_path / "elsewhere" / "store") == ids_by_position(root)
+        append(store, tmp_path, responses(2, 10), "c.jsonl")
+        after = backup(root, target)
+    assert (after.copied_files[0], after.manifest.index, after.manifest.position) == ("store.sqlite (whole)", "store.other.sqlite", 9)
+    shutil.rmtree(tmp_path / "elsewhere")
+    restore(target, tmp_path / "elsewhere" / "store")
+    assert ids_by_position(tmp_path / "elsewhere" / "store") == ids_by_position(root)
 
 
 def test_the_backup_copies_the_sender_registry_under_the_name_the_registry_uses(tmp_path: Path) -> None:
@@ -269,7 +379,7 @@ def test_an_incremental_backup_after_an_erasure_leaves_no_trace_of_the_erased_in
         append(store, tmp_path, [*response_and_conflict("r-quoll"), *responses(3)], "a.jsonl")
         assert backup(root, target).copied_files[0] == "store.sqlite (whole)"  # r-quoll's key in the base copy
         append(store, tmp_path, [*response_and_conflict("r-numbat"), *responses(3, 10)], "b.jsonl")
-        assert backup(root, target).copied_files[0] == "store.sqlite (brought forward)"  # r-numbat's kept since the base
+        assert backup(root, target).copied_files[0] == "store.sqlite (brought forward)"  # r-numbat's in a delta
         keys = {bytes(key) for (key,) in store._db.execute("SELECT key FROM respondent_keys WHERE key IS NOT NULL")}
         found = [text for _, text in everything_readable(target)]
         assert any("Banksia" in text for text in found) and any("Wandoo" in text for text in found), "both were in the backup"
@@ -280,7 +390,7 @@ def test_an_incremental_backup_after_an_erasure_leaves_no_trace_of_the_erased_in
         erased = keys - {bytes(key) for (key,) in store._db.execute("SELECT key FROM respondent_keys WHERE key IS NOT NULL")}
     assert len(erased) == 2
     third = backup(root, target)
-    assert third.copied_files[0] == "store.sqlite (brought forward)" and third.manifest.position == 12
+    assert third.copied_files[0] == "store.sqlite (whole)" and third.manifest.position == 12  # the old copy and delta removed
 
     leaks = [(path, needle) for path, text in everything_readable(target)
              for needle in ("QUOLL-5512", "Banksia", "r-quoll", "NUMBAT-0407", "Wandoo", "r-numbat") if needle in text]
