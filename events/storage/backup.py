@@ -70,7 +70,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -160,7 +160,6 @@ class BackupReport:
     copied_bytes: int = 0
     kept: int = 0  # segments DIR held already
     copied_files: list[str] = field(default_factory=list)  # the other files: index, registry, ledger
-    found_whole: set[str] = field(default_factory=set, repr=False)  # segments the copier thread left whole in DIR
 
 
 def store_id_of(index: sqlite3.Connection) -> str:
@@ -274,17 +273,29 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
         # a file no manifest names until it is whole: no journal, one fsync at the end
         source.execute("PRAGMA d.journal_mode = OFF")
         source.execute("PRAGMA d.synchronous = OFF")
-        with ThreadPoolExecutor(1) as copier, ThreadPoolExecutor(2) as syncer:
+        with ThreadPoolExecutor(1) as copier, ThreadPoolExecutor(3) as syncer:
             source.execute("BEGIN")  # the consistent moment: every read below is of one commit
             try:
-                written = _write_delta(source, previous, store_root, target / "store" / "segments", copier)
+                # the first read, which fixes the snapshot: the segments committed since, copied from here on
+                new = source.execute("SELECT file, bytes FROM main.segments WHERE first_position > ? ORDER BY first_position",
+                                     (previous.position,)).fetchall()
+                segments_copy = target / "store" / "segments"
+                copying = copier.submit(_copy_named, store_root / "segments", segments_copy, _sizes(new, store_root))
+                checking = syncer.submit(_copy_named, store_root / "segments", segments_copy, previous.segments)  # DIR lost none
+                try:
+                    written = _write_delta(source, previous, store_root, new)
+                except BaseException:
+                    copying.result()
+                    raise
                 source.execute("COMMIT" if written is not None else "ROLLBACK")
             except BaseException:
                 source.execute("ROLLBACK")
                 raise
             if written is None:
+                copying.result()  # a whole copy follows, which must not copy the same segments at the same time
+                checking.result()
                 return None
-            copying, new, since, dead = written
+            since, dead = written
             delta_synced = syncer.submit(_fsync_new_file, delta)
             sizes = _sizes(new, store_root)
             manifest = replace(previous, position=since.position, events=since.position, dead_letters=dead,
@@ -294,7 +305,7 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
             report.copied_files.append(f"{INDEX} (brought forward)")
             _copy_others(store_root, target, site, report)
             manifest_synced = syncer.submit(_prepare_manifest, target, report.manifest)
-            copied, report.found_whole = copying.result()  # the new segments, then every earlier one DIR had lost
+            copied = copying.result()[0] + checking.result()[0]  # the new segments, and any earlier one DIR had lost
             delta_synced.result()
             manifest_synced.result()
     finally:  # cut short, the delta is left as a power cut would leave it: named by no manifest, removed by the next backup
@@ -312,15 +323,15 @@ class _Moment:
     since: Since
 
 
-def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path, segments_copy: Path,
-                 copier: ThreadPoolExecutor) -> tuple[Future[tuple[list[str], set[str]]], list[tuple[str, int | None]], _Moment, int] | None:
-    """Write into ``d`` the index rows the store committed since ``previous``, and start copying the new
-    segments (``copier``). None when the copy cannot be brought forward by appending rows: a migration, a
+def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path,
+                 new_rows: list[tuple[str, int | None]]) -> tuple[_Moment, int] | None:
+    """Write into ``d`` the index rows the store committed since ``previous`` (``new_rows``: its new segments,
+    read first in the same transaction). None when the copy cannot be brought forward by appending rows: a migration, a
     respondent erased or a dead letter redacted or replayed since (their old rows must be shredded or
     rewritten in the base, so the index is copied whole), or too many rows kept apart from the base."""
     since = previous.since
     assert since is not None
-    schema = _schema(db, "main")  # the first read: the snapshot everything below is read from
+    schema = _schema(db, "main")
     tables = {name for kind, name, _ in schema if kind == "table"}
     if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
         return None  # a migration since, or a table this version does not know how to bring forward
@@ -331,50 +342,43 @@ def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path, s
     erased, dead = _erased(db), _dead_letters(db, since.dead_letters[0])
     if erased != since.erased or dead[1:] != since.dead_letters[1:]:
         return None  # an erasure, a redaction or a replay since: rows of the base change
-    new_rows = db.execute("SELECT file, bytes FROM main.segments WHERE first_position > ? ORDER BY first_position", (old,)).fetchall()
-    old_sizes = {name: size for name, size in previous.segments.items()}
-    copying = copier.submit(_copy_new_then_check, store_root / "segments", segments_copy, _sizes(new_rows, store_root), old_sizes)
-    try:
-        columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
-        for table in SEGMENT_TABLES:
-            listed = _listed(columns[table])
-            db.execute(f"CREATE TABLE d.{table} AS SELECT {listed} FROM main.{table} WHERE first_position > ?", (old,))
-        # A new segment's event_ids rows are its records' ids, positions and senders and its digests: kept as one row
-        # naming it. Only a segment written before digests were recorded has its rows looked up by id, one by one.
-        db.execute(f"CREATE TABLE d.{SINCE_BASE['segments']} AS SELECT s.first_position FROM main.segments AS s"
-                   " JOIN main.segment_digests AS g USING (first_position)"
-                   f" WHERE s.first_position > ? AND length(g.body_sha256s) = {DIGEST_BYTES} * s.events", (old,))
-        events = db.execute(f"SELECT coalesce(sum(s.events), 0) FROM d.segments AS s JOIN d.{SINCE_BASE['segments']}"
-                            " USING (first_position)").fetchone()[0]
-        undigested = [f for (f,) in db.execute(f"SELECT file FROM d.segments WHERE first_position NOT IN"
-                                               f" (SELECT first_position FROM d.{SINCE_BASE['segments']})")]
-        ids = sorted(_own_id(line) for f in undigested for line in (store_root / "segments" / f).read_bytes().splitlines())
-        listed, copied = _listed(columns["event_ids"]), 0
-        db.execute(f"CREATE TABLE d.{SINCE_BASE['event_ids']} AS SELECT {listed} FROM main.event_ids WHERE 0")
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            copied += db.execute(f"INSERT INTO d.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM main.event_ids"
-                                 f" WHERE event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old]).rowcount
-        kept = since.kept + events + copied
-        if (events + copied != new - old  # the new segments do not account for every new position
-                or kept > max(SINCE_BASE_LIMIT, (new - kept) // 4)):  # else a restore would merge long
-            copying.result()  # a whole copy follows, which must not copy the same segments at the same time
-            return None
-        listed = _listed(columns["respondent_keys"])
-        db.execute(f"CREATE TABLE d.{SINCE_BASE['respondent_keys']} AS SELECT rowid AS {STORE_ROWID}, {listed}"
-                   " FROM main.respondent_keys WHERE rowid > ?", (since.keys_rowid,))
-        keys_rowid = db.execute(f"SELECT coalesce(max({STORE_ROWID}), ?) FROM d.{SINCE_BASE['respondent_keys']}",
-                                (since.keys_rowid,)).fetchone()[0]
-        db.execute(f"CREATE TABLE d.meta AS SELECT {_listed(columns['meta'])} FROM main.meta")
-        listed = _listed(columns["dead_letters"])
-        db.execute(f"CREATE TABLE d.dead_letters AS SELECT {listed} FROM main.dead_letters WHERE id > ?", (since.dead_letters[0],))
-        last_dead = db.execute("SELECT coalesce(max(id), ?) FROM d.dead_letters", (since.dead_letters[0],)).fetchone()[0]
-        dead_now = _dead_letters(db, last_dead)
-    except BaseException:
-        copying.result()
-        raise
-    moment = _Moment(new, Since(keys_rowid, kept, erased, [last_dead, *dead_now[1:]]))
-    return copying, new_rows, moment, dead_now[0]
+    columns = {table: [row[1] for row in db.execute(f"PRAGMA main.table_info({table})")] for table in tables}
+    for table in SEGMENT_TABLES:
+        listed = _listed(columns[table])
+        db.execute(f"CREATE TABLE d.{table} AS SELECT {listed} FROM main.{table} WHERE first_position > ?", (old,))
+    # A new segment's event_ids rows are its records' ids, positions and senders and its digests: kept as one row
+    # naming it. Only a segment written before digests were recorded has its rows looked up by id, one by one.
+    db.execute(f"CREATE TABLE d.{SINCE_BASE['segments']} AS SELECT s.first_position FROM main.segments AS s"
+               " JOIN main.segment_digests AS g USING (first_position)"
+               f" WHERE s.first_position > ? AND length(g.body_sha256s) = {DIGEST_BYTES} * s.events", (old,))
+    events = db.execute(f"SELECT coalesce(sum(s.events), 0) FROM d.segments AS s JOIN d.{SINCE_BASE['segments']}"
+                        " USING (first_position)").fetchone()[0]
+    undigested = [f for (f,) in db.execute(f"SELECT file FROM d.segments WHERE first_position NOT IN"
+                                           f" (SELECT first_position FROM d.{SINCE_BASE['segments']})")]
+    ids = sorted(_own_id(line) for f in undigested for line in (store_root / "segments" / f).read_bytes().splitlines())
+    listed, copied = _listed(columns["event_ids"]), 0
+    db.execute(f"CREATE TABLE d.{SINCE_BASE['event_ids']} AS SELECT {listed} FROM main.event_ids WHERE 0")
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        copied += db.execute(f"INSERT INTO d.{SINCE_BASE['event_ids']} ({listed}) SELECT {listed} FROM main.event_ids"
+                             f" WHERE event_id IN ({','.join('?' * len(chunk))}) AND position > ?", [*chunk, old]).rowcount
+    kept = since.kept + events + copied
+    if (events + copied != new - old  # the new segments do not account for every new position
+            or kept > max(SINCE_BASE_LIMIT, (new - kept) // 4)):  # else a restore would merge long
+        return None
+    listed = _listed(columns["respondent_keys"])
+    db.execute(f"CREATE TABLE d.{SINCE_BASE['respondent_keys']} AS SELECT rowid AS {STORE_ROWID}, {listed}"
+               " FROM main.respondent_keys WHERE rowid > ?", (since.keys_rowid,))
+    keys_rowid = db.execute(f"SELECT coalesce(max({STORE_ROWID}), ?) FROM d.{SINCE_BASE['respondent_keys']}",
+                            (since.keys_rowid,)).fetchone()[0]
+    db.execute(f"CREATE TABLE d.meta AS SELECT {_listed(columns['meta'])} FROM main.meta")
+    listed = _listed(columns["dead_letters"])
+    db.execute(f"CREATE TABLE d.dead_letters AS SELECT {listed} FROM main.dead_letters WHERE id > ?", (since.dead_letters[0],))
+    added = db.execute("SELECT coalesce(max(id), ?), count(*), count(raw), count(replayed_position) FROM d.dead_letters",
+                       (since.dead_letters[0],)).fetchone()
+    up_to_last = [before + more for before, more in zip(dead[1:], added[1:])]  # those up to the last one, now copied
+    moment = _Moment(new, Since(keys_rowid, kept, erased, [added[0], *up_to_last]))
+    return moment, dead[0]
 
 
 def _erased(db: sqlite3.Connection, schema: str = "main") -> str:
@@ -583,18 +587,9 @@ def _copy_whole(source: sqlite3.Connection, index_copy: Path, store_root: Path, 
     return copied, sum(sizes[name] for name in copied)
 
 
-def _copy_new_then_check(source: Path, target: Path, new: dict[str, int], old: dict[str, int]) -> tuple[list[str], set[str]]:
-    """Copy the new segments, then any earlier one ``target`` no longer holds whole (segments copied, segments
-    now whole in ``target``)."""
-    copied, _ = _copy_named(source, target, new)
-    again, _ = _copy_named(source, target, old)
-    return copied + again, {*new, *old}
-
-
 def _copy_segments(source: Path, target: Path, report: BackupReport) -> None:
     """Copy the manifest's segments that ``target`` lacks (segments never change once committed)."""
-    remaining = {name: size for name, size in report.manifest.segments.items() if name not in report.found_whole}
-    copied, _ = _copy_named(source, target, remaining)
+    copied, _ = _copy_named(source, target, report.manifest.segments)
     report.copied += copied
     report.copied_bytes += sum(report.manifest.segments[name] for name in copied)
     report.kept = len(report.manifest.segments) - len(report.copied)  # those copied by an earlier backup
