@@ -105,9 +105,11 @@ class Since:
     kept: int  # events whose event_ids rows the copy keeps apart from its base (merged by restore)
     erased: str  # sha256 of the respondents erased in the store at the copy's moment (key NULL), sorted
     dead_letters: list[int]  # the dead letters at that moment: last id, rows, rows with raw, rows replayed
+    schema: str = ""  # sha256 of the index's schema the base copy has (a migration since: the index is copied whole)
 
     def to_json(self) -> dict:
-        return {"keys_rowid": self.keys_rowid, "kept": self.kept, "erased": self.erased, "dead_letters": self.dead_letters}
+        return {"keys_rowid": self.keys_rowid, "kept": self.kept, "erased": self.erased, "dead_letters": self.dead_letters,
+                "schema": self.schema}
 
 
 @dataclass(frozen=True)
@@ -263,11 +265,10 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
     copy cannot be brought forward so, and the index must be copied whole."""
     base = target / "store" / previous.index
     if previous.since is None or len(previous.deltas) >= MAX_DELTAS or not base.is_file():
-        return None
+        return None  # the base copy is not read: what a delta must know of it is in the manifest
     name = DELTA.format(len(previous.deltas) + 1)
     delta = target / "store" / name
     delta.unlink(missing_ok=True)  # left by a backup cut short: named by no manifest
-    source.execute("ATTACH DATABASE ? AS b", (str(base),))  # read only: its schema, to be sure a delta fits it
     source.execute("ATTACH DATABASE ? AS d", (str(delta),))
     try:
         # a file no manifest names until it is whole: no journal, one fsync at the end
@@ -310,7 +311,6 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
             manifest_synced.result()
     finally:  # cut short, the delta is left as a power cut would leave it: named by no manifest, removed by the next backup
         source.execute("DETACH DATABASE d")
-        source.execute("DETACH DATABASE b")
     report.copied, report.copied_bytes = copied, sum(report.manifest.segments[n] for n in copied)
     report.kept = len(report.manifest.segments) - len(report.copied)
     _publish_manifest(target)
@@ -333,8 +333,8 @@ def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path,
     assert since is not None
     schema = _schema(db, "main")
     tables = {name for kind, name, _ in schema if kind == "table"}
-    if schema != _schema(db, "b") or tables != set(KNOWN_TABLES):
-        return None  # a migration since, or a table this version does not know how to bring forward
+    if _digest_of(schema) != since.schema or tables != set(KNOWN_TABLES):
+        return None  # a migration since the base copy, or a table this version does not know how to bring forward
     old = previous.position
     new = db.execute("SELECT coalesce(max(last_position), 0) FROM main.segments").fetchone()[0]
     if new < old:
@@ -377,7 +377,7 @@ def _write_delta(db: sqlite3.Connection, previous: Manifest, store_root: Path,
     added = db.execute("SELECT coalesce(max(id), ?), count(*), count(raw), count(replayed_position) FROM d.dead_letters",
                        (since.dead_letters[0],)).fetchone()
     up_to_last = [before + more for before, more in zip(dead[1:], added[1:])]  # those up to the last one, now copied
-    moment = _Moment(new, Since(keys_rowid, kept, erased, [added[0], *up_to_last]))
+    moment = _Moment(new, Since(keys_rowid, kept, erased, [added[0], *up_to_last], since.schema))
     return moment, dead[0]
 
 
@@ -430,6 +430,10 @@ def _remove_unnamed(store_copy: Path, manifest: Manifest) -> None:
 def _schema(db: sqlite3.Connection, schema: str) -> list[tuple]:
     return db.execute(f"SELECT type, name, sql FROM {schema}.sqlite_master WHERE name NOT LIKE 'since_base_%'"
                       " ORDER BY type, name").fetchall()
+
+
+def _digest_of(schema: list[tuple]) -> str:
+    return hashlib.sha256(json.dumps(schema).encode()).hexdigest()
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -556,7 +560,7 @@ def _manifest_of(index_file: Path, store_root: Path, now: datetime | None) -> Ma
             keys_rowid = copy.execute("SELECT coalesce(max(rowid), 0) FROM respondent_keys").fetchone()[0]
         except sqlite3.OperationalError:  # a store that never held personal data
             keys_rowid = 0
-        since = Since(keys_rowid, 0, _erased(copy), [last_dead, *dead[1:]])
+        since = Since(keys_rowid, 0, _erased(copy), [last_dead, *dead[1:]], _digest_of(_schema(copy, "main")))
         store_id = store_id_of(copy)
     finally:
         copy.close()

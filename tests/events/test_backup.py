@@ -454,3 +454,19 @@ def test_a_writer_refused_while_restore_replaces_the_store_is_told_it_is_plannin
     assert len(refusals) == 1
     assert refusals[0].holder == f"planning restore (pid {os.getpid()})"
     assert "planning restore" in str(refusals[0])
+
+
+def test_a_migration_since_the_base_copy_makes_the_next_backup_copy_the_index_whole(tmp_path: Path) -> None:
+    """The base copy is not read by an incremental backup: the manifest's digest of its schema tells a migration."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(3), "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(2, 3), "b.jsonl")
+        assert backup(root, target).copied_files[0] == "store.sqlite (brought forward)"
+        store._db.execute("ALTER TABLE meta ADD COLUMN noted_at TEXT")  # as a later version's migration would
+        append(store, tmp_path, responses(2, 5), "c.jsonl")
+    after = backup(root, target)
+    assert (after.copied_files[0], after.manifest.index, after.manifest.deltas) == ("store.sqlite (whole)", "store.other.sqlite", [])
+    restore(target, tmp_path / "elsewhere" / "store")
+    assert ids_by_position(tmp_path / "elsewhere" / "store") == ids_by_position(root)
