@@ -21,8 +21,8 @@ is never rewritten. So a backup is
    appends the deltas to the base copy (``merge_deltas``) and merges the rows kept since the base
    (``merge_since_base``) before anything else reads it. So its cost follows what is new, not the
    size of the store. The manifest keeps what the next delta needs to know of this moment
-   (``Since``): the last respondent key's rowid, and fingerprints of the erased respondents and of
-   the dead letters. A respondent erased, or a dead letter redacted or replayed, since the last
+   (``Since``): the last respondent key's rowid, and fingerprints of the erased respondents, of
+   the dead letters and of the schema; the base copy and the deltas are not opened. A respondent erased, or a dead letter redacted or replayed, since the last
    backup changes rows the base copy holds (a key to shred, bytes to zero): the index is then
    copied whole, under the name the previous manifest does not use (``OTHER_INDEX``: the two
    alternate), and the old copy and its deltas are removed once the new manifest names it. So is
