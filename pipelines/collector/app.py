@@ -6,13 +6,15 @@ A request is checked in this order, and the first refusal answers it
 1. 401 without ``Authorization: Bearer <secret>``, or with a secret that is
    no sender's current one (``WWW-Authenticate: Bearer``);
 2. 403 when the secret's sender is revoked;
-3. 415 for a Content-Type other than JSON Lines or JSON;
-4. 413 for a body over ``Limits.max_body_bytes`` (by ``Content-Length``
+3. 503 (``Retry-After: 1``) when ``Limits.bodies_at_once`` requests are
+   already being read or judged: the body is not read, so memory stays bounded;
+4. 415 for a Content-Type other than JSON Lines or JSON;
+5. 413 for a body over ``Limits.max_body_bytes`` (by ``Content-Length``
    before anything is read, else as the body streams in) or with more than
    ``Limits.max_events`` events; 408 for a body not received whole within
    ``Limits.body_seconds``; 400 for a body with no events, or a JSON body
    that is not one well-formed array;
-5. 429 when the sender's token bucket cannot pay for the request's events
+6. 429 when the sender's token bucket cannot pay for the request's events
    (``Retry-After``: whole seconds).
 
 Nothing of a refused request is stored. A request that passes is judged
@@ -43,6 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from events.senders.registry import Sender
+
 from pipelines.collector.body import BodyRefused, events_of, media_type
 from pipelines.collector.intake import Intake, Unavailable
 from pipelines.collector.limits import MAX_BODY_SECONDS, Limits, RateLimits
@@ -53,6 +57,7 @@ HEALTH_PATH = "/v1/health"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REALM = 'Bearer realm="planning"'
 STORE_RETRY_SECONDS = 60
+BUSY_RETRY_SECONDS = 1  # a body in flight is read and judged within seconds: try again soon
 # every refusal's status, and the word for it in the answer's "error"
 ERRORS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 408: "request_timeout", 413: "too_large",
           415: "unsupported_media_type",
@@ -113,8 +118,10 @@ def collector_app(
     """The ASGI app. ``clock`` is the knowledge time recorded (and "now" for the contract's rule on the
     future); ``monotonic`` drives the rate limits. Tests pin both."""
     rates = RateLimits(limits.rate, limits.burst, monotonic)
+    in_flight = 0  # requests whose body is being read or judged; counted on the event loop only, so no lock
 
     async def post_events(request: Request) -> JSONResponse:
+        nonlocal in_flight
         request_id = request_id_of(request.headers.get("x-request-id"))
         secret = bearer_secret(request.headers.get("authorization"))
         sender = None if secret is None else await intake.identify(secret)
@@ -126,6 +133,18 @@ def collector_app(
         if not sender.active:
             return refusal(403, f"sender {sender.name} is revoked: ask the data team to register a new sender",
                            request_id)
+        if in_flight >= limits.bodies_at_once:
+            return refusal(503, f"the collector is already taking {limits.bodies_at_once} requests at once: send this "
+                           f"one again in {BUSY_RETRY_SECONDS} s; nothing was stored", request_id,
+                           {"Retry-After": str(BUSY_RETRY_SECONDS)})
+        in_flight += 1
+        try:
+            return await taken(request, request_id, sender)
+        finally:
+            in_flight -= 1
+
+    async def taken(request: Request, request_id: str, sender: Sender) -> JSONResponse:
+        """A request of a known, active sender: read, counted, judged and stored (or refused)."""
         try:
             kind = media_type(request.headers.get("content-type"))
             body = await read_body(request, limits.max_body_bytes, limits.body_seconds)

@@ -8,7 +8,12 @@ the OpenAPI document built from these constants (``pipelines.collector.openapi``
 - a body of at most ``MAX_BODY_BYTES``: refused by its ``Content-Length``
   before it is read, and while it streams in when it has none (chunked);
 - a body received whole within ``MAX_BODY_SECONDS``: a client that trickles
-  its body holds one of the requests the server takes at once, so it is cut off;
+  its body holds one of the bodies the collector takes at once, so it is cut off;
+- at most ``MAX_BODIES_AT_ONCE`` requests' bodies held at once, over all
+  senders (more are answered 503 with ``Retry-After``): with bodies of up to
+  ``MAX_BODY_BYTES`` held whole while they are judged, this bounds the
+  collector's memory. It bounds ``POST /v1/events`` only: the web site
+  beside it on the same port has its own bound (``pipelines.web.pages.view``);
 - at most ``MAX_EVENTS`` events (lines, or items of the array) per request,
   the size of one `planning ingest` batch;
 - per sender, ``rate`` events per second with bursts of up to ``burst``: a
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_EVENTS = 5_000
 MAX_BODY_SECONDS = 30.0  # 5 MiB in 30 s is 1.4 Mbit/s: slower than that, a client is holding a slot, not sending
+MAX_BODIES_AT_ONCE = 32  # 32 x 5 MiB = 160 MiB of bodies at most, however many clients are connected
 DEFAULT_RATE = 1_000.0  # events per second per sender, sustained
 DEFAULT_BURST = 10_000  # events per sender at once; at least MAX_EVENTS, so any request can pass
 MAX_RATE = 1_000_000.0
@@ -43,8 +49,11 @@ class Limits:
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
     body_seconds: float = MAX_BODY_SECONDS
+    bodies_at_once: int = MAX_BODIES_AT_ONCE
 
     def __post_init__(self) -> None:
+        if self.bodies_at_once < 1:
+            raise ValueError(f"bodies_at_once: {self.bodies_at_once} is out of range; give at least 1 request")
         if not (math.isfinite(self.rate) and 0 < self.rate <= MAX_RATE):
             raise ValueError(f"rate: {self.rate} is out of range; give more than 0 and at most {MAX_RATE:,.0f} events per second")
         if not self.max_events <= self.burst <= MAX_BURST:

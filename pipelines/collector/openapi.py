@@ -20,10 +20,11 @@ import yaml
 
 from events.contract.models import EVENT_TYPES
 from events.contract.validation import MAX_EVENT_BYTES
-from pipelines.collector.app import ERRORS, EVENTS_PATH, HEALTH_PATH, STORE_RETRY_SECONDS
+from pipelines.collector.app import BUSY_RETRY_SECONDS, ERRORS, EVENTS_PATH, HEALTH_PATH, STORE_RETRY_SECONDS
 from pipelines.collector.body import JSON, NDJSON
-from pipelines.collector.server import MAX_CONCURRENT
-from pipelines.collector.limits import DEFAULT_BURST, DEFAULT_RATE, MAX_BODY_BYTES, MAX_BODY_SECONDS, MAX_EVENTS
+from pipelines.collector.limits import (
+    DEFAULT_BURST, DEFAULT_RATE, MAX_BODIES_AT_ONCE, MAX_BODY_BYTES, MAX_BODY_SECONDS, MAX_EVENTS,
+)
 from pipelines.collector.verdicts import ALL_REJECTED, ALL_STORED, SOME_REJECTED
 
 PATH = Path(__file__).with_name("openapi.yaml")
@@ -49,9 +50,9 @@ REFUSALS: dict[int, str] = {
          "many seconds this request would pass. Nothing was stored.",
     503: "The event store cannot be written (its disk is full or read-only; nothing was stored), or on the streaming "
          f"stack Kafka did not acknowledge every event. Send the request again after `Retry-After` ({STORE_RETRY_SECONDS} "
-         "seconds): resending is safe. (When the "
-         f"collector already serves {MAX_CONCURRENT} requests at once, the server answers 503 in plain text, without "
-         "`Retry-After`.)",
+         "seconds): resending is safe. Or the collector is already taking "
+         f"{MAX_BODIES_AT_ONCE} requests at once: send it again after `Retry-After` ({BUSY_RETRY_SECONDS} second); "
+         "nothing was stored.",
 }
 ANSWERS: dict[int, str] = {
     ALL_STORED: "Every event was stored, or was a duplicate of one already stored (same `event_id`, same meaning).",

@@ -11,9 +11,15 @@ that was there before it. ``serve`` installs one that only notes the
 signal, so either signal ends in a clean return and the caller closes the
 store, which releases its writer lock.
 
-At most ``MAX_CONCURRENT`` connections and requests at once (more are
-answered 503 by uvicorn): with bodies of up to 5 MiB held while they are
-judged, this bounds the collector's memory.
+The server itself takes up to ``MAX_CONNECTIONS`` connections and requests
+at once (more are answered 503 in plain text by uvicorn): a guard against
+running out of file descriptors, far above what the site or the collector
+need. Each side bounds its own work below that: the collector holds at most
+``Limits.bodies_at_once`` bodies (``pipelines.collector.app``: 503 with
+``Retry-After`` beyond, which bounds its memory), and the web site renders
+pages in a few threads of its own, queueing the rest (``pipelines.web.pages.view``).
+So 50 or 500 keep-alive browsers are answered, late rather than refused,
+and a flood of page requests does not take the collector's slots.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-MAX_CONCURRENT = 32
+MAX_CONNECTIONS = 1_000
 GRACE_SECONDS = 10
 
 
@@ -52,7 +58,7 @@ def address_of(sock: socket.socket, tls: bool) -> str:
 def uvicorn_server(app: Starlette, *, certfile: Path | None = None, keyfile: Path | None = None) -> uvicorn.Server:
     config = uvicorn.Config(
         app, lifespan="off", log_config=None, log_level="warning", access_log=False, server_header=False,
-        limit_concurrency=MAX_CONCURRENT, timeout_graceful_shutdown=GRACE_SECONDS,
+        limit_concurrency=MAX_CONNECTIONS, timeout_graceful_shutdown=GRACE_SECONDS,
         ssl_certfile=str(certfile) if certfile else None, ssl_keyfile=str(keyfile) if keyfile else None,
     )
     return uvicorn.Server(config)

@@ -7,16 +7,20 @@ sender's name and the reasons the answer gave, and a refused request stored noth
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import http.client
 import json
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from events.home import PlanningHome
 from events.senders.registry import SenderRegistry
 from events.storage.store import EventStore
+from pipelines.collector.intake import StoreIntake
 from pipelines.collector.limits import MAX_BODY_BYTES, Limits
 from tests.support.collector import add_sender, ndjson, running_collector
 from tests.support.events import make_event
@@ -305,6 +309,46 @@ def test_a_store_that_cannot_be_written_is_503_and_stores_nothing(
     assert "the disk is full" in reply.body["message"] and "nothing of this request was stored" in reply.body["message"]
     assert after.status == 200
     assert len(stored(home)[0]) == 1
+
+
+class HeldIntake:
+    """The store's intake, holding every batch until ``release`` is set; ``entered`` counts the batches held."""
+
+    def __init__(self, home: PlanningHome) -> None:
+        self.store = StoreIntake(home)
+        self.mode = self.store.mode
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    async def identify(self, secret: str):
+        return await self.store.identify(secret)
+
+    async def take(self, batch, received_at):
+        self.entered.release()
+        await asyncio.to_thread(self.release.wait)
+        return await self.store.take(batch, received_at)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_more_requests_at_once_than_the_limit_are_503_with_retry_after(home: PlanningHome, harrow: str) -> None:
+    intake = HeldIntake(home)
+    with running_collector(home, Limits(bodies_at_once=2), intake) as collector:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            held = [pool.submit(collector.post, ndjson(audit()), harrow) for _ in range(2)]
+            for _ in held:
+                assert intake.entered.acquire(timeout=60), "a request never reached the store"
+            busy = collector.post(ndjson(audit()), harrow)
+            health = collector.get("/v1/health")
+            intake.release.set()
+            answered = [future.result() for future in held]
+        after = collector.post(ndjson(audit()), harrow)
+    assert busy.status == 503 and busy.header("Retry-After") == "1"
+    assert busy.body["error"] == "unavailable" and "already taking 2 requests at once" in busy.body["message"]
+    assert health.status == 200, "only POST /v1/events is bounded"
+    assert [reply.status for reply in answered] == [200, 200] and after.status == 200
+    assert len(stored(home)[0]) == 3
 
 
 def test_health_needs_no_secret(home: PlanningHome) -> None:
