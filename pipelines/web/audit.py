@@ -115,7 +115,8 @@ def attachment(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class AuditTrail:
-    """Records views of non-public pages and downloads, once their answer has started well (200)."""
+    """Records views of non-public pages and downloads whose answer is a 200, before the answer is sent: a
+    reader never has a page the log does not hold yet, and the log's order is the order of the answers."""
 
     def __init__(self, app: ASGIApp, *, log: AuditLog) -> None:
         self.app = app
@@ -125,20 +126,19 @@ class AuditTrail:
         if scope["type"] != "http" or AUDIENCE_KEY not in scope:
             await self.app(scope, receive, send)
             return
-        noted: list[tuple[str, str]] = []
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 200:
                 viewer = scope.get(VIEWER_KEY)
                 download = attachment(message.get("headers", []))
+                noted = None
                 if download is not None:
-                    noted.append(("downloaded", download))
+                    noted = ("downloaded", download)
                 elif scope["method"] == "GET" and viewer is not None and scope[AUDIENCE_KEY] != "public":
-                    noted.append(("viewed", ""))
+                    noted = ("viewed", "")
+                if noted is not None:
+                    await run_in_threadpool(self.log.record, viewer.name if viewer else None, noted[0], path_of(scope),
+                                            noted[1], address_of(scope))
             await send(message)
 
         await self.app(scope, receive, sending)
-        for action, detail in noted:
-            viewer = scope.get(VIEWER_KEY)
-            await run_in_threadpool(self.log.record, viewer.name if viewer else None, action, path_of(scope), detail,
-                                    address_of(scope))
