@@ -35,7 +35,8 @@ from pipelines.web.audience import Assets, Page
 from pipelines.web.audit import AuditLog, AuditTrail
 from pipelines.web.guard import Guard
 from pipelines.web.headers import SecurityHeaders
-from pipelines.web.rendering import render
+from pipelines.web.pages.published import PublicPages
+from pipelines.web.rendering import render, rendered
 from pipelines.web.typeface import GovukFiles
 
 ASSETS_VARIABLE = "PLANNING_WEB_ASSETS"
@@ -62,7 +63,7 @@ def govuk_frontend(environ: dict[str, str] | None = None) -> Path:
 
 
 async def _home(request: Request) -> Response:
-    return render(request, "account/home.html")
+    return await rendered(request, "account/home.html")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -70,7 +71,7 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     heading = "Page not found" if status == 404 else "This page cannot do that"
     told = ("if you typed the web address, check it is correct" if status == 404
             else f"it does not answer {request.method} requests")
-    return render(request, "account/refused.html", {"heading": heading, "told": told}, status_code=status)
+    return await rendered(request, "account/refused.html", {"heading": heading, "told": told}, status_code=status)
 
 
 def site_routes(govuk: Path) -> list[BaseRoute]:
@@ -108,4 +109,5 @@ def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govu
     app.state.clock = clock
     app.state.accounts = book
     app.state.audit = log
+    app.state.public_pages = PublicPages(home.projections)
     return app

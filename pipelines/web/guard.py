@@ -35,7 +35,7 @@ from pipelines.web import sessions
 from pipelines.web.accounts import AccountBook
 from pipelines.web.audit import AUDIENCE_KEY
 from pipelines.web.audience import VIEWER_KEY, Assets, Audience, Viewer, audience_of, may_see
-from pipelines.web.rendering import CONTEXT_KEY, render
+from pipelines.web.rendering import CONTEXT_KEY, render, rendered
 
 SESSION_KEY = "planning.session"  # the live Session, for the account pages
 SIGN_IN_PATH = "/sign-in"
@@ -87,7 +87,8 @@ class Guard:
             return
         request = Request(scope)
         cookies = request.cookies
-        session = await run_in_threadpool(sessions.current, self.book, cookies.get(sessions.SESSION_COOKIE))
+        token = cookies.get(sessions.SESSION_COOKIE)
+        session = await run_in_threadpool(sessions.current, self.book, token) if token else None
         viewer = None if session is None else Viewer(session.account, session.role)
         scope[VIEWER_KEY] = viewer
         scope[SESSION_KEY] = session
@@ -106,7 +107,7 @@ class Guard:
         if route is None:  # no route: the router's 404
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(request, route, viewer, session)
+        refusal = await run_in_threadpool(self._refusal, request, route, viewer, session)
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -115,8 +116,9 @@ class Guard:
             if body is None or not csrf or not hmac.compare_digest(_csrf_of(body), csrf):
                 told = ("this form was not sent by a page of this site, or its page is too old: go back, reload "
                         "the page and send the form again")
-                await render(request, "account/refused.html", {"heading": "The form could not be accepted", "told": told},
-                             status_code=403)(scope, receive, send)
+                refused = await rendered(request, "account/refused.html",
+                                         {"heading": "The form could not be accepted", "told": told}, status_code=403)
+                await refused(scope, receive, send)
                 return
             receive = _replaying(body, receive)
         scope[AUDIENCE_KEY] = audience_of(route)

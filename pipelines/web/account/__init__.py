@@ -21,7 +21,7 @@ from pipelines.web.audit import SHOWN, AuditLog, path_of
 from pipelines.web.audience import Page, viewer_of
 from pipelines.web.forms import form_of
 from pipelines.web.guard import PASSWORD_PATH, SESSION_KEY, SIGN_IN_PATH, SIGN_OUT_PATH, cookie_header, relative_next
-from pipelines.web.rendering import render
+from pipelines.web.rendering import rendered
 
 WRONG = "Enter a correct account name and password"
 PASSWORD_FIELDS = (
@@ -59,7 +59,7 @@ async def sign_in_form(request: Request) -> Response:
     wanted = relative_next(request.query_params.get("next"))
     if viewer_of(request) is not None:
         return RedirectResponse(wanted, status_code=303)
-    return render(request, "account/sign_in.html", {"next": wanted, "name": "", "errors": {}})
+    return await rendered(request, "account/sign_in.html", {"next": wanted, "name": "", "errors": {}})
 
 
 async def sign_in(request: Request) -> Response:
@@ -73,13 +73,13 @@ async def sign_in(request: Request) -> Response:
         told = (f"There have been too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
                 "or ask the data team to reset your password")
         await _note(request, await _account_named(book, name), "sign_in_locked")
-        return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": told}},
+        return await rendered(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": told}},
                       status_code=429, headers={"Retry-After": str(wait)})
     account = await run_in_threadpool(book.signs_in, name, form.get("password", ""))
     if account is None:
         await run_in_threadpool(throttle.failed, book, name, address)
         await _note(request, await _account_named(book, name), "sign_in_failed")
-        return render(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
+        return await rendered(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
                       status_code=401)
     await run_in_threadpool(throttle.succeeded, book, account.name)
     before = request.scope.get(SESSION_KEY)
@@ -102,7 +102,7 @@ async def sign_out(request: Request) -> Response:
 
 
 async def password_form(request: Request) -> Response:
-    return _password_page(request, relative_next(request.query_params.get("next")), {})
+    return await _password_page(request, relative_next(request.query_params.get("next")), {})
 
 
 async def change_password(request: Request) -> Response:
@@ -116,7 +116,7 @@ async def change_password(request: Request) -> Response:
     except AccountRefused as refused:
         label, _, told = str(refused).partition(": ")
         field = FIELD_OF.get(label, "new_password")
-        return _password_page(request, wanted, {field: told[:1].upper() + told[1:]}, status_code=400)
+        return await _password_page(request, wanted, {field: told[:1].upper() + told[1:]}, status_code=400)
     await run_in_threadpool(sessions.end_others, book, session.account)
     token = await run_in_threadpool(sessions.start, book, session.account)
     await _note(request, session.account, "password_changed")
@@ -132,12 +132,12 @@ async def audit_page(request: Request) -> Response:
     log: AuditLog = request.app.state.audit
     account = request.query_params.get("account", "").strip()
     entries = await run_in_threadpool(log.latest, account or None)
-    return render(request, "account/audit.html", {"entries": entries, "account": account, "shown": SHOWN})
+    return await rendered(request, "account/audit.html", {"entries": entries, "account": account, "shown": SHOWN})
 
 
-def _password_page(request: Request, wanted: str, errors: dict[str, str], status_code: int = 200) -> Response:
+async def _password_page(request: Request, wanted: str, errors: dict[str, str], status_code: int = 200) -> Response:
     session = request.scope[SESSION_KEY]
-    return render(request, "account/password.html", {"next": wanted, "errors": errors, "fields": PASSWORD_FIELDS,
+    return await rendered(request, "account/password.html", {"next": wanted, "errors": errors, "fields": PASSWORD_FIELDS,
                                                       "must_change": session.must_change}, status_code=status_code)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -30,7 +31,7 @@ from projections.reading.snapshots import UnknownSnapshot, listed_snapshots
 from pipelines.web.audience import Page
 from pipelines.web.pages import shown
 from pipelines.web.pages.snapshot import Refused, chosen_snapshot, home_of, reading, snapshot_names
-from pipelines.web.pages.view import answering, page
+from pipelines.web.pages.view import answering, in_page_thread, page
 
 MAX_SQL_LENGTH = 20_000  # characters of one query typed into the page
 
@@ -106,6 +107,10 @@ async def sql(request: Request) -> Response:
         form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         context["query"] = (form.get("query") or [""])[0]
         status, context = await _run(request, context, (form.get("limit") or ["1000"])[0])
+    return await in_page_thread(request, _sql_page, request, context, status)
+
+
+def _sql_page(request: Request, context: dict, status: int) -> Response:
     with reading(request) as snapshot:
         context |= {"synthetic": snapshot.synthetic, "snapshot": snapshot.name}
     return page(request, "panel/sql.html", context, status_code=status)
@@ -121,8 +126,8 @@ async def _run(request: Request, context: dict, limit_text: str) -> tuple[int, d
         return 400, context | {"error": f"limit: a whole number of rows from 1 to {DEFAULT_LIMIT:,}"}
     limit = int(limit_text)
     try:
-        result = await asyncio.to_thread(run_panel_sql, home_of(request).projections, query, limit=limit,
-                                         timeout=DEFAULT_TIMEOUT, snapshot=chosen_snapshot(request))
+        result = await in_page_thread(request, partial(run_panel_sql, home_of(request).projections, query, limit=limit,
+                                                       timeout=DEFAULT_TIMEOUT, snapshot=chosen_snapshot(request)))
     except UnknownSnapshot as unknown:
         raise Refused(404, str(unknown)) from None
     except PanelSqlError as refused:

@@ -10,6 +10,9 @@ senders or comments appears here.
 
 A cycle whose fieldwork stage is not signed off is still being counted: its page says so and
 shows no consultation or survey figures (docs/decisions.md, "The public pages").
+
+Each page is rendered once per published snapshot for readers who are not signed in, and kept
+until the next publish (``pipelines.web.pages.published``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from projections.packs.labels import (
     INDICATOR_LABELS, STAGE_WHAT, STATUS_LABELS, stage_label, theme_label, window,
 )
 from pipelines.web.audience import Page
-from pipelines.web.pages.snapshot import Refused, Snapshot, reading
+from pipelines.web.pages.snapshot import Refused, Snapshot, reading, reading_cycle
 from pipelines.web.pages.view import answering, page
 
 TOP_THEMES = 5
@@ -78,7 +81,7 @@ def boroughs(request: Request) -> Response:
 
 def borough(request: Request) -> Response:
     code = borough_of(request.path_params["borough"])
-    with reading(request, public=True) as snapshot:
+    with reading_cycle(request, request.path_params.get("cycle")) as snapshot:
         cycle = snapshot.cycle(request.path_params.get("cycle"))
         return page(request, "public/borough.html", borough_page(snapshot, code, cycle))
 
@@ -140,8 +143,9 @@ def raised(snapshot: Snapshot, code: str, cycle: str) -> dict[str, Any]:
 
 
 ROUTES: list[Page] = [
-    Page("/", answering(start), audience="public", name="start"),
-    Page("/boroughs", answering(boroughs), audience="public", name="boroughs"),
-    Page("/boroughs/{borough}", answering(borough), audience="public", name="borough"),
-    Page("/boroughs/{borough}/{cycle}", answering(borough), audience="public", name="borough_cycle"),
+    Page("/", answering(start, once_per_snapshot=True), audience="public", name="start"),
+    Page("/boroughs", answering(boroughs, once_per_snapshot=True), audience="public", name="boroughs"),
+    Page("/boroughs/{borough}", answering(borough, once_per_snapshot=True), audience="public", name="borough"),
+    Page("/boroughs/{borough}/{cycle}", answering(borough, once_per_snapshot=True), audience="public",
+         name="borough_cycle"),
 ]

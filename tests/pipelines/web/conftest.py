@@ -72,6 +72,15 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome
 def fieldwork_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     """Real (not synthetic) events of a cycle whose fieldwork is open: responses are still arriving."""
     root = tmp_path_factory.mktemp("web-fieldwork") / "planning-home"
+    with pytest.MonkeyPatch.context() as patch:
+        home = use_home(patch, root)
+        in_fieldwork(home)
+        build(home, on="2026-07-15", as_of="2026-07-15T12:00:00Z")
+        yield home
+
+
+def in_fieldwork(home: PlanningHome) -> None:
+    """Store in ``home`` the real events of a cycle whose fieldwork is open (12 responses so far); not built."""
     events = [
         make_event("cycle.opened", occurred_at="2026-03-01T09:00:00Z"),
         make_event("programme.approved", occurred_at="2026-04-20T09:00:00Z"),
@@ -80,10 +89,6 @@ def fieldwork_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plannin
                                      "respondent_ref": f"r-{n}"}},
                      occurred_at="2026-07-10T09:00:00Z") for n in range(12)],
     ]
-    with pytest.MonkeyPatch.context() as patch:
-        home = use_home(patch, root)
-        with EventStore(home.store, writer=True) as store:
-            ingest_files(store, [str(write_jsonl(root.parent / "fieldwork.jsonl", events))],
-                         recorded_at=FIELDWORK_KNOWN, progress=None)
-        build(home, on="2026-07-15", as_of="2026-07-15T12:00:00Z")
-        yield home
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(home.root.parent / "fieldwork.jsonl", events))],
+                     recorded_at=FIELDWORK_KNOWN, progress=None)
