@@ -148,3 +148,12 @@ def test_the_sql_page_runs_a_select_with_the_limits_of_planning_sql(demo_home: P
         refused = web.post("/panel/sql", {"csrf_token": token, "query": query, "limit": "10"})
         assert refused.status == 400 and said in unescape(refused.text), query
     assert web.post("/panel/sql", {"csrf_token": token, "query": "SELECT 1", "limit": "0"}).status == 400
+
+
+def test_the_tables_index_shows_the_descriptions_code_as_code_not_backticks(demo_site: Site) -> None:
+    page = signed_in(demo_site, "panel").get("/panel/tables")
+    assert page.status == 200
+    descriptions = re.findall(r'<dd class="govuk-summary-list__value">(.*?)</dd>', page.text, re.S)
+    assert len(descriptions) == len(PANEL_TABLES)
+    assert not [d for d in descriptions if "`" in d]
+    assert "plus an <code>all</code> row" in page.text  # consultation_coverage's description

@@ -51,7 +51,8 @@ def test_a_right_password_signs_in_and_goes_to_the_page_asked_for(site: Site) ->
     reply = browser.sign_in("j.smith", PASSWORD, next_page="/account/password")
     assert (reply.status, reply.header("location")) == (303, "/account/password")
     page = browser.get("/account/password")
-    assert page.status == 200 and "j.smith: change password" in page.text and "Sign out" in page.text
+    assert page.status == 200 and "Signed in as <strong>j.smith</strong>" in page.text
+    assert '<a class="govuk-service-navigation__link" href="/account/password">Change password</a>' in page.text and "Sign out" in page.text
 
 
 @pytest.mark.parametrize("name, password", [("j.smith", "not the password"), ("nobody", PASSWORD), ("j.smith", "")])
