@@ -55,6 +55,11 @@ CREATE INDEX IF NOT EXISTS respondent_keys_erased ON respondent_keys (ref_digest
 """
 
 
+# json.dumps' own settings (so the sealed text is what it always was), without its check for cycles: the fields
+# come from parsed JSON and cannot hold themselves
+_PERSONAL_JSON = json.JSONEncoder(check_circular=False)
+
+
 @dataclass(frozen=True)
 class SealedPayload:
     payload: dict[str, Any]  # the payload with the personal fields removed
@@ -120,7 +125,7 @@ class Vault:
         if key is None:  # already erased: keep nothing personal
             return SealedPayload(clear, subject, None)
         nonce = os.urandom(12)
-        ciphertext = AESGCM(key).encrypt(nonce, json.dumps(personal).encode(), subject.encode())
+        ciphertext = AESGCM(key).encrypt(nonce, _PERSONAL_JSON.encode(personal).encode(), subject.encode())
         return SealedPayload(clear, subject, base64.b64encode(nonce + ciphertext).decode())
 
     def _key_for(self, respondent_ref: str) -> tuple[str, bytes | None]:

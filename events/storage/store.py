@@ -61,7 +61,9 @@ from events.contract.validation import Accepted, Rejected
 
 QUARANTINE = "quarantine"  # under the store: segment files no commit refers to (``_quarantine_orphan_segments``)
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
-_SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one encoder, not one per record
+# One encoder, not one per record. A record is built from parsed JSON, so it cannot hold itself: the encoder's
+# check for cycles (a dict entry per list and object) only cost time, ~20 % of an encoding. Same bytes without it.
+_SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
