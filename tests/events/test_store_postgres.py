@@ -6,6 +6,7 @@ the session's real cluster (tests/support/postgres.py)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 
 from events.contract.validation import verdict
 from events.storage.backends import record_files
+from events.storage.postgres import migrations
+from events.storage.postgres.integrity import verify_postgres
 from events.storage.postgres.migrations import LATEST, init_store, SchemaOutOfDate, migrate, schema_version
 from events.storage.postgres.store import PostgresStore
 from events.storage.store import EventStore, Received
@@ -118,3 +121,48 @@ def test_builds_read_the_same_rows_from_either_backend(postgres_url: str, tmp_pa
                     " AND (cycle = '2027-28' OR event_type = 'event.retracted') ORDER BY position", parameters).fetchall()
     assert rows["PostgresStore"] == rows["EventStore"]
     assert [position for position, _, _ in rows["EventStore"]] == [3, 4]
+
+
+def test_a_store_at_schema_version_1_migrates_and_keeps_its_events(postgres_url: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 2 turns ids into uuid and digests into bytes in place: the records, the duplicate and conflict
+    verdicts (which read the digests) and the keys that unseal them are all still there."""
+    events = [make_event("consultation.response_received", {"comment": "é \\ \" ok", "respondent": {"respondent_ref": f"r-{i}"}})
+              for i in range(2)] + [make_event("stage.signed_off", cycle="2026-27")]
+    with EventStore(tmp_path / "embedded", writer=True) as embedded:  # the rows a version-1 store held, made by the same rules
+        embedded.append([received(e, sender="team") for e in events], recorded_at=EPOCH)
+        lines = b"".join(s.path.read_bytes() for s in embedded.segments())
+    with sqlite3.connect(tmp_path / "embedded" / "store.sqlite") as index:
+        pepper = index.execute("SELECT value FROM meta WHERE key = 'pepper'").fetchone()[0]
+        keys = index.execute("SELECT ref_digest, subject, key FROM respondent_keys").fetchall()
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        assert migrate(connection) == [1]
+        monkeypatch.undo()
+        connection.execute("SET search_path = planning_store")
+        connection.execute("UPDATE meta SET value = %s WHERE key = 'pepper'", (pepper,))
+        connection.cursor().executemany("INSERT INTO respondent_keys (ref_digest, subject, key) VALUES (%s, %s, %s)", keys)
+        for event, text in zip(events, lines.decode().splitlines()):
+            record = json.loads(text)
+            connection.execute("INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                               (record["position"], record["event_id"], verdict(line(event)).body_sha256, record["sender"],
+                                record["event_type"], record["cycle"], record["recorded_at"], text))
+        assert migrate(connection) == list(range(2, LATEST + 1))
+        types = dict(connection.execute("SELECT column_name, data_type FROM information_schema.columns"
+                                        " WHERE table_schema = 'planning_store' AND table_name = 'events'"))
+    assert (types["event_id"], types["body_sha256"]) == ("uuid", "bytea")
+    changed = make_event("stage.signed_off", cycle="2026-27")
+    changed["event_id"] = events[2]["event_id"]
+    changed["occurred_at"] = "2026-07-15T18:30:00Z"
+    with PostgresStore(postgres_url, writer=True) as store:
+        store.copy_records(tmp_path / "copied.jsonl")
+        assert (tmp_path / "copied.jsonl").read_bytes() == lines  # byte for byte what the version-1 store held
+        assert store.positions_of([e["event_id"] for e in events]) == {e["event_id"]: i for i, e in enumerate(events, 1)}
+        again = store.append([received(e, sender="team") for e in events] + [received(changed, "late")], recorded_at=EPOCH)
+        assert again.duplicates == [e["event_id"] for e in events] and again.accepted == []
+        assert [letter["origin"] for letter in store.dead_letters()] == ["late"]  # same id, another body: a conflict
+        assert [e["payload"]["comment"] for e in store.events() if "comment" in e["payload"]] == ["é \\ \" ok"] * 2
+        verification = verify_postgres(store)
+        assert verification.intact and verification.digests_checked == 3
+        fresh = store.append([received(make_event("stage.signed_off"))], recorded_at=EPOCH)
+        assert fresh.high_water_mark == 4

@@ -65,7 +65,7 @@ def verify_postgres(store: Any) -> PostgresVerification:
             "SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL")}
         with db.cursor(name="verify_records") as cursor:
             cursor.itersize = BATCH
-            cursor.execute("SELECT position, event_id, body_sha256, record FROM events ORDER BY position")
+            cursor.execute("SELECT position, event_id, encode(body_sha256, 'hex'), record FROM events ORDER BY position")
             for position, event_id, digest, record in cursor:
                 _check_record(result, keys, position, event_id, digest, record)
     return result
