@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.string import TextLoader
+from psycopg.types.string import BytesBinaryDumper, TextLoader
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from events.contract.validation import Accepted, Rejected
@@ -142,6 +142,9 @@ class PostgresStore:
         self.erasure_ledger = erasure_ledger
         self._db = psycopg.connect(url, autocommit=True, options=f"-c search_path={SCHEMA}")
         self._db.adapters.register_loader("uuid", TextLoader)  # event ids come back as the str the store was given
+        # bytes to bytea in binary COPY by psycopg's compiled dumper, not the DB-API wrapper's Python one it picks
+        # by type oid otherwise (~5 % of an append's CPU)
+        self._db.adapters.register_dumper(bytes, BytesBinaryDumper)
         try:
             require_current(self._db, url)
         except BaseException:
