@@ -29,6 +29,7 @@ from bench.data import INCREMENTAL_CYCLE
 from bench.integrity import verify_figure
 from bench.measure import Run, ingest_counts, pct, row, segment_files
 from bench.postgres import pg_append, pg_rebuild
+from bench.postgres_stream import pg_stream
 from bench.web import web_pages, web_public_load
 from projections.connection import connect
 
@@ -665,6 +666,7 @@ DISPLAY: dict[str, str] = {
     "collector_latency": "collector latency",
     "pg_append": "PostgreSQL store: append",
     "pg_rebuild": "PostgreSQL store: full rebuild",
+    "pg_stream": "PostgreSQL store: stream, 1–3 workers",
     "web_pages": "web pages",
     "web_public_load": "web public load",
 }
@@ -684,6 +686,7 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "backup": backup_figure,
     "pg_append": pg_append,
     "pg_rebuild": pg_rebuild,
+    "pg_stream": pg_stream,
     "web_pages": web_pages,
     "web_public_load": web_public_load,
 }

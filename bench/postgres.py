@@ -10,10 +10,11 @@ as docs/decisions.md asks of a production cluster. The test suite starts its clu
   PostgreSQL store in batches of ``BATCH_SIZE`` as ``planning ingest`` appends them; against
   ``COPY`` of the very rows the store then holds into a table with the same columns and no
   index, key or constraint, in the same cluster, in one transaction.
-- ``pg_rebuild``: every Panel table of every cycle rebuilt by library calls (the event cache
-  from nothing, then per cycle staging and the tables' SQL, as the build assets call them,
-  without Dagster), from the PostgreSQL store above and from the bench home's embedded store
-  holding the same file; alternating, twice each, the faster of each kept.
+- ``pg_rebuild``: ``planning build --full``, the operator's command, as a subprocess on a home whose
+  ``PLANNING_STORE`` names a PostgreSQL store filled by ``planning ingest``, against the same command
+  on the bench home's embedded store holding the same file; alternating, twice each, the faster kept.
+
+The stream figure on this store (``pg_stream``) is in bench/postgres_stream.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import proc
 from bench.measure import Run, row
 
 POSTGRES_BIN = Path(os.environ.get("PLANNING_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
@@ -155,32 +157,6 @@ def plain_copy(url: str, server_cpu: dict[str, float] | None = None) -> tuple[fl
     return seconds["plain_rows"], seconds["indexed_rows"], rows
 
 
-def library_rebuild(store: Any, workdir: Path, cycles: list[str], on: str) -> float:
-    """Seconds to rebuild every Panel table of every cycle from ``store`` by library calls (no Dagster)."""
-    from events.contract.instants import Instants
-    from projections.building import event_cache
-    from projections.building.build import build_table
-    from projections.building.staging import stage_cycle
-    from projections.tables import PANEL_TABLES
-
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
-    instants = Instants.parse(on, None)
-    started = time.perf_counter()
-    with event_cache.cache_lock(workdir):
-        position = store.high_water_mark()
-        event_cache.refresh(store, workdir, full=True, upto=position)
-        for cycle in cycles:
-            build = workdir / cycle
-            build.mkdir()
-            stage_cycle(store, build / "staging.duckdb", cycle, instants, cache=event_cache.cache_file(workdir), upto=position)
-            for name in PANEL_TABLES:
-                build_table(build, name)
-    seconds = time.perf_counter() - started
-    shutil.rmtree(workdir, ignore_errors=True)
-    return seconds
-
-
 _CLUSTER: dict[str, str] = {}  # this run's cluster: its URL, and the database holding the bench file once appended
 
 
@@ -226,31 +202,48 @@ def pg_append(run: Run) -> dict[str, Any]:
     )
 
 
-def pg_rebuild(run: Run) -> dict[str, Any]:
-    from events.storage.postgres.store import PostgresStore
-    from events.storage.store import EventStore
+def filled_home(run: Run, url: str, name: str) -> tuple[Path, dict[str, str]]:
+    """A new home whose ``PLANNING_STORE`` is a new database of the cluster, holding the bench file as
+    ``planning store init`` and ``planning ingest`` put it there (untimed): (home, its environment)."""
+    database = _new_database(url, name)
+    home = run.dir / f"{name}-home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = run.env(home, PLANNING_STORE=database)
+    proc.run(proc.planning("store", "init"), env)
+    done = proc.run(proc.planning("ingest", str(run.ds.events_file)), env)
+    (home / "INGESTED").write_text(done.stdout)
+    return home, env
 
+
+def pg_rebuild(run: Run) -> dict[str, Any]:
     run.ensure_ingested()
-    with _bench_store(run) as (url, cluster):
-        if "store" not in cluster:
-            run.log("  filling the PostgreSQL store (untimed) ...")
-            cluster["store"] = _new_database(url, "bench_store")
-            append_all(cluster["store"], validated(run.ds.events_file))
-        timings: dict[str, list[float]] = {"embedded": [], "postgresql": []}
+    with _bench_store(run) as (url, _):
+        run.log("  filling a PostgreSQL store by `planning ingest` (untimed) ...")
+        home, env = filled_home(run, url, "bench_rebuild")
+        command = proc.planning("build", "--full", "--on", run.on)
+        runs: dict[str, list[proc.Finished]] = {"embedded": [], "postgresql": []}
         for _ in range(2):  # alternating, so both sides see the same load
-            with EventStore(run.home / "store") as embedded:
-                timings["embedded"].append(library_rebuild(embedded, run.dir / "rebuild-embedded", run.ds.cycles, run.on))
-            with PostgresStore(cluster["store"]) as postgres:
-                timings["postgresql"].append(library_rebuild(postgres, run.dir / "rebuild-postgresql", run.ds.cycles, run.on))
-    ours, theirs = min(timings["postgresql"]), min(timings["embedded"])
-    ratio = ours / theirs
+            runs["embedded"].append(proc.run(command, run.env(run.home)))
+            runs["postgresql"].append(proc.run(command, env))
+        (run.home / "BUILT").write_text(run.on)
+    shutil.rmtree(home, ignore_errors=True)
+    ours = min(runs["postgresql"], key=lambda done: done.seconds)
+    theirs = min(runs["embedded"], key=lambda done: done.seconds)
+    ratio = ours.seconds / theirs.seconds
     cycles = len(run.ds.cycles)
+    seconds = {side: [round(done.seconds, 1) for done in done_runs] for side, done_runs in runs.items()}
     return row(
         "PostgreSQL store: full rebuild",
-        f"every Panel table of {cycles} cycles from the PostgreSQL store: {ours:,.1f} s (runs {timings['postgresql']})",
-        f"the same from the embedded store: {theirs:,.1f} s (runs {timings['embedded']})",
+        f"`planning build --full` with `PLANNING_STORE` on the PostgreSQL store, {cycles} cycles: {ours.seconds:,.1f} s,"
+        f" CPU {ours.cpu_seconds:,.1f} s (runs {seconds['postgresql']})",
+        f"`planning build --full` on the embedded bench home, same events: {theirs.seconds:,.1f} s,"
+        f" CPU {theirs.cpu_seconds:,.1f} s (runs {seconds['embedded']})",
         ratio, f"{ratio:.2f}× the embedded store's", "≤ 1.5×", ratio <= 1.5,
-        "library calls, no Dagster (the build assets do not open the PostgreSQL store yet): event cache from nothing,"
-        " then per cycle staging and the 9 tables' SQL; two alternating runs each, the faster kept",
-        {"seconds": timings, "cycles": cycles},
+        "the operator's command as a subprocess (interpreter start, one Dagster run per cycle, the first rebuilding"
+        " the event cache), on two homes holding the same file by `planning ingest`; two alternating runs each, the"
+        " faster kept; the server shares the machine's cores",
+        {"seconds": seconds, "cpu_seconds": {side: [round(done.cpu_seconds, 1) for done in done_runs]
+                                             for side, done_runs in runs.items()},
+         "peak_mib": {"embedded": theirs.peak_mib, "postgresql": ours.peak_mib}, "cycles": cycles},
     )
