@@ -9,7 +9,8 @@ A table's whole story sits in ``projections/sql/``:
   with its DuckDB type and meaning, and its checks by name and meaning;
 * ``checks/<table>__<check>.sql`` is each check: a query that returns one row
   per violation (its first column says what is wrong), so the check passes
-  when it returns none.
+  when it returns none. A check that compares its table with another Panel
+  table names that table (``reads``): it runs once both are built.
 
 This module reads those files into typed objects for everyone else: the
 Dagster assets and checks, the exports' READMEs, the packs, `planning query`.
@@ -34,6 +35,7 @@ PANEL_TABLE_NAMES = (
     "theme_ranking",
     "feedback_log",
     "priority_traceability",
+    "priority_evidence",
 )
 
 
@@ -50,6 +52,7 @@ class TableCheck:
     name: str
     description: str
     sql: str  # returns one row per violation; the first column says what is wrong
+    reads: tuple[str, ...] = ()  # the other Panel tables the check compares its table with
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ def load_table(name: str) -> PanelTable:
         columns=tuple(Column(c["name"], c["type"], c["description"]) for c in schema["columns"]),
         checks=tuple(
             TableCheck(name, c["name"], c["description"],
-                       folder.joinpath("checks", f"{name}__{c['name']}.sql").read_text(encoding="utf-8"))
+                       folder.joinpath("checks", f"{name}__{c['name']}.sql").read_text(encoding="utf-8"),
+                       tuple(c.get("reads", ())))
             for c in schema.get("checks", [])
         ),
     )

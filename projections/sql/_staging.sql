@@ -152,3 +152,29 @@ CREATE TABLE scope_boroughs AS
 SELECT borough AS scope, borough FROM boroughs
 UNION ALL
 SELECT 'LONDON', borough FROM boroughs;
+
+-- The evidence behind each adopted priority, within its scope (LONDON = all boroughs): the consultation
+-- responses naming its theme (at any rank), the PAS interviews naming it as a priority (with their
+-- weight), and the latest CDRP audit of each borough ranking it. One row per priority × event.
+-- priority_traceability counts these rows and priority_evidence lists them: one reading, so the
+-- counts on the Panel's row always equal the evidence listed for it.
+CREATE TABLE adopted_evidence AS
+WITH priorities AS (
+    SELECT p.rank, p.theme, p.scope, s.borough
+    FROM adopted_priorities AS p
+    JOIN scope_boroughs AS s USING (scope)
+)
+SELECT p.scope, p.rank, 'consultation_response' AS kind, r.event_id, r.borough, NULL::DOUBLE AS weight
+FROM priorities AS p
+JOIN responses AS r ON r.borough = p.borough
+WHERE list_contains([t.theme FOR t IN r.themes], p.theme)
+UNION ALL
+SELECT p.scope, p.rank, 'survey_interview', i.event_id, i.borough, i.weight
+FROM priorities AS p
+JOIN interviews AS i ON i.borough = p.borough
+WHERE list_contains(i.priorities, p.theme)
+UNION ALL
+SELECT p.scope, p.rank, 'cdrp_audit', a.event_id, a.borough, NULL
+FROM priorities AS p
+JOIN latest_audits AS a ON a.borough = p.borough
+WHERE list_contains([t.theme FOR t IN a.priorities], p.theme);

@@ -676,8 +676,13 @@ def test_reference_feedback_traceability_and_groups() -> None:
     assert set(rows) == {"LONDON", "E09000002"}
     assert (rows["LONDON"]["supporting_responses"], rows["LONDON"]["supporting_survey_weight"], rows["LONDON"]["cdrp_boroughs"]) == (
         1, 1.5, ["E09000003"])
-    assert rows["LONDON"]["evidence_event_ids"] == sorted([r["event_id"], i["event_id"], a["event_id"]])
+    assert (rows["LONDON"]["supporting_interviews"], rows["LONDON"]["evidence_events"]) == (1, 3)
+    assert rows["LONDON"]["evidence_query"] == f"planning query priority_evidence --cycle {CYCLE} --scope LONDON --rank 1"
     assert (rows["E09000002"]["supporting_survey_weight"], rows["E09000002"]["cdrp_boroughs"]) == (0.0, [])
+    assert (rows["E09000002"]["supporting_responses"], rows["E09000002"]["evidence_events"]) == (1, 1)
+    assert sorted((x["scope"], x["kind"], x["event_id"]) for x in t["priority_evidence"]) == sorted([
+        ("LONDON", "consultation_response", r["event_id"]), ("LONDON", "survey_interview", i["event_id"]),
+        ("LONDON", "cdrp_audit", a["event_id"]), ("E09000002", "consultation_response", r["event_id"])])
     (g,) = t["group_activity"]
     assert (g["group_kind"], g["borough"], g["meetings"], g["attendance"], g["cost_gbp"], g["cost_per_attendee"]) == (
         "ward_panel", "E09000002", 2, 0, 15.5, None)

@@ -47,10 +47,14 @@ BREAKS: dict[tuple[str, str], str] = {
     ("group_activity", "totals_consistent"):
         "INSERT INTO group_activity VALUES ('2027-28', 'cg-1', 'consultative_group', 'E09000002', 2, 10, 100, 5)",
     ("priority_traceability", "one_row_per_rank"):
-        "INSERT INTO priority_traceability VALUES ('2027-28', 1, 'knife_crime', 'LONDON', 0, 0, [], []),"
-        " ('2027-28', 1, 'burglary', 'LONDON', 0, 0, [], [])",
+        "INSERT INTO priority_traceability VALUES ('2027-28', 1, 'knife_crime', 'LONDON', 0, 0, 0, [], 0, 'q'),"
+        " ('2027-28', 1, 'burglary', 'LONDON', 0, 0, 0, [], 0, 'q')",
     ("priority_traceability", "evidence_trail_complete"):
-        "INSERT INTO priority_traceability VALUES ('2027-28', 1, 'knife_crime', 'E09000002', 2, 0, ['E09000003'], ['a', 'b', 'c'])",
+        "INSERT INTO priority_traceability VALUES ('2027-28', 1, 'knife_crime', 'E09000002', 2, 0, 0, ['E09000003'], 3, 'q')",
+    ("priority_evidence", "one_row_per_event"):
+        "INSERT INTO priority_evidence VALUES ('2027-28', 'LONDON', 1, 'cdrp_audit', 'a'), ('2027-28', 'LONDON', 1, 'cdrp_audit', 'a')",
+    ("priority_evidence", "counted_in_traceability"):
+        "INSERT INTO priority_traceability VALUES ('2027-28', 1, 'knife_crime', 'LONDON', 1, 0, 0, [], 1, 'q')",
 }
 
 

@@ -135,8 +135,16 @@ priority_traceability
     naming the theme (any rank); supporting_survey_weight = Σ weight of PAS
     interviews in scope naming it (0.0 when none); cdrp_boroughs = boroughs
     in scope whose latest audit ranks it, sorted (empty list when none);
-    evidence_event_ids = the ids of those responses, interviews and latest
-    audits, sorted as strings.
+    supporting_interviews = how many of those interviews; evidence_events =
+    responses + interviews + latest audits counted; evidence_query = the
+    command ``planning query priority_evidence --cycle C --scope S --rank N``.
+
+priority_evidence
+  * One row per priority of priority_traceability × event of its evidence:
+    (cycle, scope, rank, kind, event_id), kind consultation_response,
+    survey_interview or cdrp_audit, the event id canonical. So a priority's
+    rows of each kind are exactly as many as its row in priority_traceability
+    counts.
 
 group_activity
   * Per group_id over the cycle's live meetings: group_kind and borough of the
@@ -183,7 +191,7 @@ Z95 = 1.96
 
 TABLES: tuple[str, ...] = (
     "stage_status", "consultation_coverage", "cdrp_audits", "inclusion", "survey_indicators",
-    "theme_ranking", "feedback_log", "priority_traceability", "group_activity",
+    "theme_ranking", "feedback_log", "priority_traceability", "priority_evidence", "group_activity",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
     "stage_status": ("cycle", "stage", "opens_on", "due_on", "status", "ready", "blockers", "signed_off_by", "signed_off_at"),
@@ -196,8 +204,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "theme_ranking": ("cycle", "scope", "theme", "consultation_share", "survey_share", "cdrp_score", "combined_score",
                       "rank"),
     "feedback_log": ("cycle", "round", "borough", "published", "first_published_at", "themes"),
-    "priority_traceability": ("cycle", "rank", "theme", "scope", "supporting_responses", "supporting_survey_weight",
-                              "cdrp_boroughs", "evidence_event_ids"),
+    "priority_traceability": ("cycle", "rank", "theme", "scope", "supporting_responses", "supporting_interviews",
+                              "supporting_survey_weight", "cdrp_boroughs", "evidence_events", "evidence_query"),
+    "priority_evidence": ("cycle", "scope", "rank", "kind", "event_id"),
     "group_activity": ("cycle", "group_id", "group_kind", "borough", "meetings", "attendance", "cost_gbp",
                        "cost_per_attendee"),
 }
@@ -211,6 +220,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "theme_ranking": ("cycle", "scope", "theme"),
     "feedback_log": ("cycle", "round", "borough"),
     "priority_traceability": ("cycle", "scope", "theme"),
+    "priority_evidence": ("cycle", "scope", "rank", "event_id"),
     "group_activity": ("cycle", "group_id"),
 }
 
@@ -542,7 +552,7 @@ def reference_tables(events: list[dict], cycle: str, on: date, as_of: datetime) 
     tables["feedback_log"] = rows
 
     # --- priority_traceability ---------------------------------------------------------------------
-    rows = []
+    rows, evidence = [], []
     adoption = _latest(by_type["priorities.adopted"])
     for p in adoption["payload"]["priorities"] if adoption else []:
         theme, scope = p["theme"], p["scope"]
@@ -554,11 +564,17 @@ def reference_tables(events: list[dict], cycle: str, on: date, as_of: datetime) 
         rows.append({
             "cycle": cycle, "rank": p["rank"], "theme": theme, "scope": scope,
             "supporting_responses": len(rs),
+            "supporting_interviews": len(ivs),
             "supporting_survey_weight": math.fsum(e["payload"]["weight"] for e in ivs),
             "cdrp_boroughs": sorted(a["payload"]["borough"] for a in aus),
-            "evidence_event_ids": sorted(canonical_id(e["event_id"]) for e in (*rs, *ivs, *aus)),
+            "evidence_events": len(rs) + len(ivs) + len(aus),
+            "evidence_query": f"planning query priority_evidence --cycle {cycle} --scope {scope} --rank {p['rank']}",
         })
+        for kind, events in (("consultation_response", rs), ("survey_interview", ivs), ("cdrp_audit", aus)):
+            evidence.extend({"cycle": cycle, "scope": scope, "rank": p["rank"], "kind": kind,
+                             "event_id": canonical_id(e["event_id"])} for e in events)
     tables["priority_traceability"] = rows
+    tables["priority_evidence"] = evidence
 
     # --- group_activity ----------------------------------------------------------------------------
     rows = []

@@ -4,7 +4,9 @@ Each check is blocking: when it fails, ``panel_snapshot`` does not run and
 readers keep the previous snapshot. A Panel table's checks are SQL files
 beside the table (``projections/sql/checks/<table>__<check>.sql``, listed in
 its ``<table>.yml``): each is a query over the run's own panel file that
-returns the offending rows, and the check passes when there are none.
+returns the offending rows, and the check passes when there are none. A
+check that compares its table with another (``TableCheck.reads``) depends on
+that table's asset too, so it runs once both are built.
 """
 
 from pathlib import Path
@@ -28,7 +30,8 @@ def run_dir(projections_dir: Path, run_id: str) -> Path:
 
 
 def _check(spec: TableCheck) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=spec.table, name=spec.name, description=spec.description, blocking=True)
+    @dg.asset_check(asset=spec.table, name=spec.name, description=spec.description, blocking=True,
+                    additional_deps=list(spec.reads))
     def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
         panel = run_dir(planning.home.projections, context.run.run_id) / "panel.duckdb"
         with connect(panel) as db:

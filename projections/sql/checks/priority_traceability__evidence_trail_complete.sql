@@ -1,8 +1,9 @@
--- Offending rows: each priority whose evidence ids repeat, or are fewer than the responses and
--- audits it counts, or that cites the audit of a borough outside its scope.
+-- Offending rows: each priority whose evidence count is not its responses, interviews and audits
+-- together, whose survey weight is negative, or that cites the audit of a borough outside its scope.
+-- (That the counts equal the evidence listed is priority_evidence's check counted_in_traceability.)
 SELECT scope || ' rank ' || rank AS violation
 FROM priority_traceability
-WHERE len(list_distinct(evidence_event_ids)) <> len(evidence_event_ids)
-   OR len(evidence_event_ids) < supporting_responses + len(cdrp_boroughs)
+WHERE evidence_events <> supporting_responses + supporting_interviews + len(cdrp_boroughs)
    OR supporting_survey_weight < 0
+   OR (supporting_interviews = 0 AND supporting_survey_weight <> 0)
    OR (scope <> 'LONDON' AND cdrp_boroughs <> [] AND cdrp_boroughs <> [scope])
