@@ -16,6 +16,8 @@ import math
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
+from events.contract.vocabulary import BOROUGHS, LONDON
+
 EARLIEST_DAY = date(2000, 1, 1)  # nothing the pipeline records or builds is older than this
 LATEST_DAY = date(2099, 12, 31)  # a build's `on` or `as_of` is no later than this
 
@@ -112,3 +114,14 @@ def _instant(text: str, earliest: datetime, latest: datetime) -> datetime:
             f"{text} is out of range; give a time from {earliest.date()} to {shown}"
         )
     return moment.astimezone(timezone.utc)
+
+
+def scope(text: str) -> str:
+    """A scope the Panel's tables name: LONDON or one of the 32 boroughs' GSS codes."""
+    value = text.strip()
+    if value.upper() == LONDON:
+        return LONDON
+    if value.upper() not in BOROUGHS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a scope; give LONDON or a borough's GSS code, {BOROUGHS[0]} to {BOROUGHS[-1]}")
+    return value.upper()

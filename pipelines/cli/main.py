@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from events.contract.vocabulary import THEMES
 from events.home import PlanningHome
 from pipelines.cli import arguments
 from pipelines.cli.snapshots import add_snapshot_option, add_snapshots_command, chosen
@@ -18,6 +19,7 @@ from pipelines.exit_codes import ExitCode
 MAX_SQL_ROWS = 1_000_000
 MAX_SQL_SECONDS = 600.0
 MAX_DEAD_LETTERS = 10_000
+MAX_RANK = len(THEMES)  # a scope ranks each of the contract's themes at most once
 READER_LEFT = 128 + signal.SIGPIPE  # 141: the reader closed our output, as shells report a tool SIGPIPE stopped
 FORMAT_HELP = "table for people (long cells cut), csv or json (every value whole)"
 
@@ -137,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="print one projection table from the latest build")
     query.add_argument("table", help="a projection table (an unknown name lists them)")
     query.add_argument("--cycle", help="only this cycle's rows (YYYY-YY); not for dead_letters, which belong to no cycle")
+    query.add_argument("--scope", type=arguments.scope, help="only this scope's rows (LONDON or a borough's GSS code); for tables with a scope")
+    query.add_argument(
+        "--rank", type=arguments.whole_number(1, MAX_RANK),
+        help="only this rank's rows, e.g. one priority's evidence: "
+        "`planning query priority_evidence --cycle C --scope LONDON --rank 1`; for tables with a rank",
+    )
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help=FORMAT_HELP)
     add_snapshot_option(query)
     query.set_defaults(run=_query)
@@ -350,6 +358,12 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
     if args.table not in orders:
         print(f"planning query: unknown table {args.table!r}; known tables: {', '.join(orders)}", file=sys.stderr)
         return ExitCode.USAGE
+    for column, value in (("scope", args.scope), ("rank", args.rank)):
+        having = [name for name, table in ALL_TABLES.items() if column in (c.name for c in table.columns)]
+        if value and args.table not in having:
+            print(f"planning query: {args.table} has no {column} column, so --{column} cannot choose its rows; "
+                  f"--{column} is for {', '.join(having)}", file=sys.stderr)
+            return ExitCode.USAGE
     operations = args.table == DEAD_LETTERS.name
     if operations and (args.cycle or args.snapshot):
         print(f"planning query: {DEAD_LETTERS.name} holds the events the contract refused, which belong to no cycle "
@@ -365,9 +379,12 @@ def _query(args: argparse.Namespace, home: PlanningHome) -> int:
         print(f"planning query: {error}", file=sys.stderr)
         return ExitCode.FAILED
     label = NOTE if holds_synthetic(db) else None  # the snapshot's to say, whatever the flags (asked before the rows)
-    where, parameters = ("WHERE cycle = ?", [args.cycle]) if args.cycle else ("", [])
+    chosen_rows = {"cycle": args.cycle, "scope": args.scope, "rank": args.rank}
+    conditions = [(column, value) for column, value in chosen_rows.items() if value]
+    where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in conditions)) if conditions else ""
     try:
-        cursor = db.execute(f"SELECT * FROM {args.table} {where} ORDER BY {orders[args.table]}", parameters)
+        cursor = db.execute(f"SELECT * FROM {args.table} {where} ORDER BY {orders[args.table]}",
+                            [value for _, value in conditions])
     except Exception as error:  # a snapshot built before this table existed
         print(f"planning query: {args.table} is not in the published snapshot yet ({error}); run `planning build`", file=sys.stderr)
         return ExitCode.FAILED

@@ -86,6 +86,49 @@ def test_query_json_csv_and_table(ingested: PlanningHome, capsys: pytest.Capture
     assert "(33 rows)" in capsys.readouterr().out  # 32 'all' rows and one channel row
 
 
+def test_query_lists_one_priority_s_evidence_as_its_row_counts_it(home: PlanningHome, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    from pipelines.orchestration.runs import build
+
+    adopted = {"priorities": [{"rank": 1, "theme": "knife_crime", "scope": "LONDON"},
+                              {"rank": 2, "theme": "violence", "scope": "LONDON"},
+                              {"rank": 1, "theme": "knife_crime", "scope": "E09000012"}]}
+    events = [
+        make_event("consultation.response_received", {"borough": "E09000012"}),
+        make_event("consultation.response_received", {"borough": "E09000020"}),
+        make_event("survey.response_recorded", {"priorities": ["knife_crime"]}),
+        make_event("cdrp.audit_submitted", occurred_at="2026-08-15T10:00:00Z"),
+        make_event("priorities.adopted", adopted, occurred_at="2026-08-20T10:00:00Z"),
+    ]
+    assert planning("ingest", str(write_jsonl(tmp_path / "ok.jsonl", events))) == 0
+    build(home, on="2026-09-10")
+    capsys.readouterr()
+    assert planning("query", "priority_traceability", "--cycle", "2027-28", "--scope", "LONDON", "--format", "json") == 0
+    london = json.loads(capsys.readouterr().out)
+    assert [(p["rank"], p["supporting_responses"], p["supporting_interviews"], p["cdrp_boroughs"], p["evidence_events"])
+            for p in london] == [(1, 2, 1, [], 3), (2, 0, 0, ["E09000008"], 1)]
+    assert london[0]["evidence_query"] == "planning query priority_evidence --cycle 2027-28 --scope LONDON --rank 1"
+    assert planning(*london[0]["evidence_query"].split()[1:], "--format", "json") == 0
+    evidence = json.loads(capsys.readouterr().out)
+    assert sorted((e["kind"], e["event_id"]) for e in evidence) == sorted(
+        [("consultation_response", events[0]["event_id"]), ("consultation_response", events[1]["event_id"]),
+         ("survey_interview", events[2]["event_id"])])
+    assert {(e["cycle"], e["scope"], e["rank"]) for e in evidence} == {("2027-28", "LONDON", 1)}
+    assert planning("query", "priority_evidence", "--scope", "e09000012", "--rank", "1", "--format", "json") == 0
+    assert [e["event_id"] for e in json.loads(capsys.readouterr().out)] == [events[0]["event_id"]]
+
+
+def test_query_refuses_a_filter_the_table_cannot_take(ingested: PlanningHome, capsys: pytest.CaptureFixture) -> None:
+    assert planning("query", "stage_status", "--rank", "1") == 2
+    assert "stage_status has no rank column" in capsys.readouterr().err
+    assert planning("query", "cdrp_audits", "--scope", "LONDON") == 2
+    assert "--scope is for" in capsys.readouterr().err
+    assert planning("query", "priority_evidence", "--scope", "Camden") == 2
+    assert "'Camden' is not a scope" in capsys.readouterr().err
+    assert planning("query", "priority_evidence", "--rank", "0") == 2
+    assert "--rank: 0 is out of range" in capsys.readouterr().err
+
+
 def test_query_unknown_table_lists_the_known_ones(ingested: PlanningHome, capsys: pytest.CaptureFixture) -> None:
     assert planning("query", "priorities") != 0
     err = capsys.readouterr().err
