@@ -28,6 +28,15 @@ def test_definitions_load_with_assets_groups_and_checks() -> None:
     assert defs.get_assets_def("consultation_coverage").group_names_by_key[dg.AssetKey("consultation_coverage")] == "fieldwork"
 
 
+def test_a_check_comparing_two_tables_runs_once_both_are_built() -> None:
+    graph = defs.get_repository_def().asset_graph
+    counted = graph.get(dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "counted_in_traceability"))
+    assert counted.parent_entity_keys == {dg.AssetKey("priority_evidence"), dg.AssetKey("priority_traceability")}
+    assert counted.blocking
+    own = graph.get(dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "one_row_per_event"))
+    assert own.parent_entity_keys == {dg.AssetKey("priority_evidence")}
+
+
 def test_every_table_asset_shows_its_columns_with_their_meanings() -> None:
     for name, table in ALL_TABLES.items():
         schema = defs.get_assets_def(name).metadata_by_key[dg.AssetKey(name)]["dagster/column_schema"]
@@ -49,6 +58,8 @@ def test_a_build_is_recorded_in_the_dagster_instance(home: PlanningHome, tmp_pat
         [dg.AssetCheckKey(dg.AssetKey("cdrp_audits"), "every_borough_present")]
     )
     assert check[dg.AssetCheckKey(dg.AssetKey("cdrp_audits"), "every_borough_present")].status.value == "SUCCEEDED"
+    counted = dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "counted_in_traceability")
+    assert instance.event_log_storage.get_latest_asset_check_execution_by_key([counted])[counted].status.value == "SUCCEEDED"
 
 
 def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome, tmp_path: Path) -> None:
