@@ -625,7 +625,7 @@ def priorities(r: Reader, cycle: str) -> list[Section]:
          for x in rows], ["Consultation", "Survey", "CDRP", "Combined"], "Evidence behind each adopted priority")
     table_rows = [[str(x["rank"]), theme_label(x["theme"]), borough_name(x["scope"]), count(x["supporting_responses"]),
                    f"{x['supporting_survey_weight']:,.0f}" if x["supporting_survey_weight"] is not None else "—",
-                   count(len(x["cdrp_boroughs"] or [])), count(len(x["evidence_event_ids"] or [])),
+                   count(len(x["cdrp_boroughs"] or [])), count(x["evidence_events"]),
                    count(x["theme_rank"])] for x in rows]
     cdrp_rows = [[f"{x['rank']}. {theme_label(x['theme'])}", borough_name(x["scope"]), names(sorted(x["cdrp_boroughs"] or [])) or "none"]
                  for x in rows]
@@ -647,25 +647,35 @@ def traceability(r: Reader, cycle: str) -> list[Section]:
     status = {x["stage"]: x for x in stage_rows(r, cycle)}
     publication = status.get("publication")
     published = publication is not None and "plan_not_published" not in (publication["blockers"] or [])
-    evidence = {i for x in rows for i in (x["evidence_event_ids"] or [])}
+    (distinct,) = r.rows("SELECT count(DISTINCT event_id) AS n FROM priority_evidence WHERE cycle = ?", cycle)
     summary = [
         (f"The plan is published." if published else "The plan is not published yet.")
-        + f" It rests on {len(rows)} adopted priorities, traced to {len(evidence):,} distinct evidence events "
+        + f" It rests on {len(rows)} adopted priorities, traced to {distinct['n']:,} distinct evidence events "
         "(consultation responses, survey interviews and CDRP audits).",
-        "Every identifier below is an event id in the evidence store: the full lists are in the priority_traceability table "
-        f"(planning export --cycle {cycle}, or planning query priority_traceability --cycle {cycle} --format json).",
+        "Each priority's evidence events are listed by event id in the priority_evidence table, by scope and rank: "
+        + evidence_command(cycle, rows) + f", and planning export --cycle {cycle} holds them all.",
     ] if rows else ["No priorities have been adopted, so there is nothing to trace yet."]
     table_rows = [[f"{x['rank']}. {theme_label(x['theme'])}", borough_name(x["scope"]), count(x["supporting_responses"]),
                    f"{x['supporting_survey_weight']:,.0f}" if x["supporting_survey_weight"] is not None else "—",
-                   names(sorted(x["cdrp_boroughs"] or [])) or "none", count(len(x["evidence_event_ids"] or [])),
-                   Cell(", ".join(sorted(x["evidence_event_ids"] or [])[:3]) + (" …" if len(x["evidence_event_ids"] or []) > 3 else ""), "mono")]
+                   names(sorted(x["cdrp_boroughs"] or [])) or "none", count(x["evidence_events"])]
                   for x in rows]
     sections = [Section("traceability", "Traceability: from evidence to plan", summary, [
         Table("Each adopted priority traced to its evidence.",
               [("Priority", ""), ("Scope", ""), ("Responses", "num"), ("Survey weight", "num"), ("CDRP audits ranking it", ""),
-               ("Evidence events", "num"), ("First evidence ids", "")], table_rows, p, "priority_traceability", compact=True),
+               ("Evidence events", "num")], table_rows, p, "priority_traceability, priority_evidence", compact=True),
     ])]
     return sections + feedback(r, cycle, 2)
+
+
+def evidence_command(cycle: str, rows: list[dict[str, Any]]) -> str:
+    """How to list one priority's evidence, shown on a London priority (a borough's would print its code)."""
+    london = next((x for x in rows if x["scope"] == LONDON), None)
+    if london is None:
+        return (f"planning query priority_evidence --cycle {cycle} --scope (the borough's code) --rank (the priority's rank) "
+                "prints a priority's (the evidence_query of its row in priority_traceability)")
+    return (f"planning query priority_evidence --cycle {cycle} --scope LONDON --rank {london['rank']} prints those of "
+            f"{theme_label(london['theme']).lower()} in London; another priority's take its own scope and rank "
+            "(the evidence_query of its row in priority_traceability)")
 
 
 def sources(sections: list[Section]) -> list[str]:

@@ -306,6 +306,31 @@ def test_briefing_pack_asset_writes_the_current_stage_with_its_instants(demo: Pl
     assert {d.to_user_string() for d in spec.asset_deps[key]} >= {"panel_snapshot", "stage_status", "priority_traceability"}
 
 
+def test_the_traceability_table_counts_each_priority_s_evidence_and_says_how_to_list_it(demo: PlanningHome) -> None:
+    import duckdb
+
+    html = render_pack(demo.projections, CYCLE, "publication")[0]
+    table = re.search(r"<caption><strong>Table \d+\.</strong> Each adopted priority traced to its evidence\..*?</table>", html, re.S).group(0)
+    rows = [cells for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)
+            if (cells := [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)])]
+    from projections.reading.snapshots import published
+
+    snapshot = published(demo.projections)["cycles"][CYCLE]["file"]
+    with duckdb.connect(snapshot, read_only=True) as db:
+        listed = db.execute("SELECT t.scope, t.rank, count(e.event_id) FROM priority_traceability AS t "
+                            "LEFT JOIN priority_evidence AS e USING (cycle, scope, rank) "
+                            "GROUP BY t.scope, t.rank ORDER BY t.scope = 'LONDON' DESC, t.scope, t.rank").fetchall()
+        distinct = db.execute("SELECT count(DISTINCT event_id) FROM priority_evidence").fetchone()[0]
+        some_ids = [i for (i,) in db.execute("SELECT event_id FROM priority_evidence USING SAMPLE 20 ROWS").fetchall()]
+    assert len(rows) == len(listed) > 1 and some_ids
+    assert [int(r[5].replace(",", "")) for r in rows] == [n for _, _, n in listed]  # the counts are the rows listed
+    assert len(rows[0]) == 6  # counts only: no ids, no codes
+    scope, rank, _ = listed[0]
+    assert f"planning query priority_evidence --cycle {CYCLE} --scope {scope} --rank {rank} prints" in _text(html)
+    assert f"traced to {distinct:,} distinct evidence events" in _text(html)
+    assert not [i for i in some_ids if i in html]  # the ids stay in the table, out of the pack
+
+
 # --- printing well: whole labels, no repeated names, tables kept with their captions ------------------------------
 
 
