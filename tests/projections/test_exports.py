@@ -26,17 +26,17 @@ from tests.support.home import use_home
 
 CYCLE = "2027-28"
 CANARY = "CANARY-DEAD-LETTER-export"
+RESPONSE = make_event("consultation.response_received", {"borough": "E09000012"})  # names knife_crime, the priority
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlanningHome]:
     """A small cycle that fills every table, with list columns, a suppressed cell, and a dead letter."""
     root = tmp_path_factory.mktemp("exports") / "planning-home"
-    response = make_event("consultation.response_received", {"borough": "E09000012"})
     events = [
         make_event("cycle.opened", {"timetable": []}, occurred_at="2026-02-15T09:00:00Z"),
         make_event("programme.approved", occurred_at="2026-05-20T09:00:00Z"),
-        response,
+        RESPONSE,
         make_event("survey.response_recorded"),
         make_event("borough.profile_recorded", occurred_at="2026-04-01T09:00:00Z"),
         make_event("group.meeting_held"),
@@ -103,7 +103,12 @@ def test_csv_export(built: PlanningHome, tmp_path: Path, capsys: pytest.CaptureF
     with open(tmp_path / "priority_traceability.csv", newline="", encoding="utf-8") as f:
         (priority,) = list(csv.DictReader(f))
     assert priority["theme"] == "knife_crime"
-    assert json.loads(priority["evidence_event_ids"])  # lists are JSON arrays
+    assert json.loads(priority["cdrp_boroughs"]) == []  # lists are JSON arrays
+    with open(tmp_path / "priority_evidence.csv", newline="", encoding="utf-8") as f:
+        evidence = list(csv.DictReader(f))  # the evidence trail the row counts, one event a row
+    assert [(e["scope"], e["rank"], e["kind"], e["event_id"]) for e in evidence] == [
+        ("LONDON", "1", "consultation_response", RESPONSE["event_id"])]
+    assert int(priority["evidence_events"]) == int(priority["supporting_responses"]) == len(evidence)
     with open(tmp_path / "inclusion.csv", newline="", encoding="utf-8") as f:
         suppressed = [r for r in csv.DictReader(f) if r["suppressed"] == "true"]
     assert suppressed and all(r["respondents"] == r["share"] == r["representation_ratio"] == "" for r in suppressed)
@@ -123,11 +128,12 @@ def test_parquet_export(built: PlanningHome, tmp_path: Path, capsys: pytest.Capt
         assert [d[0] for d in cursor.description] == columns[name], name
         assert len(cursor.fetchall()) == snapshot_rows(built, name)
     # types survive: lists stay lists, booleans booleans, dates dates
-    (ids, ready) = db.execute(
-        "SELECT (SELECT evidence_event_ids FROM read_parquet(?)), (SELECT bool_and(ready IS NOT NULL) FROM read_parquet(?))",
-        [str(tmp_path / "priority_traceability.parquet"), str(tmp_path / "stage_status.parquet")],
+    (top, ready) = db.execute(
+        "SELECT (SELECT top_priorities FROM read_parquet(?) WHERE borough = 'E09000008'),"
+        " (SELECT bool_and(ready IS NOT NULL) FROM read_parquet(?))",
+        [str(tmp_path / "cdrp_audits.parquet"), str(tmp_path / "stage_status.parquet")],
     ).fetchone()
-    assert isinstance(ids, list) and ids and ready is True
+    assert top == ["violence", "drugs"] and ready is True
     original = open_reader(built.projections).execute(
         "SELECT * FROM survey_indicators WHERE cycle = ? ORDER BY wave, scope, indicator", [CYCLE]).fetchall()
     exported = db.execute("SELECT * FROM read_parquet(?) ORDER BY wave, scope, indicator", [str(tmp_path / "survey_indicators.parquet")]).fetchall()
