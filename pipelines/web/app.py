@@ -35,6 +35,7 @@ from pipelines.web.audience import Assets, Page
 from pipelines.web.audit import AuditLog, AuditTrail
 from pipelines.web.guard import Guard
 from pipelines.web.headers import SecurityHeaders
+from pipelines.web.pages.kept import KeptContent
 from pipelines.web.pages.published import PublicPages
 from pipelines.web.rendering import render, rendered
 from pipelines.web.typeface import GovukFiles
@@ -110,4 +111,5 @@ def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govu
     app.state.accounts = book
     app.state.audit = log
     app.state.public_pages = PublicPages(home.projections)
+    app.state.kept_content = KeptContent(home.projections, size=lambda piece: piece.size)
     return app

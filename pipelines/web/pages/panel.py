@@ -2,7 +2,8 @@
 picker and the SQL page.
 
 The dashboard is the pack's own timetable section (``projections.packs.content.timetable``): the
-same chart and the same stage table, so the site and the paper never disagree. A pack is served as
+same chart and the same stage table, so the site and the paper never disagree. It reads the asked
+cycle's file only, and its content is kept per published snapshot (``pipelines.web.pages.kept``). A pack is served as
 a download, HTML or PDF, exactly as `planning pack` writes it (docs/decisions.md, "The Panel's
 pages"). The SQL page runs ``projections.reading.panel_sql.run_panel_sql``, the hardened path of
 `planning sql`, with its own limits.
@@ -30,21 +31,25 @@ from projections.reading.panel_sql import (
 from projections.reading.snapshots import UnknownSnapshot, listed_snapshots
 from pipelines.web.audience import Page
 from pipelines.web.pages import shown
-from pipelines.web.pages.snapshot import Refused, chosen_snapshot, home_of, reading, snapshot_names
-from pipelines.web.pages.view import answering, in_page_thread, page
+from pipelines.web.pages.snapshot import Refused, chosen_snapshot, home_of, reading, reading_asked_cycle, snapshot_names
+from pipelines.web.pages.view import Content, answering, content, in_page_thread, kept_page, page
 
 MAX_SQL_LENGTH = 20_000  # characters of one query typed into the page
 
 
 def dashboard(request: Request) -> Response:
-    with reading(request) as snapshot:
+    return kept_page(request, "/panel", partial(_dashboard_content, request))
+
+
+def _dashboard_content(request: Request) -> Content:
+    with reading_asked_cycle(request) as snapshot:
         cycle = snapshot.cycle(request.query_params.get("cycle") or None)
         reader = Reader(snapshot.db)
         stage = current_stage(reader, cycle)
         section = timetable(reader, cycle, stage)
         figure = next(block for block in section.blocks if isinstance(block, Figure))
         table = next(block for block in section.blocks if isinstance(block, Table))
-        return page(request, "panel/dashboard.html", {
+        return content(request, "panel/dashboard_content.html", f"Stage dashboard, cycle {cycle}", {
             "synthetic": snapshot.synthetic, "snapshot": snapshot.name, "names": snapshot_names(request),
             "cycle": cycle, "cycles": snapshot.cycles(), "stage": stage_label(stage),
             "summary": [line.replace("This pack is for", "The cycle is at") for line in section.summary],

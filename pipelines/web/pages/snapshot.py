@@ -8,15 +8,16 @@ snapshot: a what-if is the Panel's working material, not published material.
 A page that names a cycle, a table or a snapshot that does not exist is answered with 404,
 saying what exists instead.
 
-A public page shows one cycle, so it attaches that cycle's file only (``reading_cycle``): opening
-every published cycle's file and the views across them cost a public page two thirds of its time at
-six cycles of history, for figures it does not show. The cycles it links to are the pointer's.
+A page that shows one cycle (a public page, the Panel's dashboard, a Panel table and its download)
+attaches that cycle's file only (``reading_cycle``): opening every published cycle's file and the
+views across them cost a page two thirds of its time at six cycles of history, for figures it does
+not show. The cycles it links to are the pointer's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -27,7 +28,9 @@ from starlette.requests import Request
 
 from events.home import PlanningHome
 from projections.reading.named import CURRENT
-from projections.reading.snapshots import NoSnapshot, UnknownSnapshot, listed_snapshots, open_reader, published
+from projections.reading.snapshots import (
+    NoSnapshot, UnknownSnapshot, listed_snapshots, named_snapshots, open_reader, published,
+)
 from projections.reading.synthetic import holds_synthetic
 
 SNAPSHOT_PARAMETER = "snapshot"
@@ -122,23 +125,37 @@ def reading(request: Request, *, public: bool = False) -> Iterator[Snapshot]:
 
 
 @contextmanager
-def reading_cycle(request: Request, cycle: str | None) -> Iterator[Snapshot]:
-    """The current snapshot with only ``cycle``'s file attached (the latest cycle when None), for a public page;
-    404 naming the published cycles when ``cycle`` is not one of them."""
-    published_cycles = sorted(published(home_of(request).projections)["cycles"])
+def reading_cycle(request: Request, cycle: str | None, *, snapshot: str = CURRENT) -> Iterator[Snapshot]:
+    """``snapshot`` (the current one unless named) with only ``cycle``'s file attached (its latest cycle when None);
+    404 naming its cycles when ``cycle`` is not one of them, or naming the snapshots when there is none of that name."""
+    pointer = published(home_of(request).projections)
+    if snapshot == CURRENT:
+        cycles_of = pointer["cycles"]
+    elif snapshot in named_snapshots(pointer):
+        cycles_of = named_snapshots(pointer)[snapshot]
+    else:
+        raise Refused(404, str(UnknownSnapshot(snapshot, sorted(named_snapshots(pointer)))))
+    published_cycles = sorted(cycles_of)
     if not published_cycles:
         raise Refused(503, "nothing has been published yet: the data team runs `planning build` first")
     chosen = published_cycles[-1] if cycle is None else cycle
     if chosen not in published_cycles:
         raise Refused(404, f"cycle {cycle} is not published (published: {', '.join(published_cycles)})")
     try:
-        db = open_reader(home_of(request).projections, cycles=[chosen])
+        db = open_reader(home_of(request).projections, cycles=[chosen], snapshot=snapshot)
+    except UnknownSnapshot as unknown:
+        raise Refused(404, str(unknown)) from None
     except NoSnapshot:
         raise Refused(503, "nothing has been published yet: the data team runs `planning build` first") from None
     try:
-        yield Snapshot(db, CURRENT, published_cycles)
+        yield Snapshot(db, snapshot, published_cycles)
     finally:
         db.close()
+
+
+def reading_asked_cycle(request: Request) -> AbstractContextManager[Snapshot]:
+    """The chosen snapshot with only the cycle the query asks for (``?cycle=``, the latest when none) attached."""
+    return reading_cycle(request, request.query_params.get("cycle") or None, snapshot=chosen_snapshot(request))
 
 
 def carried(request: Request, path: str, **parameters: Any) -> str:

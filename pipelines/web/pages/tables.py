@@ -6,6 +6,9 @@ A table page reads one cycle of one Panel table (``projections.tables.PANEL_TABL
 the same rows and columns, each cell as the page shows it (``shown.cell``): a spreadsheet cell that
 would run as a formula is neutralised as `planning export` does (``projections.reading.cells``).
 A filter value the table does not hold is refused with 400, naming the field and what it may be.
+
+A table page and a download read the asked cycle's file only, and what they show is kept per published
+snapshot and query (``pipelines.web.pages.kept``): the page's header, the reader's own, is rendered per request.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -23,8 +27,8 @@ from projections.reading.cells import is_formula_like, spreadsheet_text
 from projections.tables import PANEL_TABLES, PanelTable
 from pipelines.web.audience import Page
 from pipelines.web.pages import shown
-from pipelines.web.pages.snapshot import Provenance, Refused, Snapshot, reading
-from pipelines.web.pages.view import answering, page
+from pipelines.web.pages.snapshot import Provenance, Refused, Snapshot, reading, reading_asked_cycle
+from pipelines.web.pages.view import Content, Download, answering, asked, content, kept_content, kept_page, page
 
 # The columns a table may be filtered on, in the order the form shows them.
 FILTERS = ("borough", "scope", "theme", "wave", "channel", "dimension", "indicator", "round", "stage", "group_kind")
@@ -100,9 +104,13 @@ def index(request: Request) -> Response:
 
 def table_page(request: Request) -> Response:
     table = table_of(request.path_params["table"])
-    with reading(request) as snapshot:
+    return kept_page(request, "/panel/tables", partial(_table_content, request, table))
+
+
+def _table_content(request: Request, table: PanelTable) -> Content:
+    with reading_asked_cycle(request) as snapshot:
         view = shown_table(request, snapshot, table)
-        return page(request, "panel/table.html", {
+        return content(request, "panel/table_content.html", f"{table.name}, cycle {view.cycle}", {
             "view": view, "synthetic": view.synthetic, "snapshot": snapshot.name, "cycles": snapshot.cycles(),
             "query": {key: value for key, value in request.query_params.items() if value}})
 
@@ -112,11 +120,17 @@ def download(request: Request) -> Response:
     kind = request.path_params["format"]
     if kind not in DOWNLOADS:
         raise Refused(404, f"a table downloads as {' or '.join(DOWNLOADS)}, not {kind!r}")
-    with reading(request) as snapshot:
+    made = kept_content(request).made(("download", asked(request)), partial(_download, request, table, kind))
+    assert isinstance(made, Download)
+    return Response(made.body, media_type=DOWNLOADS[kind],
+                    headers={"Content-Disposition": f'attachment; filename="{made.filename}"'})
+
+
+def _download(request: Request, table: PanelTable, kind: str) -> Download:
+    with reading_asked_cycle(request) as snapshot:
         view = shown_table(request, snapshot, table)
     body = as_csv(view) if kind == "csv" else as_xlsx(view)
-    name = "-".join([table.name, view.cycle, *(f.chosen for f in view.filters if f.chosen)]) + f".{kind}"
-    return Response(body, media_type=DOWNLOADS[kind], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Download(body, "-".join([table.name, view.cycle, *(f.chosen for f in view.filters if f.chosen)]) + f".{kind}")
 
 
 def as_csv(view: Shown) -> bytes:

@@ -11,26 +11,30 @@ runs its own work in other threads, so a flood of page requests never takes them
 
 A public page that is the same for every reader who is not signed in is answered from the ones
 rendered for the current snapshot (``pipelines.web.pages.published``); a page kept is answered on
-the event loop, with no thread.
+the event loop, with no thread. A Panel page keeps what it shows of the snapshot in the same way
+(``kept_page``, ``pipelines.web.pages.kept``) and renders the reader's own page around it per request.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from functools import partial, wraps
 from typing import Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
 from starlette.requests import Request
+from markupsafe import Markup
 from starlette.responses import HTMLResponse, Response
 
 from pipelines.web.audience import viewer_of
 from pipelines.web.pages import shown
+from pipelines.web.pages.kept import KeptContent
 from pipelines.web.pages.published import PublicPages
 from pipelines.web.pages.snapshot import Refused, carried
-from pipelines.web.rendering import render
+from pipelines.web.rendering import environment, render
 
 Endpoint = Callable[[Request], Awaitable[Response] | Response]
 HEADINGS = {400: "This page cannot show that", 404: "Page not found", 503: "Nothing to show yet"}
@@ -40,6 +44,54 @@ PAGE_THREADS = 8  # DuckDB reads let go of the GIL, rendering does not: more thr
 def page(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
     names = {"show": shown, "carry": partial(carried, request), **context}
     return render(request, f"pages/{template}", names, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a Panel page shows of the snapshot, rendered: the page's title and its content (no header)."""
+
+    title: str
+    body: Markup
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+@dataclass(frozen=True)
+class Download:
+    """A download's file, as made from the snapshot."""
+
+    body: bytes
+    filename: str
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+def content(request: Request, template: str, title: str, context: dict[str, Any]) -> Content:
+    """``template`` (a page's content, no header) rendered from ``context`` and the page's query only: it is given
+    no viewer and no session, so what it renders names nobody and can be kept for every reader."""
+    names = {"show": shown, "carry": partial(carried, request), "viewer": None, **context}
+    return Content(title, Markup(environment.get_template(f"pages/{template}").render(names)))
+
+
+def kept_content(request: Request) -> KeptContent[Content | Download]:
+    return request.app.state.kept_content
+
+
+def asked(request: Request) -> Hashable:
+    """What a page reads from its request: its path and its query (in a fixed order)."""
+    return request.url.path, tuple(sorted(request.query_params.multi_items()))
+
+
+def kept_page(request: Request, active: str, make: Callable[[], Content]) -> HTMLResponse:
+    """The Panel page whose content ``make`` renders, kept per snapshot and query; the page around it (the header
+    naming the reader, the sign-out form's CSRF token, the Panel's links) rendered for this request."""
+    made = kept_content(request).made(("page", asked(request)), make)
+    assert isinstance(made, Content)
+    return page(request, "panel/kept.html", {"title": made.title, "content": made.body, "active": active})
 
 
 def page_threads(request: Request) -> CapacityLimiter:
