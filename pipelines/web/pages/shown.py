@@ -16,7 +16,7 @@ from projections.packs.labels import day, instant, pct
 from projections.reading.cells import visible
 
 DECIMALS = 4
-LIST_SHOWN = 10  # a longer list (the evidence ids of a priority) shows its first items and its length
+LIST_SHOWN = 10  # a longer list in a cell shows its first items and its length
 NOT_SHOWN = "not shown"
 
 __all__ = ["cell", "day", "instant", "pct", "NOT_SHOWN"]

@@ -6,6 +6,8 @@ A table page reads one cycle of one Panel table (``projections.tables.PANEL_TABL
 the same rows and columns, each cell as the page shows it (``shown.cell``): a spreadsheet cell that
 would run as a formula is neutralised as `planning export` does (``projections.reading.cells``).
 A filter value the table does not hold is refused with 400, naming the field and what it may be.
+A page shows at most ``PAGE_ROWS`` rows and says how many it left out (``priority_evidence`` holds
+hundreds of thousands a cycle at national scale); its download holds every row the filters keep.
 
 A table page and a download read the asked cycle's file only, and what they show is kept per published
 snapshot and query (``pipelines.web.pages.kept``): the page's header, the reader's own, is rendered per request.
@@ -31,7 +33,9 @@ from pipelines.web.pages.snapshot import Provenance, Refused, Snapshot, reading,
 from pipelines.web.pages.view import Content, Download, answering, asked, content, kept_content, kept_page, page
 
 # The columns a table may be filtered on, in the order the form shows them.
-FILTERS = ("borough", "scope", "theme", "wave", "channel", "dimension", "indicator", "round", "stage", "group_kind")
+FILTERS = ("borough", "scope", "rank", "kind", "theme", "wave", "channel", "dimension", "indicator", "round", "stage",
+           "group_kind")
+PAGE_ROWS = 1_000  # more than a reader scrolls; the rest are filtered to or downloaded
 DOWNLOADS = {"csv": "text/csv; charset=utf-8",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -54,6 +58,13 @@ class Shown:
     rows: list[list[Any]]  # cells as shown.cell gives them
     provenance: Provenance
     synthetic: bool
+
+    def on_page(self) -> list[list[Any]]:
+        return self.rows[:PAGE_ROWS]
+
+    @property
+    def left_off(self) -> int:
+        return max(0, len(self.rows) - PAGE_ROWS)
 
 
 def table_of(name: str) -> PanelTable:
