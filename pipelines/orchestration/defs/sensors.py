@@ -10,7 +10,21 @@ events, each with ``run_key = "<cycle>@<mark>"``, so a re-evaluation never
 launches the same build twice. A cycle whose build is still queued is not
 requested again: that run reads the store when it starts, so it will include
 the new events (a busy stream does not pile up builds of one cycle behind the
-one-at-a-time run queue). Nor is a cycle whose published build already read
+one-at-a-time run queue). A build that has started (dequeued, launching or
+running) may already have read the store, so one more build of its cycle may
+queue behind it, and no more than that one.
+
+Why coalescing never skips an event. The sensor reads the mark first, then asks
+which builds are queued. A run still queued at that moment has not started, so
+its ``cycle_evidence`` reads the store's mark, and its ``as_of`` (now, unless
+the request gave one: the sensor's never do), after every event up to the mark
+the sensor read was committed. The run's ``planning/store_mark`` tag is the
+mark that caused the request, not its cut: the cut is the ``store_position``
+the build publishes. Any event after a build started gets its own request at
+the next evaluation. A queued build cancelled by hand leaves its events to the
+next mark move or the morning rebuild, as a cancelled build always did.
+
+Nor is a cycle whose published build already read
 every event that names it (``already_current``): the first evaluation of a
 new daemon, e.g. when `planning ui` opens a home `planning build` has built,
 does not rebuild what is current. It keeps the mark it launched for in its
@@ -128,7 +142,8 @@ def event_store_sensor(context: dg.SensorEvaluationContext, planning: PlanningHo
     observed = {"mark": mark, "dead_letters": counts["dead_letters"], "built": built}
 
     # A build still waiting in the queue reads the store when it starts, so it will see these events too:
-    # another request for its cycle would only repeat its work.
+    # another request for its cycle would only repeat its work. Asked after the mark was read, never before:
+    # a run dequeued in between would have read the store before these events were seen as built.
     queued = _queued_cycles(context, targets)
     requested = [cycle for cycle in targets if cycle not in queued and cycle not in current]
     run_requests = [

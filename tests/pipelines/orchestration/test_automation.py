@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
@@ -244,3 +245,81 @@ def test_an_erasure_through_the_worker_rebuilds_the_dead_letters_copy(home: Plan
     rebuilt = defs.resolve_job_def("build_operations").execute_in_process(run_config=operations.run_config, instance=instance)
     assert rebuilt.success
     assert [r for r in evaluate(home, instance, data.cursor).run_requests if r.job_name == "build_operations"] == []
+
+
+def queue(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.DagsterRun:
+    """Turn a sensor's request into a run waiting in the instance's run queue, as the daemon does:
+    created NOT_STARTED, then submitted to the run coordinator of dagster_home/dagster.yaml."""
+    repository = ReconstructableRepository.for_module("pipelines.orchestration.definitions", "__repository__")
+    python_origin = repository.get_reconstructable_job(request.job_name).get_python_origin()
+    remote_origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.orchestration.definitions")),
+                               "__repository__"),
+        request.job_name,
+    )
+    tags = {**request.tags, "dagster/partition": request.partition_key, "dagster/run_key": request.run_key}
+    run = instance.add_run(dg.DagsterRun(job_name=request.job_name, status=dg.DagsterRunStatus.NOT_STARTED, tags=tags,
+                                         run_config=request.run_config, remote_job_origin=remote_origin,
+                                         job_code_origin=python_origin))
+    return instance.submit_run(run.run_id, workspace=None)
+
+
+def builds_of(instance: dg.DagsterInstance, cycle: str, status: dg.DagsterRunStatus) -> list[dg.DagsterRun]:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="build_cycle", statuses=[status]))
+    return [run for run in runs if run.tags.get("dagster/partition") == cycle]
+
+
+def test_mark_moves_while_a_build_is_queued_coalesce_into_that_build(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off")])
+    first = evaluate(home, instance)
+    (request,) = first.run_requests
+    instance.add_dynamic_partitions(cycles.name, ["2027-28"])
+    queued = queue(instance, request)
+    assert queued.status == dg.DagsterRunStatus.QUEUED  # the instance's run coordinator queues
+
+    # Three more events of the cycle, each seen by its own evaluation, while the build waits: no second build.
+    cursor = first.cursor
+    for i in range(3):
+        ingest(home, tmp_path / f"more-{i}.jsonl", [make_event("stage.signed_off")])
+        data = evaluate(home, instance, cursor)
+        assert data.run_requests == [] and "2027-28 are queued and will read up to mark" in data.skip_message
+        assert observation(data)["cycles_already_queued"] == "2027-28"
+        cursor = data.cursor
+    assert json.loads(cursor)["mark"] == 4
+    assert [run.run_id for run in builds_of(instance, "2027-28", dg.DagsterRunStatus.QUEUED)] == [queued.run_id]
+
+    # The queued build reads the store when it starts, not at the mark it was requested at (its tag says 1):
+    # it covers all four events.
+    result = defs.resolve_job_def("build_cycle").execute_in_process(
+        partition_key=request.partition_key, run_config=request.run_config, instance=instance, tags=request.tags,
+    )
+    assert result.success and request.tags["planning/store_mark"] == "1"
+    pointer = json.loads((home.projections / "published.json").read_text())
+    assert pointer["cycles"]["2027-28"]["store_position"] == 4
+
+
+def test_an_event_after_a_build_started_gets_a_later_build(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off")])
+    first = evaluate(home, instance)
+    (request,) = first.run_requests
+    instance.add_dynamic_partitions(cycles.name, ["2027-28"])
+    running = queue(instance, request)
+    # The queue launches it: once started it may already have read the store's mark.
+    instance.report_dagster_event(
+        dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name="build_cycle"), running.run_id,
+    )
+    assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
+
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off")])
+    data = evaluate(home, instance, first.cursor)
+    (later,) = data.run_requests
+    assert later.run_key == "2027-28@2" and later.partition_key == "2027-28"
+    assert observation(data)["cycles_already_queued"] == "none"
+
+    # One build may wait behind the running one; further events join it, whatever the running one does.
+    waiting = queue(instance, later)
+    ingest(home, tmp_path / "c.jsonl", [make_event("stage.signed_off")])
+    data = evaluate(home, instance, data.cursor)
+    assert data.run_requests == [] and observation(data)["cycles_already_queued"] == "2027-28"
+    assert [run.run_id for run in builds_of(instance, "2027-28", dg.DagsterRunStatus.QUEUED)] == [waiting.run_id]
+    assert [run.run_id for run in builds_of(instance, "2027-28", dg.DagsterRunStatus.STARTED)] == [running.run_id]
