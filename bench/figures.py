@@ -555,6 +555,8 @@ def freshness(run: Run) -> dict[str, Any]:
         worker.stop()
     latencies = [p["seen"] - p["sent"] for p in probes if p["seen"] is not None]
     missing = len(probes) - len(latencies)
+    loop_lines = loop_log.read_text(errors="replace").splitlines()
+    loop_summary = next((line.removeprefix("buildloop: ") for line in reversed(loop_lines) if "builds for" in line), "")
     if not latencies:
         raise RuntimeError(f"no probe became visible; worker log:\n{worker.log_file.read_text()[-2000:]}")
     p50, p95 = pct(latencies, 50), pct(latencies, 95)
@@ -565,10 +567,11 @@ def freshness(run: Run) -> dict[str, Any]:
         f"event emitted → visible through `planning query`: p50 {p50:,.1f} s, p95 {p95:,.1f} s, max "
         f"{max(latencies):,.1f} s ({len(probes)} probes{', ' + str(missing) + ' never seen' if missing else ''})",
         "—", None, "—", "p95 ≤ 30 s", p95 <= 30,
-        f"worker + a build loop (`python -m bench.buildloop`: builds the cycles named by new events, as the store "
-        f"sensor decides) on the history + incremental home; probes are consultation responses of {INCREMENTAL_CYCLE} "
-        "1–4 s apart; `planning query` polled as a subprocess",
-        {"latencies_s": latencies, "p50_s": p50, "p95_s": p95, "missing": missing},
+        f"worker + a build loop (`python -m bench.buildloop`: queues a build of each cycle named by new events, "
+        f"coalesced into one already queued, one build at a time, as the store sensor and the run queue do"
+        f"{': ' + loop_summary if loop_summary else ''}) on the history + incremental home; probes are consultation "
+        f"responses of {INCREMENTAL_CYCLE} 1–4 s apart; `planning query` polled as a subprocess",
+        {"latencies_s": latencies, "p50_s": p50, "p95_s": p95, "missing": missing, "build_loop": loop_summary},
     )
 
 

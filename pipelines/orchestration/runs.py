@@ -23,6 +23,7 @@ from pipelines.orchestration.defs.jobs import build_cycle, build_operations, bui
 from pipelines.orchestration.defs.packs import briefing_pack
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import planning_run_config
+from pipelines.orchestration.defs.sensors import MARK_TAG
 from pipelines.orchestration.instance import use_planning_dagster_home
 from projections.building.timetable import default_windows
 from projections.packs import WrittenPack
@@ -129,6 +130,27 @@ def build(
     if failures:
         raise BuildFailed(failures, builds)
     return builds
+
+
+class SensorBuilds:
+    """Runs of ``build_cycle`` as the store sensor requests them (its run config and ``planning/store_mark``
+    tag; the cycle's Panel tables only, no dead letters), on one instance kept open as a daemon keeps
+    its own: for a long-lived process that stands in for the daemon (the bench's build loop)."""
+
+    def __init__(self, home: PlanningHome) -> None:
+        self.home = home
+        self._instance = _instance(home)
+
+    def build(self, cycle: str, requested_at_mark: int) -> bool:
+        """One run; whether it succeeded (a failure is in the instance, as a daemon's run would be)."""
+        result = run_job(self._instance, self.home, build_cycle, {}, cycle, {MARK_TAG: str(requested_at_mark)})
+        return result.success
+
+    def __enter__(self) -> SensorBuilds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._instance.dispose()
 
 
 def rebuild_operations(home: PlanningHome) -> str:

@@ -25,7 +25,7 @@ from pipelines.orchestration.defs.schedules import daily_stage_status
 from pipelines.orchestration.defs.sensors import event_store_sensor
 from pipelines.orchestration.instance import use_planning_dagster_home
 from pipelines.orchestration.definitions import defs
-from pipelines.orchestration.runs import build
+from pipelines.orchestration.runs import SensorBuilds, build
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.ingest.files import ingest_files
 from pipelines.orchestration.defs.resources import PlanningHomeResource
@@ -323,3 +323,17 @@ def test_an_event_after_a_build_started_gets_a_later_build(home: PlanningHome, i
     assert data.run_requests == [] and observation(data)["cycles_already_queued"] == "2027-28"
     assert [run.run_id for run in builds_of(instance, "2027-28", dg.DagsterRunStatus.QUEUED)] == [waiting.run_id]
     assert [run.run_id for run in builds_of(instance, "2027-28", dg.DagsterRunStatus.STARTED)] == [running.run_id]
+
+
+def test_sensor_builds_run_what_the_sensor_requests(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    """The bench's build loop stands in for the daemon: its runs are the sensor's, the cycle's tables only."""
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off")])
+    (request,) = evaluate(home, instance).run_requests
+    ingest(home, tmp_path / "b.jsonl", [make_event("stage.signed_off")])
+    with SensorBuilds(home) as builder:
+        assert builder.build("2027-28", requested_at_mark=1)
+    (run,) = instance.get_runs()  # no run of build_operations beside it
+    assert run.job_name == request.job_name == "build_cycle" and run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.tags["planning/store_mark"] == request.tags["planning/store_mark"] == "1"
+    assert run.tags["dagster/partition"] == "2027-28" and run.run_config["resources"] == request.run_config["resources"]
+    assert json.loads((home.projections / "published.json").read_text())["cycles"]["2027-28"]["store_position"] == 2
