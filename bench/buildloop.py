@@ -40,7 +40,10 @@ def newly_named(home: PlanningHome, seen_upto: int) -> tuple[int, list[str]]:
 def main() -> int:
     home = PlanningHome.from_env()
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+
+    def stop(*_: object) -> None:
+        stopping.append(1)
+
     with EventStore(home.store) as store:
         seen_upto = store.high_water_mark()
     queued: dict[str, int] = {}  # cycle -> the mark its build was requested at; not started; in request order
@@ -48,6 +51,7 @@ def main() -> int:
     try:
         with SensorBuilds(home) as builder:
             while not stopping:
+                signal.signal(signal.SIGTERM, stop)  # again after each build: Dagster maps SIGTERM to its own handler
                 mark, named = newly_named(home, seen_upto)
                 for cycle in named:
                     requests += 1
