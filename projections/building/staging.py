@@ -7,7 +7,9 @@ and shaped by ``sql/_staging.sql``. The few records SQL cannot take as stored
 through ``events.storage.conversion.to_event``, as the store's own reads do. The
 sealed personal data stays sealed with one exception: the four demographic
 fields of each response are staged into ``response_demographics`` for
-inclusion monitoring (see :func:`stage_demographics`). The staging file is
+inclusion monitoring (see :func:`stage_demographics`). A build stages only
+the relations its tables read (projections/building/staging_plan.py), so a
+build without ``inclusion`` never asks the vault for them. The staging file is
 private to the build and deleted when the build is published; no reference,
 comment or other personal field reaches it. ``build_info`` says whether the
 store holds synthetic data (``synthetic``), so every snapshot carries the label.
@@ -22,6 +24,7 @@ out and listed in ``untypable_events`` (position and event_id) unless retracted.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -37,8 +40,9 @@ from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect, sql_string
 from projections.building.event_cache import CACHE_COLUMNS, TYPED, create_store_events_table, read_segments_sql
 from projections.building.retractions import canonical_id, permitted, retracted_ids
-from projections.building.sql_files import run_sql_file
+from projections.building.staging_plan import needed_by, staging_statements
 from projections.building.timetable import default_windows
+from projections.tables import PANEL_TABLE_NAMES
 
 Demographics = tuple[str, list[str | None]]  # (the respondent's surrogate, their group in each dimension)
 # an event_id as retractions.canonical_id writes it ({…}, urn:uuid:…, capitals or no hyphens name the same event)
@@ -46,10 +50,13 @@ CANONICAL_ID = "coalesce(TRY_CAST(regexp_replace(event_id, '^urn:uuid:', '', 'i'
 ISO_TEXT = "strftime({0} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS {0}"
 
 def stage_cycle(
-    store: Store, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None
+    store: Store, staging_path: Path, cycle: str, instants: Instants, *, cache: Path | None = None, upto: int | None = None,
+    tables: Iterable[str] = PANEL_TABLE_NAMES,
 ) -> dict[str, int]:
     """Build staging.duckdb for one cycle, from the event cache (or, with no cache, straight
-    from the store's segments: the full rebuild). Returns counts for the build's metadata."""
+    from the store's segments: the full rebuild), with what ``tables`` read (every Panel
+    table's by default; projections/building/staging_plan.py). Returns counts for the build's metadata."""
+    needed = needed_by(tables, also=["events"])  # events: the build's metadata counts them
     position = store.high_water_mark() if upto is None else upto
     with connect(staging_path) as db, ExitStack() as records:
         # synthetic: the store's kind of data (events.storage.store), carried by every output built from this build
@@ -104,36 +111,43 @@ def stage_cycle(
         db.execute("CREATE TABLE retracted AS SELECT unnest(?::VARCHAR[]) AS event_id", [sorted(retracted_ids(pairs))])
         for table in ("store_events", "untypable_events"):
             db.execute(f"DELETE FROM {table} WHERE {CANONICAL_ID} IN (SELECT event_id FROM retracted)")
-        demographics = convert_records(db, store, cycle)
-        run_sql_file(db, "_staging")
-        stage_demographics(db, demographics)
+        unseal = "response_demographics" in needed  # the vault is asked only for a table that reads them
+        demographics = convert_records(db, store, cycle, demographics=unseal)
+        for relation, statement in staging_statements().items():
+            if relation in needed:
+                db.execute(statement)
+        if unseal:
+            stage_demographics(db, demographics)
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
         untypable = db.execute("SELECT count(*) FROM untypable_events").fetchone()[0]
     return {"store_position": position, "cycle_events": events, "untypable_events": untypable}
 
 
-def convert_records(db: duckdb.DuckDBPyConnection, store: Store, cycle: str) -> dict[str, Demographics]:
+def convert_records(
+    db: duckdb.DuckDBPyConnection, store: Store, cycle: str, *, demographics: bool = True
+) -> dict[str, Demographics]:
     """The records SQL cannot stage as stored become events through ``events.storage.conversion.to_event``
     (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
 
     * a record at an older schema_version: its staged payload and version become the upcast
       event's, without the personal fields (``events/contract/upcasting.py``; the store keeps it as sent);
     * a response of the cycle with sealed personal data: its respondent's demographics are
-      returned by event id, for ``stage_demographics``.
+      returned by event id, for ``stage_demographics``; with ``demographics=False`` (no requested
+      table reads them) such a response is left as SQL stages it, and the vault is not asked for its key.
     """
     # records as the segments hold them: instants as ISO text (made by DuckDB: Python datetimes
     # with a time zone cost more than the rest of this pass), the payload parsed below
     columns = [ISO_TEXT.format(name) if kind == "TIMESTAMPTZ" else name for name, kind in CACHE_COLUMNS.items()]
     rows = db.execute(
         f"SELECT {', '.join(columns)} FROM store_events WHERE schema_version <> ?"
-        " OR (event_type = 'consultation.response_received' AND cycle = ? AND sealed IS NOT NULL) ORDER BY position",
-        [CURRENT_SCHEMA_VERSION, cycle],
+        " OR (? AND event_type = 'consultation.response_received' AND cycle = ? AND sealed IS NOT NULL) ORDER BY position",
+        [CURRENT_SCHEMA_VERSION, demographics, cycle],
     ).fetchall()
     records = [dict(zip(CACHE_COLUMNS, row)) for row in rows]
     # the keys of this cycle's respondents only, not every respondent's in the store
     sealed = [record["subject"] for record in records if record["sealed"] is not None]
     keys = store.live_keys(sealed) if sealed and store.vault else {}
-    upcast_payloads, demographics = [], {}
+    upcast_payloads, unsealed = [], {}
     for record in records:
         record["payload"] = parse_json(record["payload"])
         event = to_event(record, keys)
@@ -142,10 +156,10 @@ def convert_records(db: duckdb.DuckDBPyConnection, store: Store, cycle: str) -> 
             upcast_payloads.append([json.dumps(clear), event["schema_version"], record["position"]])
         respondent = event["payload"].get("respondent")
         if event["event_type"] == "consultation.response_received" and respondent:
-            demographics[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
+            unsealed[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
     if upcast_payloads:
         db.executemany("UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?", upcast_payloads)
-    return demographics
+    return unsealed
 
 
 def stage_demographics(db: duckdb.DuckDBPyConnection, demographics: dict[str, Demographics]) -> None:

@@ -1,0 +1,100 @@
+"""Which staging relations a build needs, read from the SQL rather than declared a second time.
+
+Staging is most of a build's cost, and a build of a few tables (a library
+rebuild of ``consultation_coverage``, say) needs only part of it: no table
+but ``inclusion`` reads the responses' demographics, the one relation that
+asks the vault for keys. So staging builds only what the requested tables read.
+
+Nothing is declared by hand, so nothing can drift from the SQL:
+
+* a Panel table's SQL names each staging relation it reads as ``staging.<relation>``;
+* each statement of ``sql/_staging.sql`` is one ``CREATE TABLE <relation> AS``, and its
+  body names the relations it is made from (comments and quoted text aside);
+* the relations made in Python (projections/building/staging.py) are listed in
+  :data:`MADE_IN_PYTHON` with what they are made from.
+
+A word that merely looks like a relation (a column called ``responses``) only
+stages one relation more than needed; it never leaves one out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+
+from projections.building.sql_files import read_sql, statements
+
+STAGING_FILE = "_staging"
+
+# made by staging.py before the staging SQL runs (always: small, or needed by every build), and after it
+# response_demographics, the responses' four demographic fields, unsealed from the vault (inclusion only)
+MADE_IN_PYTHON: dict[str, frozenset[str]] = {
+    "build_info": frozenset(),
+    "boroughs": frozenset(),
+    "themes": frozenset(),
+    "demographic_groups": frozenset(),
+    "default_windows": frozenset(),
+    "store_events": frozenset(),
+    "untypable_events": frozenset(),
+    "retracted": frozenset(),
+    "response_demographics": frozenset({"responses"}),
+}
+
+_CREATED = re.compile(r"^\s*CREATE TABLE (\w+) AS\b", re.IGNORECASE | re.MULTILINE)
+_READ_FROM_STAGING = re.compile(r"\bstaging\.(\w+)\b")
+_COMMENT = re.compile(r"--[^\n]*")
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def _code(sql: str) -> str:
+    """The SQL without its comments and quoted text (a JSON key 'themes' is not the themes relation)."""
+    return _QUOTED.sub("''", _COMMENT.sub("", sql))
+
+
+@cache
+def staging_statements() -> dict[str, str]:
+    """Each relation of ``sql/_staging.sql`` and the statement that creates it, in the file's order."""
+    made: dict[str, str] = {}
+    for statement in statements(read_sql(STAGING_FILE)):
+        created = _CREATED.search(_code(statement))
+        if created is None:
+            raise ValueError(f"every statement of sql/{STAGING_FILE}.sql creates one table; this one does not:\n{statement}")
+        made[created.group(1)] = statement
+    return made
+
+
+def _relations() -> frozenset[str]:
+    return frozenset(MADE_IN_PYTHON) | frozenset(staging_statements())
+
+
+@cache
+def made_from(relation: str) -> frozenset[str]:
+    """The staging relations ``relation`` is made from directly."""
+    if relation in MADE_IN_PYTHON:
+        return MADE_IN_PYTHON[relation]
+    body = _code(staging_statements()[relation])
+    words = set(re.findall(r"\b\w+\b", body[_CREATED.search(body).end():]))
+    return frozenset(words & _relations()) - {relation}
+
+
+@cache
+def read_by_table(table: str) -> frozenset[str]:
+    """The staging relations a Panel table's SQL reads (``staging.<relation>``)."""
+    named = frozenset(_READ_FROM_STAGING.findall(_code(read_sql(table))))
+    unknown = named - _relations()
+    if unknown:
+        raise ValueError(f"sql/{table}.sql reads staging relation(s) {sorted(unknown)} that staging does not make")
+    return named
+
+
+def needed_by(tables: Iterable[str], *, also: Iterable[str] = ()) -> frozenset[str]:
+    """Every staging relation the tables read (and those named in ``also``), and everything those are made from."""
+    needed: set[str] = set()
+    pending = [relation for table in tables for relation in read_by_table(table)] + list(also)
+    while pending:
+        relation = pending.pop()
+        if relation not in needed:
+            needed.add(relation)
+            pending.extend(made_from(relation))
+    return frozenset(needed)
