@@ -355,7 +355,7 @@ def rebuild(run: Run) -> dict[str, Any]:
 
 def our_coverage_rebuild(home: Path, workdir: Path, cycles: list[str], on: str) -> float:
     """Our rebuild of consultation_coverage alone, by library calls (no Dagster): the event
-    cache rebuilt from the segments, then per cycle staging + the table's SQL."""
+    cache rebuilt from the segments, then per cycle the staging that table reads + its SQL."""
     from events.storage.store import EventStore
     from projections.building import event_cache
     from projections.building.build import build_table
@@ -373,7 +373,7 @@ def our_coverage_rebuild(home: Path, workdir: Path, cycles: list[str], on: str) 
             build = workdir / cycle
             build.mkdir()
             stage_cycle(store, build / "staging.duckdb", cycle, instants, cache=event_cache.cache_file(workdir),
-                        upto=position)
+                        upto=position, tables=["consultation_coverage"])
             build_table(build, "consultation_coverage")
     seconds = time.perf_counter() - started
     shutil.rmtree(workdir, ignore_errors=True)
