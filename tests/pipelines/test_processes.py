@@ -30,7 +30,17 @@ def test_a_child_stops_when_the_command_that_started_it_is_killed(tmp_path: Path
         assert group_alive(child), "the child runs, in a group of its own"
         command.send_signal(signal.SIGKILL)
         command.wait(10)
-        assert wait_until(lambda: not group_alive(child), 10), f"child {child} outlived its parent"
+        assert wait_until(lambda: not group_alive(child), 30), f"child {child} outlived its parent: {_status(child)}"
     finally:
         command.kill()
         command.wait()
+
+
+def _status(pid: int) -> str:
+    """What the kernel says of a process that should have stopped: its state, parent and signal masks."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as error:
+        return f"no /proc entry ({error})"
+    wanted = ("State", "PPid", "SigBlk", "SigIgn", "SigCgt", "SigPnd", "ShdPnd")
+    return "; ".join(line for line in lines if line.split(":")[0] in wanted)

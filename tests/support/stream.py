@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from events.routing import collector_topics, partition_key, sender_of_topic, sender_topic
 from events.storage.backends import open_store
@@ -229,9 +230,16 @@ def end_offsets(bootstrap: str, prefix: str) -> dict[TopicPartition, int]:
         consumer.close()
 
 
-def committed_lag(bootstrap: str, prefix: str, group: str) -> int:
-    """Messages on the worker's topics beyond the group's committed offsets."""
-    committed = committed_offsets(bootstrap, group)
+def committed_lag(bootstrap: str, prefix: str, group: str) -> int | None:
+    """Messages on the worker's topics beyond the group's committed offsets; None while the broker
+    cannot say yet (after a restart the group's coordinator answers NotCoordinator until it has loaded
+    the offsets topic), so a ``wait_for`` on it asks again instead of failing."""
+    try:
+        committed = committed_offsets(bootstrap, group)
+    except KafkaError as error:
+        if not error.retriable:
+            raise
+        return None
     return sum(end - max(committed.get(tp, 0), 0) for tp, end in end_offsets(bootstrap, prefix).items())
 
 
