@@ -29,6 +29,7 @@ made of it (its deltas and rows kept since the base merged), before anything is 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -42,13 +43,17 @@ from events.storage.backup import (INDEX, QUARANTINE, IncompleteBackup, Manifest
                                    merge_deltas, merge_since_base)
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.integrity import problem_of
-from events.storage.store import EventStore, take_writer_lock
+from events.storage.store import WRITER_LOCK, EventStore, take_writer_lock
 
 MISSING, EMPTY, BROKEN, HEALTHY = "missing", "empty", "broken", "healthy"
 
 
 class HealthyStore(RuntimeError):
     """The store is whole: a restore would replace good data."""
+
+
+class RestoreRefused(RuntimeError):
+    """The restored copy could not be put in place; the message says where it is and what to do."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,10 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     if state.state == HEALTHY and not force:
         raise HealthyStore(f"the event store at {store_root} is healthy: restoring would replace it. Restore only a "
                            "missing, empty or broken store; to replace this one anyway, add --force (it is moved aside, not deleted)")
-    lock = _writer_lock(store_root)
+    created = not store_root.exists()  # a missing store: its folder is made, only to hold the lock meanwhile
+    if created:
+        store_root.mkdir(parents=True)
+    lock = take_writer_lock(store_root, "planning restore")
     try:
         staging = store_root.parent / f".{store_root.name}.restoring"
         shutil.rmtree(staging, ignore_errors=True)  # left by a restore cut short: a copy of a backup, nothing else
@@ -139,15 +147,16 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
             with ErasureLedger(home_ledger) as ledger:
                 ledger.merge(manifest.store_id, erasures)
         moved_to = None
-        if store_root.exists():
+        if created:  # the folder made for the lock: the restored store takes its place (a rename onto an empty folder)
+            (store_root / WRITER_LOCK).unlink()
+        else:
             stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
             moved_to = _free_name(store_root.parent / f"{store_root.name}.replaced-{stamp}")
             os.rename(store_root, moved_to)
-        os.rename(staging, store_root)
+        _put_in_place(staging, store_root)
         fsync_dir(store_root.parent)
     finally:
-        if lock is not None:
-            lock.close()
+        lock.close()
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     done = tuple(_restore_site_database(backup_dir / d.name, d, stamp) for d in site if d.name in manifest.databases)
     return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others, len(manifest.quarantine), done)
@@ -194,9 +203,16 @@ def _add_missing_rows(copy: Path, path: Path) -> int:
         db.close()
 
 
-def _writer_lock(store_root: Path):
-    """The current store's writer lock, held while it is replaced (None when there is no store)."""
-    return take_writer_lock(store_root, "planning restore") if store_root.is_dir() else None
+def _put_in_place(staging: Path, store_root: Path) -> None:
+    """Rename the restored copy to ``store_root``, now an empty folder or none. A writer that took no lock
+    and wrote there meanwhile makes the rename fail: its events are left where it wrote them, not replaced."""
+    try:
+        os.rename(staging, store_root)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        raise RestoreRefused(f"something wrote into {store_root} while it was restored: it is left as it is, and the "
+                             f"restored copy is at {staging}; stop every writer, then run `planning restore` again") from error
 
 
 def _copy_backup(backup_dir: Path, manifest: Manifest, staging: Path) -> None:

@@ -59,6 +59,7 @@ from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.contract.validation import Accepted, Rejected
 
+WRITER_LOCK = "writer.lock"  # under the store: flock'd by its one writer (``take_writer_lock``)
 QUARANTINE = "quarantine"  # under the store: segment files no commit refers to (``_quarantine_orphan_segments``)
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps the first 64 KiB
 # One encoder, not one per record. A record is built from parsed JSON, so it cannot hold itself: the encoder's
@@ -256,11 +257,12 @@ class EventStore:
         self.root = Path(root)
         self.erasure_ledger = ledger_path(self.root) if erasure_ledger is None else Path(erasure_ledger)
         self.segments_dir = self.root / "segments"
-        self.segments_dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         self._lock_file = None
         self.reapplied_at_open = (0, 0)  # (keys shredded, dead letters redacted) by _reconcile_erasure_ledger
-        if writer:
+        if writer:  # the lock first: a refused writer leaves nothing behind (a restore renames onto the folder)
             self._lock_file = self._take_writer_lock(holder)
+        self.segments_dir.mkdir(exist_ok=True)
         self._db = sqlite3.connect(self.root / "store.sqlite", isolation_level=None, timeout=30)
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA secure_delete = ON")  # shredded keys and redacted dead letters are zeroed
@@ -831,7 +833,7 @@ def take_writer_lock(root: Path, holder: str):
     """The store's writer lock (flock on ``writer.lock``), held until the returned file is closed, with
     ``holder`` and this process's id written in it so a refused writer can name who holds it; or
     :class:`StoreLocked` naming the process that holds it (as it wrote itself there)."""
-    lock_file = open(root / "writer.lock", "a+")
+    lock_file = open(root / WRITER_LOCK, "a+")
     try:
         fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -113,7 +113,7 @@ def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
     if refused is not None:
         return refused
     from events.storage.backup import IncompleteBackup
-    from events.storage.restore import HealthyStore, restore
+    from events.storage.restore import HealthyStore, RestoreRefused, restore
     from events.storage.store import StoreLocked
 
     ledgers = tuple(args.ledgers or ())
@@ -126,7 +126,7 @@ def _restore(args: argparse.Namespace, home: PlanningHome) -> int:
     except IncompleteBackup as error:
         print(f"planning restore: {error}", file=sys.stderr)
         return ExitCode.USAGE
-    except HealthyStore as error:
+    except (HealthyStore, RestoreRefused) as error:
         print(f"planning restore: {error}", file=sys.stderr)
         return ExitCode.CANNOT_WRITE
     except StoreLocked as locked:

@@ -216,6 +216,55 @@ def test_restore_replaces_a_missing_or_broken_store_without_force(tmp_path: Path
     assert store_state(root).state == HEALTHY
 
 
+def test_a_restore_into_a_missing_store_holds_the_writer_lock_until_the_store_is_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker or an ingest started while a missing store is restored is refused, not left writing into
+    a folder the restore then puts aside: the restore makes the folder and holds its lock."""
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(3), "a.jsonl")
+    backup(root, target)
+    shutil.rmtree(root)
+    refusals: list[str] = []
+    copy_backup = restore_module._copy_backup
+
+    def copy_while_a_writer_tries(*args: object) -> None:
+        with pytest.raises(StoreLocked) as refused:
+            EventStore(root, writer=True, holder="planning worker")
+        refusals.append(refused.value.holder)
+        copy_backup(*args)
+
+    monkeypatch.setattr(restore_module, "_copy_backup", copy_while_a_writer_tries)
+    report = restore(target, root)
+    assert refusals and refusals[0].startswith("planning restore (pid "), "the writer was told who holds the store"
+    assert report.moved_to is None, "nothing was there to move aside"
+    assert sorted(p.name for p in root.parent.iterdir()) == ["store"], "no empty folder moved aside, no copy left"
+    assert len(ids_by_position(root)) == 3
+    EventStore(root, writer=True).close()  # the lock is free again
+
+
+def test_a_restore_leaves_alone_what_a_writer_that_took_no_lock_wrote_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(3), "a.jsonl")
+    backup(root, target)
+    shutil.rmtree(root)
+    copy_backup = restore_module._copy_backup
+
+    def copy_while_something_writes(*args: object) -> None:
+        copy_backup(*args)
+        (root / "segments").mkdir()  # as a writer that ignores the lock would, or an operator's copy
+
+    monkeypatch.setattr(restore_module, "_copy_backup", copy_while_something_writes)
+    with pytest.raises(restore_module.RestoreRefused, match="run `planning restore` again"):
+        restore(target, root)
+    assert (root / "segments").is_dir(), "what was written there is left as it is"
+    assert len(ids_by_position(tmp_path / "home" / ".store.restoring")) == 3, "the restored copy is kept beside it"
+
+
 def test_an_empty_store_is_replaced_without_force(tmp_path: Path) -> None:
     root, target = tmp_path / "home" / "store", tmp_path / "backup"
     with EventStore(root, writer=True) as store:
