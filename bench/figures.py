@@ -385,6 +385,7 @@ def peer(run: Run) -> dict[str, Any]:
 
     from bench.peer import run_peer
     from events.storage.store import EventStore
+    from projections.tables import PANEL_TABLE_NAMES
 
     run.ensure_ingested()
     events = run.ds.distinct_events
@@ -396,7 +397,8 @@ def peer(run: Run) -> dict[str, Any]:
     peer_write_us = result["write_s"] / result["events"] * 1e6
     full_us = run.extra.get("rebuild_us_per_event")
     ratio = peer_us / ours_us
-    full_text = f"; our whole `planning build --full` (9 tables, Dagster) {full_us:,.1f} µs/event" if full_us else ""
+    full_text = (f"; our whole `planning build --full` ({len(PANEL_TABLE_NAMES)} tables, Dagster) {full_us:,.1f} µs/event"
+                 if full_us else "")
     return row(
         "peer: eventsourcing 9.5 (SQLite)",
         f"our rebuild of consultation_coverage: {ours_us:,.1f} µs/event ({events:,} events in {ours_s:,.1f} s){full_text}",
