@@ -1,35 +1,53 @@
-"""What a signed-in page shows of the snapshot, kept per published snapshot; the page around it made per request.
+"""What a page shows of the published snapshot, kept until the next publish.
 
-A Panel table filtered to one borough, the stage dashboard or a table's download shows the same figures to
-every Panel member until the next publish: only the page's header (the account's name, the sign-out form with
-the session's CSRF token) is the reader's own. So the part read from the snapshot is kept, keyed by the
-snapshot's identity (the pointer file's, as ``pipelines.web.pages.published`` keeps the public pages) and by
-what the page reads (its path and query), and the header is rendered around it for each request. The session
-check, the role check and the audit record stay per request: they run before and after the page
-(``pipelines.web.guard``, ``pipelines.web.audit``), whether its content was kept or not.
+The same figures go to every reader until the next publish. The public pages are kept whole
+(``pipelines.web.pages.published``). Of a signed-in page (a Panel table filtered to one borough, the stage
+dashboard, a table's download) only the part read from the snapshot is kept: its header (the account's
+name, the sign-out form with the session's CSRF token) is the reader's own, rendered around it for each
+request. The session check, the role check and the audit record stay per request: they run before and
+after the page (``pipelines.web.guard``, ``pipelines.web.audit``), whether its content was kept or not.
 
-What is kept names nobody: it is rendered from the snapshot and the query only, never from the request's
-viewer or session. A refusal (a cycle or filter that does not exist) is raised, not kept. Something is kept
-only when the pointer did not change while it was made, and the pieces of an older snapshot are dropped when
-the first piece of the new one is kept. The memory held is bounded: at most ``MOST_PIECES`` pieces and
-``MOST_BYTES`` in all; past either, everything kept is dropped and made again as readers ask (a download of a
-whole table, a few MB at 10M, is the largest piece).
+A piece is keyed by the snapshot's identity (``snapshot_identity``: one ``stat`` of the pointer file) and
+by what the page reads (its path and query). What is kept names nobody: it is made from the snapshot and
+the query only, never from the request's viewer or session. A refusal (a cycle or filter that does not
+exist) is raised, not kept. Something is kept only when the pointer did not change while it was made, and
+the pieces of an older snapshot are dropped when the first piece of the new one is kept. Two readers
+missing the same piece at once make it once: the second waits for the first. The memory held is bounded:
+at most ``MOST_PIECES`` pieces and ``MOST_BYTES`` in all; past either, everything kept is dropped and made
+again as readers ask (a download of a whole table, a few MB at 10M, is the largest piece).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from pipelines.web.pages.published import Identity, PublicPages
+from projections.reading.snapshots import POINTER
 
 MOST_PIECES = 2_000
 MOST_BYTES = 64 * 1024 * 1024
 
 T = TypeVar("T")
+Identity = tuple[int, int, int]
 Key = tuple[Identity, Hashable]
+
+
+def snapshot_identity(projections: Path) -> Identity | None:
+    """The published snapshot's identity: the pointer file's inode, modification time and size (one ``stat``,
+    no read); None when nothing is published. A publish renames a new pointer over the old one, so every
+    publish gives a new identity."""
+    try:
+        facts = os.stat(projections / POINTER)
+    except FileNotFoundError:
+        return None
+    return facts.st_ino, facts.st_mtime_ns, facts.st_size
+
+
+def _always(piece: object) -> bool:
+    return True
 
 
 class KeptContent(Generic[T]):
@@ -38,16 +56,24 @@ class KeptContent(Generic[T]):
     ``size`` gives a piece's size in bytes, for the bound on what is held."""
 
     def __init__(self, projections: Path, size: Callable[[T], int]) -> None:
-        self._pointer = PublicPages(projections)  # the pointer's identity, as the public pages read it
+        self._projections = projections
         self._size = size
         self._lock = threading.Lock()
         self._kept: dict[Key, T] = {}
         self._bytes = 0
         self._making: dict[Key, threading.Lock] = {}
 
-    def made(self, key: Hashable, make: Callable[[], T]) -> T:
-        """The piece ``key`` of the current snapshot: the one kept, else ``make()``'s (then kept)."""
-        identity = self._pointer.identity()
+    def kept(self, key: Hashable) -> T | None:
+        """The piece ``key`` as kept for the current snapshot, if it was (never made here)."""
+        identity = snapshot_identity(self._projections)
+        if identity is None:
+            return None
+        with self._lock:
+            return self._kept.get((identity, key))
+
+    def made(self, key: Hashable, make: Callable[[], T], keep: Callable[[T], bool] = _always) -> T:
+        """The piece ``key`` of the current snapshot: the one kept, else ``make()``'s (then kept, if ``keep`` says so)."""
+        identity = snapshot_identity(self._projections)
         if identity is None:
             return make()
         full = (identity, key)
@@ -61,7 +87,7 @@ class KeptContent(Generic[T]):
                     if full in self._kept:
                         return self._kept[full]
                 piece = make()
-                if self._pointer.identity() == identity:
+                if keep(piece) and snapshot_identity(self._projections) == identity:
                     self._keep(full, piece)
                 return piece
         finally:
