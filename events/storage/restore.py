@@ -121,9 +121,10 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
     if state.state == HEALTHY and not force:
         raise HealthyStore(f"the event store at {store_root} is healthy: restoring would replace it. Restore only a "
                            "missing, empty or broken store; to replace this one anyway, add --force (it is moved aside, not deleted)")
-    created = not store_root.exists()  # a missing store: its folder is made, only to hold the lock meanwhile
-    if created:
+    made_for_lock = not store_root.exists()  # a missing store: its folder is made, only to hold the lock meanwhile
+    if made_for_lock:
         store_root.mkdir(parents=True)
+    placed = False
     lock = take_writer_lock(store_root, "planning restore")
     try:
         staging = store_root.parent / f".{store_root.name}.restoring"
@@ -147,16 +148,19 @@ def restore(backup_dir: Path, store_root: Path, *, force: bool = False, ledgers:
             with ErasureLedger(home_ledger) as ledger:
                 ledger.merge(manifest.store_id, erasures)
         moved_to = None
-        if created:  # the folder made for the lock: the restored store takes its place (a rename onto an empty folder)
+        if made_for_lock:  # the restored store takes its place: a rename onto an empty folder
             (store_root / WRITER_LOCK).unlink()
         else:
             stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
             moved_to = _free_name(store_root.parent / f"{store_root.name}.replaced-{stamp}")
             os.rename(store_root, moved_to)
         _put_in_place(staging, store_root)
+        placed = True
         fsync_dir(store_root.parent)
     finally:
         lock.close()
+        if made_for_lock and not placed:  # refused or cut short: the store stays missing, as it was
+            _remove_if_only_the_lock(store_root)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     done = tuple(_restore_site_database(backup_dir / d.name, d, stamp) for d in site if d.name in manifest.databases)
     return RestoreReport(manifest, state, moved_to, len(erasures), shredded, redacted, others, len(manifest.quarantine), done)
@@ -201,6 +205,14 @@ def _add_missing_rows(copy: Path, path: Path) -> int:
         return added
     finally:
         db.close()
+
+
+def _remove_if_only_the_lock(folder: Path) -> None:
+    try:
+        (folder / WRITER_LOCK).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:  # something else is in it: left as it is
+        pass
 
 
 def _put_in_place(staging: Path, store_root: Path) -> None:
