@@ -130,7 +130,8 @@ class Manifest:
         return json.dumps({"format": FORMAT, "store_id": self.store_id, "position": self.position, "events": self.events,
                            "dead_letters": self.dead_letters, "taken_at": self.taken_at, "segments": self.segments,
                            "quarantine": self.quarantine, "databases": self.databases, "index": self.index,
-                           "deltas": self.deltas, "since": None if self.since is None else self.since.to_json()}, indent=1)
+                           "deltas": self.deltas, "since": None if self.since is None else self.since.to_json()},
+                          separators=(",", ":"))  # no indent: json's C encoder (10M events name ~2,000 segments)
 
     @classmethod
     def read(cls, backup: Path) -> Manifest | None:
@@ -181,11 +182,11 @@ def backup(store_root: Path, target: Path, *, now: datetime | None = None, site:
     index_file = store_root / INDEX
     if not index_file.is_file():
         raise NothingToBackUp(f"there is no event store at {store_root}: nothing to back up")
-    _refuse_unfit_target(store_root, target, {Path(database.name).parts[0] for database in site})
+    previous = Manifest.read(target)
+    _refuse_unfit_target(store_root, target, previous, {Path(database.name).parts[0] for database in site})
     source = sqlite3.connect(index_file, timeout=30)
     try:
         source.execute(f"PRAGMA main.mmap_size = {MAPPED_INDEX}")  # the index's pages read without a system call each
-        previous = Manifest.read(target)
         store_id = store_id_of(source)
         if previous is not None and previous.store_id not in ("", store_id):
             raise BackupRefused(f"{target} holds a backup of another event store; back up into an empty directory")
@@ -282,7 +283,8 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
                                      (previous.position,)).fetchall()
                 segments_copy = target / "store" / "segments"
                 copying = copier.submit(_copy_named, store_root / "segments", segments_copy, _sizes(new, store_root))
-                checking = syncer.submit(_copy_named, store_root / "segments", segments_copy, previous.segments)  # DIR lost none
+                lost = _lost(segments_copy, previous.segments)  # DIR lost none of the segments it had
+                checking = syncer.submit(_copy_named, store_root / "segments", segments_copy, lost)
                 try:
                     written = _write_delta(source, previous, store_root, new)
                 except BaseException:
@@ -535,13 +537,13 @@ def _own_id(record: bytes) -> str:
     return record[start:record.index(b'"', start)].decode()
 
 
-def _refuse_unfit_target(store_root: Path, target: Path, site_dirs: set[str]) -> None:
+def _refuse_unfit_target(store_root: Path, target: Path, previous: Manifest | None, site_dirs: set[str]) -> None:
     resolved = target.resolve()
     if resolved == store_root.resolve() or store_root.resolve() in resolved.parents:
         raise BackupRefused(f"{target} is inside the event store it would back up; choose a directory outside {store_root}")
     if target.exists() and not target.is_dir():
         raise BackupRefused(f"{target} is not a directory")
-    if target.is_dir() and Manifest.read(target) is None:
+    if target.is_dir() and previous is None:
         foreign = sorted(p.name for p in target.iterdir() if p.name not in {"store", LEDGER_DIR, f".{MANIFEST}.tmp", *site_dirs})
         if foreign:
             raise BackupRefused(f"{target} is not empty and holds no backup ({', '.join(foreign[:3])} …);"
@@ -652,6 +654,15 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list
     if missing:
         fsync_dir(target)
     return missing, len(sizes) - len(missing)
+
+
+def _lost(target: Path, sizes: dict[str, int]) -> dict[str, int]:
+    """Those of the segments named in ``sizes`` that ``target`` no longer has, by one listing of it. A name there
+    is always a whole segment (``_copy_named``), so its size is not read again: at 10M, a stat of each of ~2,000
+    segments, in a thread beside the copy, cost the incremental backup ~20 ms. A segment whose bytes changed
+    after it was copied is found by its digest (`planning restore` refuses such a backup, naming it)."""
+    present = set(os.listdir(target)) if target.is_dir() else set()
+    return {name: size for name, size in sizes.items() if name not in present}
 
 
 def copy_file(source: Path, target: Path) -> None:
