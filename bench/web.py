@@ -144,12 +144,14 @@ def web_pages(run: Run) -> dict[str, Any]:
         }
         figures = {}
         for kind, (client, path, raw) in pages.items():
-            status, body, _ = client.request("GET", path)
+            started = time.perf_counter()
+            status, body, _ = client.request("GET", path)  # the first since the server started: made, then kept
+            first = time.perf_counter() - started
             if status != 200:
                 raise RuntimeError(f"{kind}: GET {path} answered {status}: {body[:300]!r}")
             ours = _timed(PAGE_REPEATS, PAGE_WARMUP, lambda: client.request("GET", path))
             baseline = _timed(PAGE_REPEATS, PAGE_WARMUP, raw)
-            figures[kind] = {"path": path, "bytes": len(body), "p50_ms": pct(ours, 50) * 1000,
+            figures[kind] = {"path": path, "bytes": len(body), "first_ms": first * 1000, "p50_ms": pct(ours, 50) * 1000,
                              "p95_ms": pct(ours, 95) * 1000, "raw_p95_ms": pct(baseline, 95) * 1000}
     finally:
         served.stop()
@@ -166,7 +168,9 @@ def web_pages(run: Run) -> dict[str, Any]:
         worst / worst_raw, f"worst p95 {worst:,.0f} ms", "p95 ≤ 200 ms (10M)", worst <= 200,
         f"cycle {cycle} of {len(run.ds.cycles)} published; {PAGE_WARMUP} requests then {PAGE_REPEATS} timed per page, "
         "one after the other; the time is the client's (server time plus one loopback round trip); the ratio is "
-        "the worst page's p95 over the worst raw read's",
+        "the worst page's p95 over the worst raw read's; the first request of each page since the server started "
+        "(read from the snapshot and rendered, then kept until the next publish), untimed in the p95: "
+        + "; ".join(f"{kind} {f['first_ms']:,.0f} ms" for kind, f in figures.items()),
         {"pages": figures, "worst_p95_ms": worst, "worst_raw_p95_ms": worst_raw, "cycle": cycle},
     )
 
