@@ -275,28 +275,34 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
         # a file no manifest names until it is whole: no journal, one fsync at the end
         source.execute("PRAGMA d.journal_mode = OFF")
         source.execute("PRAGMA d.synchronous = OFF")
-        with ThreadPoolExecutor(1) as copier, ThreadPoolExecutor(3) as syncer:
+        with ThreadPoolExecutor(1) as copier, ThreadPoolExecutor(2) as syncer:
+            copier.submit(int)  # its thread started now, so the first segment's copy does not wait for it
             source.execute("BEGIN")  # the consistent moment: every read below is of one commit
             try:
                 # the first read, which fixes the snapshot: the segments committed since, copied from here on
                 new = source.execute("SELECT file, bytes FROM main.segments WHERE first_position > ? ORDER BY first_position",
                                      (previous.position,)).fetchall()
                 segments_copy = target / "store" / "segments"
-                copying = copier.submit(_copy_named, store_root / "segments", segments_copy, _sizes(new, store_root))
-                lost = _lost(segments_copy, previous.segments)  # DIR lost none of the segments it had
-                checking = syncer.submit(_copy_named, store_root / "segments", segments_copy, lost)
+                # the new segments first (bar any a backup cut short had put in place: a name is a whole segment),
+                # then any earlier one DIR has lost, found by one listing of DIR while the new ones are copied
+                fresh = {name: size for name, size in _sizes(new, store_root).items() if not (segments_copy / name).exists()}
+                copying = [copier.submit(_copy_named, store_root / "segments", segments_copy, fresh, listed=True)]
+                lost = _missing(segments_copy, previous.segments)
+                if lost:
+                    copying.append(copier.submit(_copy_named, store_root / "segments", segments_copy, lost, listed=True))
                 try:
                     written = _write_delta(source, previous, store_root, new)
                 except BaseException:
-                    copying.result()
+                    for copy in copying:
+                        copy.result()
                     raise
                 source.execute("COMMIT" if written is not None else "ROLLBACK")
             except BaseException:
                 source.execute("ROLLBACK")
                 raise
             if written is None:
-                copying.result()  # a whole copy follows, which must not copy the same segments at the same time
-                checking.result()
+                for copy in copying:  # a whole copy follows, which must not copy the same segments at the same time
+                    copy.result()
                 return None
             since, dead = written
             delta_synced = syncer.submit(_fsync_new_file, delta)
@@ -308,7 +314,7 @@ def _incremental(source: sqlite3.Connection, previous: Manifest, store_root: Pat
             report.copied_files.append(f"{INDEX} (brought forward)")
             _copy_others(store_root, target, site, report)
             manifest_synced = syncer.submit(_prepare_manifest, target, report.manifest)
-            copied = copying.result()[0] + checking.result()[0]  # the new segments, and any earlier one DIR had lost
+            copied = [name for copy in copying for name in copy.result()[0]]
             delta_synced.result()
             manifest_synced.result()
     finally:  # cut short, the delta is left as a power cut would leave it: named by no manifest, removed by the next backup
@@ -630,18 +636,22 @@ def _copy_site(site: Sequence[SiteDatabase], target: Path, report: BackupReport)
     report.manifest = replace(report.manifest, databases=copied)
 
 
-def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list[str], int]:
+def _copy_named(source: Path, target: Path, sizes: dict[str, int], *, listed: bool = False) -> tuple[list[str], int]:
     """Copy the segments named (with their sizes) that ``target`` lacks: each to a temporary name first,
     fsynced by other threads as soon as it is copied (the disk writes one back while the next is copied,
     and the fsyncs waiting together share the filesystem's journal commits), then, once every one is on
     the disk, each renamed and the directory fsynced, so a name in ``target`` is always a whole segment.
+    ``listed``: the caller has left out of ``sizes`` what ``target`` has (``_missing``), so it is not listed again.
     (segments copied, segments already there)."""
     if not sizes:
         return [], 0
     target.mkdir(parents=True, exist_ok=True)
-    with os.scandir(target) as entries:  # one listing, not two path lookups per segment
-        present = {entry.name: entry.stat().st_size for entry in entries if entry.name in sizes and entry.is_file()}
-    missing = [name for name, size in sizes.items() if present.get(name) != size]
+    if listed:
+        missing = list(sizes)
+    else:
+        with os.scandir(target) as entries:  # one listing, not two path lookups per segment
+            present = {entry.name: entry.stat().st_size for entry in entries if entry.name in sizes and entry.is_file()}
+        missing = [name for name, size in sizes.items() if present.get(name) != size]
     with ThreadPoolExecutor(SYNCERS) as syncer:
         synced = []
         for name in missing:
@@ -656,11 +666,12 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int]) -> tuple[list
     return missing, len(sizes) - len(missing)
 
 
-def _lost(target: Path, sizes: dict[str, int]) -> dict[str, int]:
-    """Those of the segments named in ``sizes`` that ``target`` no longer has, by one listing of it. A name there
-    is always a whole segment (``_copy_named``), so its size is not read again: at 10M, a stat of each of ~2,000
-    segments, in a thread beside the copy, cost the incremental backup ~20 ms. A segment whose bytes changed
-    after it was copied is found by its digest (`planning restore` refuses such a backup, naming it)."""
+def _missing(target: Path, sizes: dict[str, int]) -> dict[str, int]:
+    """Those of the segments named in ``sizes`` that ``target`` does not have, by one listing of it (for an
+    incremental backup, any earlier segment DIR has lost). A name there is always a whole segment (``_copy_named``), so its size is not read again: at 10M,
+    a stat of each of ~2,000 segments, in a thread beside the copy, cost the incremental backup ~20 ms. A
+    segment whose bytes changed after it was copied is found by its digest (`planning restore` refuses such a
+    backup, naming it)."""
     present = set(os.listdir(target)) if target.is_dir() else set()
     return {name: size for name, size in sizes.items() if name not in present}
 

@@ -56,6 +56,25 @@ def test_a_second_backup_into_the_same_directory_copies_only_the_new_segments(tm
     assert check_backup(target).position == 55
 
 
+def test_an_incremental_backup_copies_again_an_earlier_segment_that_dir_lost(tmp_path: Path) -> None:
+    root, target = tmp_path / "home" / "store", tmp_path / "backup"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, responses(30), "a.jsonl")
+        append(store, tmp_path, responses(20, 30), "b.jsonl")
+        first = backup(root, target)
+        lost = target / "store" / "segments" / first.copied[0]
+        lost.unlink()  # an operator's slip, or a disk's
+        append(store, tmp_path, responses(5, 50), "c.jsonl")
+        second = backup(root, target)
+    assert sorted(second.copied) == sorted([first.copied[0], "000000000051-000000000055.jsonl"])
+    assert lost.read_bytes() == (root / "segments" / lost.name).read_bytes()
+    assert "brought forward" in second.copied_files[0], "still incremental: the index was not copied whole"
+    assert check_backup(target).position == 55
+    restored = tmp_path / "restored" / "store"
+    restore(target, restored)
+    assert ids_by_position(restored) == ids_by_position(root)
+
+
 def test_a_backup_is_consistent_at_the_position_of_its_index_while_the_writer_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch committed after the index was copied, and a segment written but not yet committed, stay out."""
     root, target = tmp_path / "home" / "store", tmp_path / "backup"
