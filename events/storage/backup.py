@@ -668,10 +668,10 @@ def _copy_named(source: Path, target: Path, sizes: dict[str, int], *, listed: bo
 
 def _missing(target: Path, sizes: dict[str, int]) -> dict[str, int]:
     """Those of the segments named in ``sizes`` that ``target`` does not have, by one listing of it (for an
-    incremental backup, any earlier segment DIR has lost). A name there is always a whole segment (``_copy_named``), so its size is not read again: at 10M,
-    a stat of each of ~2,000 segments, in a thread beside the copy, cost the incremental backup ~20 ms. A
-    segment whose bytes changed after it was copied is found by its digest (`planning restore` refuses such a
-    backup, naming it)."""
+    incremental backup, any earlier segment DIR has lost). A name there is always a whole segment
+    (``_copy_named``), so its size is not read again: at 10M, a stat of each of ~2,000 segments, in a thread
+    beside the copy, cost the incremental backup ~20 ms. A segment whose bytes changed after it was copied
+    is found by its digest (`planning restore` refuses such a backup, naming it)."""
     present = set(os.listdir(target)) if target.is_dir() else set()
     return {name: size for name, size in sizes.items() if name not in present}
 
