@@ -212,10 +212,8 @@ def _ingest(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.backends import open_store
     from events.storage.store import StoreLocked
     from pipelines.ingest.files import MixedDataRefused, StoreUnwritable, ingest_files, unwritable_reason
-    from pipelines.ingest.pool import collect_less_often
     from projections.reading.cells import one_line
 
-    collect_less_often()  # batches of verdicts: fewer, later collections (pipelines/ingest/pool.py)
     missing = [f for f in args.files if f != "-" and not Path(f).is_file()]
     if missing:
         print(f"planning ingest: no such file: {', '.join(missing)}", file=sys.stderr)

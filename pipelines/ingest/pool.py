@@ -33,10 +33,11 @@ YOUNGEST_COLLECTION_EVERY = 50_000
 
 
 def collect_less_often() -> None:
-    """For a process that handles events a batch at a time (a validator, `planning ingest`, `planning worker`):
-    the youngest objects are collected every ``YOUNGEST_COLLECTION_EVERY`` allocations, not 700. Cycles are
-    still collected, later. (Not ``gc.freeze`` as well: objects frozen are never collected, and DuckDB's
-    bindings then report each of theirs as a leak on stderr when the process exits.)"""
+    """For a validator process, which only checks events a chunk at a time: the youngest objects are collected
+    every ``YOUNGEST_COLLECTION_EVERY`` allocations, not 700. Cycles are still collected, later. Only there:
+    a process that also holds DuckDB or SQLite connections (`planning ingest` itself, the worker, a test
+    calling the CLI in-process) relies on cycles being collected soon to close them. (Not ``gc.freeze``
+    either: objects frozen are never collected, and DuckDB's bindings report each as a leak at exit.)"""
     _, middle, oldest = gc.get_threshold()
     gc.set_threshold(YOUNGEST_COLLECTION_EVERY, middle, oldest)
 

@@ -136,7 +136,7 @@ from events.storage.backends import Store, describe_store, is_embedded, lost_con
 from events.storage.store import MAX_DEAD_LETTER_BYTES, BatchOutcome, Received, iso
 from events.contract.validation import Accepted, Rejected
 from pipelines.exit_codes import ExitCode
-from pipelines.ingest.pool import collect_less_often, cores, start_pool, verdicts
+from pipelines.ingest.pool import cores, start_pool, verdicts
 from pipelines.streaming.credentials import KafkaLogin, service_login
 from pipelines.streaming.topics import admin_client
 
@@ -581,7 +581,7 @@ def run_worker(home: PlanningHome, bootstrap: str, *, batch_size: int = DEFAULT_
     (PostgreSQL takes any number of workers)."""
     import faust
 
-    collect_less_often()  # batches of messages and verdicts: fewer, later collections (pipelines/ingest/pool.py)
+
     # the embedded store's writer lock first: a second worker fails fast
     sink = StoreSink(home.store, holder=worker_holder(bootstrap), validators=validator_processes(), prefix=prefix)
     topics = None
