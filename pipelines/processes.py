@@ -34,6 +34,10 @@ def _term_when_parent_dies(parent: int) -> Callable[[], None]:
     The kernel watches the thread that started the child, so services are started from the main thread."""
 
     def ask_the_kernel() -> None:
+        # SIGTERM must stop the child: an ignored or blocked signal stays so across exec, and whatever started
+        # this command (a wrapper, a test process that ignored SIGTERM once) may have left it so
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # the parent died before the request was made: nobody would stop us
             os.kill(os.getpid(), signal.SIGTERM)

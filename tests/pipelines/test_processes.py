@@ -9,12 +9,19 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from pipelines.processes import group_alive, wait_until
 from tests.support.paths import REPO_ROOT
 
 
-def test_a_child_stops_when_the_command_that_started_it_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigterm", ["default", "ignored"])
+def test_a_child_stops_when_the_command_that_started_it_is_killed(tmp_path: Path, sigterm: str) -> None:
+    """"ignored": the command was started with SIGTERM ignored, which a child inherits across exec unless
+    it is reset (an earlier test of the same pytest process, or a wrapper, can leave it so)."""
+    ignore = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)" if sigterm == "ignored" else ""
     parent = textwrap.dedent(f"""
+        {ignore}
         import sys, time
         from pathlib import Path
         from pipelines.processes import Service
