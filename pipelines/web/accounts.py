@@ -33,12 +33,14 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD = 12  # NCSC: length over complexity
 MAX_PASSWORD = 1_024  # a longer one would only cost the hash time
 ONE_TIME_BYTES = 15  # 120 random bits, 20 characters
+NO_PASSWORD = ""  # the hash of an account that signs in through the identity provider only (identities.py)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
     name           TEXT PRIMARY KEY,
     role           TEXT NOT NULL CHECK (role IN ('panel', 'data_team')),
-    password_hash  TEXT NOT NULL,          -- Argon2id, in its own encoding (parameters and salt included)
+    password_hash  TEXT NOT NULL,          -- Argon2id, in its own encoding (parameters and salt included);
+                                           -- '' once linked to the identity provider (no password at all)
     must_change    INTEGER NOT NULL,       -- 1 while the password is a one-time one
     active         INTEGER NOT NULL,       -- 0 once disabled
     created_at     TEXT NOT NULL,
@@ -58,6 +60,19 @@ CREATE TABLE IF NOT EXISTS sign_in_failures (  -- pipelines/web/throttle.py
     failures       INTEGER NOT NULL,       -- since first_at
     first_at       TEXT NOT NULL,
     locked_until   TEXT                    -- NULL: not locked
+);
+CREATE TABLE IF NOT EXISTS identities (  -- pipelines/web/identities.py: who the identity provider may sign in
+    issuer         TEXT NOT NULL,          -- the provider's issuer URL, as its ID tokens say it
+    subject        TEXT NOT NULL,          -- its stable identifier of the person ('sub'), never an e-mail
+    account        TEXT NOT NULL REFERENCES accounts (name),
+    linked_at      TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS identities_by_account ON identities (account, issuer);
+CREATE TABLE IF NOT EXISTS sign_in_flows (  -- pipelines/web/flows.py: a provider sign-in under way
+    token_sha256   TEXT PRIMARY KEY,       -- of the flow cookie's token
+    state          TEXT NOT NULL,          -- JSON: the OpenID Connect state, nonce and PKCE verifier; where to go
+    started_at     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS site_keys (
     purpose        TEXT PRIMARY KEY,       -- 'pre-sign-in': signs the sign-in form's CSRF token
@@ -84,6 +99,7 @@ class Account:
     created_at: str
     password_set_at: str
     disabled_at: str | None
+    has_password: bool = True  # False once linked to the identity provider, until a reset
 
 
 def utc_now() -> datetime:
@@ -165,7 +181,7 @@ class AccountBook:
     def reset(self, name: str) -> str:
         """A new one-time password for an active account; its sessions end, the old password stops working,
         and a lock after failed sign-ins is lifted."""
-        if not self._existing(name).active:
+        if not self.existing(name).active:
             raise AccountRefused(f"account {name} is disabled; a disabled account stays disabled: add a new account")
         password = one_time_password()
         with self.connection() as db:
@@ -179,14 +195,14 @@ class AccountBook:
 
     def disable(self, name: str) -> Account:
         """Stop an account: it cannot sign in, and its sessions end now."""
-        account = self._existing(name)
+        account = self.existing(name)
         with self.connection() as db:
             db.execute("BEGIN IMMEDIATE")
             if account.active:
                 db.execute("UPDATE accounts SET active = 0, disabled_at = ? WHERE name = ?", (self.now(), name))
             db.execute("DELETE FROM sessions WHERE account = ?", (name,))
             db.execute("COMMIT")
-        return self._existing(name)
+        return self.existing(name)
 
     # --- the account holder's ----------------------------------------------------------------------
 
@@ -194,7 +210,7 @@ class AccountBook:
         """The active account with this name and password, or None (the same None whatever was wrong)."""
         with self.connection() as db:
             row = db.execute("SELECT password_hash FROM accounts WHERE name = ? AND active = 1", (name,)).fetchone()
-        if row is None or len(password) > MAX_PASSWORD:
+        if row is None or row[0] == NO_PASSWORD or len(password) > MAX_PASSWORD:
             self._spend_like_a_check(password)
             return None
         try:
@@ -231,16 +247,16 @@ class AccountBook:
         with self.connection() as db:
             return [_account(row) for row in db.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY name")]
 
-    def _existing(self, name: str) -> Account:
+    def existing(self, name: str) -> Account:
         account = self.get(name)
         if account is None:
             raise UnknownAccount(f"account {name} does not exist (`planning users list` shows who does)")
         return account
 
 
-_COLUMNS = "name, role, must_change, active, created_at, password_set_at, disabled_at"
+_COLUMNS = f"name, role, must_change, active, created_at, password_set_at, disabled_at, password_hash != '{NO_PASSWORD}'"
 
 
 def _account(row: tuple) -> Account:
-    name, role, must_change, active, created, password_set, disabled = row
-    return Account(name, role, bool(must_change), bool(active), created, password_set, disabled)
+    name, role, must_change, active, created, password_set, disabled, has_password = row
+    return Account(name, role, bool(must_change), bool(active), created, password_set, disabled, bool(has_password))

@@ -10,6 +10,7 @@ import pytest
 from events.home import PlanningHome
 from pipelines.cli.main import main
 from pipelines.exit_codes import ExitCode
+from pipelines.web import identities
 from pipelines.web.accounts import AccountBook, accounts_path
 
 
@@ -74,3 +75,46 @@ def test_refusals_name_the_field_and_say_what_to_do(home: PlanningHome, capsys: 
     assert planning("users", "add", "b.brown", "--role", "admin") == ExitCode.USAGE
     assert "invalid choice: 'admin'" in capsys.readouterr().err
     assert [a.name for a in AccountBook.of(home).all()] == ["j.smith"]
+
+
+ISSUER = "https://login.example.gov.uk/tenant"
+
+
+def test_link_lets_the_provider_sign_the_account_in_and_switches_its_password_off(
+        home: PlanningHome, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    password = add(capsys, "j.smith", "panel")
+    monkeypatch.setenv("PLANNING_OIDC_ISSUER", ISSUER)
+    assert planning("users", "link", "j.smith", "--subject", "00u1ab2c") == ExitCode.OK
+    assert "signs in through that provider only" in capsys.readouterr().out
+    book = AccountBook.of(home)
+    assert book.signs_in("j.smith", password) is None
+    assert identities.account_of(book, ISSUER, "00u1ab2c").name == "j.smith"
+    assert planning("users", "list", "--format", "json") == ExitCode.OK
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["has_password"], row["identity_providers"]) == (False, [ISSUER])
+    assert planning("users") == ExitCode.OK
+    assert "j.smith  panel  active  provider" in capsys.readouterr().out
+
+
+def test_a_subject_is_linked_to_one_account_and_unlink_frees_it(home: PlanningHome, capsys: pytest.CaptureFixture) -> None:
+    add(capsys, "j.smith", "panel")
+    add(capsys, "a.jones", "panel")
+    assert planning("users", "link", "j.smith", "--subject", "00u1", "--issuer", ISSUER) == ExitCode.OK
+    capsys.readouterr()
+    assert planning("users", "link", "a.jones", "--subject", "00u1", "--issuer", ISSUER) == ExitCode.USAGE
+    assert "`planning users unlink j.smith` first" in capsys.readouterr().err
+    assert planning("users", "unlink", "j.smith") == ExitCode.OK
+    assert "unlinked account j.smith from subject 00u1" in capsys.readouterr().out
+    assert planning("users", "link", "a.jones", "--subject", "00u1", "--issuer", ISSUER) == ExitCode.OK
+
+
+def test_link_refuses_without_an_issuer_or_for_a_disabled_account(
+        home: PlanningHome, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLANNING_OIDC_ISSUER", raising=False)
+    add(capsys, "j.smith", "panel")
+    assert planning("users", "link", "j.smith", "--subject", "00u1") == ExitCode.USAGE
+    assert "give --issuer, or set $PLANNING_OIDC_ISSUER" in capsys.readouterr().err
+    assert planning("users", "disable", "j.smith") == ExitCode.OK
+    assert planning("users", "link", "j.smith", "--subject", "00u1", "--issuer", ISSUER) == ExitCode.USAGE
+    assert "disabled" in capsys.readouterr().err
+    assert planning("users", "link", "nobody", "--subject", "00u1", "--issuer", ISSUER) == ExitCode.USAGE
