@@ -61,17 +61,6 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
     serve.set_defaults(run=_serve)
 
 
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
     from events.storage.store import StoreLocked
     from pipelines.collector.app import EVENTS_PATH, collector_app
@@ -80,11 +69,13 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
     from pipelines.collector.server import CannotListen, address_of, listening_socket, serve, uvicorn_server
     from pipelines.ingest.files import unwritable_reason
 
+    from pipelines.web.guard import loopback_host
+
     if (args.certfile is None) != (args.keyfile is None):
         print("planning serve: give --certfile and --keyfile together", file=sys.stderr)
         return ExitCode.USAGE
     tls = args.certfile is not None
-    if not tls and not _loopback(args.host):
+    if not tls and not loopback_host(args.host):
         print(f"planning serve: refusing to listen on {args.host} without TLS: senders' secrets would cross the "
               "network in clear. Give --certfile and --keyfile, or listen on 127.0.0.1 behind a TLS proxy.",
               file=sys.stderr)
@@ -95,9 +86,15 @@ def _serve(args: argparse.Namespace, home: PlanningHome) -> int:
             return ExitCode.USAGE
     limits = Limits(rate=args.rate, burst=args.burst)
     from pipelines.web.app import AssetsMissing, govuk_frontend, web_app
+    from pipelines.web.oidc import ProviderMisconfigured, identity_provider
 
     try:
-        site = web_app(home, govuk=govuk_frontend())
+        provider = identity_provider()
+    except ProviderMisconfigured as misconfigured:
+        print(f"planning serve: {misconfigured}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        site = web_app(home, govuk=govuk_frontend(), provider=provider)
     except AssetsMissing as missing:
         print(f"planning serve: {missing}", file=sys.stderr)
         return ExitCode.FAILED

@@ -30,11 +30,13 @@ from starlette.types import ASGIApp
 
 from events.home import PlanningHome
 from pipelines.web import account, pages
+from pipelines.web.account import provider_sign_in
 from pipelines.web.accounts import AccountBook, utc_now
 from pipelines.web.audience import Assets, Page
 from pipelines.web.audit import AuditLog, AuditTrail
 from pipelines.web.guard import Guard
 from pipelines.web.headers import SecurityHeaders
+from pipelines.web.oidc import IdentityProvider, provider_client
 from pipelines.web.pages.kept import KeptContent
 from pipelines.web.pages.published import PublicPages
 from pipelines.web.rendering import render, rendered
@@ -75,9 +77,9 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return await rendered(request, "account/refused.html", {"heading": heading, "told": told}, status_code=status)
 
 
-def site_routes(govuk: Path) -> list[BaseRoute]:
-    """Every route of the site: each a ``Page`` (or public ``Assets``)."""
-    routes: list[BaseRoute] = [*account.ROUTES, *pages.ROUTES]
+def site_routes(govuk: Path, provider: IdentityProvider | None = None) -> list[BaseRoute]:
+    """Every route of the site: each a ``Page`` (or public ``Assets``); the provider's two only with a provider."""
+    routes: list[BaseRoute] = [*account.ROUTES, *(provider_sign_in.ROUTES if provider else []), *pages.ROUTES]
     if not any(isinstance(r, Page) and r.path == "/" for r in routes):
         routes.append(Page("/", _home, audience="public", name="home"))  # until the site's pages have a home of their own
     routes += [
@@ -96,11 +98,12 @@ class Site(Starlette):
 
 
 def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govuk: Path | None = None,
-            hasher: PasswordHasher | None = None) -> Starlette:
-    """The site over ``home``. ``clock`` (aware UTC) is "now" for sessions and pages; tests pin it."""
+            hasher: PasswordHasher | None = None, provider: IdentityProvider | None = None) -> Starlette:
+    """The site over ``home``. ``clock`` (aware UTC) is "now" for sessions and pages; tests pin it. With
+    ``provider``, people may also sign in through the authority's identity provider (``pipelines.web.oidc``)."""
     book = AccountBook.of(home, clock=clock, hasher=hasher)
     log = AuditLog.of(home, clock=clock)
-    routes = site_routes(govuk or govuk_frontend())
+    routes = site_routes(govuk or govuk_frontend(), provider)
     app = Site(
         routes=routes,
         middleware=[Middleware(Guard, routes=routes, book=book), Middleware(AuditTrail, log=log)],
@@ -110,6 +113,8 @@ def web_app(home: PlanningHome, *, clock: Callable[[], datetime] = utc_now, govu
     app.state.clock = clock
     app.state.accounts = book
     app.state.audit = log
+    app.state.identity_provider = provider
+    app.state.provider_client = provider_client(provider) if provider else None
     app.state.public_pages = PublicPages(home.projections)
     app.state.kept_content = KeptContent(home.projections, size=lambda piece: piece.size)
     return app

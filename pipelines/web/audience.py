@@ -33,6 +33,7 @@ class Viewer:
 
     name: str
     role: Role
+    has_password: bool = True  # False: signs in through the identity provider only (no password to change)
 
 
 class Page(Route):

@@ -49,7 +49,12 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 def loopback(request: Request) -> bool:
     """Whether the request came to a loopback host (by its Host header): only there may a cookie go without Secure."""
-    host = (request.url.hostname or "").strip("[]")
+    return loopback_host(request.url.hostname or "")
+
+
+def loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address, IPv6 in brackets or not) is this machine's loopback."""
+    host = host.strip("[]")
     if host == "localhost":
         return True
     try:
@@ -89,7 +94,7 @@ class Guard:
         cookies = request.cookies
         token = cookies.get(sessions.SESSION_COOKIE)
         session = await run_in_threadpool(sessions.current, self.book, token) if token else None
-        viewer = None if session is None else Viewer(session.account, session.role)
+        viewer = None if session is None else Viewer(session.account, session.role, session.has_password)
         scope[VIEWER_KEY] = viewer
         scope[SESSION_KEY] = session
         issued: list[str] = []

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pipelines.web.accounts import AccountBook, stamp
+from pipelines.web.accounts import NO_PASSWORD, AccountBook, stamp
 from pipelines.web.audience import Role
 
 IDLE = timedelta(minutes=30)
@@ -34,6 +34,7 @@ class Session:
     must_change: bool
     csrf_token: str
     token_sha256: str
+    has_password: bool = True  # False: the account signs in through the identity provider only
 
 
 def digest(token: str) -> str:
@@ -60,19 +61,20 @@ def current(book: AccountBook, token: str | None) -> Session | None:
     now = book.clock()
     with book.connection() as db:
         row = db.execute(
-            "SELECT s.token_sha256, s.account, a.role, a.must_change, s.csrf_token, s.started_at, s.last_seen_at "
+            "SELECT s.token_sha256, s.account, a.role, a.must_change, s.csrf_token, s.started_at, s.last_seen_at, "
+            "a.password_hash != ? "
             "FROM sessions AS s JOIN accounts AS a ON a.name = s.account "
-            "WHERE s.token_sha256 = ? AND a.active = 1", (digest(token),)).fetchone()
+            "WHERE s.token_sha256 = ? AND a.active = 1", (NO_PASSWORD, digest(token))).fetchone()
         if row is None:
             return None
-        key, account, role, must_change, csrf, started, seen = row
+        key, account, role, must_change, csrf, started, seen, has_password = row
         started_at, seen_at = _moment(started), _moment(seen)
         if now - seen_at >= IDLE or now - started_at >= ABSOLUTE:
             db.execute("DELETE FROM sessions WHERE token_sha256 = ?", (key,))
             return None
         if now - seen_at >= TOUCH_EVERY:
             db.execute("UPDATE sessions SET last_seen_at = ? WHERE token_sha256 = ?", (stamp(now), key))
-    return Session(account, role, bool(must_change), csrf, key)
+    return Session(account, role, bool(must_change), csrf, key, bool(has_password))
 
 
 def end(book: AccountBook, token_sha256: str) -> None:

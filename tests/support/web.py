@@ -23,6 +23,7 @@ from events.home import PlanningHome
 from pipelines.collector.server import listening_socket, uvicorn_server
 from pipelines.web.accounts import AccountBook
 from pipelines.web.app import web_app
+from pipelines.web.oidc import IdentityProvider
 
 NOW = datetime(2026, 8, 1, 9, 0, tzinfo=timezone.utc)
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -122,9 +123,10 @@ class Site:
 
 
 @contextmanager
-def running_site(home: PlanningHome, clock: Clock | None = None) -> Iterator[Site]:
+def running_site(home: PlanningHome, clock: Clock | None = None,
+                 provider: IdentityProvider | None = None) -> Iterator[Site]:
     clock = clock or Clock()
-    app = web_app(home, clock=clock, hasher=CHEAP)
+    app = web_app(home, clock=clock, hasher=CHEAP, provider=provider)
     sock = listening_socket("127.0.0.1", 0)
     server = uvicorn_server(app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="web", daemon=True)

@@ -193,3 +193,10 @@ def test_serve_without_govuk_frontend_says_to_run_npm_ci(home: PlanningHome, tmp
     assert main(["serve", "--port", "0"]) == ExitCode.FAILED
     said = capsys.readouterr().err
     assert "GOV.UK Frontend is not installed" in said and "Run `npm ci`" in said
+
+
+def test_serve_refuses_an_identity_provider_it_cannot_use_naming_the_variable(
+        home: PlanningHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("PLANNING_OIDC_ISSUER", "http://login.example.gov.uk")
+    assert main(["serve", "--port", "0"]) == ExitCode.USAGE
+    assert "$PLANNING_OIDC_ISSUER" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The site in headless Chromium: sign-in, a filter, a download and sign-out; every page type at desktop
-and phone width, screenshotted and checked with axe-core (WCAG 2.2 A and AA); a keyboard-only pass.
+and phone width, screenshotted and checked with axe-core (WCAG 2.2 A and AA); a keyboard-only pass; a
+sign-in through the identity provider.
 
 The site is the real one (``planning serve``'s app over the demo home) on 127.0.0.1; Chromium can reach
 nothing else. Screenshots are kept under the session's temp dir (``screens``), for a person to look at.
@@ -17,10 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from events.home import PlanningHome
+from pipelines.web import identities
 from tests.pipelines.web.conftest import ACCOUNTS, PASSWORD
 from tests.support.browser import LOOPBACK_FLAGS, Chromium, Page, start_chromium
+from tests.support.identity_provider import running_provider
 from tests.support.paths import REPO_ROOT
-from tests.support.web import Site
+from tests.support.web import Site, running_site
 
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -223,3 +227,25 @@ def test_pages_are_set_in_a_system_typeface_not_gds_transport(demo_site: Site, c
     finally:
         page.close()
     print(f"screenshots in {screens}")
+
+
+def test_sign_in_through_the_identity_provider_from_a_page_that_asked_for_it(
+        demo_home: PlanningHome, chromium: Chromium, screens: Path) -> None:
+    """Chromium follows the whole flow itself: the site, the provider (tests.support.identity_provider), and back."""
+    with running_provider() as provider, running_site(demo_home, provider=provider.for_site("the Authority's account")) as site:
+        if site.accounts.get("o.member") is None:
+            site.account("o.member", "panel", PASSWORD)
+        identities.link(site.accounts, "o.member", provider.issuer, provider.signs_in_as)
+        page = chromium.open(address(site, "/panel/tables/theme_ranking"), DESKTOP)
+        try:
+            assert "/sign-in?next=" in page.url
+            page.screenshot(screens / "sign-in-with-provider-1024.png")
+            assert axe_violations(page) == []
+            click(page, "a[href^='/sign-in/oidc']")
+            assert page.url == address(site, "/panel/tables/theme_ranking")
+            header = page.evaluate("document.querySelector('header').innerText")
+            assert "Signed in as o.member" in header and "Change password" not in header  # it has no password here
+            assert [s["endpoint"] for s in provider.seen] == ["authorize", "token"]
+            assert page.console_errors() == []
+        finally:
+            page.close()

@@ -16,6 +16,7 @@ from events.home import PlanningHome
 from pipelines.web import pages
 from pipelines.web.app import web_app
 from pipelines.web.audience import Assets, Page
+from pipelines.web.oidc import IdentityProvider
 from tests.support.web import CHEAP, running_site
 
 PASSWORD = "three random words"
@@ -32,7 +33,9 @@ def filled(path: str) -> str:
 
 
 def site_routes(home: PlanningHome) -> list:
-    return list(web_app(home, hasher=CHEAP).routes)
+    """Every route the site can have: with an identity provider, so its sign-in routes are counted too."""
+    provider = IdentityProvider("http://127.0.0.1:9", "planning", "a secret")  # never asked: no request goes to it
+    return list(web_app(home, hasher=CHEAP, provider=provider).routes)
 
 
 def requests_of(routes: list, audiences: set[str]) -> list[tuple[str, str]]:
@@ -47,7 +50,8 @@ def test_every_route_is_a_page_or_public_assets(home: PlanningHome) -> None:
     undeclared = [getattr(r, "path", r) for r in routes if not isinstance(r, (Page, Assets))]
     assert not undeclared, f"routes without an audience: {undeclared}"
     assert not any(getattr(r, "path", "").startswith("/v1") for r in routes), "the collector's routes are not the site's"
-    assert {r.path for r in routes if isinstance(r, Page)} >= {"/", "/sign-in", "/sign-out", "/account/password"}
+    assert {r.path for r in routes if isinstance(r, Page)} >= {"/", "/sign-in", "/sign-out", "/account/password",
+                                                               "/sign-in/oidc", "/sign-in/oidc/callback"}
 
 
 def test_each_non_public_page_refuses_an_anonymous_request_and_each_data_team_page_a_panel_account(
