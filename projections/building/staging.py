@@ -85,13 +85,20 @@ def stage_cycle(
             # never a damaged one (events.storage.integrity); from PostgreSQL, those records copied out in bulk
             files = records.enter_context(record_files(store, 0, position, cycle))
             source, parameters = read_segments_sql(files) if files else ("SELECT * FROM store_events WHERE false", [])
-        # this cycle's events and every retraction (a retraction may name an event of any cycle)
+        # this cycle's events and every retraction (a retraction may name an event of any cycle); from the
+        # cache as two scans, each of which DuckDB narrows by its own column (an OR of the two reads every row whole)
+        if cache is not None:
+            wanted = (f"SELECT * FROM ({source}) WHERE cycle = ? UNION ALL SELECT * FROM ({source})"
+                      " WHERE event_type = 'event.retracted' AND cycle IS DISTINCT FROM ?")
+            wanted_parameters = [*parameters, cycle, *parameters, cycle]
+        else:
+            wanted = f"SELECT * FROM ({source}) WHERE cycle = ? OR event_type = 'event.retracted'"
+            wanted_parameters = [*parameters, cycle]
         db.execute(
-            f"INSERT INTO store_events SELECT * FROM ({source})"
+            f"INSERT INTO store_events SELECT * FROM ({wanted})"
             f" WHERE {TYPED} AND position <= ? AND occurred_at < ? AND recorded_at <= ?"
-            " AND (cycle = ? OR event_type = 'event.retracted')"
             " ORDER BY position",
-            [*parameters, position, instants.on_end, instants.as_of, cycle],
+            [*wanted_parameters, position, instants.on_end, instants.as_of],
         )
         # what an older contract let in with an envelope no table can hold (its cycle unknown, or this one)
         db.execute(
