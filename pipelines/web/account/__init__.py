@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pipelines.web import sessions, throttle
-from pipelines.web.accounts import AccountBook, AccountRefused
+from pipelines.web.accounts import Account, AccountBook, AccountRefused
 from pipelines.web.audit import SHOWN, AuditLog, path_of
 from pipelines.web.audience import Page, viewer_of
 from pipelines.web.forms import form_of
@@ -82,11 +82,18 @@ async def sign_in(request: Request) -> Response:
         return await rendered(request, "account/sign_in.html", {"next": wanted, "name": name, "errors": {"password": WRONG}},
                       status_code=401)
     await run_in_threadpool(throttle.succeeded, book, account.name)
+    return await signed_in_as(request, account, wanted)
+
+
+async def signed_in_as(request: Request, account: Account, wanted: str, how: str = "") -> Response:
+    """Sign ``account`` in, however it proved who it is (``how``, for the audit log): a new session in place
+    of the browser's (rotation), then on to ``wanted``, by the password page while the password is one-time."""
+    book = _book(request)
     before = request.scope.get(SESSION_KEY)
     if before is not None:
         await run_in_threadpool(sessions.end, book, before.token_sha256)
     token = await run_in_threadpool(sessions.start, book, account.name)
-    await _note(request, account.name, "signed_in")
+    await _note(request, account.name, "signed_in", how)
     where = f"{PASSWORD_PATH}?next={quote(wanted, safe='')}" if account.must_change else wanted
     return _signed_in(request, token, where)
 

@@ -12,8 +12,6 @@ link it.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import httpx2
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client import MismatchingStateError
@@ -22,10 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pipelines.web import flows, identities, sessions
-from pipelines.web.account import _book, _note, _signed_in
+from pipelines.web import flows, identities
+from pipelines.web.account import _book, _note, signed_in_as
 from pipelines.web.audience import Page, viewer_of
-from pipelines.web.guard import PASSWORD_PATH, SESSION_KEY, SIGN_IN_PATH, cookie_header, relative_next
+from pipelines.web.guard import SIGN_IN_PATH, cookie_header, relative_next
 from pipelines.web.oidc import IdentityProvider
 from pipelines.web.rendering import rendered
 
@@ -88,14 +86,7 @@ async def callback(request: Request) -> Response:
         return await _refused(request, 401, "You have no account on this site",
                               f"{provider.name} knows you, but no active account of this site is linked to you. Ask "
                               f"the data team to link your account, and give them this reference: {subject}")
-    before = request.scope.get(SESSION_KEY)
-    if before is not None:
-        await run_in_threadpool(sessions.end, book, before.token_sha256)
-    session_token = await run_in_threadpool(sessions.start, book, account.name)
-    await _note(request, account.name, "signed_in", f"through {provider.issuer}")
-    wanted = relative_next(flow.get("next"))
-    where = f"{PASSWORD_PATH}?next={quote(wanted, safe='')}" if account.must_change else wanted
-    response = _signed_in(request, session_token, where)
+    response = await signed_in_as(request, account, relative_next(flow.get("next")), f"through {provider.issuer}")
     response.headers.append("set-cookie", cookie_header(flows.FLOW_COOKIE, "", request, clear=True))
     return response
 
