@@ -111,9 +111,8 @@ def refresh(store: Store, projections_dir: Path, *, full: bool = False, upto: in
         return {"cache_position": upto, "cache_added": added, "cache_rebuilt": 1}
     with _open(target) as db:
         cached, last_segment, manifest = db.execute("SELECT position, last_segment, manifest FROM cache_info").fetchone()
-    if manifest != MANIFEST and cached > 0:  # made before the manifest (NULL), by another DuckDB's hash, or other blocks
-        return refresh(store, projections_dir, full=True, upto=upto)
-    if not _store_still_holds(store, cached, last_segment):
+    made_otherwise = manifest != MANIFEST and cached > 0  # before the manifest (NULL), by another DuckDB's hash, other blocks
+    if made_otherwise or not _store_still_holds(store, cached, last_segment):
         return refresh(store, projections_dir, full=True, upto=upto)
     added = _append(store, target, after=cached, upto=upto) if upto > cached else 0
     return {"cache_position": max(upto, cached), "cache_added": added, "cache_rebuilt": 0}
