@@ -1,4 +1,4 @@
-"""Who the authority's identity provider may sign in (OpenID Connect, ``pipelines.web.account.provider``).
+"""Who the authority's identity provider may sign in (OpenID Connect, ``pipelines.web.account.provider_sign_in``).
 
 The provider says who someone is; the site's own accounts still say what they may see. A person is
 known by the provider's issuer and its stable subject identifier (``iss`` and ``sub`` of the ID token:
