@@ -1,7 +1,9 @@
 """Run Dagster jobs in this process from the command line (the embedded default).
 
-Each build of a cycle is one run of ``build_cycle`` on its partition, and a
-pack is one run of ``build_packs``, recorded in the Dagster instance under
+A build of one cycle is one run of ``build_cycle`` on its partition; a build of
+every cycle is one run over the range of their partitions (when a run over
+several cycles fails, each is built again on its own, so that those which pass
+are published); a pack is one run of ``build_packs``, recorded in the Dagster instance under
 $PLANNING_HOME/dagster, so the data team sees every build, its checks and its
 metadata in the UI. A pack `planning pack` writes without a run is recorded
 there too (``record_pack``). ``run_job`` is the one way this package starts a run.
@@ -32,6 +34,7 @@ from projections.reading.snapshots import published
 
 SNAPSHOT_TAG = "planning/snapshot"  # on each build_cycle run we start: "current", or the named snapshot it publishes
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"  # a run over cycles
 
 
 class RunFailed(RuntimeError):
@@ -75,18 +78,36 @@ NO_TIMETABLE = "not a cycle the timetable can hold (YYYY-YY, years 1 to 9999): r
 
 def run_job(
     instance: dg.DagsterInstance, home: PlanningHome, job: dg.UnresolvedAssetJobDefinition,
-    ops: dict[str, Any], partition: str | None = None, tags: dict[str, str] | None = None,
+    ops: dict[str, Any], partition: str | None = None, tags: dict[str, str] | None = None, *, through: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One in-process run of ``job`` on ``home``: the home travels in the run's config, so the UI shows where it wrote."""
+    """One in-process run of ``job`` on ``home``: the home travels in the run's config, so the UI shows where it wrote.
+    With ``through``, the run covers the cycle partitions from ``partition`` to ``through`` in the instance's order."""
     if partition is not None and not instance.has_dynamic_partition(cycles.name, partition):
         instance.add_dynamic_partitions(cycles.name, [partition])
+    if through is not None:
+        tags = {**(tags or {}), RANGE_START: str(partition), RANGE_END: through}
     return defs.resolve_job_def(job.name).execute_in_process(
-        partition_key=partition,
+        partition_key=partition if through is None else None,
         instance=instance,
         run_config={**planning_run_config(str(home.root), ops), **QUIET},
         raise_on_error=False,
         tags=tags,
     )
+
+
+def cycle_runs(instance: dg.DagsterInstance, targets: list[str]) -> list[list[str]]:
+    """The runs that build ``targets``: each a range of cycle partitions, in the instance's order, holding
+    targets only (a cycle between two targets that is not one splits them; usually there is one range)."""
+    known = set(instance.get_dynamic_partitions(cycles.name))
+    instance.add_dynamic_partitions(cycles.name, [t for t in targets if t not in known])
+    wanted, ranges, current = set(targets), [], []
+    for key in instance.get_dynamic_partitions(cycles.name):
+        if key in wanted:
+            current.append(key)
+        elif current:
+            ranges.append(current)
+            current = []
+    return ranges + [current] if current else ranges
 
 
 def build(
@@ -107,26 +128,33 @@ def build(
         with open_store(home.store) as store:
             targets = store.cycles()
     instants = {"on": on, "as_of": as_of}
-    builds: list[CycleBuild] = []
+    built: dict[str, CycleBuild] = {}
     failures: list[FailedRun] = []
     with _instance(home) as instance:
         instance.report_runless_asset_event(store_observation(home))  # the catalog shows the store each build read
         for target in targets:
             if not default_windows(target):  # "0000-01" as an older contract let in: no timetable, no Panel to show
-                builds.append(CycleBuild(target, "", {}, NO_TIMETABLE))
-                continue
+                built[target] = CycleBuild(target, "", {}, NO_TIMETABLE)
+        runs = cycle_runs(instance, [t for t in targets if t not in built])
+        while runs:
+            keys = runs.pop(0)
             # the cache is rebuilt once, by the first run that succeeds
-            evidence = {**instants, "full": full and not any(b.run_id for b in builds)}
+            evidence = {**instants, "full": full and not any(b.run_id for b in built.values())}
             ops = {"cycle_evidence": {"config": evidence}, "panel_snapshot": {"config": {"snapshot": snapshot}}}
-            result = run_job(instance, home, build_cycle, ops, target, {SNAPSHOT_TAG: snapshot or CURRENT})
+            result = run_job(instance, home, build_cycle, ops, keys[0], {SNAPSHOT_TAG: snapshot or CURRENT},
+                             through=keys[-1] if len(keys) > 1 else None)
             if result.success:
-                builds.append(CycleBuild(target, result.run_id, _row_counts(result)))
+                rows = _row_counts(result)
+                built.update((key, CycleBuild(key, result.run_id, rows.get(key, {}))) for key in keys)
+            elif len(keys) > 1:  # nothing of the run was published: each cycle alone, so that those which pass are
+                runs[:0] = [[key] for key in keys]
             else:
-                failures.append(FailedRun(target, result.run_id, _failure(result)))
+                failures.append(FailedRun(keys[0], result.run_id, _failure(result)))
         if snapshot is None:
             result = run_job(instance, home, build_operations, {"dead_letters": {"config": instants}})
             if not result.success:
                 failures.append(FailedRun(DEAD_LETTERS_TARGET, result.run_id, _failure(result)))
+    builds = [built[t] for t in targets if t in built]
     if failures:
         raise BuildFailed(failures, builds)
     return builds
@@ -206,12 +234,13 @@ def _materializations(result: dg.ExecuteInProcessResult) -> list[dg.AssetMateria
     return [e.event_specific_data.materialization for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
 
 
-def _row_counts(result: dg.ExecuteInProcessResult) -> dict[str, int]:
-    counts = {}
+def _row_counts(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, int]]:
+    """Each cycle's row count of each table the run materialized."""
+    counts: dict[str, dict[str, int]] = {}
     for materialization in _materializations(result):
         row_count = materialization.metadata.get("dagster/row_count")
         if row_count is not None:
-            counts[materialization.asset_key.to_user_string()] = int(row_count.value)
+            counts.setdefault(str(materialization.partition), {})[materialization.asset_key.to_user_string()] = int(row_count.value)
     return counts
 
 

@@ -92,13 +92,20 @@ def publish_cycle(
 ) -> None:
     """Make ``build``'s panel file the cycle's current one, or the cycle's file in the named ``snapshot``
     (the current one is then left as it was). Call under the build lock (it sweeps)."""
-    (build / "staging.duckdb").unlink(missing_ok=True)  # evidence in staging form is never published
-    entry = {"file": str(build / "panel.duckdb"), **info}
+    publish_cycles(projections_dir, {cycle: (build, info)}, snapshot)
+
+
+def publish_cycles(
+    projections_dir: Path, builds: dict[str, tuple[Path, dict[str, Any]]], snapshot: str | None = None
+) -> None:
+    """``publish_cycle`` for each cycle of one run (cycle -> its build and build info) at once: one
+    replacement of the pointer, so readers see every cycle of the run change together, then one sweep."""
+    for build, _ in builds.values():
+        (build / "staging.duckdb").unlink(missing_ok=True)  # evidence in staging form is never published
     with _publishing(projections_dir) as pointer:
-        if snapshot is None:
-            pointer["cycles"][cycle] = entry
-        else:
-            pointer.setdefault("named", {}).setdefault(snapshot, {})[cycle] = entry
+        cycles = pointer["cycles"] if snapshot is None else pointer.setdefault("named", {}).setdefault(snapshot, {})
+        for cycle, (build, info) in builds.items():
+            cycles[cycle] = {"file": str(build / "panel.duckdb"), **info}
     sweep(projections_dir)
 
 

@@ -1,14 +1,18 @@
 """The projection assets: the event store (observed), the cycle's evidence, one asset per Panel table, publication.
 
-Every projection asset is partitioned by cycle. A build of one cycle is one
-run: ``cycle_evidence`` stages the cycle's events at (on, as_of) into a
-private file, each Panel table asset runs its SQL file into the run's panel
-file, the checks guard them (blocking), and ``panel_snapshot`` publishes the
-file for readers only when every check passed: as the cycle's current
-snapshot, or, for a what-if build at other instants, in the named snapshot its
-config gives (the current one untouched). Runs execute in one process:
-a DuckDB file has one writer, and it is this run. Every build asset takes the
-``build_lock`` resource, held for the whole run: builds queue.
+Every projection asset is partitioned by cycle. A run builds one cycle (the
+sensor's, the schedule's, `planning build --cycle`) or a range of them (`planning
+build` of every cycle, a backfill in the UI: each asset has a single-run backfill
+policy, so the range is one run and each step works through
+``context.partition_keys``). For each cycle of the run, ``cycle_evidence``
+stages its events at (on, as_of) into a private file, each Panel table asset
+runs its SQL file into the cycle's panel file, the checks guard them
+(blocking), and ``panel_snapshot`` publishes each file for readers only when
+every check passed for every cycle of the run: as the cycle's current snapshot,
+or, for a what-if build at other instants, in the named snapshot its config
+gives (the current one untouched). Runs execute in one process: a DuckDB file
+has one writer, and it is this run. Every build asset takes the ``build_lock``
+resource, held for the whole run: builds queue.
 
 A run that read synthetic data (the store says so) is tagged ``planning/synthetic``
 and says ``synthetic`` in its metadata (``defs.synthetic``).
@@ -29,7 +33,7 @@ from events.storage.backends import open_store
 from projections.building import build as projection_build
 from projections.building import event_cache
 from projections.reading.named import CURRENT, check_name
-from projections.reading.snapshots import publish_cycle, publish_operations
+from projections.reading.snapshots import publish_cycles, publish_operations
 from projections.building.staging import stage_cycle
 from projections.connection import connect
 from projections.tables import DEAD_LETTERS, PANEL_TABLES, PanelTable
@@ -39,6 +43,8 @@ from pipelines.orchestration.defs.synthetic import label_run
 
 
 DATA_VERSION_TAG = "dagster/data_version"  # how an observation carries the data version Dagster compares
+ONE_RUN = dg.BackfillPolicy.single_run()  # a range of cycles is one run, each step working through them in turn
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)  # stable in use
 
 
 def store_facts(home: PlanningHome) -> tuple[int, dict[str, dg.MetadataValue]]:
@@ -94,6 +100,7 @@ UNTYPABLE_CHECK = "every_stored_event_readable"
 
 @dg.asset(
     partitions_def=cycles,
+    backfill_policy=ONE_RUN,
     deps=[event_store],
     group_name="store",
     kinds={"duckdb"},
@@ -110,29 +117,31 @@ def cycle_evidence(
     context: dg.AssetExecutionContext, config: EvidenceConfig, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
 ) -> dg.MaterializeResult:
     instants = Instants.parse(config.on, config.as_of)
-    build = planning.build(context.partition_key, context.run.run_id)
     projections_dir = planning.home.projections
+    untypable: dict[str, list[str]] = {}
     with open_store(planning.home.store) as store, event_cache.cache_lock(projections_dir):
         position = store.high_water_mark()
         cache = event_cache.refresh(store, projections_dir, full=config.full, upto=position)
-        counts = stage_cycle(
-            store, build / "staging.duckdb", context.partition_key, instants,
-            cache=event_cache.cache_file(projections_dir), upto=position,
-        )
+        for cycle in context.partition_keys:  # the cache is read once per cycle, the segments not at all
+            staging = planning.build(cycle, context.run.run_id) / "staging.duckdb"
+            counts = stage_cycle(store, staging, cycle, instants, cache=event_cache.cache_file(projections_dir), upto=position)
+            context.add_asset_metadata(counts, partition_key=cycle)
+            untypable[cycle] = untypable_event_ids(staging)
         synthetic = store.synthetic
     label_run(context, synthetic)
-    untypable = untypable_event_ids(build / "staging.duckdb")
-    if untypable:
-        context.log.warning(
-            f"{len(untypable)} stored event(s) of {context.partition_key} have an envelope no table can hold and are left "
-            f"out of the build; retract them (event_id {', '.join(untypable[:5])}{' …' if len(untypable) > 5 else ''})"
-        )
+    for cycle, ids in untypable.items():
+        if ids:
+            context.log.warning(
+                f"{len(ids)} stored event(s) of {cycle} have an envelope no table can hold and are left "
+                f"out of the build; retract them (event_id {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''})"
+            )
+    first = next((f"{cycle}: {ids[0]}" for cycle, ids in untypable.items() if ids), "")
     readable = dg.AssetCheckResult(
-        check_name=UNTYPABLE_CHECK, passed=not untypable, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"untypable_events": len(untypable), "first": untypable[0] if untypable else ""},
+        check_name=UNTYPABLE_CHECK, passed=not first, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"untypable_events": sum(map(len, untypable.values())), "first": first},
     )
     return dg.MaterializeResult(
-        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), "synthetic": synthetic, **counts, **cache},
+        metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), "synthetic": synthetic, **cache},
         check_results=[readable],
     )
 
@@ -152,6 +161,7 @@ def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
     @dg.asset(
         name=table.name,
         partitions_def=cycles,
+        backfill_policy=ONE_RUN,
         deps=[cycle_evidence],
         group_name=table.group,
         kinds={"duckdb"},
@@ -159,8 +169,10 @@ def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
         metadata=column_schema(table),
     )
     def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]) -> dg.MaterializeResult:
-        rows = projection_build.build_table(planning.build(context.partition_key, context.run.run_id), table.name)
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+        for cycle in context.partition_keys:
+            rows = projection_build.build_table(planning.build(cycle, context.run.run_id), table.name)
+            context.add_asset_metadata({"dagster/row_count": rows}, partition_key=cycle)
+        return dg.MaterializeResult()
 
     return _table
 
@@ -170,25 +182,29 @@ table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
 
 @dg.asset(
     partitions_def=cycles,
+    backfill_policy=ONE_RUN,
     deps=[t.key for t in table_assets],
     group_name="publication",
     kinds={"duckdb"},
-    description="Publishes the run's panel file as the cycle's current snapshot, or in the named snapshot its "
-    "config gives (a what-if build), once every blocking check passed. Its `snapshot` metadata says which.",
+    description="Publishes the panel file of each cycle of the run as the cycle's current snapshot, or in the named "
+    "snapshot its config gives (a what-if build), once every blocking check passed for every cycle of the run; all "
+    "cycles of the run at once. Its `snapshot` metadata says which.",
 )
 def panel_snapshot(
     context: dg.AssetExecutionContext, config: SnapshotConfig, planning: PlanningHomeResource,
     build_lock: dg.ResourceParam[Path],
 ) -> dg.MaterializeResult:
     snapshot = check_name(config.snapshot) if config.snapshot is not None else None
-    build = planning.build(context.partition_key, context.run.run_id)
-    info = projection_build.read_build_info(build / "panel.duckdb")
-    info["run_id"] = context.run.run_id
-    publish_cycle(planning.home.projections, context.partition_key, build, info, snapshot)
-    return dg.MaterializeResult(metadata={
-        "snapshot": snapshot or CURRENT, "file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"],
-        "synthetic": bool(info["synthetic"]),
-    })
+    builds = {}
+    for cycle in context.partition_keys:
+        build = planning.build(cycle, context.run.run_id)
+        info = projection_build.read_build_info(build / "panel.duckdb")
+        builds[cycle] = (build, {**info, "run_id": context.run.run_id})
+        context.add_asset_metadata({"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]},
+                                   partition_key=cycle)
+    publish_cycles(planning.home.projections, builds, snapshot)  # every cycle of the run at once
+    synthetic = any(bool(info["synthetic"]) for _, info in builds.values())
+    return dg.MaterializeResult(metadata={"snapshot": snapshot or CURRENT, "synthetic": synthetic})
 
 
 @dg.asset(

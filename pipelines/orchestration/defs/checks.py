@@ -7,6 +7,13 @@ its ``<table>.yml``): each is a query over the run's own panel file that
 returns the offending rows, and the check passes when there are none. A
 check that compares its table with another (``TableCheck.reads``) depends on
 that table's asset too, so it runs once both are built.
+
+A check runs once per run, whatever the number of cycles the run builds
+(Dagster's check results are per run, not per partition): it checks every
+cycle of the run, passes only when each passes, and its metadata names the
+first offending cycle. So one cycle failing stops the publication of every
+cycle of its run; ``runs.build`` then builds each cycle on its own, so that
+those which pass are published.
 """
 
 from pathlib import Path
@@ -23,25 +30,26 @@ from projections.building.staging import stage_cycle
 from projections.tables import PANEL_TABLES, TableCheck
 
 
-def run_dir(projections_dir: Path, run_id: str) -> Path:
-    """The build directory of a run (builds/<cycle>/<run_id>)."""
-    matches = list((projections_dir / "builds").glob(f"*/{run_id}"))
-    if len(matches) != 1:
-        raise RuntimeError(f"no build directory for run {run_id}")
-    return matches[0]
+def run_builds(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dict[str, Path]:
+    """The build directory of each cycle the run builds (builds/<cycle>/<run_id>)."""
+    return {cycle: planning.build(cycle, context.run.run_id) for cycle in context.partition_keys}
+
+
+def check_result(violations: dict[str, list[str]], count: str) -> dg.AssetCheckResult:
+    """Passed when no cycle has a violation; ``count`` names what is counted, ``first`` the first one and its cycle."""
+    first = next((f"{cycle}: {found[0]}" for cycle, found in violations.items() if found), "")
+    return dg.AssetCheckResult(passed=not first, metadata={count: sum(map(len, violations.values())), "first": first})
 
 
 def _check(spec: TableCheck) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=spec.table, name=spec.name, description=spec.description, blocking=True,
                     additional_deps=list(spec.reads))
     def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
-        panel = run_dir(planning.home.projections, context.run.run_id) / "panel.duckdb"
-        with connect(panel) as db:
-            violations = [row[0] for row in db.execute(spec.sql).fetchall()]
-        return dg.AssetCheckResult(
-            passed=not violations,
-            metadata={"violations": len(violations), "first": violations[0] if violations else ""},
-        )
+        violations = {}
+        for cycle, build in run_builds(context, planning).items():
+            with connect(build / "panel.duckdb") as db:
+                violations[cycle] = [str(row[0]) for row in db.execute(spec.sql).fetchall()]
+        return check_result(violations, "violations")
 
     return _run
 
@@ -61,18 +69,16 @@ def panel_checks() -> list[dg.AssetChecksDefinition]:
     "by table. Every Panel table is a pure function of the evidence.",
 )
 def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
-    build = run_dir(planning.home.projections, context.run.run_id)
-    with connect(build / "staging.duckdb") as db:
-        cycle, on_date, as_of, position = db.execute("SELECT cycle, on_date, as_of, store_position FROM build_info").fetchone()
+    differences = {}
     with open_store(planning.home.store) as store:
-        if isinstance(store, EventStore):
-            differences = event_cache.cache_matches_store(store, planning.home.projections, cycle, position)
-        else:
-            differences = _staged_again_differs(store, build, cycle, Instants(on_date, as_of), position)
-    return dg.AssetCheckResult(
-        passed=not differences,
-        metadata={"differences": len(differences), "first": differences[0] if differences else ""},
-    )
+        for cycle, build in run_builds(context, planning).items():
+            with connect(build / "staging.duckdb") as db:
+                on_date, as_of, position = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
+            if isinstance(store, EventStore):
+                differences[cycle] = event_cache.cache_matches_store(store, planning.home.projections, cycle, position)
+            else:
+                differences[cycle] = _staged_again_differs(store, build, cycle, Instants(on_date, as_of), position)
+    return check_result(differences, "differences")
 
 
 def _staged_again_differs(store: Store, build: Path, cycle: str, instants: Instants, position: int) -> list[str]:

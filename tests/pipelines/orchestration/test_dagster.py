@@ -131,3 +131,33 @@ def test_a_pack_written_by_the_command_is_in_the_catalog(home: PlanningHome, tmp
     html = Path(materialization.metadata["html"].value)
     assert html.parent == home.packs / "2027-28" and html.is_file()
     assert materialization.metadata["written_by"].value == "planning pack"
+
+
+def test_a_build_of_every_cycle_is_one_run_with_each_cycle_s_own_figures(home: PlanningHome, tmp_path: Path) -> None:
+    """One run over the range of cycle partitions (a single-run backfill): each step works through every cycle,
+    the catalog holds each cycle's own row counts, and every cycle is published from that one run."""
+    from projections.reading.snapshots import published
+
+    groups = {"2024-25": ["cpcg-a"], "2025-26": ["cpcg-a", "cpcg-b"], "2026-27": ["cpcg-a", "cpcg-b", "cpcg-c"]}
+    events = [make_event("group.meeting_held", {"group_id": group}, cycle=cycle, occurred_at=f"{cycle[:4]}-07-14T18:30:00Z")
+              for cycle, ids in groups.items() for group in ids]
+    with EventStore(home.store, writer=True) as store:
+        ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", events))], progress=None)
+
+    builds = build(home, on="2026-09-10")
+    assert [b.cycle for b in builds] == list(groups)
+    assert len({b.run_id for b in builds}) == 1, "every cycle is built by one run"
+    assert [b.rows["group_activity"] for b in builds] == [1, 2, 3]
+    instance = dg.DagsterInstance.get()
+    run = instance.get_run_by_id(builds[0].run_id)
+    assert (run.tags["dagster/asset_partition_range_start"], run.tags["dagster/asset_partition_range_end"]) == ("2024-25", "2026-27")
+    counts = {
+        record.asset_materialization.partition: record.asset_materialization.metadata["dagster/row_count"].value
+        for record in instance.fetch_materializations(dg.AssetKey("group_activity"), limit=10).records
+    }
+    assert counts == {"2024-25": 1, "2025-26": 2, "2026-27": 3}
+    pointer = published(home.projections)["cycles"]
+    assert {cycle: pointer[cycle]["run_id"] for cycle in groups} == {cycle: run.run_id for cycle in groups}
+    check = dg.AssetCheckKey(dg.AssetKey("cycle_evidence"), "full_rebuild_matches")
+    (execution,) = instance.event_log_storage.get_asset_check_execution_history(check, limit=5)
+    assert execution.run_id == run.run_id and execution.status.value == "SUCCEEDED", "a check runs once, over every cycle"
