@@ -181,13 +181,14 @@ def _record_manifest(db: duckdb.DuckDBPyConnection, store: Store, after: int, up
                " WHERE position > ? AND position <= ? GROUP BY ALL", [after, upto])
 
 
-def cache_matches_store(store: EventStore, projections_dir: Path, cycle: str, upto: int) -> list[str]:
-    """How the cache differs from the store for what a build of ``cycle`` at ``upto`` reads (empty: it
-    does not). Every segment that can hold the cycle's events or a retraction must have been read into
-    the cache from bytes with the digest the store's index still records; every block of positions
-    those segments touch must hold each position the store holds there once, and the rows read into
-    it, by count and digest."""
-    segments = store.segments_for_cycle(cycle, upto)
+def cache_matches_store(store: EventStore, projections_dir: Path, cycles: Iterable[str], upto: int) -> list[str]:
+    """How the cache differs from the store for what a build of ``cycles`` at ``upto`` reads (empty: it
+    does not). Every segment that can hold an event of one of the cycles or a retraction must have been
+    read into the cache from bytes with the digest the store's index still records; every block of
+    positions those segments touch must hold each position the store holds there once, and the rows
+    read into it, by count and digest. A run of several cycles is checked in one pass: the segments
+    they share (those holding retractions) are checked once."""
+    segments = list({s.first_position: s for cycle in cycles for s in store.segments_for_cycle(cycle, upto)}.values())
     with cache_lock(projections_dir), _open(cache_file(projections_dir)) as db:
         cached = db.execute("SELECT position FROM cache_info").fetchone()[0]
         read = {row[0]: row[1:] for row in db.execute(

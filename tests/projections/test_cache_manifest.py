@@ -40,7 +40,7 @@ def built(home: PlanningHome, tmp_path: Path) -> PlanningHome:
 
 def differences(home: PlanningHome) -> list[str]:
     with EventStore(home.store) as store:
-        return event_cache.cache_matches_store(store, home.projections, CYCLE, store.high_water_mark())
+        return event_cache.cache_matches_store(store, home.projections, [CYCLE], store.high_water_mark())
 
 
 def tamper(home: PlanningHome, statement: str) -> None:

@@ -69,15 +69,18 @@ def panel_checks() -> list[dg.AssetChecksDefinition]:
     "by table. Every Panel table is a pure function of the evidence.",
 )
 def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
-    differences = {}
+    builds = run_builds(context, planning)
+    positions = {}
+    for cycle, build in builds.items():
+        with connect(build / "staging.duckdb") as db:
+            positions[cycle] = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
     with open_store(planning.home.store) as store:
-        for cycle, build in run_builds(context, planning).items():
-            with connect(build / "staging.duckdb") as db:
-                on_date, as_of, position = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
-            if isinstance(store, EventStore):
-                differences[cycle] = event_cache.cache_matches_store(store, planning.home.projections, cycle, position)
-            else:
-                differences[cycle] = _staged_again_differs(store, build, cycle, Instants(on_date, as_of), position)
+        if isinstance(store, EventStore):  # every cycle of the run staged from the cache at one position
+            (position,) = {position for _, _, position in positions.values()}
+            differences = {"the cache": event_cache.cache_matches_store(store, planning.home.projections, builds, position)}
+        else:
+            differences = {cycle: _staged_again_differs(store, build, cycle, Instants(on_date, as_of), position)
+                           for (cycle, build), (on_date, as_of, position) in zip(builds.items(), positions.values())}
     return check_result(differences, "differences")
 
 
