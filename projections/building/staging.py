@@ -35,7 +35,7 @@ from events.contract.instants import Instants
 from events.contract.json_text import parse_json
 from events.contract.models import CURRENT_SCHEMA_VERSION
 from events.storage.backends import Store, record_files
-from events.storage.personal_data import split_personal
+from events.storage.personal_data import split_personal, unseal_with
 from events.contract.vocabulary import BOROUGHS, DEMOGRAPHIC_DIMENSIONS, THEMES
 from projections.connection import connect, sql_string
 from projections.building.event_cache import CACHE_COLUMNS, TYPED, create_store_events_table, read_segments_sql
@@ -141,29 +141,37 @@ def convert_records(
     * a response of the cycle with sealed personal data: its respondent's demographics are
       returned by event id, for ``stage_demographics``; with ``demographics=False`` (no requested
       table reads them) such a response is left as SQL stages it, and the vault is not asked for its key.
+      At the current schema_version the respondent is wholly in the sealed fields (``split_personal``)
+      and no upcaster applies, so only those are unsealed: the rest of the record is not read.
     """
     # records as the segments hold them: instants as ISO text (made by DuckDB: Python datetimes
     # with a time zone cost more than the rest of this pass), the payload parsed below
     columns = [ISO_TEXT.format(name) if kind == "TIMESTAMPTZ" else name for name, kind in CACHE_COLUMNS.items()]
     rows = db.execute(
-        f"SELECT {', '.join(columns)} FROM store_events WHERE schema_version <> ?"
-        " OR (? AND event_type = 'consultation.response_received' AND cycle = ? AND sealed IS NOT NULL) ORDER BY position",
-        [CURRENT_SCHEMA_VERSION, demographics, cycle],
+        f"SELECT {', '.join(columns)} FROM store_events WHERE schema_version <> ? ORDER BY position", [CURRENT_SCHEMA_VERSION],
     ).fetchall()
     records = [dict(zip(CACHE_COLUMNS, row)) for row in rows]
+    responses = db.execute(
+        "SELECT event_id, subject, sealed FROM store_events WHERE ? AND schema_version = ?"
+        " AND event_type = 'consultation.response_received' AND cycle = ? AND sealed IS NOT NULL ORDER BY position",
+        [demographics, CURRENT_SCHEMA_VERSION, cycle],
+    ).fetchall()
     # the keys of this cycle's respondents only, not every respondent's in the store
-    sealed = [record["subject"] for record in records if record["sealed"] is not None]
+    sealed = [record["subject"] for record in records if record["sealed"] is not None] + [subject for _, subject, _ in responses]
     keys = store.live_keys(sealed) if sealed and store.vault else {}
     upcast_payloads, unsealed = [], {}
     for record in records:
         record["payload"] = parse_json(record["payload"])
         event = to_event(record, keys)
-        if record["schema_version"] != CURRENT_SCHEMA_VERSION:
-            clear, _ = split_personal(event["event_type"], event["payload"])
-            upcast_payloads.append([json.dumps(clear), event["schema_version"], record["position"]])
+        clear, _ = split_personal(event["event_type"], event["payload"])
+        upcast_payloads.append([json.dumps(clear), event["schema_version"], record["position"]])
         respondent = event["payload"].get("respondent")
-        if event["event_type"] == "consultation.response_received" and respondent:
+        if demographics and event["event_type"] == "consultation.response_received" and respondent:
             unsealed[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
+    for event_id, subject, blob in responses:
+        respondent = (unseal_with(keys, subject, blob) or {}).get("respondent")  # none once the respondent is erased
+        if respondent:
+            unsealed[event_id] = (subject, [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
     if upcast_payloads:
         db.executemany("UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?", upcast_payloads)
     return unsealed
