@@ -348,7 +348,7 @@ def rebuild(run: Run) -> dict[str, Any]:
         f"({done.seconds / events * 1e6:,.1f} µs/event)",
         f"DuckDB GROUP BY over the same segments: {raw_s:,.2f} s, CPU {LAST_CPU['scan']:,.2f} s ({groups} groups)",
         ratio, f"{ratio:.1f}× the scan", "≤ 3× (10M)", ratio <= 3,
-        f"one Dagster run per cycle (in-process executor); the first run rebuilds the event cache from the segments",
+        f"one Dagster run over every cycle (in-process executor), which first rebuilds the event cache from the segments",
         {"events": events, "seconds": done.seconds, "raw_seconds": raw_s, "cycles": cycles, "peak_mib": done.peak_mib},
     )
 
