@@ -70,17 +70,17 @@ def panel_checks() -> list[dg.AssetChecksDefinition]:
 )
 def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dg.AssetCheckResult:
     builds = run_builds(context, planning)
-    positions = {}
+    staged_at = {}  # each cycle's (on_date, as_of, store_position), as its staging recorded them
     for cycle, build in builds.items():
         with connect(build / "staging.duckdb") as db:
-            positions[cycle] = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
+            staged_at[cycle] = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
     with open_store(planning.home.store) as store:
         if isinstance(store, EventStore):  # every cycle of the run staged from the cache at one position
-            (position,) = {position for _, _, position in positions.values()}
+            (position,) = {position for _, _, position in staged_at.values()}
             differences = {"the cache": event_cache.cache_matches_store(store, planning.home.projections, builds, position)}
         else:
-            differences = {cycle: _staged_again_differs(store, build, cycle, Instants(on_date, as_of), position)
-                           for (cycle, build), (on_date, as_of, position) in zip(builds.items(), positions.values())}
+            differences = {cycle: _staged_again_differs(store, builds[cycle], cycle, Instants(on_date, as_of), position)
+                           for cycle, (on_date, as_of, position) in staged_at.items()}
     return check_result(differences, "differences")
 
 
