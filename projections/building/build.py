@@ -1,7 +1,7 @@
 """Build one cycle's Panel tables into a new DuckDB file, and the data team's dead letters.
 
 Each build writes files no reader has ever opened (``builds/<cycle>/<build_id>/``);
-``projections.reading.snapshots.publish_cycle`` then makes them the current ones.
+``projections.reading.snapshots.publish_cycles`` then makes them the current ones.
 So a reader never sees half a build.
 
 Builds queue: a run holds the build lock (:func:`build_lock`) from its first

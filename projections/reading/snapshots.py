@@ -87,19 +87,13 @@ def _publishing(projections_dir: Path) -> Iterator[dict[str, Any]]:
         os.replace(temporary, projections_dir / POINTER)
 
 
-def publish_cycle(
-    projections_dir: Path, cycle: str, build: Path, info: dict[str, Any], snapshot: str | None = None
-) -> None:
-    """Make ``build``'s panel file the cycle's current one, or the cycle's file in the named ``snapshot``
-    (the current one is then left as it was). Call under the build lock (it sweeps)."""
-    publish_cycles(projections_dir, {cycle: (build, info)}, snapshot)
-
-
 def publish_cycles(
     projections_dir: Path, builds: dict[str, tuple[Path, dict[str, Any]]], snapshot: str | None = None
 ) -> None:
-    """``publish_cycle`` for each cycle of one run (cycle -> its build and build info) at once: one
-    replacement of the pointer, so readers see every cycle of the run change together, then one sweep."""
+    """Make each build's panel file (cycle -> its build folder and build info) the cycle's current one,
+    or the cycle's file in the named ``snapshot`` (the current one is then left as it was): every cycle
+    of a run at once, in one replacement of the pointer, so readers see them change together; then
+    one sweep. Call under the build lock (it sweeps)."""
     for build, _ in builds.values():
         (build / "staging.duckdb").unlink(missing_ok=True)  # evidence in staging form is never published
     with _publishing(projections_dir) as pointer:

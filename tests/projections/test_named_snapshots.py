@@ -12,7 +12,7 @@ from projections.building.build import build_dir
 from projections.connection import connect
 from projections.reading.named import BadSnapshotName, check_name, snapshot_of_build
 from projections.reading.snapshots import (
-    READERS_LOCK, UnknownSnapshot, drop_snapshot, listed_snapshots, open_reader, publish_cycle, published, sweep,
+    READERS_LOCK, UnknownSnapshot, drop_snapshot, listed_snapshots, open_reader, publish_cycles, published, sweep,
 )
 
 NOW = datetime(2026, 11, 30, 10, 15, 30, tzinfo=timezone.utc)
@@ -50,9 +50,9 @@ def fake_build(projections: Path, cycle: str, run: str, on: str) -> Path:
 
 def test_named_and_current_snapshots_live_side_by_side(tmp_path: Path) -> None:
     current = fake_build(tmp_path, "2027-28", "run-1", "2026-11-30")
-    publish_cycle(tmp_path, "2027-28", current, {"on_date": "2026-11-30"})
+    publish_cycles(tmp_path, {"2027-28": (current, {"on_date": "2026-11-30"})})
     what_if = fake_build(tmp_path, "2027-28", "run-2", "2026-09-15")
-    publish_cycle(tmp_path, "2027-28", what_if, {"on_date": "2026-09-15"}, snapshot="sept")
+    publish_cycles(tmp_path, {"2027-28": (what_if, {"on_date": "2026-09-15"})}, snapshot="sept")
 
     assert published(tmp_path)["cycles"]["2027-28"]["file"] == str(current / "panel.duckdb")
     assert [(r["snapshot"], r["on"]) for r in listed_snapshots(tmp_path)] == [("current", "2026-11-30"), ("sept", "2026-09-15")]
@@ -63,14 +63,14 @@ def test_named_and_current_snapshots_live_side_by_side(tmp_path: Path) -> None:
     assert sweep(tmp_path) == [] and what_if.exists()  # a named snapshot's folder is not swept
 
     again = fake_build(tmp_path, "2027-28", "run-3", "2026-09-16")
-    publish_cycle(tmp_path, "2027-28", again, {"on_date": "2026-09-16"}, snapshot="sept")
+    publish_cycles(tmp_path, {"2027-28": (again, {"on_date": "2026-09-16"})}, snapshot="sept")
     assert not what_if.exists() and current.exists()  # the name's previous build is superseded, the current one kept
 
 
 def test_dropping_a_snapshot_a_reader_is_opening_leaves_its_folder_for_the_next_sweep(tmp_path: Path) -> None:
-    publish_cycle(tmp_path, "2027-28", fake_build(tmp_path, "2027-28", "run-1", "2026-11-30"), {})
+    publish_cycles(tmp_path, {"2027-28": (fake_build(tmp_path, "2027-28", "run-1", "2026-11-30"), {})})
     what_if = fake_build(tmp_path, "2027-28", "run-2", "2026-09-15")
-    publish_cycle(tmp_path, "2027-28", what_if, {}, snapshot="sept")
+    publish_cycles(tmp_path, {"2027-28": (what_if, {})}, snapshot="sept")
     with open(what_if / READERS_LOCK, "a") as reading:
         fcntl.flock(reading, fcntl.LOCK_SH)  # as open_reader holds it while attaching
         assert drop_snapshot(tmp_path, "sept") == ["2027-28"]
@@ -81,7 +81,7 @@ def test_dropping_a_snapshot_a_reader_is_opening_leaves_its_folder_for_the_next_
 
 
 def test_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
-    publish_cycle(tmp_path, "2027-28", fake_build(tmp_path, "2027-28", "run-1", "2026-09-15"), {}, snapshot="sept")
+    publish_cycles(tmp_path, {"2027-28": (fake_build(tmp_path, "2027-28", "run-1", "2026-09-15"), {})}, snapshot="sept")
     with pytest.raises(UnknownSnapshot, match="'setp'; named snapshots: sept"):
         open_reader(tmp_path, snapshot="setp")
     with pytest.raises(UnknownSnapshot):
