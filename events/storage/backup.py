@@ -236,10 +236,11 @@ def _copy_others(store_root: Path, target: Path, site: Sequence[SiteDatabase], r
 
 KNOWN_TABLES = {  # the index's tables, and how a second backup brings each forward
     "meta": "whole", "dead_letters": "new rows", "segments": "new segments", "segment_cycles": "new segments",
-    "segment_kinds": "new segments", "segment_digests": "new segments", "event_ids": "kept since the base",
+    "segment_kinds": "new segments", "segment_digests": "new segments", "segment_senders": "new segments",
+    "event_ids": "kept since the base",
     "respondent_keys": "kept since the base",
 }
-SEGMENT_TABLES = ("segments", "segment_cycles", "segment_kinds", "segment_digests")  # keyed by position: appended
+SEGMENT_TABLES = ("segments", "segment_cycles", "segment_kinds", "segment_digests", "segment_senders")  # keyed by position: appended
 SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, merged by restore
     "segments": "since_base_segments",  # segments whose event_ids rows are not in the copy: their records and digests give them
     "event_ids": "since_base_event_ids",  # event_ids rows of new segments without digests (written by an earlier version)
@@ -466,6 +467,8 @@ def merge_deltas(index: Path, deltas: Sequence[Path]) -> None:
                 with db:
                     _keep_since_base(db, columns)
                     for table in SEGMENT_TABLES:
+                        if not columns[table]:
+                            continue  # a table newer than the base copy (and so than its deltas, which share its schema)
                         listed = _listed(columns[table])
                         db.execute(f"INSERT INTO main.{table} ({listed}) SELECT {listed} FROM d.{table}")
                     db.execute(f"INSERT INTO main.{SINCE_BASE['segments']} (first_position)"

@@ -538,3 +538,25 @@ def test_a_migration_since_the_base_copy_makes_the_next_backup_copy_the_index_wh
     assert (after.copied_files[0], after.manifest.index, after.manifest.deltas) == ("store.sqlite (whole)", "store.other.sqlite", [])
     restore(target, tmp_path / "elsewhere" / "store")
     assert ids_by_position(tmp_path / "elsewhere" / "store") == ids_by_position(root)
+
+
+def test_a_backup_from_before_segment_senders_restores_and_its_next_writer_counts_it(tmp_path: Path) -> None:
+    """A base copy and delta written before ``segment_senders`` existed (so neither holds it) merge as before;
+    the restored store's counts by sender are right at once, and its first writer counts every segment."""
+    root, target, elsewhere = tmp_path / "home" / "store", tmp_path / "backup", tmp_path / "elsewhere" / "store"
+    with EventStore(root, writer=True) as store:
+        append(store, tmp_path, [*responses(3), b"{bad"], "a.jsonl")
+        backup(root, target)
+        append(store, tmp_path, responses(2, 3), "b.jsonl")
+        assert backup(root, target).manifest.deltas == ["since-0001.sqlite"]
+        expected = store.counts_by_sender()
+    for copy in ("store.sqlite", "since-0001.sqlite"):  # as the version before wrote them
+        db = sqlite3.connect(target / "store" / copy)
+        db.execute("DROP TABLE segment_senders")
+        db.close()
+    restore(target, elsewhere)
+    with EventStore(elsewhere) as reader:
+        assert reader.counts_by_sender() == expected
+    with EventStore(elsewhere, writer=True) as store:
+        assert store.counts_by_sender() == expected
+        assert store._db.execute("SELECT sum(events) FROM segment_senders").fetchone() == (5,)

@@ -92,6 +92,49 @@ def test_a_store_from_before_senders_were_recorded_says_unknown(tmp_path: Path) 
         assert len(store.dead_letters(sender="unknown")) == 1 and store.dead_letters(sender="operator:alice") == []
 
 
+def test_the_counts_by_sender_add_up_what_each_append_stored(open_store: OpenStore) -> None:
+    """Kept as the appends go (a row per segment and sender, or a row per sender in PostgreSQL), not counted
+    event by event when asked: a duplicate adds nothing, a conflict counts as its sender's dead letter."""
+    audits = [make_event("cdrp.audit_submitted", {"borough": HARROW}) for _ in range(3)]
+    conflict = {**audits[1], "payload": {**audits[1]["payload"], "borough": "E09000003"}}  # same id, another body
+    with open_store(writer=True) as store:
+        store.append([delivered(audit, "cdrp-harrow", f"a{i}") for i, audit in enumerate(audits[:2])])
+        store.append([delivered(audits[0], "cdrp-harrow", "again"), delivered(audits[2], "cdrp-harrow", "a2"),
+                      delivered(make_event("stage.signed_off"), None, "s"), delivered(b"{", "webhooks", "bad")])
+        store.append([delivered(conflict, "webhooks", "c")])
+        assert store.counts_by_sender() == {"events": {"cdrp-harrow": 3, "unknown": 1}, "dead_letters": {"webhooks": 2}}
+        assert store.counts() == {"events": 4, "dead_letters": 2}
+        assert store.counts()["events"] == len(list(store.records()))
+
+
+def test_a_store_from_before_segment_senders_counts_its_old_segments_once(tmp_path: Path) -> None:
+    """Segments committed before ``segment_senders`` existed: a reader groups the event ids instead, and the
+    first writer of this version counts each such segment once, from the index."""
+    with EventStore(tmp_path, writer=True) as store:
+        store.append([delivered(make_event("stage.signed_off"), "operator:alice")])
+        store.append([delivered(make_event("stage.signed_off"), None, "u"), delivered(make_event("stage.signed_off"), "operator:bob", "b")])
+        store.append([delivered(make_event("stage.signed_off"), "operator:bob")])
+        expected = store.counts_by_sender()
+    assert expected["events"] == {"operator:alice": 1, "operator:bob": 2, "unknown": 1}
+
+    def segment_senders() -> list[tuple]:
+        with sqlite3.connect(tmp_path / "store.sqlite") as db:
+            return db.execute("SELECT first_position, sender, events FROM segment_senders ORDER BY 1, 2").fetchall()
+
+    counted = segment_senders()
+    assert counted == [(1, "operator:alice", 1), (2, "operator:bob", 1), (2, "unknown", 1), (4, "operator:bob", 1)]
+    for forget in ("DELETE FROM segment_senders WHERE first_position = 2", "DROP TABLE segment_senders"):
+        db = sqlite3.connect(tmp_path / "store.sqlite")  # as a store of the version before left it, or partly so
+        db.execute(forget)
+        db.commit()
+        db.close()
+        with EventStore(tmp_path) as reader:
+            assert reader.counts_by_sender() == expected
+        with EventStore(tmp_path, writer=True) as store:
+            assert store.counts_by_sender() == expected
+        assert segment_senders() == counted
+
+
 def test_an_event_of_unknown_origin_is_retracted_only_by_the_data_team(open_store: OpenStore) -> None:
     old = make_event("stage.signed_off")
     with open_store(writer=True) as store:

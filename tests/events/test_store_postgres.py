@@ -161,6 +161,7 @@ def test_a_store_at_schema_version_1_migrates_and_keeps_its_events(postgres_url:
         again = store.append([received(e, sender="team") for e in events] + [received(changed, "late")], recorded_at=EPOCH)
         assert again.duplicates == [e["event_id"] for e in events] and again.accepted == []
         assert [letter["origin"] for letter in store.dead_letters()] == ["late"]  # same id, another body: a conflict
+        assert store.counts_by_sender()["events"] == {"team": 3}, "migration 3 counted the events stored before it"
         assert [e["payload"]["comment"] for e in store.events() if "comment" in e["payload"]] == ["é \\ \" ok"] * 2
         verification = verify_postgres(store)
         assert verification.intact and verification.digests_checked == 3
