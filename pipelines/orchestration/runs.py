@@ -23,7 +23,7 @@ from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.assets import store_observation
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations, build_packs
 from pipelines.orchestration.defs.packs import briefing_pack
-from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.partitions import RANGE_END, RANGE_START, cycles
 from pipelines.orchestration.defs.resources import planning_run_config
 from pipelines.orchestration.defs.sensors import MARK_TAG
 from pipelines.orchestration.instance import use_planning_dagster_home
@@ -34,7 +34,6 @@ from projections.reading.snapshots import published
 
 SNAPSHOT_TAG = "planning/snapshot"  # on each build_cycle run we start: "current", or the named snapshot it publishes
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"  # a run over cycles
 
 
 class RunFailed(RuntimeError):

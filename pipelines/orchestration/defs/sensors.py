@@ -59,7 +59,7 @@ from events.storage.backends import Store, open_store
 from pipelines.orchestration.defs.assets import DATA_VERSION_TAG, event_store, sender_counts
 from pipelines.orchestration.defs.jobs import build_cycle, build_operations
 from pipelines.orchestration.freshness import operations_behind_erasures
-from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.partitions import cycles, cycles_of_run
 from pipelines.orchestration.defs.resources import PlanningHomeResource, planning_run_config
 from projections.reading.snapshots import published
 
@@ -219,14 +219,16 @@ def _operations_after_erasure(home) -> list[dg.RunRequest]:
     )]
 
 
-def _queued_cycles(context: dg.SensorEvaluationContext, cycles: list[str]) -> set[str]:
-    """Cycles among ``cycles`` whose build_cycle run is queued and not yet started."""
-    if not cycles or not _has_instance(context):
+def _queued_cycles(context: dg.SensorEvaluationContext, targets: list[str]) -> set[str]:
+    """Cycles among ``targets`` that a queued, not yet started, build_cycle run will build: a run of one cycle
+    (the sensor's, the schedule's) or of a range of them (``planning build``, a backfill from the UI)."""
+    if not targets or not _has_instance(context):
         return set()
     runs = context.instance.get_runs(
         filters=dg.RunsFilter(job_name=build_cycle.name, statuses=[dg.DagsterRunStatus.QUEUED])
     )
-    return {run.tags.get("dagster/partition") for run in runs} & set(cycles)
+    order = context.instance.get_dynamic_partitions(cycles.name) if runs else []
+    return {cycle for run in runs for cycle in cycles_of_run(run.tags, order)} & set(targets)
 
 
 def _has_instance(context: dg.SensorEvaluationContext) -> bool:

@@ -26,7 +26,7 @@ from pipelines.orchestration.defs.sensors import event_store_sensor
 from pipelines.orchestration.instance import use_planning_dagster_home
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.runs import SensorBuilds, build
-from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.partitions import RANGE_END, RANGE_START, cycles
 from pipelines.ingest.files import ingest_files
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from tests.support.events import make_event, write_jsonl
@@ -223,6 +223,24 @@ def test_a_cycle_whose_build_is_queued_is_not_requested_again(home: PlanningHome
     data = evaluate(home, instance, data.cursor)
     assert data.run_requests == [] and "2027-28 are queued" in data.skip_message
     assert json.loads(data.cursor)["mark"] == 5
+
+
+def test_cycles_in_a_queued_run_over_a_range_are_not_requested_again(home: PlanningHome, instance: dg.DagsterInstance,
+                                                                    tmp_path: Path) -> None:
+    """`planning build` and a backfill from the UI queue one run over a range of cycles (range tags, no
+    partition tag): each cycle in the range is queued, those outside it are requested."""
+    instance.add_dynamic_partitions(cycles.name, ["2025-26", "2026-27", "2027-28"])
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.orchestration.definitions")),
+                               "__repository__"),
+        "build_cycle",
+    )
+    instance.add_run(dg.DagsterRun(job_name="build_cycle", status=dg.DagsterRunStatus.QUEUED, remote_job_origin=origin,
+                                   tags={RANGE_START: "2025-26", RANGE_END: "2026-27"}))
+    ingest(home, tmp_path / "a.jsonl", [make_event("stage.signed_off", cycle=c) for c in ("2025-26", "2026-27", "2027-28")])
+    data = evaluate(home, instance)
+    assert [r.run_key for r in data.run_requests] == ["2027-28@3"]
+    assert observation(data)["cycles_already_queued"] == "2025-26, 2026-27"
 
 
 def test_an_erasure_through_the_worker_rebuilds_the_dead_letters_copy(home: PlanningHome, instance: dg.DagsterInstance, tmp_path: Path) -> None:
