@@ -98,6 +98,21 @@ with warnings.catch_warnings():
 UNTYPABLE_CHECK = "every_stored_event_readable"
 
 
+def check_result(
+    found: dict[str, list[str]], count: str, *, check_name: str | None = None,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
+    """The result of a check over every cycle of a run (``found``: what each cycle offends with), the same for
+    the blocking checks (``defs.checks``) and ``cycle_evidence``'s warning: passed when no cycle has anything;
+    ``count`` names what is counted, ``first`` the first one and its cycle. It lives here because imports go
+    assets <- checks: ``defs.checks`` can import it from here, not the other way round."""
+    first = next((f"{cycle}: {items[0]}" for cycle, items in found.items() if items), "")
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not first, severity=severity,
+        metadata={count: sum(map(len, found.values())), "first": first},
+    )
+
+
 @dg.asset(
     partitions_def=cycles,
     backfill_policy=ONE_RUN,
@@ -135,11 +150,7 @@ def cycle_evidence(
                 f"{len(ids)} stored event(s) of {cycle} have an envelope no table can hold and are left "
                 f"out of the build; retract them (event_id {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''})"
             )
-    first = next((f"{cycle}: {ids[0]}" for cycle, ids in untypable.items() if ids), "")
-    readable = dg.AssetCheckResult(
-        check_name=UNTYPABLE_CHECK, passed=not first, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"untypable_events": sum(map(len, untypable.values())), "first": first},
-    )
+    readable = check_result(untypable, "untypable_events", check_name=UNTYPABLE_CHECK, severity=dg.AssetCheckSeverity.WARN)
     return dg.MaterializeResult(
         metadata={"on": instants.on.isoformat(), "as_of": instants.as_of.isoformat(), "synthetic": synthetic, **cache},
         check_results=[readable],

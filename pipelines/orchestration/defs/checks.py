@@ -23,6 +23,7 @@ import dagster as dg
 from events.contract.instants import Instants
 from events.storage.backends import Store, open_store
 from events.storage.store import EventStore
+from pipelines.orchestration.defs.assets import check_result
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.connection import connect, sql_string
 from projections.building import event_cache
@@ -33,12 +34,6 @@ from projections.tables import PANEL_TABLES, TableCheck
 def run_builds(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dict[str, Path]:
     """The build directory of each cycle the run builds (builds/<cycle>/<run_id>)."""
     return {cycle: planning.build(cycle, context.run.run_id) for cycle in context.partition_keys}
-
-
-def check_result(violations: dict[str, list[str]], count: str) -> dg.AssetCheckResult:
-    """Passed when no cycle has a violation; ``count`` names what is counted, ``first`` the first one and its cycle."""
-    first = next((f"{cycle}: {found[0]}" for cycle, found in violations.items() if found), "")
-    return dg.AssetCheckResult(passed=not first, metadata={count: sum(map(len, violations.values())), "first": first})
 
 
 def _check(spec: TableCheck) -> dg.AssetChecksDefinition:
