@@ -99,7 +99,7 @@ UNTYPABLE_CHECK = "every_stored_event_readable"
 
 
 def check_result(
-    found: dict[str, list[str]], count: str, *, check_name: str | None = None,
+    found: dict[str, list[str]], count: str, *, asset_key: str | None = None, check_name: str | None = None,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetCheckResult:
     """The result of a check over every cycle of a run (``found``: what each cycle offends with), the same for
@@ -108,7 +108,7 @@ def check_result(
     assets <- checks: ``defs.checks`` can import it from here, not the other way round."""
     first = next((f"{cycle}: {items[0]}" for cycle, items in found.items() if items), "")
     return dg.AssetCheckResult(
-        check_name=check_name, passed=not first, severity=severity,
+        asset_key=asset_key, check_name=check_name, passed=not first, severity=severity,
         metadata={count: sum(map(len, found.values())), "first": first},
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -11,11 +12,11 @@ from events.home import PlanningHome
 from events.senders.registry import operator
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.checks import _check
+from pipelines.orchestration.defs.checks import table_checks
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.ingest.files import ingest_files
-from projections.tables import ALL_TABLES, TableCheck
+from projections.tables import ALL_TABLES, PANEL_TABLES, TableCheck
 from tests.support.events import make_event, write_jsonl
 
 
@@ -35,6 +36,17 @@ def test_a_check_comparing_two_tables_runs_once_both_are_built() -> None:
     assert counted.blocking
     own = graph.get(dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "one_row_per_event"))
     assert own.parent_entity_keys == {dg.AssetKey("priority_evidence")}
+
+
+def test_a_table_s_checks_are_one_step_each_keeping_its_name_meaning_and_blocking() -> None:
+    """One step per table, so each cycle's panel file is opened once for all of the table's checks."""
+    graph = defs.get_repository_def().asset_graph
+    for name, table in PANEL_TABLES.items():
+        keys = [dg.AssetCheckKey(dg.AssetKey(name), check.name) for check in table.checks]
+        assert {graph.assets_def_for_key(key).node_def.name for key in keys} == {f"{name}_checks"}
+        assert graph.assets_def_for_key(keys[0]).check_keys == set(keys)
+        assert [(graph.get(key).description, graph.get(key).blocking) for key in keys] == [
+            (check.description, True) for check in table.checks]
 
 
 def test_every_table_asset_shows_its_columns_with_their_meanings() -> None:
@@ -68,7 +80,10 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     build(home, on="2026-09-10")
     before = json.loads((home.projections / "published.json").read_text())
 
-    failing = _check(TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'"))
+    # one failing check among the table's own passing ones: the step of the table's checks still blocks
+    stage_status = PANEL_TABLES["stage_status"]
+    always_fails = TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'")
+    failing = table_checks(replace(stage_status, checks=(*stage_status.checks, always_fails)))
     # The live instance first: Dagster's definitions loading holds on to the current instance.
     with dg.DagsterInstance.get() as instance:
         broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
@@ -77,7 +92,8 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
             run_config={"ops": {"cycle_evidence": {"config": {"on": "2026-09-11"}}}},
         )
     evaluations = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert [(e.check_name, e.passed) for e in evaluations if e.check_name == "always_fails"] == [("always_fails", False)]
+    assert [(e.check_name, e.passed) for e in evaluations if e.asset_key == dg.AssetKey("stage_status")] == [
+        *((check.name, True) for check in stage_status.checks), ("always_fails", False)]
     assert not any(e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key == dg.AssetKey("panel_snapshot") for e in result.all_events)
     assert json.loads((home.projections / "published.json").read_text()) == before
     assert cycles.name == "cycle"
