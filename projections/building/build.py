@@ -32,8 +32,15 @@ def build_lock(projections_dir: Path) -> Iterator[None]:
         yield
 
 
+def build_path(projections_dir: Path, cycle: str, build_id: str) -> Path:
+    """Where a build's files are (builds/<cycle>/<build_id>), without making the folder: for reading a build,
+    which should find it as its steps left it, not make an empty one."""
+    return projections_dir / "builds" / cycle / build_id
+
+
 def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:
-    path = projections_dir / "builds" / cycle / build_id
+    """A build's folder, made if missing: for the steps that write it."""
+    path = build_path(projections_dir, cycle, build_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

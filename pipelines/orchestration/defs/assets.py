@@ -208,7 +208,7 @@ def panel_snapshot(
     snapshot = check_name(config.snapshot) if config.snapshot is not None else None
     builds = {}
     for cycle in context.partition_keys:
-        build = planning.build(cycle, context.run.run_id)
+        build = planning.build_path(cycle, context.run.run_id)  # built by the steps before: read, never made here
         info = projection_build.read_build_info(build / "panel.duckdb")
         builds[cycle] = (build, {**info, "run_id": context.run.run_id})
         context.add_asset_metadata({"file": str(build / "panel.duckdb"), "on": info["on_date"], "as_of": info["as_of"]},

@@ -39,8 +39,8 @@ from projections.tables import PANEL_TABLES, PanelTable
 
 
 def run_builds(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dict[str, Path]:
-    """The build directory of each cycle the run builds (builds/<cycle>/<run_id>)."""
-    return {cycle: planning.build(cycle, context.run.run_id) for cycle in context.partition_keys}
+    """The build directory of each cycle the run builds (builds/<cycle>/<run_id>); a check only reads them."""
+    return {cycle: planning.build_path(cycle, context.run.run_id) for cycle in context.partition_keys}
 
 
 def table_checks(table: PanelTable) -> dg.AssetChecksDefinition:

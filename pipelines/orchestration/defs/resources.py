@@ -43,7 +43,12 @@ class PlanningHomeResource(dg.ConfigurableResource):
         return PlanningHome(Path(self.root))
 
     def build(self, cycle: str, run_id: str) -> Path:
+        """The run's build folder for ``cycle``, made if missing: for the steps that write the build."""
         return projection_build.build_dir(self.home.projections, cycle, run_id)
+
+    def build_path(self, cycle: str, run_id: str) -> Path:
+        """Where the run's build of ``cycle`` is, without making the folder: for the steps that only read it."""
+        return projection_build.build_path(self.home.projections, cycle, run_id)
 
 
 @dg.resource(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 
@@ -12,9 +13,10 @@ from events.home import PlanningHome
 from events.senders.registry import operator
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.checks import table_checks
+from pipelines.orchestration.defs.checks import run_builds, table_checks
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
+from pipelines.orchestration.defs.resources import PlanningHomeResource
 from pipelines.ingest.files import ingest_files
 from projections.tables import ALL_TABLES, PANEL_TABLES, TableCheck
 from tests.support.events import make_event, write_jsonl
@@ -99,12 +101,21 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     assert cycles.name == "cycle"
 
 
+def test_a_check_finds_the_run_s_builds_without_making_a_folder(tmp_path: Path) -> None:
+    """A check only reads a build: looking it up must not leave an empty folder where the build is missing."""
+    planning = PlanningHomeResource(root=str(tmp_path))
+    context = SimpleNamespace(partition_keys=["2026-27", "2027-28"], run=SimpleNamespace(run_id="run-1"))
+    builds = run_builds(context, planning)  # type: ignore[arg-type]  # the two fields a check's context gives it
+    assert builds == {cycle: tmp_path / "projections" / "builds" / cycle / "run-1" for cycle in context.partition_keys}
+    assert not (tmp_path / "projections" / "builds").exists()
+    assert planning.build("2027-28", "run-1").is_dir()  # a step that writes the build makes it
+
+
 def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_path: Path) -> None:
     """The catalog shows the store as an observable source, with its observations, not as "never materialized"."""
     from dagster._core.definitions.observe import observe  # what "Observe" in the UI runs
 
     from pipelines.orchestration.defs.assets import event_store
-    from pipelines.orchestration.defs.resources import PlanningHomeResource
 
     store_def = defs.get_assets_def("event_store")
     assert store_def.is_observable and not store_def.is_materializable
