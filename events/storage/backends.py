@@ -142,7 +142,7 @@ def record_files(store: Store, after: int = 0, upto: int | None = None, cycle: s
     if isinstance(store, EventStore):
         from events.storage.integrity import ensure_intact
 
-        segments = store.segments(after, upto) if cycle is None else store.segments_for_cycle(cycle, upto)
+        segments = store.segments(after, upto) if cycle is None else store.segments_for_cycles([cycle], upto)
         ensure_intact(segments)
         yield [str(segment.path) for segment in segments]
         return

@@ -46,7 +46,7 @@ import sqlite3
 import uuid
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -708,25 +708,28 @@ class EventStore:
         )
         return [Segment(self.segments_dir / f, a, b, n, d, size) for f, a, b, n, d, size in rows]
 
-    def segments_for_cycle(self, cycle: str, upto: int | None = None) -> list[Segment]:
-        """Committed segments up to ``upto`` that can hold an event of ``cycle`` or a retraction (which
-        may name an event of any cycle): those the index says touch the cycle or hold a retraction, and
-        every segment written before the index counted retractions. Reading these instead of every
-        segment gives the same events of the cycle and the same retractions, at a cost that grows with
-        the cycle rather than with the whole history."""
+    def segments_for_cycles(self, cycles: Iterable[str], upto: int | None = None) -> list[Segment]:
+        """Committed segments up to ``upto`` that can hold an event of one of ``cycles`` or a retraction
+        (which may name an event of any cycle): those the index says touch one of the cycles or hold a
+        retraction, and every segment written before the index counted retractions. Each once, in
+        position order, from one question to the index however many cycles a run builds. Reading these
+        instead of every segment gives the same events of the cycles and the same retractions, at a cost
+        that grows with the cycles rather than with the whole history."""
         if not self._has_schema():
             return []
         indexed = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segment_kinds'").fetchone()
         if indexed is None:  # a store no writer of this version has opened yet
             return self.segments(upto=upto)
         upto = self.high_water_mark() if upto is None else upto
+        wanted = list(dict.fromkeys(cycles))  # a run builds a few dozen cycles at most: well within SQLite's parameters
+        in_wanted = ", ".join("?" * len(wanted))
         rows = self._db.execute(
             f"SELECT s.file, s.first_position, s.last_position, s.events, {self._digest_columns('s.')} FROM segments AS s"
             " LEFT JOIN segment_kinds AS k USING (first_position)"
             " WHERE s.first_position <= ? AND (k.first_position IS NULL OR k.retractions > 0 OR EXISTS"
-            " (SELECT 1 FROM segment_cycles AS c WHERE c.first_position = s.first_position AND c.cycle = ?))"
+            f" (SELECT 1 FROM segment_cycles AS c WHERE c.first_position = s.first_position AND c.cycle IN ({in_wanted})))"
             " ORDER BY s.first_position",
-            (upto, cycle),
+            (upto, *wanted),
         )
         return [Segment(self.segments_dir / f, a, b, n, d, size) for f, a, b, n, d, size in rows]
 

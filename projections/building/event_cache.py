@@ -188,7 +188,7 @@ def cache_matches_store(store: EventStore, projections_dir: Path, cycles: Iterab
     positions those segments touch must hold each position the store holds there once, and the rows
     read into it, by count and digest. A run of several cycles is checked in one pass: the segments
     they share (those holding retractions) are checked once."""
-    segments = list({s.first_position: s for cycle in cycles for s in store.segments_for_cycle(cycle, upto)}.values())
+    segments = store.segments_for_cycles(cycles, upto)
     with cache_lock(projections_dir), _open(cache_file(projections_dir)) as db:
         cached = db.execute("SELECT position FROM cache_info").fetchone()[0]
         read = {row[0]: row[1:] for row in db.execute(

@@ -43,6 +43,23 @@ def test_one_writer_at_a_time_and_readers_alongside(tmp_path: Path) -> None:
         pass
 
 
+def test_the_segments_a_build_of_several_cycles_reads_come_from_one_question(tmp_path: Path) -> None:
+    """Those that touch one of the cycles or hold a retraction (which may name an event of any cycle),
+    each once and in position order, whatever the number of cycles asked for."""
+    events = [make_event("stage.signed_off", cycle=cycle) for cycle in ("2025-26", "2026-27", "2027-28")]
+    retraction = make_event("event.retracted", {"target_event_id": events[0]["event_id"]}, cycle="2025-26")
+    with EventStore(tmp_path, writer=True) as store:
+        for event in [*events, retraction]:  # one batch each: one segment each, at positions 1 to 4
+            assert store.append([received(event)]).accepted == [event["event_id"]]
+
+        def firsts(cycles: list[str], upto: int | None = None) -> list[int]:
+            return [segment.first_position for segment in store.segments_for_cycles(cycles, upto)]
+
+        assert firsts(["2027-28", "2026-27", "2027-28"]) == [2, 3, 4]
+        assert firsts(["2026-27", "2027-28"], upto=3) == [2, 3]
+        assert firsts(["2025-26"]) == [1, 4] and firsts([]) == [4]  # a retraction's segment, for any cycle
+
+
 def test_a_reader_never_writes_the_index_even_while_a_writer_is_still_creating(tmp_path: Path) -> None:
     # A store caught between its tables and its pepper (as an older writer committed them apart):
     # the reader sees no vault and leaves the index untouched, so it cannot race the writer's insert.

@@ -85,7 +85,7 @@ def test_a_row_cached_twice_is_caught(built: PlanningHome) -> None:
 
 def a_segment_of_the_cycle(home: PlanningHome) -> str:
     with EventStore(home.store) as store:
-        return store.segments_for_cycle(CYCLE)[-1].path.name
+        return store.segments_for_cycles([CYCLE])[-1].path.name
 
 
 def test_a_segment_read_with_other_bytes_than_the_store_records_is_caught(built: PlanningHome) -> None:

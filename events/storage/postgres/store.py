@@ -342,7 +342,7 @@ class PostgresStore:
         """Write the records at positions in (after, upto] to ``target`` as JSON Lines, byte for byte the
         lines a segment would hold, in bulk (COPY): with ``cycle``, only that cycle's, those of no cycle (an
         older contract's) and every retraction (which may name an event of any cycle), as the segments
-        ``EventStore.segments_for_cycle`` gives hold them. The bytes written."""
+        ``EventStore.segments_for_cycles`` gives hold them. The bytes written."""
         upto = self.high_water_mark() if upto is None else upto
         where = "position > %s AND position <= %s" + (" AND (cycle = %s OR cycle IS NULL OR event_type = 'event.retracted')" if cycle else "")
         parameters = (after, upto, cycle) if cycle else (after, upto)
