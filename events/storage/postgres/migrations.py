@@ -83,6 +83,8 @@ ALTER TABLE {SCHEMA}.events
     # no two appends update a row at once): the sensor and every build show these counts, and grouping every
     # event row for them cost seconds a time at 10M events. Filled here from the events already stored.
     Migration(3, "events counted by sender", f"""
+-- the append lock, so no append commits between the count below and this migration's commit
+SELECT pg_advisory_xact_lock(hashtext('{SCHEMA}.append'));
 CREATE TABLE {SCHEMA}.sender_events (
     sender text PRIMARY KEY,            -- 'unknown': stored before senders were recorded
     events bigint NOT NULL CHECK (events >= 0)
