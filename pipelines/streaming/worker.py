@@ -22,7 +22,8 @@ a sender added while the worker runs is read within seconds.
 What it does with each message:
 
 1. messages are taken in batches (``--batch``, default 2,000, or whatever
-   arrived within ``BATCH_WITHIN`` seconds);
+   arrived within ``BATCH_WITHIN`` seconds), handed over whole by faust's
+   consumer (``pipelines.streaming.batches``: no per-message ``Event``);
 2. each batch's values are judged by ``events.contract.validation.verdict``, the same contract
    check as ``planning ingest`` and the emitter, in a validator process
    (``pipelines.ingest.pool``: one when the machine has a core to spare, else
@@ -34,8 +35,9 @@ What it does with each message:
    event into a store of real ones, or the reverse), all in one transaction;
 4. the batch's rejects are forwarded to ``planning.deadletters`` with their
    reasons (the broker has acknowledged them before we go on);
-5. only then are the batch's messages acknowledged to faust, whose consumer
-   commits acknowledged offsets to Kafka (every ``COMMIT_INTERVAL`` seconds).
+5. only then are the batch's messages acknowledged to faust's consumer
+   (``Consumer.ack``), which commits acknowledged offsets to Kafka (every
+   ``COMMIT_INTERVAL`` seconds).
 
 Batches overlap: while batch n is being stored, batch n+1 is taken from
 Kafka and validated (at most ``BATCHES_IN_FLIGHT`` waiting, so memory stays
@@ -44,11 +46,20 @@ in the order they were taken and a settler task acknowledges them in that
 order. (Measured on 2 cores: about 1.5x the events/s of validating on the
 store thread one batch at a time; see bench/README.md.)
 
-Offsets after durability. The agent iterates ``stream.noack_take(n, within)``:
-faust's ``take`` acknowledges a batch in a ``finally`` block, i.e. even when
-the body raised or was cancelled, which would commit offsets of events never
-stored; ``noack_take`` leaves acking to us, and we ack only after the append
-has committed (and the dead letters were forwarded). A crash anywhere before
+Why batches, and not a faust agent over a stream: faust's stream delivers one
+message at a time (a task race in its consumer, an ``Event``, the conductor,
+the stream's processors and sensors, an ack), and at drain that held the GIL for
+most of the worker's main thread, capping it near 0.4x the raw consume
+(bench/README.md, "Stream ingest"). ``BatchConsumer`` keeps everything else of
+faust's consumer -- the group, rebalances, seeking to committed offsets, the
+commits -- and replaces only its per-message drain loop
+(docs/decisions.md, "The stream worker takes batches from faust's consumer").
+
+Offsets after durability. Nothing is acknowledged when it is taken: the
+settler acknowledges a batch's messages only after its append has committed
+(and the dead letters were forwarded). (faust's own ``take`` would acknowledge
+a batch in a ``finally`` block, even when the body raised or was cancelled,
+committing offsets of events never stored.) A crash anywhere before
 that -- SIGKILL, broker loss, a failed append -- leaves the offsets where
 they were, so Kafka redelivers the batch: at-least-once delivery into the
 store. Exactly-once *in* the store comes from the store, not from faust
@@ -60,9 +71,12 @@ same bytes: ``EventStore.append``) and not stored twice, though it *is*
 forwarded to the dead-letter topic again -- that topic is at-least-once,
 keyed by origin so readers can dedupe. An error in the append is never
 swallowed: the worker exits at once (exit code 3) without acknowledging, and
-the next start takes the batch again.
-The agent never raises: faust would restart it past the unacknowledged
-messages (faust-streaming/faust#604, robinhood/faust#604).
+the next start takes the batch again. A batch taken before a rebalance is
+stored but not acknowledged: faust seeks the partitions back to their committed
+offsets, so it is read again, and its events are duplicates.
+The settler never raises: it exits the worker instead, since faust would
+carry on past the unacknowledged messages (faust-streaming/faust#604,
+robinhood/faust#604).
 
 Poison messages never stop the worker: not JSON, a JSON array, a null
 (tombstone) value, bytes larger than the contract's 1 MiB (the raw topics
@@ -361,9 +375,9 @@ def worker_group(home: PlanningHome, prefix: str | None = None) -> str:
 def _faust_app(group: str, bootstrap: str, batch_size: int, datadir: Path | None, login: KafkaLogin,
                static_member: bool = True):
     """The faust app's settings: raw bytes in and out, earliest offsets, commits only of what was acknowledged."""
-    import faust
+    from pipelines.streaming.batches import BatchApp
 
-    return faust.App(
+    return BatchApp(
         group,
         broker=f"kafka://{bootstrap}",
         broker_credentials=login.faust(),
@@ -417,7 +431,7 @@ async def _forward(dead_topic, dead: list[DeadLetter]) -> None:
 class SenderTopics:
     """The topics the worker reads: the collector's, and every sender's that exists on the broker.
 
-    ``topics`` is the very list the faust topic (and its clones: faust copies the reference) subscribes
+    ``topics`` is the very list the faust topic subscribes
     to; ``refresh`` appends a new sender's topics to it and asks faust's conductor to resubscribe."""
 
     def __init__(self, bootstrap: str, login: KafkaLogin, prefix: str | None = None) -> None:
@@ -439,51 +453,57 @@ class SenderTopics:
 def build_app(bootstrap: str, sink: StoreSink, *, group: str, login: KafkaLogin, prefix: str | None = None,
               batch_size: int = DEFAULT_BATCH, datadir: Path | None = None,
               progress=sys.stderr, topics: SenderTopics | None = None):
-    """The faust app: one agent over the sender and collector topics, storing batches before acknowledging them."""
+    """The faust app: batches of the sender and collector topics, stored before they are acknowledged."""
     app = _faust_app(group, bootstrap, batch_size, datadir, login, static_member=is_embedded())
     topics = topics or SenderTopics(bootstrap, login, prefix)
     raw = app.topic(*topics.topics, value_type=bytes, value_serializer="raw", key_serializer="raw")
-    raw.topics = topics.topics  # one list, shared with the agent's clone, grown by watch_topics
+    raw.topics = topics.topics  # one list, grown by watch_topics
     dead_topic = app.topic(dead_letter_topic(prefix), value_type=bytes, value_serializer="raw", key_serializer="raw")
     totals = Totals(high_water_mark=sink.high_water_mark())
     last_progress = [time.monotonic()]
 
-    async def settle(stream, pending: asyncio.Queue) -> None:
+    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)  # batches taken from Kafka but not yet stored and acknowledged
+    pending: asyncio.Queue = asyncio.Queue()  # (faust messages, the append's future), in the order taken
+
+    async def deliver(batch: list) -> None:
+        """A batch from the consumer (``BatchConsumer``): to the validators and the store thread, in order.
+        Waits while ``BATCHES_IN_FLIGHT`` batches are in flight (so a slow store slows the consumer); a
+        rebalance cancels the wait, and the batch, never submitted, is read again."""
+        await slots.acquire()
+        messages = [Message(m.topic, m.partition, m.offset, m.value or b"", sender_of(m.topic, m.headers, prefix))
+                    for m in batch]
+        pending.put_nowait((batch, asyncio.wrap_future(sink.submit(messages))))
+
+    @app.task
+    async def settle() -> None:
         """Take stored batches in the order they were submitted: forward their rejects, then ack them.
         Ends only when cancelled (shutdown); any failure ends the worker, unacknowledged."""
+        consumer = app.consumer
         while True:
-            events, stored = await pending.get()
+            batch, stored = await pending.get()
             try:
                 result = await stored
                 if result.dead:
                     await _forward(dead_topic, result.dead)
-                for event in events:
-                    await stream.ack(event)
+                if batch[0].generation_id == app.consumer_generation_id:  # not across a rebalance: read again
+                    for message in batch:
+                        consumer.ack(message)
             except asyncio.CancelledError:
                 raise  # shutting down: the batch stays unacknowledged and is redelivered
             except BaseException as error:
-                _die(f"could not store a batch of {len(events)} message(s) ({error!r}); "
+                _die(f"could not store a batch of {len(batch)} message(s) ({error!r}); "
                      "exiting without acknowledging them, so they are redelivered on the next start")
-            _count(totals, len(events), result)
+            finally:
+                slots.release()
+            _count(totals, len(batch), result)
             now = time.monotonic()
             if progress is not None and now - last_progress[0] >= PROGRESS_EVERY:
                 last_progress[0] = now
                 _report(totals, progress)
 
-    @app.agent(raw, name="store-events")
-    async def store_events(stream):
-        pending: asyncio.Queue = asyncio.Queue(maxsize=BATCHES_IN_FLIGHT)
-        settler = asyncio.ensure_future(settle(stream, pending))
-        try:
-            async for events in stream.noack_take(batch_size, within=BATCH_WITHIN):
-                messages = [
-                    Message(e.message.topic, e.message.partition, e.message.offset, e.message.value or b"",
-                            sender_of(e.message.topic, e.message.headers, prefix))
-                    for e in events
-                ]
-                await pending.put((list(events), asyncio.wrap_future(sink.submit(messages))))
-        finally:
-            settler.cancel()
+    app.planning_deliver = deliver
+    app.planning_batch = (batch_size, BATCH_WITHIN)
+    app.topics.add(raw)  # subscribed and acknowledged through faust; its messages come to ``deliver``
 
     @app.timer(TOPIC_REFRESH)
     async def watch_topics() -> None:
