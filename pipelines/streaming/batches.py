@@ -15,13 +15,14 @@ consumer thread and its fetches (``Consumer.getmany``), seeking to the
 committed offsets after an assignment, and committing acknowledged offsets
 (``Consumer.ack``, ``broker_commit_interval``/``broker_commit_every``). The
 loop gathers what ``getmany`` returns until it holds ``size`` messages or the
-first of them has waited ``within`` seconds, then awaits ``app.planning_deliver(batch)``
-once for the batch, racing the consumer's ``suspend_flow`` as faust's loop does for
-each message: a rebalance abandons the batch, undelivered, and faust seeks the
-partitions back to their committed offsets, so it is read again. Messages of an
-earlier consumer generation (fetched before a rebalance) are dropped for the same
-reason. Read offsets and gaps (``_read_offset``, ``_add_gap``) are kept as faust
-keeps them.
+first of them has waited ``within`` seconds, then awaits
+``app.planning_deliver(batch)`` once for each ``size`` of them (one fetch can
+bring several batches' worth), racing the consumer's ``suspend_flow`` as
+faust's loop does for each message: a rebalance abandons the batch,
+undelivered, and faust seeks the partitions back to their committed offsets,
+so it is read again. Messages of an earlier consumer generation (fetched
+before a rebalance) are dropped for the same reason. Read offsets and gaps
+(``_read_offset``, ``_add_gap``) are kept as faust keeps them.
 
 Acknowledging is the deliverer's business: it calls ``app.consumer.ack(message)``
 for each message once the batch is durable. Messages are not tracked in
@@ -79,16 +80,17 @@ class BatchConsumer(aiokafka_driver.Consumer):
                 if not self.flow_active:
                     batch.clear()  # a rebalance: faust seeks back to the committed offsets
                     continue
-                if not batch or (len(batch) < size and monotonic() - first_at < within):
-                    continue
-                generation = app.consumer_generation_id
-                ready = [m for m in batch if m.generation_id == generation]
-                batch = []
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await self.commit()
-                if ready:
-                    await self.wait_first(deliver(ready), self.suspend_flow.wait())
+                while batch and (len(batch) >= size or monotonic() - first_at >= within):
+                    generation = app.consumer_generation_id
+                    ready = [m for m in batch[:size] if m.generation_id == generation]
+                    del batch[:size]  # one fetch can bring many batches' worth: delivered ``size`` at a time
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    if ready:
+                        await self.wait_first(deliver(ready), self.suspend_flow.wait())
+                    if not self.flow_active:
+                        batch.clear()
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
