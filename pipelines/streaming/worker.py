@@ -464,17 +464,19 @@ def build_app(bootstrap: str, sink: StoreSink, *, group: str, login: KafkaLogin,
 
     slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)  # batches taken from Kafka but not yet stored and acknowledged
     pending: asyncio.Queue = asyncio.Queue()  # (faust messages, the append's future), in the order taken
+    settler: list[asyncio.Future] = []
 
     async def deliver(batch: list) -> None:
         """A batch from the consumer (``BatchConsumer``): to the validators and the store thread, in order.
         Waits while ``BATCHES_IN_FLIGHT`` batches are in flight (so a slow store slows the consumer); a
         rebalance cancels the wait, and the batch, never submitted, is read again."""
+        if not settler:  # with the first batch, not with faust's app tasks, which wait for its table recovery
+            settler.append(app.add_future(settle()))  # the app cancels it when it stops
         await slots.acquire()
         messages = [Message(m.topic, m.partition, m.offset, m.value or b"", sender_of(m.topic, m.headers, prefix))
                     for m in batch]
         pending.put_nowait((batch, asyncio.wrap_future(sink.submit(messages))))
 
-    @app.task
     async def settle() -> None:
         """Take stored batches in the order they were submitted: forward their rejects, then ack them.
         Ends only when cancelled (shutdown); any failure ends the worker, unacknowledged."""
