@@ -270,12 +270,18 @@ class StoreSink:
         """One append; with PostgreSQL, through a lost connection too: the store is opened again and the
         batch appended again (an append is idempotent: what the lost attempt committed comes back as
         duplicates and dead letters already held), until ``STORE_RETRY_DEADLINE`` has passed."""
+        return self._through_lost_connection(
+            lambda store: store.append(batch, received_at, other_kind="dead_letter"))  # a message cannot be handed back
+
+    def _through_lost_connection(self, operation):
+        """``operation(store)``, opening the store again after a lost PostgreSQL connection, until
+        ``STORE_RETRY_DEADLINE`` has passed; any other error is raised at once."""
         deadline = time.monotonic() + STORE_RETRY_DEADLINE
         while True:
             try:
                 if self.store is None:
                     self.store = open_store(self.root, writer=True, holder=self.holder)
-                return self.store.append(batch, received_at, other_kind="dead_letter")  # a message cannot be handed back
+                return operation(self.store)
             except Exception as error:
                 if not lost_connection(error) or time.monotonic() > deadline:
                     raise
@@ -293,7 +299,8 @@ class StoreSink:
                     raise
 
     def high_water_mark(self) -> int:
-        return self.executor.submit(lambda: self.store.high_water_mark() if self.store else 0).result()
+        """The store's mark; like an append, through a database restart (one at the worker's start ended it)."""
+        return self.executor.submit(self._through_lost_connection, lambda store: store.high_water_mark()).result()
 
     def submit(self, messages: list[Message]) -> Future[BatchResult]:
         received_at = datetime.now(timezone.utc)
