@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -119,20 +120,23 @@ def stage_cycle(
         for table in ("store_events", "untypable_events"):
             db.execute(f"DELETE FROM {table} WHERE {CANONICAL_ID} IN (SELECT event_id FROM retracted)")
         unseal = "response_demographics" in needed  # the vault is asked only for a table that reads them
-        demographics = convert_records(db, store, cycle, demographics=unseal)
-        for relation, statement in staging_statements().items():
-            if relation in needed:
-                db.execute(statement)
-        if unseal:
-            stage_demographics(db, demographics)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="unseal") as unsealing:
+            # the responses' demographics are unsealed in Python while DuckDB, which lets go of the GIL, stages
+            demographics = convert_records(db, store, cycle, demographics=unseal, unsealing=unsealing)
+            for relation, statement in staging_statements().items():
+                if relation in needed:
+                    db.execute(statement)
+            if unseal:
+                stage_demographics(db, demographics.result())
         events = db.execute("SELECT count(*) FROM events").fetchone()[0]
         untypable = db.execute("SELECT count(*) FROM untypable_events").fetchone()[0]
     return {"store_position": position, "cycle_events": events, "untypable_events": untypable}
 
 
 def convert_records(
-    db: duckdb.DuckDBPyConnection, store: Store, cycle: str, *, demographics: bool = True
-) -> dict[str, Demographics]:
+    db: duckdb.DuckDBPyConnection, store: Store, cycle: str, *, demographics: bool = True,
+    unsealing: Executor | None = None,
+) -> Future[dict[str, Demographics]]:
     """The records SQL cannot stage as stored become events through ``events.storage.conversion.to_event``
     (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
 
@@ -143,6 +147,10 @@ def convert_records(
       table reads them) such a response is left as SQL stages it, and the vault is not asked for its key.
       At the current schema_version the respondent is wholly in the sealed fields (``split_personal``)
       and no upcaster applies, so only those are unsealed: the rest of the record is not read.
+
+    The older records are converted before this returns (the staging SQL reads their upcast payloads);
+    the current responses are unsealed by ``unsealing`` (none: here, before returning), which never
+    touches ``db`` or the store: their rows and keys are read first.
     """
     # records as the segments hold them: instants as ISO text (made by DuckDB: Python datetimes
     # with a time zone cost more than the rest of this pass), the payload parsed below
@@ -168,12 +176,24 @@ def convert_records(
         respondent = event["payload"].get("respondent")
         if demographics and event["event_type"] == "consultation.response_received" and respondent:
             unsealed[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
-    for event_id, subject, blob in responses:
-        respondent = (unseal_with(keys, subject, blob) or {}).get("respondent")  # none once the respondent is erased
-        if respondent:
-            unsealed[event_id] = (subject, [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
     if upcast_payloads:
         db.executemany("UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?", upcast_payloads)
+    if unsealing is None:
+        done: Future[dict[str, Demographics]] = Future()
+        done.set_result(unseal_responses(keys, responses, unsealed))
+        return done
+    return unsealing.submit(unseal_responses, keys, responses, unsealed)
+
+
+def unseal_responses(
+    keys: dict[str, bytes], responses: list[tuple[str, str, str]], unsealed: dict[str, Demographics]
+) -> dict[str, Demographics]:
+    """``unsealed`` with the demographics of each response (event_id, subject, sealed blob) added; a response
+    whose key is gone (its respondent erased) has none."""
+    for event_id, subject, blob in responses:
+        respondent = (unseal_with(keys, subject, blob) or {}).get("respondent")
+        if respondent:
+            unsealed[event_id] = (subject, [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
     return unsealed
 
 
