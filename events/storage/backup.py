@@ -75,6 +75,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from events.storage.event_index import ROW as INDEX_ROW, newest_run
 from events.storage.erasure_ledger import LEDGER_DIR, LEDGER_FILE, copy_sqlite, fsync_dir, fsync_file, ledger_path
 
 REGISTRY_FILE = "senders.sqlite"  # events.senders.registry's, named here so a backup need not load the contract
@@ -239,6 +240,7 @@ KNOWN_TABLES = {  # the index's tables, and how a second backup brings each forw
     "segment_kinds": "new segments", "segment_digests": "new segments", "segment_senders": "new segments",
     "event_ids": "kept since the base",
     "respondent_keys": "kept since the base",
+    "event_id_runs": "the base's (the ids kept since the base join its open run at restore)",
 }
 SEGMENT_TABLES = ("segments", "segment_cycles", "segment_kinds", "segment_digests", "segment_senders")  # keyed by position: appended
 SINCE_BASE = {  # the tables an incremental backup keeps beside its base copy, merged by restore
@@ -509,10 +511,7 @@ def merge_since_base(index: Path) -> None:
             return
         columns = {table: [row[1] for row in db.execute(f"PRAGMA table_info({table})")] for table in ("event_ids", "respondent_keys")}
         with db:
-            listed = _listed(columns["event_ids"])
-            db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)",
-                           _rows_of_segments(db, Path(index).parent / "segments"))
-            db.execute(f"INSERT INTO event_ids ({listed}) SELECT {listed} FROM {SINCE_BASE['event_ids']}")
+            _merge_event_ids_since_base(db, columns["event_ids"], Path(index).parent / "segments")
             listed = _listed(columns["respondent_keys"])
             db.execute(f"INSERT INTO respondent_keys (rowid, {listed}) SELECT {STORE_ROWID}, {listed} FROM {SINCE_BASE['respondent_keys']}"
                        f" ORDER BY {STORE_ROWID}")
@@ -520,6 +519,20 @@ def merge_since_base(index: Path) -> None:
                 db.execute(f"DROP TABLE {table}")
     finally:
         db.close()
+
+
+def _merge_event_ids_since_base(db: sqlite3.Connection, columns: list[str], segments: Path) -> None:
+    """The event ids kept since the base into the index: into the base's open run, where the index has runs
+    (``events.storage.event_index``; the open run is closed, with its filter, by the next append once full)."""
+    rows = _rows_of_segments(db, segments)
+    if "run" not in columns:  # an index made before runs: its first writer sorts it
+        db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)", rows)
+        listed = _listed(columns)
+        db.execute(f"INSERT INTO event_ids ({listed}) SELECT {listed} FROM {SINCE_BASE['event_ids']}")
+        return
+    run = newest_run(db)
+    db.executemany(f"INSERT INTO event_ids (run, {INDEX_ROW}) VALUES ({run}, ?, ?, ?, ?)", rows)
+    db.execute(f"INSERT INTO event_ids (run, {INDEX_ROW}) SELECT {run}, {INDEX_ROW} FROM {SINCE_BASE['event_ids']}")
 
 
 def _rows_of_segments(db: sqlite3.Connection, segments: Path) -> Iterator[tuple[str, str, int, str | None]]:

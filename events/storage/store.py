@@ -56,6 +56,7 @@ from typing import Any
 from events.senders.grants import may_retract
 from events.storage.conversion import is_synthetic, to_event, to_record
 from events.storage.digests import file_digest
+from events.storage.event_index import SCHEMA as EVENT_INDEX_SCHEMA, EventIndex
 from events.storage.erasure_ledger import Erasure, ErasureLedger, fsync_dir, ledger_path
 from events.storage.personal_data import PERSONAL_FIELDS, Vault, respondent_ref_of, unseal_with
 from events.storage.redaction import candidate_references, carries, redact_reasons
@@ -68,7 +69,7 @@ MAX_DEAD_LETTER_BYTES = 64 * 1024  # of an oversized line, the dead letter keeps
 # check for cycles (a dict entry per list and object) only cost time, ~20 % of an encoding. Same bytes without it.
 _SEGMENT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
-SCHEMA = """
+SCHEMA = EVENT_INDEX_SCHEMA + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS segments (
     file           TEXT PRIMARY KEY,
@@ -79,12 +80,6 @@ CREATE TABLE IF NOT EXISTS segments (
     sha256         TEXT,     -- of the file's bytes as written; NULL: written before digests were recorded
     bytes          INTEGER   -- the file's size as written
 );
-CREATE TABLE IF NOT EXISTS event_ids (
-    event_id    TEXT PRIMARY KEY,
-    body_sha256 TEXT NOT NULL,
-    position    INTEGER NOT NULL,
-    sender      TEXT              -- who delivered it (events.senders); NULL: stored before senders were recorded
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_cycles (   -- which cycles each segment touches
     first_position INTEGER NOT NULL,
     cycle          TEXT NOT NULL,
@@ -283,6 +278,8 @@ class EventStore:
             # One transaction, so a reader never sees the index without the vault's pepper.
             self._db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}{Vault.setup_sql()}COMMIT;")
             self._add_columns_once()
+            self._index = EventIndex(self._db, writer=True)
+            self._index.sort_into_runs_once()
             self.vault = Vault.open(self._db)
             self._quarantine_orphan_segments()
             self._record_missing_digests()
@@ -291,6 +288,7 @@ class EventStore:
             self._record_data_kind_once()
             self._reconcile_erasure_ledger()
         else:
+            self._index = EventIndex(self._db)
             self.vault = Vault.open(self._db) if self._has_schema() else None
 
     # --- locking ---------------------------------------------------------------
@@ -388,6 +386,7 @@ class EventStore:
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._index.forget_open_run()
             raise
 
     def _checkpoint_zeroed_pages(self) -> None:
@@ -449,7 +448,7 @@ class EventStore:
                 position += 1
                 records.append(to_record(event, position, recorded_at_text, self.vault, sender))
                 ids.append((event.event_id, event.body_sha256, position, sender))
-            self._db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)", ids)
+            self._index.insert(ids)
             if records:
                 self._write_segment(records, [digest for _, digest, _, _ in ids])
                 self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind,))
@@ -483,10 +482,7 @@ class EventStore:
         with self._write_transaction():
             first = self.high_water_mark() + 1
             moved = [{**record, "position": first + i} for i, record in enumerate(records)]
-            self._db.executemany(
-                "INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)",
-                [(r["event_id"], digests[r["event_id"]], r["position"], r.get("sender")) for r in moved],
-            )
+            self._index.insert([(r["event_id"], digests[r["event_id"]], r["position"], r.get("sender")) for r in moved])
             self._write_segment(moved, [digests[r["event_id"]] for r in moved])
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('data', ?)", (kind_of(moved[0]),))
             keys = self.live_keys([r["subject"] for r in moved if r["event_type"] == "respondent.erasure_requested"])
@@ -527,7 +523,7 @@ class EventStore:
         return not_yet_dead_lettered(dead, stored, outcome)
 
     def _known_digests(self, event_ids: list[str]) -> dict[str, str]:
-        return dict(self._rows_for("SELECT event_id, body_sha256 FROM event_ids WHERE event_id IN ({})", event_ids))
+        return dict(self._index.rows("body_sha256", event_ids))
 
     def _rows_for(self, query: str, keys: Sequence[str]) -> Iterator[tuple[Any, ...]]:
         """The rows of ``query``, whose ``IN ({})`` takes the distinct ``keys``, 500 at a time (well
@@ -819,13 +815,13 @@ class EventStore:
         """The position of each of these events that is stored (canonical ids)."""
         if not self._has_schema():
             return {}
-        return dict(self._rows_for("SELECT event_id, position FROM event_ids WHERE event_id IN ({})", event_ids))
+        return dict(self._index.rows("position", event_ids))
 
     def senders_of(self, event_ids: Sequence[str]) -> dict[str, str | None]:
         """Who delivered each of these stored events (canonical ids as the index keeps them; None: unknown)."""
         if not self._has_schema() or "sender" not in self._columns("event_ids"):
             return {}
-        return dict(self._rows_for("SELECT event_id, sender FROM event_ids WHERE event_id IN ({})", event_ids))
+        return dict(self._index.rows("sender", event_ids))
 
     def counts_by_sender(self) -> dict[str, dict[str, int]]:
         """How many events and dead letters each sender delivered ("unknown": stored before senders were recorded).
@@ -866,7 +862,7 @@ class EventStore:
         """Those of these event ids (as records hold them) that the index holds."""
         if not self._has_schema():
             return set()
-        return {row[0] for row in self._rows_for("SELECT event_id FROM event_ids WHERE event_id IN ({})", event_ids)}
+        return {row[0] for row in self._index.rows("position", event_ids)}
 
     def committed_counts(self) -> tuple[int, int]:
         """(event ids the index holds, events its committed segments hold), read at one instant."""

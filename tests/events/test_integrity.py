@@ -190,7 +190,7 @@ def test_recovering_appends_nothing_the_store_already_holds(tmp_path: Path) -> N
 def test_an_index_counting_other_event_ids_than_the_committed_events_is_reported(tmp_path: Path) -> None:
     store_of(tmp_path, 2)
     with sqlite3.connect(tmp_path / "store.sqlite") as db:
-        db.execute("INSERT INTO event_ids (event_id, body_sha256, position) VALUES ('00000000-0000-4000-8000-ffffffffffff', 'x', 101)")
+        db.execute("INSERT INTO event_ids (run, event_id, body_sha256, position) VALUES (0, '00000000-0000-4000-8000-ffffffffffff', 'x', 101)")
     with EventStore(tmp_path) as store:
         found = verify(store)
     assert found.store_problems == ["the index knows 101 event ids but the committed segments hold 100 events"]
