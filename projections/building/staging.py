@@ -134,8 +134,7 @@ def stage_cycle(
 
 
 def convert_records(
-    db: duckdb.DuckDBPyConnection, store: Store, cycle: str, *, demographics: bool = True,
-    unsealing: Executor | None = None,
+    db: duckdb.DuckDBPyConnection, store: Store, cycle: str, *, demographics: bool, unsealing: Executor,
 ) -> Future[dict[str, Demographics]]:
     """The records SQL cannot stage as stored become events through ``events.storage.conversion.to_event``
     (unsealed, then upcast), the store's own read path; SQL stages every other record in bulk.
@@ -149,8 +148,8 @@ def convert_records(
       and no upcaster applies, so only those are unsealed: the rest of the record is not read.
 
     The older records are converted before this returns (the staging SQL reads their upcast payloads);
-    the current responses are unsealed by ``unsealing`` (none: here, before returning), which never
-    touches ``db`` or the store: their rows and keys are read first.
+    the current responses are unsealed by ``unsealing``, which never touches ``db`` or the store: their
+    rows and keys are read first.
     """
     # records as the segments hold them: instants as ISO text (made by DuckDB: Python datetimes
     # with a time zone cost more than the rest of this pass), the payload parsed below
@@ -178,10 +177,6 @@ def convert_records(
             unsealed[event["event_id"]] = (record["subject"], [respondent.get(d) for d in DEMOGRAPHIC_DIMENSIONS])
     if upcast_payloads:
         db.executemany("UPDATE store_events SET payload = ?, schema_version = ? WHERE position = ?", upcast_payloads)
-    if unsealing is None:
-        done: Future[dict[str, Demographics]] = Future()
-        done.set_result(unseal_responses(keys, responses, unsealed))
-        return done
     return unsealing.submit(unseal_responses, keys, responses, unsealed)
 
 
