@@ -3,7 +3,8 @@
 Layout under the store directory::
 
     store.sqlite          the index: committed segments, every event_id with its
-                          body digest, per-respondent keys, dead letters
+                          body digest (in runs: ``events.storage.event_index``),
+                          per-respondent keys, dead letters
     segments/*.jsonl      immutable segments, one per appended batch
     quarantine/           segment files no commit refers to, moved aside by the next writer
     writer.lock           held (flock) by the one process allowed to append
@@ -828,21 +829,20 @@ class EventStore:
         The events are added up from ``segment_senders`` (a row per segment and sender, written with the segment):
         a cost that follows the segments, not the events. Only in a store whose older segments no writer of this
         version has counted yet (``_count_senders_of_old_segments``) are the event ids grouped one by one."""
-        counts: dict[str, dict[str, int]] = {"events": {}, "dead_letters": {}}
         if not self._has_schema():
-            return counts
-        tables = [("dead_letters", "dead_letters")]
+            return {"events": {}, "dead_letters": {}}
         if self._every_segment_counted_by_sender():
             rows = self._db.execute("SELECT sender, sum(events) FROM segment_senders GROUP BY sender"
                                     " HAVING sum(events) > 0 ORDER BY sender")
-            counts["events"] = dict(rows.fetchall())
+            events = dict(rows.fetchall())
         else:
-            tables.append(("event_ids", "events"))
-        for table, kind in tables:
-            who = "sender" if "sender" in self._columns(table) else "NULL"
-            rows = self._db.execute(f"SELECT coalesce({who}, ?), count(*) FROM {table} GROUP BY 1 ORDER BY 1", (UNKNOWN_SENDER,))
-            counts[kind] = dict(rows.fetchall())
-        return counts
+            events = self._count_by_sender_in("event_ids")
+        return {"events": events, "dead_letters": self._count_by_sender_in("dead_letters")}
+
+    def _count_by_sender_in(self, table: str) -> dict[str, int]:
+        who = "sender" if "sender" in self._columns(table) else "NULL"
+        rows = self._db.execute(f"SELECT coalesce({who}, ?), count(*) FROM {table} GROUP BY 1 ORDER BY 1", (UNKNOWN_SENDER,))
+        return dict(rows.fetchall())
 
     def _every_segment_counted_by_sender(self) -> bool:
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'segment_senders'").fetchone() is None:
