@@ -123,20 +123,23 @@ def test_the_event_store_is_observed_never_materialized(home: PlanningHome, tmp_
         ingest_files(store, [str(write_jsonl(tmp_path / "e.jsonl", [make_event("stage.signed_off"), b"not json"]))],
                      progress=None, sender=operator("alice"))
     build(home, on="2026-09-10")  # each build observes the store it reads
-    instance = dg.DagsterInstance.get()
+    # Entered, so that the definitions ``observe`` builds load with this instance's state storage current. Dagster
+    # keeps the current one in a context variable; left to whatever an earlier test's instances set there, it can
+    # name a storage whose instance is gone ("Attempted to resolve undefined DagsterInstance weakref").
+    with dg.DagsterInstance.get() as instance:
 
-    def observations() -> list[dg.AssetObservation]:
-        records = instance.fetch_observations(dg.AssetKey("event_store"), limit=10).records
-        return [r.asset_observation for r in records]
+        def observations() -> list[dg.AssetObservation]:
+            records = instance.fetch_observations(dg.AssetKey("event_store"), limit=10).records
+            return [r.asset_observation for r in records]
 
-    (seen,) = observations()
-    assert seen.tags["dagster/data_version"] == "1"  # the mark counts stored events; a dead letter is not one
-    assert {k: v.value for k, v in seen.metadata.items() if k != "by_sender"} == {"high_water_mark": 1, "events_stored": 1, "dead_letters": 1}
-    assert seen.metadata["by_sender"].value.splitlines()[-1] == "| operator:alice | 1 | 1 |"  # events and dead letters per sender
-    assert observe([event_store], instance=instance, resources={"planning": PlanningHomeResource(root=str(home.root))}).success
-    latest = observations()[0]
-    assert len(observations()) == 2 and latest.tags["dagster/data_version"] == "1"
-    assert instance.get_latest_materialization_event(dg.AssetKey("event_store")) is None
+        (seen,) = observations()
+        assert seen.tags["dagster/data_version"] == "1"  # the mark counts stored events; a dead letter is not one
+        assert {k: v.value for k, v in seen.metadata.items() if k != "by_sender"} == {"high_water_mark": 1, "events_stored": 1, "dead_letters": 1}
+        assert seen.metadata["by_sender"].value.splitlines()[-1] == "| operator:alice | 1 | 1 |"  # events and dead letters per sender
+        assert observe([event_store], instance=instance, resources={"planning": PlanningHomeResource(root=str(home.root))}).success
+        latest = observations()[0]
+        assert len(observations()) == 2 and latest.tags["dagster/data_version"] == "1"
+        assert instance.get_latest_materialization_event(dg.AssetKey("event_store")) is None
 
 
 def test_a_pack_written_by_the_command_is_in_the_catalog(home: PlanningHome, tmp_path: Path) -> None:
