@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from events.contract.validation import Accepted, Rejected
 from events.storage.conversion import to_event, to_record
 from events.storage.erasure_ledger import Erasure, ErasureLedger
-from events.storage.personal_data import Vault, respondent_ref_of
+from events.storage.personal_data import Vault, new_subject, respondent_ref_of
 from events.storage.postgres.migrations import SCHEMA, require_current
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.storage.store import (
@@ -125,7 +124,7 @@ class _BatchVault(Vault):
         if known is None:  # outside keys_of, or a respondent it was not given: one query, as the Vault does
             return super()._key_for(respondent_ref)
         if known is _UNKNOWN:
-            known = (f"s-{uuid.uuid4()}", AESGCM.generate_key(bit_length=256))
+            known = (new_subject(), AESGCM.generate_key(bit_length=256))
             self._keys[respondent_ref] = known  # type: ignore[index]
             self._new.append((self._digests[respondent_ref], *known))  # type: ignore[arg-type]
         return known
