@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from events.contract import upcasting
+from events.storage import personal_data
 from events.contract.validation import verdict
 from events.storage.store import MixedData, Received
 from tests.support.events import line, make_event
@@ -269,3 +270,22 @@ def test_synthetic_and_real_events_never_share_a_store(open_store: OpenStore) ->
     outcome = store.append([received(make_event("stage.signed_off"), "w:1")], other_kind="dead_letter")
     assert outcome.accepted == [] and [o for o, _ in outcome.rejected] == ["w:1"]
     assert store.synthetic and store.counts() == {"events": 1, "dead_letters": 1}
+
+
+def test_new_respondents_subjects_sort_in_the_order_they_were_first_stored(open_store: OpenStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subject starts with the time its key was made, so the unique index on subjects grows at one edge."""
+    ticks = iter(range(1_800_000_000_000_000_000, 1_800_000_000_100_000_000, 1_000_000))  # one millisecond apart
+
+    class Clock:
+        @staticmethod
+        def time_ns() -> int:
+            return next(ticks)
+
+    monkeypatch.setattr(personal_data, "time", Clock)
+    refs = [f"r-{uuid.uuid4().hex}" for _ in range(5)]  # unique: the cluster is shared by the session
+    store = open_store(writer=True)
+    for ref in reversed(refs):  # references in no particular order
+        store.append([received(make_event("consultation.response_received", {"respondent": {"respondent_ref": ref}}))])
+    subjects = [r["subject"] for r in sorted(store.records(), key=lambda r: r["position"])]
+    assert subjects == sorted(subjects) and len(set(subjects)) == 5
+    assert all(s.startswith("s-") and str(uuid.UUID(s[2:])) == s[2:] for s in subjects)
