@@ -99,7 +99,10 @@ class EventIndex:
         """Per run, the ids it may hold: those its filter does not rule out (all of them, for a run without one)."""
         hashed = IdHashes(unique)
         open_run = self._open_run() if self._writer else None
-        for run, unfiltered in self._db.execute("SELECT run, filter IS NULL FROM event_id_runs ORDER BY run").fetchall():
+        # length(), not "filter IS NULL": SQLite answers length() from the record's header, while IS NULL read
+        # every filter's overflow pages (25 MB at 10M events, ~7 ms warm) at each lookup
+        runs = self._db.execute("SELECT run, length(filter) IS NULL FROM event_id_runs ORDER BY run").fetchall()
+        for run, unfiltered in runs:
             if open_run is not None and run == open_run.run:
                 may = open_run.filter.may_hold(hashed)
             elif unfiltered:
