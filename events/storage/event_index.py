@@ -140,11 +140,8 @@ class EventIndex:
     def _open_run(self) -> _OpenRun:
         if self._open is None:
             run = newest_run(self._db)
-            ids = [row[0] for row in self._db.execute("SELECT event_id FROM event_ids WHERE run = ?", (run,))]
-            run_filter = IdFilter.sized_for(max(RUN_SIZE, len(ids)))
-            if ids:
-                run_filter.add(IdHashes(ids))
-            self._open = _OpenRun(run, len(ids), run_filter)
+            run_filter, events = self._built_filter(run, room_for=RUN_SIZE)
+            self._open = _OpenRun(run, events, run_filter)
         return self._open
 
     def _close(self, full: _OpenRun) -> _OpenRun:
@@ -167,19 +164,20 @@ class EventIndex:
             self._db.execute(f"INSERT INTO event_ids (run, {ROW}) SELECT 0, {ROW} FROM event_ids_before_runs ORDER BY event_id")
             self._db.execute("DROP TABLE event_ids_before_runs")
             self._db.execute("DELETE FROM event_id_runs")
-            self._db.execute("INSERT INTO event_id_runs (run, filter) VALUES (0, ?), (1, NULL)", (self._built_filter(0).to_bytes(),))
+            self._db.execute("INSERT INTO event_id_runs (run, filter) VALUES (0, ?), (1, NULL)", (self._built_filter(0)[0].to_bytes(),))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
 
-    def _built_filter(self, run: int) -> IdFilter:
+    def _built_filter(self, run: int, *, room_for: int = 0) -> tuple[IdFilter, int]:
+        """A filter of the ids ``run`` holds, sized for at least ``room_for`` ids, and how many it holds."""
         count = self._db.execute("SELECT count(*) FROM event_ids WHERE run = ?", (run,)).fetchone()[0]
-        run_filter = IdFilter.sized_for(count)
+        run_filter = IdFilter.sized_for(max(count, room_for))
         rows = self._db.execute("SELECT event_id FROM event_ids WHERE run = ?", (run,))
         while chunk := [row[0] for row in rows.fetchmany(RUN_SIZE)]:
             run_filter.add(IdHashes(chunk))
-        return run_filter
+        return run_filter, count
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
