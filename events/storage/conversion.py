@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from events.contract.models import CURRENT_SCHEMA_VERSION
 from events.storage.personal_data import Vault, unseal_with
 from events.contract.upcasting import upcast
@@ -33,21 +35,29 @@ class NoUpcaster(RuntimeError):
 def to_record(event: Accepted, position: int, recorded_at: str, vault: Vault, sender: str | None = None) -> Record:
     """What the store writes for an accepted event: personal fields sealed, as sent otherwise, and
     who delivered it (``sender``; written only when known, so a record without one is from an unknown sender).
+    Its fields in this order: position, recorded_at, sender, the envelope, synthetic, payload, subject, sealed.
 
     Must run inside the store's transaction: sealing may create the respondent's key.
     """
     body = event.body
-    sealed = vault.seal(event.event_type, body["payload"])
-    return {
-        "position": position,
-        "recorded_at": recorded_at,
-        **({"sender": sender} if sender is not None else {}),
-        **{name: body[name] for name in ENVELOPE},
-        **({"synthetic": True} if is_synthetic(body) else {}),
-        "payload": sealed.payload,
-        "subject": sealed.subject,
-        "sealed": sealed.sealed,
-    }
+    record: Record = {"position": position, "recorded_at": recorded_at}
+    if sender is not None:
+        record["sender"] = sender
+    for name in ENVELOPE:
+        record[name] = body[name]
+    if is_synthetic(body):
+        record["synthetic"] = True
+    record["payload"], record["subject"], record["sealed"] = vault.seal_fields(event.event_type, body["payload"])
+    return record
+
+
+def record_line(record: Record) -> bytes:
+    """A record as one line of a segment (without its newline), and as the PostgreSQL store's ``record``: compact
+    JSON in UTF-8, fields in the record's order. msgspec writes it (~1.5 µs a record, against ~7 µs for the json
+    module, which was a third of an append's own CPU); strings come out byte for byte as
+    ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` wrote them, and a float in exponent form without its
+    ``+`` and leading zeros (``1e16``, not ``1e+16``): the same number to any JSON reader."""
+    return msgspec.json.encode(record)
 
 
 def is_synthetic(body: Mapping[str, Any]) -> bool:

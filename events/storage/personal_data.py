@@ -127,16 +127,20 @@ class Vault:
 
         Must run inside the caller's transaction: a new key is inserted, not committed.
         """
+        return SealedPayload(*self.seal_fields(event_type, payload))
+
+    def seal_fields(self, event_type: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+        """``seal``'s result as a plain tuple (payload, subject, sealed), as ``to_record`` takes it for every event."""
+        if event_type not in PERSONAL_FIELDS:
+            return payload, None, None
         respondent_ref = respondent_ref_of(event_type, payload)
-        if respondent_ref is None:
-            return SealedPayload(payload, None, None)
         clear, personal = split_personal(event_type, payload)
-        subject, key = self._key_for(respondent_ref)
+        subject, key = self._key_for(respondent_ref)  # type: ignore[arg-type]
         if key is None:  # already erased: keep nothing personal
-            return SealedPayload(clear, subject, None)
+            return clear, subject, None
         nonce = os.urandom(12)
         ciphertext = AESGCM(key).encrypt(nonce, _PERSONAL_JSON.encode(personal).encode(), subject.encode())
-        return SealedPayload(clear, subject, base64.b64encode(nonce + ciphertext).decode())
+        return clear, subject, base64.b64encode(nonce + ciphertext).decode()
 
     def _key_for(self, respondent_ref: str) -> tuple[str, bytes | None]:
         digest = self._digest(respondent_ref)

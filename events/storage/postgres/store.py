@@ -35,13 +35,13 @@ from psycopg.types.string import BytesBinaryDumper, TextLoader
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from events.contract.validation import Accepted, Rejected
-from events.storage.conversion import to_event, to_record
+from events.storage.conversion import record_line, to_event, to_record
 from events.storage.erasure_ledger import Erasure, ErasureLedger
 from events.storage.personal_data import Vault, new_subject, respondent_ref_of
 from events.storage.postgres.migrations import SCHEMA, require_current
 from events.storage.redaction import candidate_references, carries, redact_reasons
 from events.storage.store import (
-    _SEGMENT_JSON, BatchOutcome, DeadLetter, Received, UNKNOWN_SENDER, _truncate,
+    BatchOutcome, DeadLetter, Received, UNKNOWN_SENDER, _truncate,
     iso, not_yet_dead_lettered, of_one_kind, redacted_if_erased, retraction_refusal, retraction_target, utc_now,
 )
 
@@ -50,10 +50,11 @@ APPEND_LOCK = f"SELECT pg_advisory_xact_lock(hashtext('{SCHEMA}.append'))"
 # and quote, CSV COPY writes each record unquoted and unescaped: the very bytes of a segment line.
 COPY_RAW = "FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01'"
 # The append's rows go in binary: the server reads each field as it is (no text to parse, no escapes to undo in the
-# records). A uuid's binary form is its 16 bytes, so the ids are sent as those bytes.
+# records). A uuid's binary form is its 16 bytes, so the ids are sent as those bytes; a text's is its UTF-8, so the
+# record goes as the bytes ``record_line`` wrote (the server checks they are UTF-8).
 COPY_EVENTS = ("COPY events (position, event_id, body_sha256, sender, event_type, cycle, recorded_at, record)"
                " FROM STDIN (FORMAT binary)")
-COPY_EVENTS_TYPES = ("int8", "bytea", "bytea", "text", "text", "text", "text", "text")
+COPY_EVENTS_TYPES = ("int8", "bytea", "bytea", "text", "text", "text", "text", "bytea")
 _UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -213,7 +214,7 @@ class PostgresStore:
                             position += 1
                             record = to_record(event, position, recorded_at_text, self.vault, sender)
                             copy.write_row((position, uuid_bytes(event.event_id), bytes.fromhex(event.body_sha256), sender,
-                                            event.event_type, record["cycle"], recorded_at_text, _SEGMENT_JSON.encode(record)))
+                                            event.event_type, record["cycle"], recorded_at_text, record_line(record)))
             with self._db.cursor() as cursor:
                 cursor.executemany("INSERT INTO sender_events (sender, events) VALUES (%s, %s) ON CONFLICT (sender)"
                                    " DO UPDATE SET events = sender_events.events + excluded.events",
