@@ -526,7 +526,7 @@ def _merge_event_ids_since_base(db: sqlite3.Connection, columns: list[str], segm
     (``events.storage.event_index``; the open run is closed, with its filter, by the next append once full)."""
     rows = _rows_of_segments(db, segments)
     if "run" not in columns:  # an index made before runs: its first writer sorts it
-        db.executemany("INSERT INTO event_ids (event_id, body_sha256, position, sender) VALUES (?, ?, ?, ?)", rows)
+        db.executemany(f"INSERT INTO event_ids ({INDEX_ROW}) VALUES (?, ?, ?, ?)", rows)
         listed = _listed(columns)
         db.execute(f"INSERT INTO event_ids ({listed}) SELECT {listed} FROM {SINCE_BASE['event_ids']}")
         return

@@ -67,9 +67,6 @@ class IdHashes:
         for probe in range(PROBES):
             self.masks |= np.uint64(1) << ((low >> np.uint64(6 * probe)) & np.uint64(63))
 
-    def __len__(self) -> int:
-        return len(self.masks)
-
 
 class IdFilter:
     """The filter of one run: ``words`` 64-bit words, a power of two of them."""
