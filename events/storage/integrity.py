@@ -174,7 +174,18 @@ def _index_problems(store: EventStore, segments: list[Segment]) -> list[str]:
     known, committed = store.committed_counts()  # at one instant: a batch committed meanwhile counts on both sides
     if known != committed:
         problems.append(f"the index knows {known:,} event ids but the committed segments hold {committed:,} events")
-    return problems
+    return problems + _sender_problems(store)
+
+
+def _sender_problems(store: EventStore) -> list[str]:
+    """Where the counts by sender that the sensor, the builds and the Panel's provenance show (kept per segment as
+    the appends go) disagree with the senders the index holds for the event ids."""
+    tallies = store.sender_tallies()
+    if tallies is None:
+        return []
+    kept, grouped = tallies
+    return [f"sender {sender}: the segments' counts say {kept.get(sender, 0):,} events, the index holds {grouped.get(sender, 0):,}"
+            for sender in sorted(kept.keys() | grouped.keys()) if kept.get(sender, 0) != grouped.get(sender, 0)]
 
 
 def _quarantined(store: EventStore) -> list[Quarantined]:

@@ -836,6 +836,22 @@ class EventStore:
             events = self._count_by_sender_in("event_ids")
         return {"events": events, "dead_letters": self._count_by_sender_in("dead_letters")}
 
+    def sender_tallies(self) -> tuple[dict[str, int], dict[str, int]] | None:
+        """Events per sender two ways, read at one instant: as the segments' kept counts add up (``segment_senders``,
+        what ``counts_by_sender`` shows), and as the index's event ids group. None while a segment is not counted
+        yet: ``counts_by_sender`` then groups the ids itself, so there is nothing to compare."""
+        if not self._has_schema() or not self._every_segment_counted_by_sender():
+            return None
+        who = "sender" if "sender" in self._columns("event_ids") else "NULL"
+        rows = self._db.execute("SELECT 'kept', sender, sum(events) FROM segment_senders GROUP BY sender HAVING sum(events) > 0"
+                                f" UNION ALL SELECT 'index', coalesce({who}, ?), count(*) FROM event_ids GROUP BY 2",
+                                (UNKNOWN_SENDER,))
+        kept: dict[str, int] = {}
+        grouped: dict[str, int] = {}
+        for side, sender, events in rows:
+            (kept if side == "kept" else grouped)[sender] = events
+        return kept, grouped
+
     def _count_by_sender_in(self, table: str) -> dict[str, int]:
         who = "sender" if "sender" in self._columns(table) else "NULL"
         rows = self._db.execute(f"SELECT coalesce({who}, ?), count(*) FROM {table} GROUP BY 1 ORDER BY 1", (UNKNOWN_SENDER,))

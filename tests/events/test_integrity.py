@@ -193,5 +193,22 @@ def test_an_index_counting_other_event_ids_than_the_committed_events_is_reported
         db.execute("INSERT INTO event_ids (run, event_id, body_sha256, position) VALUES (0, '00000000-0000-4000-8000-ffffffffffff', 'x', 101)")
     with EventStore(tmp_path) as store:
         found = verify(store)
-    assert found.store_problems == ["the index knows 101 event ids but the committed segments hold 100 events"]
+    assert found.store_problems == ["the index knows 101 event ids but the committed segments hold 100 events",
+                                    "sender unknown: the segments' counts say 100 events, the index holds 101"]
     assert not found.intact and not found.broken
+
+
+def test_counts_by_sender_that_disagree_with_the_index_are_reported_per_sender(tmp_path: Path) -> None:
+    with EventStore(tmp_path, writer=True) as store:
+        store.append([received(e, "survey-team") for e in responses(30, "s")], recorded_at=RECORDED_AT)
+        store.append([received(e, "borough-unit") for e in responses(20, "b")], recorded_at=RECORDED_AT)
+    with EventStore(tmp_path) as store:
+        assert verify(store).intact
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:  # the counts kept for the first segment, credited to another
+        db.execute("UPDATE segment_senders SET sender = 'borough-unit' WHERE sender = 'survey-team'")
+    with EventStore(tmp_path) as store:
+        assert store.counts_by_sender()["events"] == {"borough-unit": 50}  # what the sensor and builds would show
+        found = verify(store)
+    assert found.store_problems == ["sender borough-unit: the segments' counts say 50 events, the index holds 20",
+                                    "sender survey-team: the segments' counts say 0 events, the index holds 30"]
+    assert not found.intact
