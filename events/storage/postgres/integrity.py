@@ -14,7 +14,9 @@ of the database, and what verify checks, is:
 * positions are gap-free from 1 to the high-water mark (the append lock's
   promise, which the sensor relies on);
 * every key row is well formed: a 32-byte digest, a subject, and either a
-  32-byte key and no erasure time, or no key and the time it was erased.
+  32-byte key and no erasure time, or no key and the time it was erased;
+* the counts by sender that each append keeps (``sender_events``, which the
+  sensor, the builds and the Panel's provenance show) are those of the events.
 
 It only reads, in one repeatable-read transaction, so it sees one committed
 state while workers go on appending.
@@ -30,6 +32,7 @@ from typing import Any
 from events.contract.validation import Accepted, body_digest, verdict
 from events.storage.conversion import ENVELOPE, is_synthetic
 from events.storage.personal_data import unseal_with
+from events.storage.store import UNKNOWN_SENDER
 
 BATCH = 5_000  # records fetched at a time
 NO_FUTURE = datetime(9000, 1, 1, tzinfo=timezone.utc)  # re-reading a stored event, "not in the future" is moot
@@ -45,10 +48,11 @@ class PostgresVerification:
     wrong_records: list[str] = field(default_factory=list)  # one line per record that is not what was stored
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (first, last) missing positions
     bad_keys: list[str] = field(default_factory=list)
+    wrong_counts: list[str] = field(default_factory=list)  # one line per sender whose kept count is not its events'
 
     @property
     def intact(self) -> bool:
-        return not (self.wrong_records or self.gaps or self.bad_keys)
+        return not (self.wrong_records or self.gaps or self.bad_keys or self.wrong_counts)
 
 
 def verify_postgres(store: Any) -> PostgresVerification:
@@ -61,6 +65,7 @@ def verify_postgres(store: Any) -> PostgresVerification:
             "SELECT count(*), coalesce(max(position), 0) FROM events").fetchone()
         result.gaps = _gaps(db) if result.events != result.high_water_mark else []
         result.bad_keys = _bad_keys(db)
+        result.wrong_counts = _wrong_counts(db)
         keys = {subject: bytes(key) for subject, key in db.execute(
             "SELECT subject, key FROM respondent_keys WHERE key IS NOT NULL")}
         with db.cursor(name="verify_records") as cursor:
@@ -69,6 +74,13 @@ def verify_postgres(store: Any) -> PostgresVerification:
             for position, event_id, digest, record in cursor:
                 _check_record(result, keys, position, event_id, digest, record)
     return result
+
+
+def _wrong_counts(db: Any) -> list[str]:
+    kept = dict(db.execute("SELECT sender, events FROM sender_events WHERE events <> 0"))
+    stored = dict(db.execute("SELECT coalesce(sender, %s), count(*) FROM events GROUP BY 1", (UNKNOWN_SENDER,)))
+    return [f"sender {sender}: the kept count says {kept.get(sender, 0):,} events, the store holds {stored.get(sender, 0):,}"
+            for sender in sorted(kept.keys() | stored.keys()) if kept.get(sender, 0) != stored.get(sender, 0)]
 
 
 def _gaps(db: Any) -> list[tuple[int, int]]:

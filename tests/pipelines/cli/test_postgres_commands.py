@@ -80,6 +80,8 @@ def test_verify_passes_an_intact_store_and_names_what_is_broken(on_postgres: Pla
     assert f"WRONG RECORD  position 1 (event_id {event_id}): its body's digest is" in captured.out
     assert "MISSING  position 3: no event stored there" in captured.out
     assert "KEYS  subject " in captured.out and "its key is 16 bytes, not 32" in captured.out
+    # the deleted event is still in the count the append kept for its sender (what the Panel's provenance shows)
+    assert "COUNTS  sender operator:" in captured.out and ": the kept count says 4 events, the store holds 3" in captured.out
     assert "NOT INTACT" in captured.err and "point-in-time recovery" in captured.err
 
 
