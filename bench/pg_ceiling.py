@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.postgres import COPY_CHUNK, _new_database, backend_cpu, local_cluster, validated
+from bench.postgres import _new_database, backend_cpu, copied_in, local_cluster, stored_rows, validated
 from events.storage.postgres.migrations import SCHEMA
 
 # the store's indexes on ``events``, in the order the probe adds them (events/storage/postgres/migrations.py)
@@ -90,27 +90,15 @@ def copies(source: str) -> list[tuple[str, float, float]]:
     import psycopg
 
     with psycopg.connect(source, autocommit=True) as db:
-        db.execute(f"SET search_path = {SCHEMA}")
-        columns = ", ".join(name for (name,) in db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'events'"
-            " ORDER BY ordinal_position", (SCHEMA,)))
-        buffer = bytearray()
-        with db.cursor().copy(f"COPY (SELECT {columns} FROM events ORDER BY position) TO STDOUT") as out:
-            for chunk in out:
-                buffer += chunk
+        columns, rows_text = stored_rows(db)
         timed = []
         for count in range(len(INDEXES) + 1):
             db.execute("DROP TABLE IF EXISTS t")
-            db.execute(f"CREATE TABLE t AS SELECT {columns} FROM events WITH NO DATA")
+            db.execute(f"CREATE TABLE t AS SELECT {columns} FROM {SCHEMA}.events WITH NO DATA")
             for _, statement in INDEXES[:count]:
                 db.execute(statement)
-            server, started = backend_cpu(db.info.backend_pid), time.perf_counter()
-            with db.transaction(), db.cursor().copy(f"COPY t ({columns}) FROM STDIN") as copy:
-                view = memoryview(buffer)
-                for first in range(0, len(view), COPY_CHUNK):
-                    copy.write(view[first:first + COPY_CHUNK])
             label = "no index" if count == 0 else "+ " + INDEXES[count - 1][0]
-            timed.append((label, time.perf_counter() - started, backend_cpu(db.info.backend_pid) - server))
+            timed.append((label, *copied_in(db, "t", columns, rows_text)))
         db.execute("DROP TABLE t")
     return timed
 

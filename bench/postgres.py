@@ -133,28 +133,41 @@ def plain_copy(url: str, server_cpu: dict[str, float] | None = None) -> tuple[fl
 
     seconds = {}
     with psycopg.connect(url, autocommit=True) as db:
-        # the store's columns as its migrations left them (names and types), so the baseline follows the schema
-        columns = ", ".join(name for (name,) in db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'events'"
-            " ORDER BY ordinal_position", (SCHEMA,)))
-        buffer = bytearray()
-        with db.cursor().copy(f"COPY (SELECT {columns} FROM {SCHEMA}.events ORDER BY position) TO STDOUT") as out:
-            for chunk in out:
-                buffer += chunk
+        columns, rows_text = stored_rows(db)
         db.execute(f"CREATE TABLE plain_rows AS SELECT {columns} FROM {SCHEMA}.events WITH NO DATA")
         db.execute(f"CREATE TABLE indexed_rows (LIKE {SCHEMA}.events INCLUDING ALL)")
         for table in ("plain_rows", "indexed_rows"):
-            server, started = backend_cpu(db.info.backend_pid), time.perf_counter()
-            with db.transaction(), db.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                view = memoryview(buffer)
-                for first in range(0, len(view), COPY_CHUNK):
-                    copy.write(view[first:first + COPY_CHUNK])
-            seconds[table] = time.perf_counter() - started
+            seconds[table], server = copied_in(db, table, columns, rows_text)
             if server_cpu is not None:
-                server_cpu[table] = backend_cpu(db.info.backend_pid) - server
+                server_cpu[table] = server
         rows = db.execute("SELECT count(*) FROM plain_rows").fetchone()[0]
         db.execute("DROP TABLE plain_rows, indexed_rows")
     return seconds["plain_rows"], seconds["indexed_rows"], rows
+
+
+def stored_rows(db: Any) -> tuple[str, bytearray]:
+    """The store's ``events`` columns as its migrations left them (names and types, so a baseline follows the
+    schema), and every row of it in position order as COPY's text."""
+    from events.storage.postgres.migrations import SCHEMA
+
+    columns = ", ".join(name for (name,) in db.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = 'events'"
+        " ORDER BY ordinal_position", (SCHEMA,)))
+    buffer = bytearray()
+    with db.cursor().copy(f"COPY (SELECT {columns} FROM {SCHEMA}.events ORDER BY position) TO STDOUT") as out:
+        for chunk in out:
+            buffer += chunk
+    return columns, buffer
+
+
+def copied_in(db: Any, table: str, columns: str, rows_text: bytearray) -> tuple[float, float]:
+    """(wall s, the server backend's CPU s) of COPY of ``rows_text`` into ``table``, in one transaction."""
+    server, started = backend_cpu(db.info.backend_pid), time.perf_counter()
+    with db.transaction(), db.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        view = memoryview(rows_text)
+        for first in range(0, len(view), COPY_CHUNK):
+            copy.write(view[first:first + COPY_CHUNK])
+    return time.perf_counter() - started, backend_cpu(db.info.backend_pid) - server
 
 
 _CLUSTER: dict[str, str] = {}  # this run's cluster: its URL, and the database holding the bench file once appended
