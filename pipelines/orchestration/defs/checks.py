@@ -53,7 +53,7 @@ def table_checks(table: PanelTable) -> dg.AssetChecksDefinition:
     def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> Iterator[dg.AssetCheckResult]:
         violations: dict[str, dict[str, list[str]]] = {spec.name: {} for spec in table.checks}  # check -> cycle -> rows
         for cycle, build in run_builds(context, planning).items():
-            with connect(build / "panel.duckdb") as db:
+            with connect(build / "panel.duckdb", read_only=True) as db:
                 for spec in table.checks:
                     violations[spec.name][cycle] = [str(row[0]) for row in db.execute(spec.sql).fetchall()]
         for spec in table.checks:
@@ -80,7 +80,7 @@ def full_rebuild_matches(context: dg.AssetCheckExecutionContext, planning: Plann
     builds = run_builds(context, planning)
     staged_at = {}  # each cycle's (on_date, as_of, store_position), as its staging recorded them
     for cycle, build in builds.items():
-        with connect(build / "staging.duckdb") as db:
+        with connect(build / "staging.duckdb", read_only=True) as db:
             staged_at[cycle] = db.execute("SELECT on_date, as_of, store_position FROM build_info").fetchone()
     with open_store(planning.home.store) as store:
         if isinstance(store, EventStore):  # every cycle of the run staged from the cache at one position
@@ -104,7 +104,7 @@ def _staged_again_differs(store: Store, build: Path, cycle: str, instants: Insta
 
 def compare_databases(left: Path, right: Path, skip: set[str]) -> list[str]:
     """Tables whose rows differ between two DuckDB files (as multisets)."""
-    with connect(left) as db:
+    with connect(left, read_only=True) as db:
         db.execute(f"ATTACH {sql_string(right)} AS other (READ_ONLY)")
         tables = [t for (t,) in db.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()]
         differing = []
