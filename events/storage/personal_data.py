@@ -65,7 +65,6 @@ def new_subject() -> str:
     return f"s-{uuid.UUID(int=ordered)}"
 
 
-
 @dataclass(frozen=True)
 class SealedPayload:
     payload: dict[str, Any]  # the payload with the personal fields removed
@@ -127,11 +126,11 @@ class Vault:
 
     def seal_fields(self, event_type: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
         """``seal``'s result as a plain tuple (payload, subject, sealed), as ``to_record`` takes it for every event."""
-        if event_type not in PERSONAL_FIELDS:
-            return payload, None, None
         respondent_ref = respondent_ref_of(event_type, payload)
+        if respondent_ref is None:
+            return payload, None, None
         clear, personal = split_personal(event_type, payload)
-        subject, key = self._key_for(respondent_ref)  # type: ignore[arg-type]
+        subject, key = self._key_for(respondent_ref)
         if key is None:  # already erased: keep nothing personal
             return clear, subject, None
         nonce = os.urandom(12)
