@@ -184,7 +184,8 @@ def _sender_problems(store: EventStore) -> list[str]:
     if tallies is None:
         return []
     kept, grouped = tallies
-    return [f"sender {sender}: the segments' counts say {kept.get(sender, 0):,} events, the index holds {grouped.get(sender, 0):,}"
+    return [f"sender {sender}: the segments' counts say {kept.get(sender, 0):,} events,"
+            f" the index holds {grouped.get(sender, 0):,}"
             for sender in sorted(kept.keys() | grouped.keys()) if kept.get(sender, 0) != grouped.get(sender, 0)]
 
 

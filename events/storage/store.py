@@ -843,7 +843,8 @@ class EventStore:
         if not self._has_schema() or not self._every_segment_counted_by_sender():
             return None
         who = "sender" if "sender" in self._columns("event_ids") else "NULL"
-        rows = self._db.execute("SELECT 'kept', sender, sum(events) FROM segment_senders GROUP BY sender HAVING sum(events) > 0"
+        rows = self._db.execute("SELECT 'kept', sender, sum(events) FROM segment_senders"
+                                " GROUP BY sender HAVING sum(events) > 0"
                                 f" UNION ALL SELECT 'index', coalesce({who}, ?), count(*) FROM event_ids GROUP BY 2",
                                 (UNKNOWN_SENDER,))
         kept: dict[str, int] = {}

@@ -34,9 +34,10 @@ def add_integrity_commands(commands: argparse._SubParsersAction) -> None:
         description="Checks that every committed segment exists, that its bytes match the SHA-256 and size the index "
         "recorded when it was written and hold exactly the positions the index says, that no segment file lies beyond "
         "the committed ones, that the index counts as many event ids as the segments hold events, and that the counts "
-        "by sender kept with the segments are those of the index; reports the quarantined segments. On the PostgreSQL store (PLANNING_STORE): that every record's body has the digest stored "
-        "with it, that positions run without a gap from 1 to the high-water mark, that every key row is well formed, and "
-        "that the counts kept by sender are those of the events. "
+        "by sender kept with the segments are those of the index; reports the quarantined segments. On the PostgreSQL "
+        "store (PLANNING_STORE): that every record's body has the digest stored with it, that positions run without a "
+        "gap from 1 to the high-water mark, that every key row is well formed, and that the counts kept by sender are "
+        "those of the events. "
         "Exit 0: intact; 1: something is broken (each problem named); 3: the store cannot be read.",
     )
     check.add_argument("--all-ids", action="store_true",
@@ -161,11 +162,13 @@ def _verify_postgres(home: PlanningHome) -> int:
     for problem in found.wrong_counts:
         print(f"COUNTS  {problem}")
     if found.intact:
-        print("intact: every record has its digest, positions run without gaps, every key row is well formed")
+        print("intact: every record has its digest, positions run without gaps, every key row is well formed, "
+              "the counts by sender agree")
         return ExitCode.OK
     print(f"NOT INTACT: {len(found.wrong_records):,} wrong record(s), {len(found.gaps):,} gap(s) in the positions, "
-          f"{len(found.bad_keys):,} malformed key row(s), {len(found.wrong_counts):,} wrong count(s) by sender. Builds may read wrong events: restore the database to a time "
-          "before the damage (point-in-time recovery), then `planning store reapply-erasures`, then `planning verify` again.",
+          f"{len(found.bad_keys):,} malformed key row(s), {len(found.wrong_counts):,} wrong count(s) by sender. "
+          "Builds may read wrong events: restore the database to a time before the damage (point-in-time recovery), "
+          "then `planning store reapply-erasures`, then `planning verify` again.",
           file=sys.stderr)
     return ExitCode.REJECTED
 
