@@ -4,9 +4,9 @@
 
 For each batch size (default 5,000, as ``planning ingest`` appends) the probe appends FILE's validated lines to
 a new store by ``PostgresStore.append``, then replays the database's part of those appends into a second new
-store with nothing left to build: per batch, the append lock, the look-up of the batch's ids, a binary COPY of
-the very rows the first store holds for it (read back as they were sent), the new respondents' keys (spread
-evenly over the batches), the batch's count by sender, and the commit. The replay is what an append would cost
+store with nothing left to build: per batch, the append lock, the look-up of the batch's ids, the high-water
+mark, a binary COPY of the very rows the first store holds for it (read back as they were sent), the new
+respondents' keys (spread evenly over the batches), the batch's count by sender, and the commit. The replay is what an append would cost
 if its own Python (sealing, the records' JSON, the checks) were free: its ceiling. Then it times COPY of those
 rows into a table without indexes, and with the store's indexes added one at a time, each in one transaction.
 
@@ -72,6 +72,7 @@ def replayed(source: str, url: str, lines: list[Any], batch_size: int, stored: l
             with db.transaction():
                 db.execute(APPEND_LOCK)
                 store._known_digests(ids)
+                store.high_water_mark()  # where the batch's positions start
                 with db.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
                     copy.set_types(COPY_EVENTS_TYPES)
                     for row in batch_rows:
