@@ -14,8 +14,8 @@ WAL frames (4 KiB pages) each batch wrote.
 
 ``index``: what ``event_ids`` costs alone, as the store writes it (WAL, ``synchronous = FULL``, 256 MiB
 cache), 5,000 ids a batch (50 re-sent), on an index seeded with N ids. ``current`` is the layout before runs
-(UUID text keys, random B-tree inserts; the store keeps runs since 2026-12-01, events/storage/event_index.py); ``runs`` is the layout proposed in bench/README.md: each batch one
-sorted run appended at the right edge of one B-tree keyed (run, id), runs merged ``FAN`` at a time
+(UUID text keys, random B-tree inserts; the store keeps runs since 2026-12-01, events/storage/event_index.py);
+``runs`` is the layout proposed in bench/README.md: each batch one sorted run appended at the right edge of one B-tree keyed (run, id), runs merged ``FAN`` at a time
 (env, default 8), every run probed in SQL (no filter in front: a Python bloom filter cost more than the
 probes it saved).
 """

@@ -183,10 +183,15 @@ def _sender_problems(store: EventStore) -> list[str]:
     tallies = store.sender_tallies()
     if tallies is None:
         return []
-    kept, grouped = tallies
-    return [f"sender {sender}: the segments' counts say {kept.get(sender, 0):,} events,"
-            f" the index holds {grouped.get(sender, 0):,}"
-            for sender in sorted(kept.keys() | grouped.keys()) if kept.get(sender, 0) != grouped.get(sender, 0)]
+    return [f"sender {sender}: the segments' counts say {kept:,} events, the index holds {held:,}"
+            for sender, kept, held in differing_counts(*tallies)]
+
+
+def differing_counts(kept: dict[str, int], counted: dict[str, int]) -> list[tuple[str, int, int]]:
+    """(sender, kept, counted) for each sender whose kept count of events is not the one counted, by name; a sender
+    absent from one side counts 0 there. Both stores' verify compare their kept counts by sender with it."""
+    return [(sender, kept.get(sender, 0), counted.get(sender, 0)) for sender in sorted(kept.keys() | counted.keys())
+            if kept.get(sender, 0) != counted.get(sender, 0)]
 
 
 def _quarantined(store: EventStore) -> list[Quarantined]:

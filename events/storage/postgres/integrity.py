@@ -31,6 +31,7 @@ from typing import Any
 
 from events.contract.validation import Accepted, body_digest, verdict
 from events.storage.conversion import ENVELOPE, is_synthetic
+from events.storage.integrity import differing_counts
 from events.storage.personal_data import unseal_with
 from events.storage.store import UNKNOWN_SENDER
 
@@ -79,8 +80,8 @@ def verify_postgres(store: Any) -> PostgresVerification:
 def _wrong_counts(db: Any) -> list[str]:
     kept = dict(db.execute("SELECT sender, events FROM sender_events WHERE events <> 0"))
     stored = dict(db.execute("SELECT coalesce(sender, %s), count(*) FROM events GROUP BY 1", (UNKNOWN_SENDER,)))
-    return [f"sender {sender}: the kept count says {kept.get(sender, 0):,} events, the store holds {stored.get(sender, 0):,}"
-            for sender in sorted(kept.keys() | stored.keys()) if kept.get(sender, 0) != stored.get(sender, 0)]
+    return [f"sender {sender}: the kept count says {count:,} events, the store holds {held:,}"
+            for sender, count, held in differing_counts(kept, stored)]
 
 
 def _gaps(db: Any) -> list[tuple[int, int]]:
