@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -15,11 +16,19 @@ WORKSPACE = TEMPLATE.with_name("workspace.yaml")
 FALLBACK = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 
 
+# SHA-256 of each dagster.yaml this project seeded homes with before the current one. A home still holding one of
+# them, byte for byte, gets the current template; a file anyone edited is theirs and is left as it is.
+SEEDED_BEFORE = {
+    "05627de28a1901012d18265163e98eb1425fee48b6c84a94f56b86dc4605de9e",  # until 2026-12-01: the queue's default dequeue every 5 s
+}
+
+
 def use_planning_dagster_home(home: PlanningHome) -> Path:
-    """Point DAGSTER_HOME at $PLANNING_HOME/dagster, seeded with the checked-in dagster.yaml."""
+    """Point DAGSTER_HOME at $PLANNING_HOME/dagster, seeded with the checked-in dagster.yaml (or brought up to it,
+    when the home still holds an unedited earlier one)."""
     home.dagster.mkdir(parents=True, exist_ok=True)
     config = home.dagster / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or (TEMPLATE.exists() and hashlib.sha256(config.read_bytes()).hexdigest() in SEEDED_BEFORE):
         if TEMPLATE.exists():
             shutil.copyfile(TEMPLATE, config)
         else:

@@ -271,7 +271,7 @@ def run(config: StackConfig, out: TextIO = sys.stdout) -> int:
             stack.start()
             stack.say(f"ready in {time.time() - stack.started_at:.1f} s. Send events as a registered sender "
                       f"(`planning senders add`, then PLANNING_SENDER and PLANNING_SENDER_SECRET in the environment) "
-                      f"with `planning emit FILE --bootstrap {stack.bootstrap}`; the daemon's sensor builds within ~15 s; "
+                      f"with `planning emit FILE --bootstrap {stack.bootstrap}`; the daemon's sensor starts a build within ~5 s; "
                       f"read with `planning query consultation_coverage`. Ctrl-C stops everything.")
             stack.watch()
         except StackError as error:

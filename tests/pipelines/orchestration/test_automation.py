@@ -196,7 +196,7 @@ def test_the_schedule_skips_an_empty_store(home: PlanningHome, instance: dg.Dags
 def test_the_sensor_and_schedule_are_in_the_definitions() -> None:
     sensor = defs.resolve_sensor_def("event_store_sensor")
     assert sorted(target.job_name for target in sensor.targets) == ["build_cycle", "build_operations"]
-    assert defs.resolve_sensor_def("event_store_sensor").minimum_interval_seconds == 15
+    assert defs.resolve_sensor_def("event_store_sensor").minimum_interval_seconds == 5
     assert defs.resolve_schedule_def("daily_stage_status").job_name == "build_cycle"
 
 

@@ -271,6 +271,7 @@ def test_the_dagster_instance_config_is_postgres_from_the_environment(tmp_path: 
     assert custom_class is None
     assert set(config["storage"]) == {"postgres"}
     assert config["run_queue"]["max_concurrent_runs"] == 1
+    assert config["run_queue"]["dequeue_interval_seconds"] == 1  # a queued build starts within a second
     assert config["telemetry"]["enabled"] is False
     for key, expected in {"run_launcher": "DefaultRunLauncher", "compute_logs": "LocalComputeLogManager",
                           "local_artifact_storage": "LocalArtifactStorage"}.items():
