@@ -11,8 +11,9 @@ of ``build_cycle`` with the run config and tag the sensor gives, on one Dagster 
 requests only after an erasure. The
 mark is read again between builds, so events that arrived during a build queue one more build of
 their cycle behind it, and no more. One long-lived process, so Python and Dagster are imported once,
-as a daemon's code server would. What the loop does not mimic: the sensor's 15 s interval (the loop
-reads the mark every 0.2 s when idle) and the daemon's launch of a process per run.
+as a daemon's code server would. What the loop does not mimic: the sensor's 5 s interval (the loop
+reads the mark every 0.2 s when idle) and the daemon's launch of a process per run; the figure
+``freshness_daemon`` (bench/daemon.py) measures the daemon itself.
 """
 
 from __future__ import annotations

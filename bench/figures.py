@@ -20,11 +20,14 @@ import time
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, ContextManager
 
 from bench import proc
 from bench.backup import backup_figure
 from bench.collector import collector_latency, collector_throughput
+from bench.daemon import dagster_daemon
 from bench.data import INCREMENTAL_CYCLE
 from bench.integrity import verify_figure
 from bench.measure import Run, ingest_counts, pct, row, segment_files
@@ -484,14 +487,56 @@ def _coverage_by_borough(home: Path, cycle: str) -> tuple[dict[str, int], float]
 
 
 def freshness(run: Run) -> dict[str, Any]:
+    """Freshness with the bench's build loop (one long-lived process): a lower bound for the daemon."""
+    return _freshness(run, "freshness", build_loop)
+
+
+def freshness_daemon(run: Run) -> dict[str, Any]:
+    """Freshness with the Dagster daemon itself: its sensor, its run queue, a process per run."""
+    return _freshness(run, "freshness_daemon", dagster_daemon)
+
+
+@contextmanager
+def build_loop(home: Path) -> Iterator[list[str]]:
+    """``bench.buildloop`` running on ``home`` while inside; the list it yields holds, once it has stopped,
+    its closing line (builds, requests, coalesced)."""
+    log = home / "buildloop.log"
+    with open(log, "wb") as out:
+        loop = subprocess.Popen([proc.PYTHON, "-m", "bench.buildloop"], cwd=proc.REPO, env=proc.planning_env(home),
+                                stdout=out, stderr=subprocess.STDOUT)
+    summary: list[str] = []
+    try:
+        time.sleep(3)  # the loop's imports and its Dagster instance
+        yield summary
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        try:
+            loop.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            loop.kill()
+        lines = log.read_text(errors="replace").splitlines()
+        summary.append(next((line.removeprefix("buildloop: ") for line in reversed(lines) if "builds for" in line), ""))
+
+
+BUILDERS = {
+    "freshness": "worker + a build loop (`python -m bench.buildloop`: queues a build of each cycle named by new events, "
+                 "coalesced into one already queued, one build at a time, as the store sensor and the run queue do, "
+                 "in one long-lived process)",
+    "freshness_daemon": "worker + the Dagster daemon as `planning ui` starts it (the store sensor's ticks, the run queue, "
+                        "a process per run)",
+}
+
+
+def _freshness(run: Run, name: str, builder: Callable[[Path], ContextManager[list[str]]]) -> dict[str, Any]:
     from events.emitter import Emitter
     from events.contract.vocabulary import BOROUGHS
 
-    if not (run.incremental_home / "projections" / "published.json").exists():
-        run.ensure_built()
-        run.log("  preparing the incremental home (untimed) ...")
-        clone_home(run.home, run.incremental_home)
-        _incremental_steps(run, run.incremental_home)
+    # a new clone every time: a home a freshness figure ran on holds its probes, its sender's rotated secret
+    # and the worker's state, and a worker started on it again consumed nothing from a new broker's topics
+    run.ensure_built()
+    run.log("  preparing the incremental home (untimed) ...")
+    clone_home(run.home, run.incremental_home)
+    _incremental_steps(run, run.incremental_home)
     home = run.incremental_home
     broker = run.broker()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -504,10 +549,6 @@ def freshness(run: Run) -> dict[str, Any]:
                 break
     base, _ = _coverage_by_borough(home, INCREMENTAL_CYCLE)
     worker = Worker(run, home, prefix)
-    loop_log = home / "buildloop.log"
-    with open(loop_log, "wb") as out:
-        loop = subprocess.Popen([proc.PYTHON, "-m", "bench.buildloop"], cwd=proc.REPO, env=run.env(home),
-                                stdout=out, stderr=subprocess.STDOUT)
     probes: list[dict[str, Any]] = []
     lock = threading.Lock()
     done_polling = threading.Event()
@@ -527,51 +568,43 @@ def freshness(run: Run) -> dict[str, Any]:
     rng = random.Random(7)
     sent_per_borough: dict[str, int] = {}
     try:
-        time.sleep(3)
-        poller.start()
-        with Emitter(broker.bootstrap, credentials=worker.sender, topic_prefix=prefix) as emitter:
-            for i in range(FRESHNESS_PROBES):
-                borough = BOROUGHS[i % len(BOROUGHS)]
-                sent_per_borough[borough] = sent_per_borough.get(borough, 0) + 1
-                event = json.loads(json.dumps(template))
-                event["event_id"] = str(uuid.uuid4())
-                event["occurred_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                event["source"] = "synthetic:bench/freshness-probe"
-                event["payload"]["borough"] = borough
-                event["payload"]["respondent"] = {"respondent_ref": f"probe-{uuid.uuid4().hex[:12]}"}
-                event["payload"].pop("comment", None)
-                with lock:
-                    probes.append({"borough": borough, "expected": base.get(borough, 0) + sent_per_borough[borough],
-                                   "sent": time.perf_counter(), "seen": None})
-                emitter.emit(event)
-                emitter.flush()
-                time.sleep(rng.uniform(1.0, 4.0))
-        poller.join(timeout=300)
+        with builder(home) as summary:
+            poller.start()
+            with Emitter(broker.bootstrap, credentials=worker.sender, topic_prefix=prefix) as emitter:
+                for i in range(FRESHNESS_PROBES):
+                    borough = BOROUGHS[i % len(BOROUGHS)]
+                    sent_per_borough[borough] = sent_per_borough.get(borough, 0) + 1
+                    event = json.loads(json.dumps(template))
+                    event["event_id"] = str(uuid.uuid4())
+                    event["occurred_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    event["source"] = "synthetic:bench/freshness-probe"
+                    event["payload"]["borough"] = borough
+                    event["payload"]["respondent"] = {"respondent_ref": f"probe-{uuid.uuid4().hex[:12]}"}
+                    event["payload"].pop("comment", None)
+                    with lock:
+                        probes.append({"borough": borough, "expected": base.get(borough, 0) + sent_per_borough[borough],
+                                       "sent": time.perf_counter(), "seen": None})
+                    emitter.emit(event)
+                    emitter.flush()
+                    time.sleep(rng.uniform(1.0, 4.0))
+            poller.join(timeout=300)
     finally:
         done_polling.set()
-        loop.send_signal(signal.SIGTERM)
-        try:
-            loop.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            loop.kill()
         worker.stop()
     latencies = [p["seen"] - p["sent"] for p in probes if p["seen"] is not None]
     missing = len(probes) - len(latencies)
-    loop_lines = loop_log.read_text(errors="replace").splitlines()
-    loop_summary = next((line.removeprefix("buildloop: ") for line in reversed(loop_lines) if "builds for" in line), "")
+    loop_summary = summary[0] if summary else ""
     if not latencies:
         raise RuntimeError(f"no probe became visible; worker log:\n{worker.log_file.read_text()[-2000:]}")
     p50, p95 = pct(latencies, 50), pct(latencies, 95)
     if missing:
         p95 = float("inf")
     return row(
-        "freshness",
+        name,
         f"event emitted → visible through `planning query`: p50 {p50:,.1f} s, p95 {p95:,.1f} s, max "
         f"{max(latencies):,.1f} s ({len(probes)} probes{', ' + str(missing) + ' never seen' if missing else ''})",
         "—", None, "—", "p95 ≤ 30 s", p95 <= 30,
-        f"worker + a build loop (`python -m bench.buildloop`: queues a build of each cycle named by new events, "
-        f"coalesced into one already queued, one build at a time, as the store sensor and the run queue do"
-        f"{': ' + loop_summary if loop_summary else ''}) on the history + incremental home; probes are consultation "
+        f"{BUILDERS[name]}{': ' + loop_summary if loop_summary else ''}, on the history + incremental home; probes are consultation "
         f"responses of {INCREMENTAL_CYCLE} 1–4 s apart; `planning query` polled as a subprocess",
         {"latencies_s": latencies, "p50_s": p50, "p95_s": p95, "missing": missing, "build_loop": loop_summary},
     )
@@ -662,6 +695,7 @@ DISPLAY: dict[str, str] = {
     "rebuild": "full rebuild",
     "incremental": "incremental",
     "freshness": "freshness",
+    "freshness_daemon": "freshness behind the daemon",
     "query": "query latency",
     "memory": "memory",
     "peer": "peer: eventsourcing 9.5 (SQLite)",
@@ -684,6 +718,7 @@ FIGURES: dict[str, Callable[[Run], dict[str, Any]]] = {
     "query": query_latency,
     "stream": ingest_stream,
     "freshness": freshness,
+    "freshness_daemon": freshness_daemon,
     "collector": collector_throughput,
     "collector_latency": collector_latency,
     "memory": memory,
