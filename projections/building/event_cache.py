@@ -61,10 +61,11 @@ CACHE_COLUMNS = {
 }
 
 
-def create_store_events_table(db: duckdb.DuckDBPyConnection) -> None:
-    """The ``store_events`` table (the cache's, and each staging file's copy of it), unless it exists."""
+def create_store_events_table(db: duckdb.DuckDBPyConnection, *, temporary: bool = False) -> None:
+    """The ``store_events`` table (the cache's, and each staging file's copy of it), unless it exists.
+    ``temporary``: a table of this connection only, never written to the file (a staging's copy)."""
     columns = ", ".join(f"{name} {kind}" for name, kind in CACHE_COLUMNS.items())
-    db.execute(f"CREATE TABLE IF NOT EXISTS store_events ({columns})")
+    db.execute(f"CREATE {'TEMPORARY ' if temporary else ''}TABLE IF NOT EXISTS store_events ({columns})")
 
 
 def cache_file(projections_dir: Path) -> Path:

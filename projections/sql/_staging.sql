@@ -1,6 +1,7 @@
 -- Staging: the cycle's evidence as known at (on, as_of), shaped for the
 -- Panel tables. Built once per build into staging.duckdb, never published.
--- staging.store_events (the cycle's events and every retraction, cut at on/as_of), the
+-- store_events (the cycle's events and every retraction, cut at on/as_of: a TEMP table of the
+-- staging connection, so no Panel table can read it), the
 -- retracted ids (projections/building/retractions.py: chains of retractions resolved) and the small
 -- reference tables build_info, boroughs and default_windows come first, from Python.
 
