@@ -8,8 +8,9 @@ asks the vault for keys. So staging builds only what the requested tables read.
 Nothing is declared by hand, so nothing can drift from the SQL:
 
 * a Panel table's SQL names each staging relation it reads as ``staging.<relation>``;
-* each statement of ``sql/_staging.sql`` is one ``CREATE TABLE <relation> AS``, and its
-  body names the relations it is made from (comments and quoted text aside);
+* each statement of ``sql/_staging.sql`` is one ``CREATE [TEMP] TABLE <relation> AS``, and its
+  body names the relations it is made from (comments and quoted text aside); a TEMP relation
+  is read only by the statements after it, never written to the staging file;
 * the relations made in Python (projections/building/staging.py) are listed in
   :data:`MADE_IN_PYTHON` with what they are made from.
 
@@ -41,7 +42,7 @@ MADE_IN_PYTHON: dict[str, frozenset[str]] = {
     "response_demographics": frozenset({"responses"}),
 }
 
-_CREATED = re.compile(r"^\s*CREATE TABLE (\w+) AS\b", re.IGNORECASE | re.MULTILINE)
+_CREATED = re.compile(r"^\s*CREATE (?:TEMP |TEMPORARY )?TABLE (\w+) AS\b", re.IGNORECASE | re.MULTILINE)
 _READ_FROM_STAGING = re.compile(r"\bstaging\.(\w+)\b")
 _COMMENT = re.compile(r"--[^\n]*")
 _QUOTED = re.compile(r"'[^']*'")

@@ -5,11 +5,19 @@
 -- retracted ids (projections/building/retractions.py: chains of retractions resolved) and the small
 -- reference tables build_info, boroughs and default_windows come first, from Python.
 
--- The cycle's events, retracted ones left out (and the sealed personal data).
-CREATE TABLE events AS
+-- The cycle's events, retracted ones left out (and the sealed personal data). TEMP, like
+-- store_events: the statements below read it, no Panel table does, so the file never holds it.
+CREATE TEMP TABLE events AS
 SELECT * EXCLUDE (sealed) FROM store_events
 WHERE cycle = (SELECT cycle FROM build_info)
   AND event_id NOT IN (SELECT event_id FROM retracted);
+
+-- The cycle's milestones, as stage_status reads them: the events that open the cycle,
+-- approve its programme, sign off a stage, adopt priorities and publish the plan.
+CREATE TABLE milestones AS
+SELECT event_id, position, occurred_at, event_type, payload
+FROM events
+WHERE event_type IN ('cycle.opened', 'programme.approved', 'stage.signed_off', 'priorities.adopted', 'plan.published');
 
 CREATE TABLE responses AS
 SELECT event_id, position, occurred_at, recorded_at,

@@ -6,7 +6,7 @@ WITH window_overrides AS (
     -- a later cycle.opened overrides an earlier one, stage by stage
     SELECT w.stage, w.opens_on, w.due_on,
            row_number() OVER (PARTITION BY w.stage ORDER BY e.occurred_at DESC, e.position DESC) AS recency
-    FROM staging.events AS e,
+    FROM staging.milestones AS e,
          unnest(from_json(e.payload->'timetable', '[{"stage":"VARCHAR","opens_on":"DATE","due_on":"DATE"}]')) AS t(w)
     WHERE e.event_type = 'cycle.opened'
 ),
@@ -20,7 +20,7 @@ windows AS (
 latest_sign_off AS (
     SELECT payload->>'stage' AS stage, payload->>'body' AS body, occurred_at,
            row_number() OVER (PARTITION BY payload->>'stage' ORDER BY occurred_at DESC, position DESC) AS recency
-    FROM staging.events
+    FROM staging.milestones
     WHERE event_type = 'stage.signed_off'
 ),
 sign_offs AS (SELECT stage, body, occurred_at FROM latest_sign_off WHERE recency = 1),
@@ -30,7 +30,7 @@ has AS (
         bool_or(event_type = 'programme.approved') AS programme_approved,
         bool_or(event_type = 'priorities.adopted') AS priorities_adopted,
         bool_or(event_type = 'plan.published') AS plan_published
-    FROM staging.events
+    FROM staging.milestones
 ),
 -- Each unmet part of a gate is one blocker row: (stage, sort key, code).
 blockers AS (

@@ -27,7 +27,7 @@ def delivered(event: dict, sender: str | None) -> Received:
 def staged_ids(store: EventStore, path: Path) -> set[str]:
     stage_cycle(store, path, "2027-28", Instants.parse("2026-09-01", "2026-09-01"))
     with connect(path, read_only=True) as db:
-        return {row[0] for row in db.execute("SELECT event_id FROM events").fetchall()}
+        return {row[0] for row in db.execute("SELECT event_id FROM audits").fetchall()}
 
 
 def test_a_retraction_sent_before_another_senders_event_does_not_take_it_out(tmp_path: Path) -> None:
