@@ -12,7 +12,10 @@ Nothing is declared by hand, so nothing can drift from the SQL:
   body names the relations it is made from (comments and quoted text aside); a TEMP relation
   is read only by the statements after it, never written to the staging file;
 * the relations made in Python (projections/building/staging.py) are listed in
-  :data:`MADE_IN_PYTHON` with what they are made from.
+  :data:`MADE_IN_PYTHON` with what they are made from, those kept in memory in :data:`TEMP_IN_PYTHON`.
+
+A Panel table reads the staging file, where no TEMP relation is: a table whose SQL
+names one is refused here, with the relation's name, rather than failing mid-build.
 
 A word that merely looks like a relation (a column called ``responses``) only
 stages one relation more than needed; it never leaves one out.
@@ -41,6 +44,7 @@ MADE_IN_PYTHON: dict[str, frozenset[str]] = {
     "retracted": frozenset(),
     "response_demographics": frozenset({"responses"}),
 }
+TEMP_IN_PYTHON = frozenset({"store_events"})  # the cycle's records as stored: read by the staging statements only
 
 _CREATED = re.compile(r"^\s*CREATE (?:TEMP |TEMPORARY )?TABLE (\w+) AS\b", re.IGNORECASE | re.MULTILINE)
 _READ_FROM_STAGING = re.compile(r"\bstaging\.(\w+)\b")
@@ -70,6 +74,14 @@ def _relations() -> frozenset[str]:
 
 
 @cache
+def temporary_relations() -> frozenset[str]:
+    """The relations staging keeps in memory (TEMP): the staging statements read them, no Panel table can."""
+    created = ((relation, _CREATED.search(_code(statement))) for relation, statement in staging_statements().items())
+    in_sql = {relation for relation, match in created if match and re.search(r"\bTEMP(?:ORARY)?\b", match.group(0), re.IGNORECASE)}
+    return TEMP_IN_PYTHON | frozenset(in_sql)
+
+
+@cache
 def made_from(relation: str) -> frozenset[str]:
     """The staging relations ``relation`` is made from directly."""
     if relation in MADE_IN_PYTHON:
@@ -86,6 +98,13 @@ def read_by_table(table: str) -> frozenset[str]:
     unknown = named - _relations()
     if unknown:
         raise ValueError(f"sql/{table}.sql reads staging relation(s) {sorted(unknown)} that staging does not make")
+    in_memory = named & temporary_relations()
+    if in_memory:
+        raise ValueError(
+            f"sql/{table}.sql reads staging relation(s) {sorted(in_memory)} that staging keeps in memory (TEMP) "
+            f"and never writes to the staging file the table reads; read a persisted relation made from it "
+            f"(as stage_status reads staging.milestones), or add one to sql/{STAGING_FILE}.sql"
+        )
     return named
 
 

@@ -19,7 +19,8 @@ from events.contract.validation import verdict
 from events.storage.store import EventStore, Received
 from projections.building.build import build_table
 from projections.building.staging import stage_cycle
-from projections.building.staging_plan import needed_by, staging_statements
+from projections.building import staging_plan
+from projections.building.staging_plan import needed_by, read_by_table, staging_statements, temporary_relations
 from projections.connection import connect
 from projections.tables import PANEL_TABLE_NAMES
 from tests.support.events import PAYLOADS, line, make_event
@@ -113,3 +114,23 @@ def test_only_inclusion_needs_the_demographics_and_every_staging_relation_is_rea
     assert readers == ["inclusion"]
     assert {"responses", "programme", "borough_targets"} <= needed_by(["consultation_coverage"])
     assert set(staging_statements()) <= needed_by(PANEL_TABLE_NAMES)
+
+
+def test_the_relations_kept_in_memory_are_never_in_the_staging_file(store: EventStore, tmp_path: Path) -> None:
+    assert temporary_relations() == {"store_events", "events"}
+    staged_table(store, tmp_path / "full", "stage_status")
+    relations = staged_relations(tmp_path / "full")
+    assert "milestones" in relations  # what stage_status reads instead of events
+    assert temporary_relations().isdisjoint(relations)
+
+
+def test_a_table_reading_a_relation_kept_in_memory_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    sql = {"reads_events_directly": "SELECT count(*) AS n FROM staging.events JOIN staging.boroughs USING (borough)"}
+    monkeypatch.setattr(staging_plan, "read_sql", lambda name: sql[name])
+
+    with pytest.raises(ValueError) as refused:
+        read_by_table("reads_events_directly")
+
+    message = str(refused.value)
+    assert "sql/reads_events_directly.sql" in message and "['events']" in message
+    assert "staging.milestones" in message  # what to do instead
