@@ -12,7 +12,7 @@ started them (`planning build`, the sensor, the schedule).
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -47,11 +47,20 @@ def build_dir(projections_dir: Path, cycle: str, build_id: str) -> Path:
 
 def build_table(build: Path, name: str) -> int:
     """Create one Panel table in ``build/panel.duckdb`` from its SQL file; returns its row count."""
+    return build_tables(build, [name])[name]
+
+
+def build_tables(build: Path, names: Iterable[str]) -> dict[str, int]:
+    """Create Panel tables in ``build/panel.duckdb`` from their SQL files, in the order given, through one
+    connection to the file; returns each table's row count."""
     with connect(build / "panel.duckdb") as db:
         db.execute(f"ATTACH {sql_string(build / 'staging.duckdb')} AS staging (READ_ONLY)")
         db.execute("CREATE OR REPLACE TABLE build_info AS SELECT * FROM staging.build_info")
-        db.execute(f"CREATE OR REPLACE TABLE {name} AS\n{read_sql(name)}")
-        return db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        rows = {}
+        for name in names:
+            db.execute(f"CREATE OR REPLACE TABLE {name} AS\n{read_sql(name)}")
+            rows[name] = db.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        return rows
 
 
 def build_dead_letters(store: Store, ops_file: Path, as_of: datetime) -> int:
