@@ -7,9 +7,9 @@ from pipelines.orchestration.defs import assets, checks, jobs, packs, schedules,
 from pipelines.orchestration.defs.resources import PlanningHomeResource, build_lock
 
 defs = dg.Definitions(
-    assets=[assets.event_store, assets.cycle_evidence, *assets.table_assets, assets.panel_snapshot, assets.dead_letters,
+    assets=[assets.event_store, assets.cycle_evidence, assets.panel_tables, assets.panel_snapshot, assets.dead_letters,
             packs.briefing_pack],
-    asset_checks=checks.panel_checks(),
+    asset_checks=[checks.full_rebuild_matches],
     jobs=[jobs.build_cycle, jobs.build_operations, jobs.build_packs],
     sensors=[sensors.event_store_sensor],
     schedules=[schedules.daily_stage_status],

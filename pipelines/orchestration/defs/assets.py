@@ -5,9 +5,10 @@ sensor's, the schedule's, `planning build --cycle`) or a range of them (`plannin
 build` of every cycle, a backfill in the UI: each asset has a single-run backfill
 policy, so the range is one run and each step works through
 ``context.partition_keys``). For each cycle of the run, ``cycle_evidence``
-stages its events at (on, as_of) into a private file, each Panel table asset
-runs its SQL file into the cycle's panel file, the checks guard them
-(blocking), and ``panel_snapshot`` publishes each file for readers only when
+stages its events at (on, as_of) into a private file, the ``panel_tables``
+step runs each Panel table's SQL file into the cycle's panel file (an asset
+per table, one step for all) and each table's checks guard it (blocking),
+and ``panel_snapshot`` publishes each file for readers only when
 every check passed for every cycle of the run: as the cycle's current snapshot,
 or, for a what-if build at other instants, in the named snapshot its config
 gives (the current one untouched). Runs execute in one process: a DuckDB file
@@ -23,6 +24,7 @@ block publication: the data team retracts the record, and the warning goes.
 """
 
 import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -168,33 +170,72 @@ def column_schema(table: PanelTable) -> dict[str, dg.TableSchema]:
     return {"dagster/column_schema": dg.TableSchema(columns=columns)}
 
 
-def panel_table_asset(table: PanelTable) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=table.name,
+def table_spec(table: PanelTable) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        table.name, deps=[cycle_evidence], group_name=table.group, kinds={"duckdb"},
+        description=table.description, metadata=column_schema(table),
+    )
+
+
+def table_check_specs(table: PanelTable) -> list[dg.AssetCheckSpec]:
+    """The table's checks, each blocking (``projections/sql/checks/<table>__<check>.sql``, listed in its ``<table>.yml``)."""
+    return [dg.AssetCheckSpec(check.name, asset=table.name, description=check.description, blocking=True)
+            for check in table.checks]
+
+
+def panel_tables_asset(tables: Mapping[str, PanelTable]) -> dg.AssetsDefinition:
+    """Every Panel table as an asset of its own, built and checked in one step, as dbt's models are in Dagster.
+
+    For each cycle of the run the step creates every table in the cycle's panel file through one connection,
+    then runs every table's checks through one read-only connection: each check is a query over the run's own
+    panel file that returns the offending rows, and passes when there are none. So a check that compares two
+    tables (``TableCheck.reads``) runs once both are built. Each table keeps its materialization and row
+    counts in Dagster's UI, each check its own name, description, blocking flag and result; a failed check
+    fails the step once every result is recorded, and ``panel_snapshot`` does not run.
+    """
+    for table in tables.values():
+        for check in table.checks:
+            if not set(check.reads) <= set(tables):
+                raise ValueError(f"check {check.name} of {table.name} reads {sorted(set(check.reads) - set(tables))}, "
+                                 "which this step does not build; build them in the same step")
+
+    @dg.multi_asset(
+        name="panel_tables",
+        specs=[table_spec(table) for table in tables.values()],
+        check_specs=[spec for table in tables.values() for spec in table_check_specs(table)],
         partitions_def=cycles,
         backfill_policy=ONE_RUN,
-        deps=[cycle_evidence],
-        group_name=table.group,
-        kinds={"duckdb"},
-        description=table.description,
-        metadata=column_schema(table),
     )
-    def _table(context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]) -> dg.MaterializeResult:
-        for cycle in context.partition_keys:
-            rows = projection_build.build_table(planning.build(cycle, context.run.run_id), table.name)
-            context.add_asset_metadata({"dagster/row_count": rows}, partition_key=cycle)
-        return dg.MaterializeResult()
+    def _tables(
+        context: dg.AssetExecutionContext, planning: PlanningHomeResource, build_lock: dg.ResourceParam[Path]
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        builds = {cycle: planning.build(cycle, context.run.run_id) for cycle in context.partition_keys}
+        for cycle, build in builds.items():
+            for name, rows in projection_build.build_tables(build, tables).items():
+                context.add_asset_metadata({"dagster/row_count": rows}, asset_key=name, partition_key=cycle)
+        for name in tables:
+            yield dg.MaterializeResult(asset_key=name)
+        violations: dict[tuple[str, str], dict[str, list[str]]] = {}  # (table, check) -> cycle -> offending rows
+        for cycle, build in builds.items():
+            with connect(build / "panel.duckdb", read_only=True) as db:
+                for table in tables.values():
+                    for check in table.checks:
+                        found = [str(row[0]) for row in db.execute(check.sql).fetchall()]
+                        violations.setdefault((table.name, check.name), {})[cycle] = found
+        for (table_name, check_name), found in violations.items():
+            yield check_result(found, "violations", asset_key=table_name, check_name=check_name)
 
-    return _table
+    return _tables
 
 
-table_assets = [panel_table_asset(t) for t in PANEL_TABLES.values()]
+panel_tables = panel_tables_asset(PANEL_TABLES)
+TABLE_KEYS = [dg.AssetKey(name) for name in PANEL_TABLES]
 
 
 @dg.asset(
     partitions_def=cycles,
     backfill_policy=ONE_RUN,
-    deps=[t.key for t in table_assets],
+    deps=TABLE_KEYS,
     group_name="publication",
     kinds={"duckdb"},
     description="Publishes the panel file of each cycle of the run as the cycle's current snapshot, or in the named "

@@ -1,18 +1,10 @@
-"""Asset checks that guard publication.
+"""The check that guards the evidence every Panel table is built from.
 
-Each check is blocking: when it fails, ``panel_snapshot`` does not run and
-readers keep the previous snapshot. A Panel table's checks are SQL files
-beside the table (``projections/sql/checks/<table>__<check>.sql``, listed in
-its ``<table>.yml``): each is a query over the run's own panel file that
-returns the offending rows, and the check passes when there are none.
-
-A table's checks run together, as one step (a ``multi_asset_check``): each
-cycle's panel file is opened once and serves every check of the table, where
-a step per check would open it once per check. Each check keeps its own name,
-description, blocking flag and result, and one failed check fails the step,
-which stops ``panel_snapshot`` as a check of its own would. A check that
-compares its table with another (``TableCheck.reads``) makes the step depend
-on that table's asset too, so the table's checks run once all are built.
+``full_rebuild_matches`` is blocking: when it fails, no Panel table is built
+from the run's evidence, ``panel_snapshot`` does not run and readers keep the
+previous snapshot. The Panel tables' own checks are SQL files beside each table
+(``projections/sql/checks/<table>__<check>.sql``, listed in its ``<table>.yml``)
+and run in the tables' step (``defs.assets.panel_tables_asset``).
 
 A check runs once per run, whatever the number of cycles the run builds
 (Dagster's check results are per run, not per partition): it checks every
@@ -22,7 +14,6 @@ cycle of its run; ``runs.build`` then builds each cycle on its own, so that
 those which pass are published.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -35,35 +26,11 @@ from pipelines.orchestration.defs.resources import PlanningHomeResource
 from projections.connection import connect, sql_string
 from projections.building import event_cache
 from projections.building.staging import stage_cycle
-from projections.tables import PANEL_TABLES, PanelTable
 
 
 def run_builds(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> dict[str, Path]:
     """The build directory of each cycle the run builds (builds/<cycle>/<run_id>); a check only reads them."""
     return {cycle: planning.build_path(cycle, context.run.run_id) for cycle in context.partition_keys}
-
-
-def table_checks(table: PanelTable) -> dg.AssetChecksDefinition:
-    """Every check of ``table`` in one step (``<table>_checks``), one connection to each cycle's panel file."""
-    @dg.multi_asset_check(
-        name=f"{table.name}_checks",
-        specs=[dg.AssetCheckSpec(spec.name, asset=table.name, description=spec.description, blocking=True,
-                                 additional_deps=list(spec.reads)) for spec in table.checks],
-    )
-    def _run(context: dg.AssetCheckExecutionContext, planning: PlanningHomeResource) -> Iterator[dg.AssetCheckResult]:
-        violations: dict[str, dict[str, list[str]]] = {spec.name: {} for spec in table.checks}  # check -> cycle -> rows
-        for cycle, build in run_builds(context, planning).items():
-            with connect(build / "panel.duckdb", read_only=True) as db:
-                for spec in table.checks:
-                    violations[spec.name][cycle] = [str(row[0]) for row in db.execute(spec.sql).fetchall()]
-        for spec in table.checks:
-            yield check_result(violations[spec.name], "violations", asset_key=table.name, check_name=spec.name)
-
-    return _run
-
-
-def panel_checks() -> list[dg.AssetChecksDefinition]:
-    return [table_checks(table) for table in PANEL_TABLES.values()] + [full_rebuild_matches]
 
 
 @dg.asset_check(

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from pipelines.orchestration.defs.assets import cycle_evidence, dead_letters, panel_snapshot, table_assets
+from pipelines.orchestration.defs.assets import cycle_evidence, dead_letters, panel_snapshot, panel_tables
 from pipelines.orchestration.defs.packs import briefing_pack
 
 build_cycle = dg.define_asset_job(
     "build_cycle",
-    selection=dg.AssetSelection.assets(cycle_evidence, *table_assets, panel_snapshot),
+    selection=dg.AssetSelection.assets(cycle_evidence, panel_tables, panel_snapshot),
     executor_def=dg.in_process_executor,
     description="Build and publish one cycle's Panel tables at (on, as_of).",
 )

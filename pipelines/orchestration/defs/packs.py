@@ -25,7 +25,7 @@ from typing import Optional
 import dagster as dg
 
 from projections.packs import write_pack
-from pipelines.orchestration.defs.assets import panel_snapshot, table_assets
+from pipelines.orchestration.defs.assets import TABLE_KEYS, panel_snapshot
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource
 from pipelines.orchestration.defs.synthetic import label_run
@@ -38,7 +38,7 @@ class PackConfig(dg.Config):
 
 @dg.asset(
     partitions_def=cycles,
-    deps=[panel_snapshot, *table_assets],
+    deps=[panel_snapshot, *TABLE_KEYS],
     group_name="publication",
     kinds={"html", "pdf"},
     description="The Planning Panel's briefing pack for the stage the cycle is in: one self-contained HTML file "

@@ -8,12 +8,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
+import pytest
 
 from events.home import PlanningHome
 from events.senders.registry import operator
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.checks import run_builds, table_checks
+from pipelines.orchestration.defs.assets import panel_tables_asset
+from pipelines.orchestration.defs.checks import run_builds
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
 from pipelines.orchestration.defs.resources import PlanningHomeResource
@@ -31,24 +33,29 @@ def test_definitions_load_with_assets_groups_and_checks() -> None:
     assert defs.get_assets_def("consultation_coverage").group_names_by_key[dg.AssetKey("consultation_coverage")] == "fieldwork"
 
 
-def test_a_check_comparing_two_tables_runs_once_both_are_built() -> None:
+def test_a_check_comparing_two_tables_runs_in_the_step_that_builds_both() -> None:
     graph = defs.get_repository_def().asset_graph
-    counted = graph.get(dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "counted_in_traceability"))
-    assert counted.parent_entity_keys == {dg.AssetKey("priority_evidence"), dg.AssetKey("priority_traceability")}
-    assert counted.blocking
-    own = graph.get(dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "one_row_per_event"))
-    assert own.parent_entity_keys == {dg.AssetKey("priority_evidence")}
+    counted = dg.AssetCheckKey(dg.AssetKey("priority_evidence"), "counted_in_traceability")
+    assert PANEL_TABLES["priority_evidence"].checks[-1].reads == ("priority_traceability",)
+    step = graph.assets_def_for_key(counted)
+    assert {dg.AssetKey("priority_evidence"), dg.AssetKey("priority_traceability")} <= step.keys
+    assert graph.get(counted).blocking
+    with pytest.raises(ValueError, match=r"counted_in_traceability of priority_evidence reads \['priority_traceability'\]"):
+        panel_tables_asset({"priority_evidence": PANEL_TABLES["priority_evidence"]})  # the table it reads left out
 
 
-def test_a_table_s_checks_are_one_step_each_keeping_its_name_meaning_and_blocking() -> None:
-    """One step per table, so each cycle's panel file is opened once for all of the table's checks."""
+def test_the_tables_and_their_checks_are_one_step_each_keeping_its_name_meaning_and_blocking() -> None:
+    """One step for every table, so each cycle's panel file is opened once to build them and once to check them."""
     graph = defs.get_repository_def().asset_graph
+    step = graph.assets_def_for_key(dg.AssetKey("stage_status"))
+    assert step.node_def.name == "panel_tables"
+    assert step.keys == {dg.AssetKey(name) for name in PANEL_TABLES}
     for name, table in PANEL_TABLES.items():
         keys = [dg.AssetCheckKey(dg.AssetKey(name), check.name) for check in table.checks]
-        assert {graph.assets_def_for_key(key).node_def.name for key in keys} == {f"{name}_checks"}
-        assert graph.assets_def_for_key(keys[0]).check_keys == set(keys)
+        assert set(keys) <= step.check_keys
         assert [(graph.get(key).description, graph.get(key).blocking) for key in keys] == [
             (check.description, True) for check in table.checks]
+    assert len(step.check_keys) == sum(len(table.checks) for table in PANEL_TABLES.values())
 
 
 def test_every_table_asset_shows_its_columns_with_their_meanings() -> None:
@@ -82,13 +89,15 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     build(home, on="2026-09-10")
     before = json.loads((home.projections / "published.json").read_text())
 
-    # one failing check among the table's own passing ones: the step of the table's checks still blocks
+    # one failing check among the table's own passing ones: the tables' step records every result, then blocks
     stage_status = PANEL_TABLES["stage_status"]
     always_fails = TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'")
-    failing = table_checks(replace(stage_status, checks=(*stage_status.checks, always_fails)))
+    failing = panel_tables_asset({**PANEL_TABLES, "stage_status": replace(stage_status, checks=(*stage_status.checks, always_fails))})
+    assets = [failing if getattr(a, "node_def", None) is not None and a.node_def.name == "panel_tables" else a for a in defs.assets]
+    assert failing in assets
     # The live instance first: Dagster's definitions loading holds on to the current instance.
     with dg.DagsterInstance.get() as instance:
-        broken = dg.Definitions(assets=defs.assets, asset_checks=[failing], jobs=defs.jobs, resources=defs.resources)
+        broken = dg.Definitions(assets=assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources)
         result = broken.resolve_job_def("build_cycle").execute_in_process(
             partition_key="2027-28", instance=instance, raise_on_error=False,
             run_config={"ops": {"cycle_evidence": {"config": {"on": "2026-09-11"}}}},
