@@ -96,16 +96,23 @@ CROSS JOIN boroughs AS b
 LEFT JOIN reached AS x ON x.round = r.round AND x.borough = b.borough
 GROUP BY r.round, b.borough;
 
--- Public Attitude Survey interviews: one row per interview × indicator answered.
+-- Public Attitude Survey interviews: one row per interview, with its answers.
+-- (the payload read once into a struct of the five fields: five extractions
+-- parsed it five times, 1.6 times as long for the same rows)
 CREATE TABLE interviews AS
 SELECT event_id, position, occurred_at,
-       payload->>'wave' AS wave,
-       payload->>'borough' AS borough,
-       (payload->>'weight')::DOUBLE AS weight,
-       coalesce(from_json(payload->'priorities', '["VARCHAR"]'), []::VARCHAR[]) AS priorities,
-       coalesce(CAST(payload->'indicators' AS MAP(VARCHAR, BOOLEAN)), MAP()) AS indicators
-FROM events
-WHERE event_type = 'survey.response_recorded';
+       interview.wave,
+       interview.borough,
+       interview.weight,
+       coalesce(interview.priorities, []::VARCHAR[]) AS priorities,
+       coalesce(interview.indicators, MAP()) AS indicators
+FROM (
+    SELECT event_id, position, occurred_at,
+           json_transform(payload, '{"wave": "VARCHAR", "borough": "VARCHAR", "weight": "DOUBLE",
+                                     "priorities": ["VARCHAR"], "indicators": "MAP(VARCHAR, BOOLEAN)"}') AS interview
+    FROM events
+    WHERE event_type = 'survey.response_recorded'
+);
 
 -- (keys and values unnested side by side in the select list: a lateral unnest of
 -- map_entries is ten times slower in DuckDB, for the same rows)
