@@ -46,7 +46,7 @@ MADE_IN_PYTHON: dict[str, frozenset[str]] = {
 }
 TEMP_IN_PYTHON = frozenset({"store_events"})  # the cycle's records as stored: read by the staging statements only
 
-_CREATED = re.compile(r"^\s*CREATE (?:TEMP |TEMPORARY )?TABLE (\w+) AS\b", re.IGNORECASE | re.MULTILINE)
+_CREATED = re.compile(r"^\s*CREATE (?P<temp>TEMP |TEMPORARY )?TABLE (?P<relation>\w+) AS\b", re.IGNORECASE | re.MULTILINE)
 _READ_FROM_STAGING = re.compile(r"\bstaging\.(\w+)\b")
 _COMMENT = re.compile(r"--[^\n]*")
 _QUOTED = re.compile(r"'[^']*'")
@@ -65,7 +65,7 @@ def staging_statements() -> dict[str, str]:
         created = _CREATED.search(_code(statement))
         if created is None:
             raise ValueError(f"every statement of sql/{STAGING_FILE}.sql creates one table; this one does not:\n{statement}")
-        made[created.group(1)] = statement
+        made[created["relation"]] = statement
     return made
 
 
@@ -76,8 +76,7 @@ def _relations() -> frozenset[str]:
 @cache
 def temporary_relations() -> frozenset[str]:
     """The relations staging keeps in memory (TEMP): the staging statements read them, no Panel table can."""
-    created = ((relation, _CREATED.search(_code(statement))) for relation, statement in staging_statements().items())
-    in_sql = {relation for relation, match in created if match and re.search(r"\bTEMP(?:ORARY)?\b", match.group(0), re.IGNORECASE)}
+    in_sql = {relation for relation, statement in staging_statements().items() if _CREATED.search(_code(statement))["temp"]}
     return TEMP_IN_PYTHON | frozenset(in_sql)
 
 
