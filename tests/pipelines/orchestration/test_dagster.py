@@ -14,7 +14,7 @@ from events.home import PlanningHome
 from events.senders.registry import operator
 from events.storage.store import EventStore
 from pipelines.orchestration.runs import build
-from pipelines.orchestration.defs.assets import panel_tables_asset
+from pipelines.orchestration.defs.assets import panel_tables, panel_tables_asset
 from pipelines.orchestration.defs.checks import run_builds
 from pipelines.orchestration.definitions import defs
 from pipelines.orchestration.defs.partitions import cycles
@@ -93,7 +93,7 @@ def test_a_failing_blocking_check_keeps_the_previous_snapshot(home: PlanningHome
     stage_status = PANEL_TABLES["stage_status"]
     always_fails = TableCheck("stage_status", "always_fails", "a check that fails", "SELECT 'deliberate failure'")
     failing = panel_tables_asset({**PANEL_TABLES, "stage_status": replace(stage_status, checks=(*stage_status.checks, always_fails))})
-    assets = [failing if getattr(a, "node_def", None) is not None and a.node_def.name == "panel_tables" else a for a in defs.assets]
+    assets = [failing if a is panel_tables else a for a in defs.assets]
     assert failing in assets
     # The live instance first: Dagster's definitions loading holds on to the current instance.
     with dg.DagsterInstance.get() as instance:
