@@ -6,8 +6,10 @@
 --                       for LONDON the mean over boroughs whose audit is received
 -- A source with no data in scope is null; combined_score is the mean of the
 -- others. rank 1 = highest combined_score, ties broken by theme name.
--- Sums of floats run in event_id order (fsum ... ORDER BY event_id): split between
--- threads, their last bit would vary, and a rebuild would not equal what was published.
+-- Sums must not depend on the order DuckDB's threads add rows in, or a rebuild would not
+-- equal what was published: the survey weights are summed as decimals (20 places; a sum of
+-- decimals is exact), as survey_indicators does; the few audit scores as floats in
+-- event_id order (fsum ... ORDER BY event_id).
 WITH scopes AS (
     SELECT DISTINCT scope FROM staging.scope_boroughs
 ),
@@ -24,14 +26,14 @@ consultation_mentions AS (
     GROUP BY scope, t.theme
 ),
 scoped_interviews AS (
-    SELECT s.scope, i.event_id, i.weight, i.priorities
+    SELECT s.scope, i.weight::DECIMAL(38, 20) AS weight, i.priorities
     FROM staging.interviews AS i JOIN staging.scope_boroughs AS s USING (borough)
 ),
 survey_totals AS (
-    SELECT scope, fsum(weight ORDER BY event_id) AS weight FROM scoped_interviews GROUP BY scope
+    SELECT scope, sum(weight) AS weight FROM scoped_interviews GROUP BY scope
 ),
 survey_mentions AS (
-    SELECT scope, u.theme, fsum(weight ORDER BY event_id) AS weight
+    SELECT scope, u.theme, sum(weight) AS weight
     FROM scoped_interviews, unnest(priorities) AS u(theme)
     GROUP BY scope, u.theme
 ),
@@ -52,7 +54,7 @@ cdrp_totals AS (
 sources AS (
     SELECT sc.scope, t.theme,
            coalesce(cm.responses, 0) / ct.responses AS consultation_share,
-           coalesce(sm.weight, 0) / st.weight AS survey_share,
+           coalesce(sm.weight, 0)::DOUBLE / st.weight::DOUBLE AS survey_share,
            coalesce(cd.score, 0) / ab.boroughs AS cdrp_score
     FROM scopes AS sc
     CROSS JOIN staging.themes AS t
