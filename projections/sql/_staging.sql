@@ -119,23 +119,14 @@ FROM (
     WHERE event_type = 'survey.response_recorded'
 );
 
--- One row per indicator an interview answered; one it left out has no row.
+-- One row per indicator an interview answered (UNPIVOT drops the unanswered: they are null).
 CREATE TABLE indicator_answers AS
 SELECT event_id, wave, borough, weight, indicator, answer
 FROM (
-    SELECT event_id, wave, borough, weight,
-           unnest([
-                   {'indicator': 'good_job', 'answer': indicators.good_job},
-                   {'indicator': 'trust', 'answer': indicators.trust},
-                   {'indicator': 'listens', 'answer': indicators.listens},
-                   {'indicator': 'relied_on', 'answer': indicators.relied_on},
-                   {'indicator': 'treats_fairly', 'answer': indicators.treats_fairly},
-                   {'indicator': 'deals_with_matters', 'answer': indicators.deals_with_matters},
-                   {'indicator': 'informed', 'answer': indicators.informed}
-           ], recursive := true)
-    FROM interviews
-)
-WHERE answer IS NOT NULL;
+    UNPIVOT (SELECT event_id, wave, borough, weight, indicators.* FROM interviews)
+    ON COLUMNS(* EXCLUDE (event_id, wave, borough, weight))
+    INTO NAME indicator VALUE answer
+);
 
 -- The borough profile in force: a later one for the same borough supersedes.
 CREATE TABLE latest_profiles AS
