@@ -15,13 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from events.contract.instants import Instants
-from events.contract.validation import verdict
-from events.storage.store import EventStore, Received
+from events.storage.store import EventStore
 from projections.building.build import build_table
 from projections.building.staging import stage_cycle
 from projections.connection import connect
 from projections.tables import PANEL_TABLES
-from tests.support.events import line, make_event
+from tests.support.events import make_event, received
 
 KNOWN_BY = datetime(2026, 8, 1, tzinfo=timezone.utc)
 AT = Instants.parse("2026-09-01", "2026-09-01")
@@ -52,7 +51,7 @@ def panel_rows(build: Path) -> dict[str, list[tuple]]:
 def test_reading_the_evidence_in_another_order_changes_no_figure(tmp_path: Path) -> None:
     (tmp_path / "forward").mkdir()
     with EventStore(tmp_path / "store", writer=True) as store:
-        store.append([Received(line(e), e["event_id"], verdict(line(e)), "tests") for e in history()], KNOWN_BY)
+        store.append(received(history()), KNOWN_BY)
         stage_cycle(store, tmp_path / "forward" / "staging.duckdb", "2027-28", AT)
     (tmp_path / "reversed").mkdir()
     shutil.copy(tmp_path / "forward" / "staging.duckdb", tmp_path / "reversed" / "staging.duckdb")

@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 
 from events.contract.instants import Instants
-from events.contract.validation import verdict
-from events.storage.store import EventStore, Received
+from events.storage.store import EventStore
 from projections.building.build import build_table
 from projections.building.staging import stage_cycle
 from projections.building import staging_plan
 from projections.building.staging_plan import needed_by, read_by_table, staging_statements, temporary_relations
 from projections.connection import connect
 from projections.tables import PANEL_TABLE_NAMES
-from tests.support.events import PAYLOADS, line, make_event
+from tests.support.events import PAYLOADS, make_event, received
 
 KNOWN_BY = datetime(2026, 9, 1, tzinfo=timezone.utc)  # knowledge time pinned before the build's as_of
 AT = Instants.parse("2027-07-01", "2027-07-01")
@@ -63,7 +62,7 @@ class VaultSpy:
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterable[EventStore]:
     with EventStore(tmp_path / "store", writer=True) as store:
-        store.append([Received(line(e), e["event_id"], verdict(line(e)), "tests") for e in cycle_events()], KNOWN_BY)
+        store.append(received(cycle_events()), KNOWN_BY)
         yield store
 
 

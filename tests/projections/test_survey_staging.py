@@ -14,10 +14,10 @@ from pathlib import Path
 from events.contract.instants import Instants
 from events.contract.validation import Accepted, verdict
 from events.contract.vocabulary import INDICATORS
-from events.storage.store import EventStore, Received
+from events.storage.store import EventStore
 from projections.building.staging import stage_cycle
 from projections.connection import connect
-from tests.support.events import line, make_event
+from tests.support.events import line, make_event, received
 
 KNOWN_BY = datetime(2026, 8, 1, tzinfo=timezone.utc)
 AT = Instants.parse("2026-09-01", "2026-09-01")
@@ -26,7 +26,7 @@ AT = Instants.parse("2026-09-01", "2026-09-01")
 def staged_answers(tmp_path: Path, interviews: list[dict]) -> list[tuple[str, str, bool]]:
     events = [make_event("cycle.opened"), *interviews]
     with EventStore(tmp_path / "store", writer=True) as store:
-        store.append([Received(line(e), e["event_id"], verdict(line(e)), "tests") for e in events], KNOWN_BY)
+        store.append(received(events), KNOWN_BY)
         stage_cycle(store, tmp_path / "staging.duckdb", "2027-28", AT)
     with connect(tmp_path / "staging.duckdb", read_only=True) as db:
         return db.execute("SELECT event_id, indicator, answer FROM indicator_answers ORDER BY ALL").fetchall()

@@ -1,4 +1,5 @@
-"""A factory of valid events, one sample payload per event type, and JSON Lines files of them."""
+"""A factory of valid events, one sample payload per event type, JSON Lines files of them, and the
+store's ``Received`` records of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+
+from events.contract.validation import verdict
+from events.storage.store import Received
 
 _ids = itertools.count(1)
 
@@ -71,6 +75,11 @@ def make_event(event_type: str, payload: dict[str, Any] | None = None, **envelop
 
 def line(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def received(events: list[dict[str, Any]], sender: str = "tests") -> list[Received]:
+    """The events as ``EventStore.append`` takes them, each with the contract's verdict, its event_id as origin."""
+    return [Received(line(e), e["event_id"], verdict(line(e)), sender) for e in events]
 
 
 def write_jsonl(path: Path, events: list[dict[str, Any] | bytes | str]) -> Path:
