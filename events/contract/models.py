@@ -88,7 +88,9 @@ KeysInOrder = AfterValidator(_keys_in_order)
 class Contract(BaseModel):
     """Base of every contract model: strict, closed, immutable."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: a model's validator is built when it first validates, not at import, so a process that only
+    # reads the store (a Dagster run, `planning query`) does not pay for building every model's schema
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 def _distinct(items: list[str], what: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from events.contract.forms import MAX_ECHO, shown
 from events.contract.json_text import parse_json
@@ -36,7 +36,7 @@ MAX_REASON_CHARS = 300
 BOM = b"\xef\xbb\xbf"
 PYTHON_INT_DIGITS = 4300  # the json module refuses longer integers (sys.get_int_max_str_digits)
 
-_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent)
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(AnyEvent, config=ConfigDict(defer_build=True))  # built at first use
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # Not part of what an event means: the label says where the data came from, and the store, which holds
 # one kind of data only, refuses the other kind before it compares digests (and digests stay as before).
