@@ -78,7 +78,8 @@ def sql_folder() -> Traversable:
 def load_table(name: str) -> PanelTable:
     """The table described by ``sql/<name>.yml``, with its checks' SQL read in."""
     folder = sql_folder()
-    schema = yaml.safe_load(folder.joinpath(f"{name}.yml").read_text(encoding="utf-8"))
+    # libyaml's safe loader: the same documents as yaml.safe_load, read ~10x faster in every process that starts
+    schema = yaml.load(folder.joinpath(f"{name}.yml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     return PanelTable(
         name=name,
         group=schema["group"],
