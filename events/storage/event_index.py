@@ -23,10 +23,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from events.storage.id_filter import IdFilter, IdHashes
+if TYPE_CHECKING:  # the filters (and numpy) load at a process's first lookup or append, not for every reader of the store
+    from events.storage.id_filter import IdFilter
 
 RUN_SIZE = 100_000  # ids in the open run before it is closed: the most the random inserts ever spread over
 IN_CHUNK = 500  # ids bound to one IN (...): well under SQLite's limit on parameters
@@ -97,6 +97,8 @@ class EventIndex:
 
     def _candidates(self, unique: list[str]) -> Iterator[tuple[int, list[str]]]:
         """Per run, the ids it may hold: those its filter does not rule out (all of them, for a run without one)."""
+        from events.storage.id_filter import IdHashes
+
         hashed = IdHashes(unique)
         open_run = self._open_run() if self._writer else None
         # length(), not "filter IS NULL": SQLite answers length() from the record's header, while IS NULL read
@@ -111,9 +113,11 @@ class EventIndex:
             else:
                 may = self._filter_of(run).may_hold(hashed)
             if may.any():
-                yield run, [unique[i] for i in np.flatnonzero(may)]
+                yield run, [unique[i] for i in may.nonzero()[0]]
 
     def _filter_of(self, run: int) -> IdFilter:
+        from events.storage.id_filter import IdFilter
+
         if run not in self._filters:
             stored = self._db.execute("SELECT filter FROM event_id_runs WHERE run = ?", (run,)).fetchone()[0]
             self._filters[run] = IdFilter.from_bytes(stored)
@@ -123,6 +127,8 @@ class EventIndex:
 
     def insert(self, rows: Sequence[tuple[str, str, int, str | None]]) -> None:
         """Add ``(event_id, body_sha256, position, sender)`` rows (new ids) to the open run, closing it first if full."""
+        from events.storage.id_filter import IdHashes
+
         if not rows:
             return
         open_run = self._open_run()
@@ -145,6 +151,8 @@ class EventIndex:
         return self._open
 
     def _close(self, full: _OpenRun) -> _OpenRun:
+        from events.storage.id_filter import IdFilter
+
         self._db.execute("UPDATE event_id_runs SET filter = ? WHERE run = ?", (full.filter.to_bytes(), full.run))
         self._db.execute("INSERT INTO event_id_runs (run, filter) VALUES (?, NULL)", (full.run + 1,))
         self._filters[full.run] = full.filter
@@ -172,6 +180,8 @@ class EventIndex:
 
     def _built_filter(self, run: int, *, room_for: int = 0) -> tuple[IdFilter, int]:
         """A filter of the ids ``run`` holds, sized for at least ``room_for`` ids, and how many it holds."""
+        from events.storage.id_filter import IdFilter, IdHashes
+
         count = self._db.execute("SELECT count(*) FROM event_ids WHERE run = ?", (run,)).fetchone()[0]
         run_filter = IdFilter.sized_for(max(count, room_for))
         rows = self._db.execute("SELECT event_id FROM event_ids WHERE run = ?", (run,))
