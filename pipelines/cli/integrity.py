@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from events.home import PlanningHome
-from events.storage.integrity import BrokenSegment, Verification, verify
 from pipelines.cli.embedded_only import refuse_on_postgres
 from pipelines.exit_codes import ExitCode
+
+if TYPE_CHECKING:  # the store's modules load when verify runs, not for every `planning` command's parser
+    from events.storage.integrity import BrokenSegment, Verification
 
 SHOWN_IDS = 10  # event ids printed per broken segment; --all-ids prints every one
 
@@ -58,6 +61,7 @@ def _verify(args: argparse.Namespace, home: PlanningHome) -> int:
     import sqlite3
 
     from events.storage.backends import is_embedded
+    from events.storage.integrity import verify
     from events.storage.store import EventStore
 
     if not is_embedded():

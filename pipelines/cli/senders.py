@@ -15,10 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from events.home import PlanningHome
-from events.senders.registry import BadGrant, Sender, SenderExists, SenderRegistry, UnknownSender
 from pipelines.exit_codes import ExitCode
+
+if TYPE_CHECKING:  # the registry loads the contract: imported when a senders command runs, not for every parser
+    from events.senders.registry import Sender
 
 
 def _list_of(text: str) -> list[str]:
@@ -62,6 +65,8 @@ def _refused(command: str, error: Exception) -> int:
 
 
 def _add(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.senders.registry import BadGrant, SenderExists, SenderRegistry
+
     boroughs = None if args.boroughs.strip() == "all" else _list_of(args.boroughs)
     with SenderRegistry.of(home) as registry:
         try:
@@ -74,6 +79,8 @@ def _add(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _rotate(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.senders.registry import SenderRegistry, UnknownSender
+
     with SenderRegistry.of(home) as registry:
         try:
             secret = registry.rotate(args.name)
@@ -109,6 +116,8 @@ def _on_broker(home: PlanningHome, command: str, change) -> int:
 
 
 def _revoke(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.senders.registry import SenderRegistry, UnknownSender
+
     with SenderRegistry.of(home) as registry:
         try:
             sender = registry.revoke(args.name)
@@ -119,6 +128,8 @@ def _revoke(args: argparse.Namespace, home: PlanningHome) -> int:
 
 
 def _list(args: argparse.Namespace, home: PlanningHome) -> int:
+    from events.senders.registry import SenderRegistry
+
     with SenderRegistry.of(home) as registry:
         senders = registry.all()
     rows = [

@@ -19,7 +19,7 @@ from events.home import PlanningHome
 from pipelines.exit_codes import ExitCode
 from pipelines.web import identities
 from pipelines.web.accounts import AccountBook, AccountRefused, UnknownAccount
-from pipelines.web.audience import ROLES
+from pipelines.web.roles import ROLES
 
 
 def add_users_command(commands: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from events.home import PlanningHome
-from pipelines.web.audience import ROLES, Role
+from pipelines.web.roles import ROLES, Role
 
 ACCOUNTS_FILE = "accounts.sqlite"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-Audience = Literal["public", "panel", "data_team"]
-Role = Literal["panel", "data_team"]
-AUDIENCES: tuple[Audience, ...] = get_args(Audience)
-ROLES: tuple[Role, ...] = get_args(Role)
+from pipelines.web.roles import AUDIENCES, Audience, Role
+
 # what each role may see, besides the public pages
 SEES: dict[Role, frozenset[Audience]] = {
     "panel": frozenset({"public", "panel"}),

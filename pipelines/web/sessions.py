@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pipelines.web.accounts import NO_PASSWORD, AccountBook, stamp
-from pipelines.web.audience import Role
+from pipelines.web.roles import Role
 
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=12)
