@@ -64,9 +64,12 @@ from pipelines.orchestration.defs.resources import PlanningHomeResource, plannin
 from projections.reading.snapshots import published
 
 MARK_TAG = "planning/store_mark"
-# As often as the daemon evaluates any sensor (its loop runs at most every 5 s): a tick reads the index's per-segment
-# rows (or PostgreSQL's counters), never the events, so it stays cheap at any size; a new event waits at most this long.
-SENSOR_INTERVAL_SECONDS = 5
+# Below the daemon's own loop, which evaluates sensors at most every 5 s, so that every pass of the loop evaluates
+# this one. Dagster measures the interval from the previous tick's start, and a pass begins 5 s after the last
+# one began, a little less after that tick's start: at 5, a pass could find a hair under 5 s gone and skip it, and
+# about one gap in three was 10 s (docs/decisions.md, "Freshness: one queued build per cycle"). A tick reads the
+# index's per-segment rows (or PostgreSQL's counters), never the events, so it stays cheap at any size.
+SENSOR_INTERVAL_SECONDS = 1
 
 
 def _read_cursor(cursor: Optional[str]) -> dict[str, Any]:
